@@ -1,0 +1,42 @@
+"""Audit entries: append-only rows written in the business transaction (who, client, action, subject
+pseudonym, purpose, request id, outcome). Reads of personal data are audited too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.auth import Principal
+from pena.context import correlation_id_var, request_id_var
+from pena.tables import audit_log
+
+
+async def record_audit(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    action: str,
+    subject_type: str,
+    subject_id: str | None,
+    outcome: str = "ok",
+    purpose: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await session.execute(
+        insert(audit_log).values(
+            actor=actor.subject if actor else "system",
+            client_id=actor.client_id if actor else None,
+            roles=",".join(sorted(actor.roles)) if actor else None,
+            unit=actor.unit if actor else None,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            purpose=purpose,
+            outcome=outcome,
+            request_id=request_id_var.get(),
+            correlation_id=correlation_id_var.get(),
+            details=details,
+        )
+    )

@@ -1,0 +1,197 @@
+"""The `pena` command: the one composition place that knows all four services.
+
+pena dev                      everything in one process (embedded PostgreSQL, in-process bus)
+pena serve <service>          one service with its relay, consumers and scheduler on Kafka
+pena migrate [service...]     create databases and tables
+pena infra up|down|status     local PostgreSQL and Kafka without Docker
+pena token --role ROLE        a bearer token signed with the local dev key
+pena topics                   create the Kafka topics and dead-letter topics
+pena asyncapi [--check]       write (or check) docs/asyncapi.yaml from the event contracts
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from pathlib import Path
+
+from pena.service import ServiceDefinition
+from pena.settings import Settings
+
+SERVICE_MODULES = {
+    "participants": "services.participants.app",
+    "training": "services.training.app",
+    "monev": "services.monev.app",
+    "graduation": "services.graduation.app",
+}
+DEFAULT_PORTS = {"participants": 8001, "training": 8002, "monev": 8003, "graduation": 8004}
+
+
+def load_definitions(names: list[str] | None = None) -> list[ServiceDefinition]:
+    chosen = names or list(SERVICE_MODULES)
+    unknown = [n for n in chosen if n not in SERVICE_MODULES]
+    if unknown:
+        raise SystemExit(f"unknown service(s): {', '.join(unknown)}; one of {', '.join(SERVICE_MODULES)}")
+    return [importlib.import_module(SERVICE_MODULES[n]).definition for n in chosen]
+
+
+def build_app(names: list[str] | None = None, *, settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    from pena.http import create_app
+    from pena.runtime import Runtime
+
+    settings = settings or Settings()
+    definitions = load_definitions(names)
+    title = "PENA platform API" if len(definitions) > 1 else f"PENA {definitions[0].name} API"
+    return create_app(Runtime(settings, definitions), title=title)
+
+
+def _cmd_infra(args: argparse.Namespace) -> int:
+    from pena import infra
+
+    if args.action == "up":
+        lines = infra.up(postgres=not args.no_postgres, kafka=not args.no_kafka)
+    elif args.action == "down":
+        lines = infra.down()
+    else:
+        lines = infra.status()
+    print("\n".join(lines))
+    return 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from pena import infra
+    from pena.logging_setup import configure_logging
+
+    os.environ.setdefault("PENA_BUS", "inprocess")
+    os.environ.setdefault("PENA_ALLOW_CLOCK_CONTROL", "true")
+    if "PENA_DATABASE_URL" not in os.environ:
+        print(infra.PostgresInfra().up())
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    app = build_app(settings=settings)
+    base = f"http://{args.host}:{args.port}"
+    print(
+        f"PENA dev: all four services on {base}\n  API docs: {base}/docs\n"
+        f'  a token:  pena token --role admin   (then: -H "Authorization: Bearer $TOKEN")',
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from pena.logging_setup import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    app = build_app([args.service], settings=settings)
+    uvicorn.run(app, host=args.host, port=args.port or DEFAULT_PORTS[args.service], log_config=None, access_log=False)
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from pena.runtime import migrate
+
+    settings = Settings()
+
+    async def run() -> None:
+        for definition in load_definitions(args.services or None):
+            await migrate(settings, definition)
+            print(f"migrated {definition.name}")
+
+    asyncio.run(run())
+    return 0
+
+
+def _cmd_topics(args: argparse.Namespace) -> int:
+    from pena.kafka import ensure_topics
+
+    settings = Settings()
+    asyncio.run(ensure_topics(settings, list(SERVICE_MODULES)))
+    print("topics ready: " + ", ".join(settings.topic(s) for s in SERVICE_MODULES))
+    return 0
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    from pena.auth import issue_dev_token
+
+    print(
+        issue_dev_token(
+            Settings(), role=args.role, sub=args.sub, unit=args.unit, scopes=args.scope or None, ttl_seconds=args.ttl
+        )
+    )
+    return 0
+
+
+def _cmd_asyncapi(args: argparse.Namespace) -> int:
+    from pena.asyncapi import render_asyncapi
+
+    target = Path(args.output)
+    text = render_asyncapi(Settings())
+    if args.check:
+        if not target.exists() or target.read_text() != text:
+            print(f"{target} is stale: run `pena asyncapi`", file=sys.stderr)
+            return 1
+        print(f"{target} is current")
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    print(f"wrote {target}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pena", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("dev", help="all four services in one process, embedded PostgreSQL, in-process bus")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=_cmd_dev)
+
+    p = sub.add_parser("serve", help="one service with its relay, consumers and scheduler on Kafka")
+    p.add_argument("service", choices=list(SERVICE_MODULES))
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("migrate", help="create service databases and tables")
+    p.add_argument("services", nargs="*")
+    p.set_defaults(func=_cmd_migrate)
+
+    p = sub.add_parser("infra", help="local PostgreSQL and Kafka without Docker")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--no-kafka", action="store_true")
+    p.add_argument("--no-postgres", action="store_true")
+    p.set_defaults(func=_cmd_infra)
+
+    p = sub.add_parser("topics", help="create Kafka topics and dead-letter topics")
+    p.set_defaults(func=_cmd_topics)
+
+    p = sub.add_parser("token", help="print a bearer token signed with the local dev key")
+    p.add_argument("--role", required=True)
+    p.add_argument("--unit")
+    p.add_argument("--sub")
+    p.add_argument("--scope", action="append", help="narrow to these scopes (repeatable)")
+    p.add_argument("--ttl", type=int, default=3600 * 8)
+    p.set_defaults(func=_cmd_token)
+
+    p = sub.add_parser("asyncapi", help="write or check the AsyncAPI document")
+    p.add_argument("--output", default="docs/asyncapi.yaml")
+    p.add_argument("--check", action="store_true")
+    p.set_defaults(func=_cmd_asyncapi)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""Idempotent event handling shared by the Kafka consumer runner and the in-process bus.
+
+A handler is a plain async function `handler(session, delivery)`. Its effects and the inbox row
+(unique on consumer + event id) commit in one transaction, so a redelivered event changes nothing.
+Failures are retried a bounded number of times with backoff; then the event becomes a dead letter
+(kept in the consumer's database and, on Kafka, sent to the dead-letter topic) and the consumer moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena import metrics
+from pena.clock import Clock
+from pena.context import causation_id_var, correlation_id_var, new_traceparent, traceparent_var
+from pena.contracts import BY_TYPE
+from pena.db import Database
+from pena.envelope import CloudEvent
+from pena.settings import Settings
+from pena.tables import dead_letters, inbox
+
+log = logging.getLogger("pena.consumer")
+Outcome = Literal["processed", "duplicate", "ignored", "dead_lettered"]
+_NIK_LIKE = re.compile(r"\d{16}")
+
+
+class RetryLater(Exception):
+    """Raise from a handler when the event arrived before something it depends on (out of order);
+    it is retried with backoff and, if still early, parked as a dead letter for replay."""
+
+
+@dataclass
+class Delivery:
+    """What a handler receives: the validated payload, the envelope, and the consumer's clock."""
+
+    event: CloudEvent
+    payload: Any
+    clock: Clock
+    settings: Settings
+    consumer: str
+
+
+Handler = Callable[[AsyncSession, Delivery], Awaitable[None]]
+
+
+@dataclass
+class Subscriber:
+    """One consuming service: its name, its database and its handlers keyed by event name."""
+
+    name: str
+    db: Database
+    handlers: dict[str, Handler]
+    clock: Clock
+    settings: Settings
+    attempts: int = 4
+    backoff_seconds: float = 0.2
+    dead_letter_sinks: list[Callable[[dict[str, Any]], Awaitable[None]]] = field(default_factory=list)
+
+    def handler_for(self, event_type: str) -> tuple[str, Handler] | None:
+        contract = BY_TYPE.get(event_type)
+        if contract is None or contract.name not in self.handlers:
+            return None
+        return contract.name, self.handlers[contract.name]
+
+
+class PoisonEvent(Exception):
+    """The event can never be handled as it is (malformed, unknown type, invalid payload)."""
+
+
+def parse_event(raw: bytes | str | dict[str, Any]) -> CloudEvent:
+    try:
+        if isinstance(raw, dict):
+            return CloudEvent.model_validate(raw)
+        return CloudEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        raise PoisonEvent(f"malformed CloudEvent: {_short(exc)}") from exc
+
+
+def validate_payload(event: CloudEvent) -> BaseModel:
+    contract = BY_TYPE.get(event.type)
+    if contract is None:
+        raise PoisonEvent(f"unknown event type {event.type!r}")
+    try:
+        return contract.payload.model_validate(event.data)
+    except ValidationError as exc:
+        raise PoisonEvent(f"invalid {contract.name} payload: {_short(exc)}") from exc
+
+
+async def handle_once(sub: Subscriber, event: CloudEvent, handler: Handler, payload: BaseModel) -> Outcome:
+    """One attempt: inbox insert + handler effects in one transaction."""
+    tokens = (
+        correlation_id_var.set(event.correlationid or event.id),
+        causation_id_var.set(event.id),
+        traceparent_var.set(new_traceparent(event.traceparent)),
+    )
+    try:
+        async with sub.db.transaction() as session:
+            fresh = (
+                await session.execute(
+                    pg_insert(inbox)
+                    .values(consumer=sub.name, event_id=event.id, event_type=event.type)
+                    .on_conflict_do_nothing()
+                    .returning(inbox.c.event_id)
+                )
+            ).first()
+            if fresh is None:
+                return "duplicate"
+            await handler(session, Delivery(event, payload, sub.clock, sub.settings, sub.name))
+        return "processed"
+    finally:
+        correlation_id_var.reset(tokens[0])
+        causation_id_var.reset(tokens[1])
+        traceparent_var.reset(tokens[2])
+
+
+async def deliver(sub: Subscriber, raw: bytes | str | dict[str, Any], *, origin: str) -> Outcome:
+    """Parses, validates and handles one event with bounded retries; dead-letters what cannot be handled."""
+    event: CloudEvent | None = None
+    try:
+        event = parse_event(raw)
+        found = sub.handler_for(event.type)
+        if found is None:
+            if event.type not in BY_TYPE:
+                raise PoisonEvent(f"unknown event type {event.type!r}")
+            return _count(sub, event.type, "ignored")  # a known event this consumer does not need
+        name, handler = found
+        payload = validate_payload(event)
+    except PoisonEvent as exc:
+        await _dead_letter(sub, raw, event, origin, str(exc), attempts=0)
+        return _count(sub, event.type if event else "malformed", "dead_lettered")
+
+    last_error = ""
+    attempt = 0
+    while attempt < sub.attempts:
+        attempt += 1
+        try:
+            outcome = await handle_once(sub, event, handler, payload)
+            metrics.EVENT_LAG.labels(sub.name).observe(max(0.0, (datetime.now(UTC) - event.time).total_seconds()))
+            return _count(sub, name, outcome)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                # the database is away (restart, failover): wait for it, never dead-letter for that
+                attempt -= 1
+                log.warning(
+                    "database unavailable; event will be retried", extra={"consumer": sub.name, "event_id": event.id}
+                )
+                await asyncio.sleep(1.0)
+                continue
+            last_error = f"{type(exc).__name__}: {_scrub(str(exc))[:500]}"
+            log.warning(
+                "handler failed",
+                extra={
+                    "consumer": sub.name,
+                    "event_id": event.id,
+                    "event_type": name,
+                    "attempt": attempt,
+                    "error": last_error,
+                },
+            )
+            if attempt < sub.attempts:
+                await asyncio.sleep(sub.backoff_seconds * 2 ** (attempt - 1))
+    await _dead_letter(sub, raw, event, origin, last_error, attempts=sub.attempts)
+    return _count(sub, name, "dead_lettered")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure failures (connection refused or dropped) as opposed to a faulty event."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    if isinstance(exc, OSError | TimeoutError | ConnectionError | InterfaceError | OperationalError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    name = type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    return name in _TRANSIENT_NAMES or (cause is not None and type(cause).__name__ in _TRANSIENT_NAMES)
+
+
+_TRANSIENT_NAMES = {
+    "CannotConnectNowError",
+    "ConnectionDoesNotExistError",
+    "AdminShutdownError",
+    "ConnectionFailureError",
+    "TooManyConnectionsError",
+    "InterfaceError",
+}
+
+
+def _count(sub: Subscriber, name: str, outcome: Outcome) -> Outcome:
+    metrics.EVENTS_HANDLED.labels(sub.name, name, outcome).inc()
+    return outcome
+
+
+async def _dead_letter(
+    sub: Subscriber, raw: Any, event: CloudEvent | None, origin: str, error: str, attempts: int
+) -> None:
+    record = {
+        "consumer": sub.name,
+        "event_id": event.id if event else None,
+        "event_type": event.type if event else None,
+        "origin": origin,
+        "error": _scrub(error),
+        "attempts": attempts,
+        "envelope": event.model_dump(mode="json", exclude_none=True) if event else None,
+        "raw_preview": None if event else _scrub(_preview(raw)),
+    }
+    log.error("event dead-lettered", extra={k: v for k, v in record.items() if k not in ("envelope", "raw_preview")})
+    async with sub.db.transaction() as session:
+        await session.execute(insert(dead_letters).values(**record))
+    for sink in sub.dead_letter_sinks:
+        await sink(record)
+
+
+async def replay_dead_letters(sub: Subscriber, *, ids: list[int] | None = None) -> dict[int, str]:
+    """Re-runs stored dead letters through the same idempotent path (after a fix was deployed)."""
+    async with sub.db.transaction() as session:
+        query = select(dead_letters).where(
+            dead_letters.c.replayed_at.is_(None),
+            dead_letters.c.consumer == sub.name,
+            dead_letters.c.envelope.is_not(None),
+        )
+        if ids:
+            query = query.where(dead_letters.c.id.in_(ids))
+        rows = (await session.execute(query.order_by(dead_letters.c.id))).all()
+    results: dict[int, str] = {}
+    for row in rows:
+        try:  # one try per replay: a still-failing letter stays parked
+            event = parse_event(row.envelope)
+            found = sub.handler_for(event.type)
+            if found is None:
+                outcome = "ignored"
+            else:
+                outcome = await handle_once(sub, event, found[1], validate_payload(event))
+        except Exception as exc:
+            outcome = f"failed: {type(exc).__name__}"
+        results[row.id] = outcome
+        if not outcome.startswith("failed"):
+            async with sub.db.transaction() as session:
+                await session.execute(
+                    update(dead_letters)
+                    .where(dead_letters.c.id == row.id)
+                    .values(replayed_at=sub.clock.now(), replay_outcome=outcome)
+                )
+    return results
+
+
+def _preview(raw: Any) -> str:
+    if isinstance(raw, bytes):
+        return raw[:2000].decode("utf-8", errors="replace")
+    return str(raw)[:2000]
+
+
+def _scrub(text: str) -> str:
+    return _NIK_LIKE.sub("****************", text)
+
+
+def _short(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])

@@ -1,0 +1,109 @@
+"""Async database access: one engine per service database, one commit-or-rollback per unit of work.
+
+Use cases take a session and never commit; the request dependency, the consumer runner and the
+scheduler each own exactly one transaction (`Database.transaction()`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from sqlalchemy import MetaData, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.settings import Settings
+
+
+class Database:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, max_overflow: int = 10, timeout: float = 5.0, null_pool: bool = False
+    ) -> None:
+        self.url = url
+        kwargs: dict[str, object] = {
+            "pool_pre_ping": True,  # a restarted PostgreSQL costs one failed ping, not a failed request
+            "connect_args": {"timeout": timeout, "command_timeout": 60},
+        }
+        if null_pool:
+            kwargs["poolclass"] = NullPool
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=timeout)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)  # type: ignore[arg-type]
+        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    @classmethod
+    def for_service(cls, settings: Settings, service: str, **kwargs: object) -> Database:
+        return cls(
+            settings.service_database_url(service),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            timeout=settings.db_timeout_seconds,
+            **kwargs,
+        )  # type: ignore[arg-type]
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block ends normally, rolls back on any exception."""
+        async with self.sessions() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def raw_connection(self) -> asyncpg.Connection:
+        """A dedicated asyncpg connection (for LISTEN), outside the pool."""
+        url = make_url(self.url)
+        return await asyncpg.connect(
+            user=url.username, password=url.password, host=url.host, port=url.port, database=url.database
+        )
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def ensure_database(url: str) -> bool:
+    """Creates the database named in the URL when missing. Returns True when it was created."""
+    parsed = make_url(url)
+    admin = await asyncpg.connect(
+        user=parsed.username, password=parsed.password, host=parsed.host, port=parsed.port, database="postgres"
+    )
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", parsed.database)
+        if exists:
+            return False
+        try:
+            await admin.execute(f'CREATE DATABASE "{parsed.database}"')
+        except asyncpg.DuplicateDatabaseError:
+            return False  # another process created it first
+        return True
+    finally:
+        await admin.close()
+
+
+async def drop_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = await asyncpg.connect(
+        user=parsed.username, password=parsed.password, host=parsed.host, port=parsed.port, database="postgres"
+    )
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def create_schema(db: Database, *metadatas: MetaData) -> None:
+    """Creates kernel and service tables (idempotent). Serialised by an advisory lock so several
+    replicas starting at once do not race on CREATE TABLE."""
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+        for metadata in metadatas:
+            await conn.run_sync(metadata.create_all)

@@ -1,0 +1,27 @@
+"""ISO-8601 durations with calendar months: 30 November + P3M = 28/29 February (clamped to month end)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+from dateutil.relativedelta import relativedelta
+
+_ISO = re.compile(
+    r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+)
+
+
+def parse_duration(text: str) -> relativedelta:
+    match = _ISO.match(text.strip().upper())
+    if not match or text.strip().upper() in ("P", "PT"):
+        raise ValueError(f"not an ISO-8601 duration: {text!r} (expected e.g. P3M, P30D, PT1H)")
+    parts = {k: int(v) for k, v in match.groupdict().items() if v}
+    return relativedelta(**parts)
+
+
+def add_duration(moment: datetime | date, delta: relativedelta | timedelta | str) -> datetime | date:
+    if isinstance(delta, str):
+        delta = parse_duration(delta)
+    return moment + delta

@@ -1,0 +1,71 @@
+"""CloudEvents 1.0 envelope, structured JSON mode (`application/cloudevents+json`).
+
+A pydantic model rather than the `cloudevents` package: we need validation of consumed events with
+clear errors and the same model for the AsyncAPI document, which pydantic already gives us.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pena.context import current_causation_id, current_correlation_id, current_traceparent
+
+CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+
+
+class CloudEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")  # unknown extension attributes are kept, not refused
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    subject: str | None = None
+    time: datetime
+    datacontenttype: str = "application/json"
+    dataschema: str | None = None
+    # extensions (CloudEvents allows lower-case alphanumeric attribute names)
+    correlationid: str | None = None
+    causationid: str | None = None
+    traceparent: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CloudEvent:
+        return cls.model_validate_json(raw)
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def make_event(
+    *,
+    event_type: str,
+    source: str,
+    subject: str | None,
+    time: datetime,
+    data: dict[str, Any],
+    dataschema: str | None = None,
+    causation_id: str | None = None,
+) -> CloudEvent:
+    """Builds an envelope; correlation and trace context come from the current request or event."""
+    return CloudEvent(
+        id=new_event_id(),
+        source=source,
+        type=event_type,
+        subject=subject,
+        time=time,
+        data=data,
+        dataschema=dataschema,
+        correlationid=current_correlation_id(),
+        causationid=causation_id or current_causation_id(),
+        traceparent=current_traceparent(),
+    )

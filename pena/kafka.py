@@ -1,0 +1,211 @@
+"""Kafka side of the bus: idempotent producer for the outbox relay, consumer runner with manual
+offset commits after the database commit, topic administration and the dead-letter topics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+
+from pena.consumer import Subscriber, deliver
+from pena.envelope import CONTENT_TYPE
+from pena.outbox import OutboxMessage
+from pena.settings import Settings
+
+log = logging.getLogger("pena.kafka")
+
+
+def make_producer(settings: Settings) -> AIOKafkaProducer:
+    # enable_idempotence forces acks=all and dedupes the producer's own retries on the broker
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        request_timeout_ms=15000,
+        retry_backoff_ms=200,
+        client_id=f"{settings.topic_namespace}-producer",
+    )
+
+
+class KafkaPublisher:
+    """Publisher for the outbox relay. Starts lazily and restarts after broker failures."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+        self.healthy = False
+
+    async def _ensure(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = make_producer(self.settings)
+                try:
+                    await producer.start()
+                except Exception:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def publish(self, messages: list[OutboxMessage]) -> None:
+        producer = await self._ensure()
+        try:
+            futures = [
+                await producer.send(
+                    self.settings.topic(m.service),
+                    value=json.dumps(m.envelope).encode(),
+                    key=m.key.encode() if m.key else None,
+                    headers=_headers(m.envelope),
+                )
+                for m in messages
+            ]
+            await asyncio.gather(*futures)
+            self.healthy = True
+        except Exception:
+            self.healthy = False
+            await self.close()  # a fresh producer after the broker returns
+            raise
+
+    async def send_raw(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
+        producer = await self._ensure()
+        await (await producer.send(topic, value=value, key=key, headers=headers))
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._producer is not None:
+                producer, self._producer = self._producer, None
+                try:
+                    await producer.stop()
+                except Exception:
+                    pass
+
+
+def _headers(envelope: dict[str, Any]) -> list[tuple[str, bytes]]:
+    headers = [
+        ("content-type", CONTENT_TYPE.encode()),
+        ("ce_type", str(envelope["type"]).encode()),
+        ("ce_id", str(envelope["id"]).encode()),
+    ]
+    if envelope.get("traceparent"):
+        headers.append(("traceparent", str(envelope["traceparent"]).encode()))
+    return headers
+
+
+async def ensure_topics(settings: Settings, services: list[str], *, timeout: float = 60.0) -> None:
+    """Creates each service's topic and dead-letter topic when missing (auto-creation is off on purpose)."""
+    topics = [t for s in services for t in (settings.topic(s), settings.dead_letter_topic(s))]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [t for t in topics if t not in existing]
+            if missing:
+                try:
+                    await admin.create_topics(
+                        [
+                            NewTopic(
+                                t,
+                                num_partitions=settings.topic_partitions if not t.endswith(".DLT") else 1,
+                                replication_factor=settings.topic_replication_factor,
+                            )
+                            for t in missing
+                        ]
+                    )
+                except TopicAlreadyExistsError:
+                    pass
+            return
+        except KafkaError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(1.0)
+        finally:
+            await admin.close()
+
+
+class KafkaConsumerRunner:
+    """Consumes the topics of the services a subscriber listens to, one consumer group per service.
+
+    Offsets are committed only after each record's database transaction, so a crash anywhere
+    redelivers and the inbox makes the redelivery harmless. Records of one partition are handled
+    in order (the partition key is the participant id)."""
+
+    def __init__(
+        self,
+        sub: Subscriber,
+        settings: Settings,
+        source_services: list[str],
+        dead_letter_publisher: KafkaPublisher | None = None,
+    ) -> None:
+        self.sub = sub
+        self.settings = settings
+        self.topics = [settings.topic(s) for s in source_services]
+        self.publisher = dead_letter_publisher or KafkaPublisher(settings)
+        self.sub.dead_letter_sinks.append(self._to_dead_letter_topic)
+        self.assigned = asyncio.Event()
+
+    async def _to_dead_letter_topic(self, record: dict[str, Any]) -> None:
+        origin_topic = record["origin"].split("/")[0]
+        body = {k: v for k, v in record.items()} | {"failed_at": self.sub.clock.now().isoformat()}
+        await self.publisher.send_raw(
+            f"{origin_topic}.DLT",
+            json.dumps(body).encode(),
+            headers=[("pena-error", str(record["error"])[:200].encode()), ("pena-consumer", self.sub.name.encode())],
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            consumer = AIOKafkaConsumer(
+                *self.topics,
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                group_id=self.settings.consumer_group(self.sub.name),
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",
+                max_poll_records=200,
+                client_id=f"{self.settings.consumer_group(self.sub.name)}-consumer",
+            )
+            try:
+                await consumer.start()
+                await self._consume(consumer, stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer restarting", extra={"consumer": self.sub.name, "error": repr(exc)[:300]})
+                await asyncio.sleep(1.0)
+            finally:
+                try:
+                    await consumer.stop()
+                except Exception:
+                    pass
+        await self.publisher.close()
+
+    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=500, max_records=200)
+            if consumer.assignment():
+                self.assigned.set()
+            for tp, records in batches.items():
+                for record in records:
+                    origin = f"{record.topic}/{record.partition}/{record.offset}"
+                    await deliver(self.sub, record.value or b"", origin=origin)
+                # after the database commits of the whole partition batch; a crash before this
+                # line redelivers the batch and the inbox skips what was already applied
+                await self._commit(consumer, tp, records[-1].offset + 1)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except CommitFailedError:
+            # partitions moved to another member mid-batch: it will redeliver; the inbox dedupes
+            log.info("offset commit lost to a rebalance", extra={"consumer": self.sub.name})

@@ -1,0 +1,190 @@
+"""Transactional outbox: a state change and the event announcing it commit together.
+
+`emit()` inserts the envelope in the caller's transaction and queues a NOTIFY (delivered only on
+commit, so a rolled-back change wakes nobody and publishes nothing). The relay claims unpublished
+rows with FOR UPDATE SKIP LOCKED (several relays may run), publishes them, then marks them published.
+A crash between publishing and marking publishes again: consumers dedupe by event id (inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+from sqlalchemy import func, insert, select, text, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena import failpoints, metrics
+from pena.contracts import BY_NAME
+from pena.db import Database
+from pena.envelope import CloudEvent, make_event
+from pena.tables import outbox
+
+log = logging.getLogger("pena.outbox")
+NOTIFY_CHANNEL = "pena_outbox"
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    row_id: int
+    event_name: str
+    key: str | None
+    envelope: dict[str, Any]
+
+    @property
+    def service(self) -> str:
+        return BY_NAME[self.event_name].service
+
+    def event(self) -> CloudEvent:
+        return CloudEvent.model_validate(self.envelope)
+
+
+class Publisher(Protocol):
+    async def publish(self, messages: list[OutboxMessage]) -> None:
+        """Returns only when every message is durably accepted; raises otherwise."""
+
+
+async def emit(
+    session: AsyncSession, name: str, payload: BaseModel, *, subject: str | None, time: datetime, key: str | None = None
+) -> CloudEvent:
+    """Writes the event into the outbox inside the caller's transaction. The Kafka key defaults to
+    the subject (the participant id), so one family's events stay in order on one partition."""
+    contract = BY_NAME[name]
+    if not isinstance(payload, contract.payload):
+        raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
+    event = make_event(
+        event_type=contract.type,
+        source=f"/pena/{contract.service}",
+        subject=subject,
+        time=time,
+        data=payload.model_dump(mode="json"),
+        dataschema=contract.dataschema,
+    )
+    await session.execute(
+        insert(outbox).values(
+            event_id=event.id,
+            event_name=name,
+            message_key=key or subject,
+            envelope=event.model_dump(mode="json", exclude_none=True),
+        )
+    )
+    await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    return event
+
+
+async def pending_count(session: AsyncSession) -> int:
+    return int(
+        (
+            await session.execute(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
+        ).scalar_one()
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        publisher: Publisher,
+        *,
+        service: str,
+        batch_size: int = 500,
+        idle_poll_seconds: float = 5.0,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.service = service
+        self.batch_size = batch_size
+        self.idle_poll_seconds = idle_poll_seconds
+        self.retry_seconds = retry_seconds
+        self._wake = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """Claims, publishes and marks one batch. Returns how many rows were published."""
+        async with self.db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(outbox.c.id, outbox.c.event_name, outbox.c.message_key, outbox.c.envelope)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            messages = [OutboxMessage(r.id, r.event_name, r.message_key, r.envelope) for r in rows]
+            await self.publisher.publish(messages)
+            failpoints.hit("relay.after_publish")
+            await session.execute(
+                update(outbox).where(outbox.c.id.in_([m.row_id for m in messages])).values(published_at=func.now())
+            )
+        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(messages))
+        return len(messages)
+
+    async def drain(self) -> int:
+        total = 0
+        while (n := await self.run_once()) > 0:
+            total += n
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        listener = asyncio.create_task(self._listen(stop))
+        try:
+            while not stop.is_set():
+                self._wake.clear()  # before claiming: a commit during this batch wakes the next one
+                try:
+                    published = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # broker or database down: rows stay unpublished, retry later
+                    log.warning(
+                        "outbox relay could not publish; will retry",
+                        extra={"service": self.service, "error": repr(exc)[:300]},
+                    )
+                    metrics.OUTBOX_FAILURES.labels(self.service).inc()
+                    await _sleep_or_stop(stop, self.retry_seconds)
+                    continue
+                if published == self.batch_size:
+                    continue  # more waiting
+                await _wait_any(stop, self._wake, self.idle_poll_seconds)
+        finally:
+            listener.cancel()
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        """LISTEN for commits that wrote outbox rows; reconnects after a database restart."""
+        while not stop.is_set():
+            conn = None
+            try:
+                conn = await self.db.raw_connection()
+                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                self._wake.set()  # rows may have been written while we were not listening
+                while not stop.is_set() and not conn.is_closed():
+                    await asyncio.sleep(1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await _sleep_or_stop(stop, 1.0)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    await conn.close()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

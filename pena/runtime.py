@@ -1,0 +1,168 @@
+"""Runs one or more services in a process: their databases, outbox relays, consumers (Kafka or the
+in-process bus) and schedulers as background tasks. `pena serve` runs one service on Kafka;
+`pena dev` runs all four with the in-process bus."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pena.bus import InProcessBus
+from pena.clock import Clock, OffsetClock
+from pena.consumer import Subscriber
+from pena.db import Database, create_schema, ensure_database
+from pena.kafka import KafkaConsumerRunner, KafkaPublisher, ensure_topics
+from pena.outbox import OutboxRelay, Publisher
+from pena.scheduler import Scheduler
+from pena.service import ServiceDefinition
+from pena.settings import Settings
+from pena.tables import AUDIT_APPEND_ONLY_SQL, KERNEL_METADATA
+
+log = logging.getLogger("pena.runtime")
+
+
+@dataclass
+class ServiceRuntime:
+    definition: ServiceDefinition
+    db: Database
+    settings: Settings
+    clock: Clock
+    relay: OutboxRelay | None = None
+    subscriber: Subscriber | None = None
+    scheduler: Scheduler | None = None
+    consumer: KafkaConsumerRunner | None = None
+    state: dict[str, object] = field(default_factory=dict)  # service-owned singletons (e.g. caches)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+async def migrate(settings: Settings, definition: ServiceDefinition) -> None:
+    """Creates the service database and its tables when missing (idempotent)."""
+    await ensure_database(settings.service_database_url(definition.name))
+    db = Database.for_service(settings, definition.name, null_pool=True)
+    try:
+        await create_schema(db, KERNEL_METADATA, definition.metadata)
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727275)")
+            for statement in _split_sql(AUDIT_APPEND_ONLY_SQL):
+                await conn.exec_driver_sql(statement)
+    finally:
+        await db.dispose()
+
+
+def _split_sql(script: str) -> list[str]:
+    # the function body contains ';' inside $$ ... $$: split on statement ends outside of it
+    parts, current, in_body = [], [], False
+    for line in script.strip().splitlines():
+        current.append(line)
+        in_body ^= line.count("$$") % 2 == 1
+        if line.rstrip().endswith(";") and not in_body:
+            parts.append("\n".join(current))
+            current = []
+    return parts
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        definitions: list[ServiceDefinition],
+        *,
+        clock: Clock | None = None,
+        bus: Literal["kafka", "inprocess"] | None = None,
+        workers: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or OffsetClock(settings.clock_offset)
+        self.bus_kind = bus or settings.bus
+        self.workers = workers
+        self.services: dict[str, ServiceRuntime] = {
+            d.name: ServiceRuntime(d, Database.for_service(settings, d.name), settings, self.clock) for d in definitions
+        }
+        self.publisher: Publisher
+        self.kafka_publisher: KafkaPublisher | None = None
+        if self.bus_kind == "inprocess":
+            self.bus: InProcessBus | None = InProcessBus()
+            self.publisher = self.bus
+        else:
+            self.bus = None
+            self.kafka_publisher = KafkaPublisher(settings)
+            self.publisher = self.kafka_publisher
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wire()
+
+    def _wire(self) -> None:
+        s = self.settings
+        for svc in self.services.values():
+            d = svc.definition
+            svc.relay = OutboxRelay(
+                svc.db,
+                self.publisher,
+                service=d.name,
+                batch_size=s.relay_batch_size,
+                idle_poll_seconds=s.relay_idle_poll_seconds,
+            )
+            if d.handlers:
+                svc.subscriber = Subscriber(
+                    d.name,
+                    svc.db,
+                    d.handlers,
+                    self.clock,
+                    s,
+                    attempts=s.consumer_max_attempts,
+                    backoff_seconds=s.consumer_backoff_seconds,
+                )
+                if self.bus is not None:
+                    self.bus.subscribe(svc.subscriber, d.consumes_from)
+                else:
+                    svc.consumer = KafkaConsumerRunner(svc.subscriber, s, d.consumes_from, self.kafka_publisher)
+            if d.jobs:
+                svc.scheduler = Scheduler(svc.db, d.jobs, self.clock, poll_seconds=s.scheduler_poll_seconds)
+
+    def service(self, name: str) -> ServiceRuntime:
+        return self.services[name]
+
+    async def start(self) -> None:
+        for svc in self.services.values():
+            await migrate(self.settings, svc.definition)
+            for hook in svc.definition.on_startup:
+                await hook(svc)
+        if not self.workers:
+            return
+        if self.kafka_publisher is not None:
+            self._tasks.append(asyncio.create_task(self._ensure_topics()))
+        for svc in self.services.values():
+            if svc.relay:
+                self._tasks.append(asyncio.create_task(svc.relay.run(self._stop), name=f"{svc.name}-relay"))
+            if svc.consumer:
+                self._tasks.append(asyncio.create_task(svc.consumer.run(self._stop), name=f"{svc.name}-consumer"))
+            if svc.scheduler:
+                self._tasks.append(asyncio.create_task(svc.scheduler.run(self._stop), name=f"{svc.name}-scheduler"))
+
+    async def _ensure_topics(self) -> None:
+        try:
+            await ensure_topics(
+                self.settings,
+                list(self.services) + [src for svc in self.services.values() for src in svc.definition.consumes_from],
+                timeout=3600,
+            )
+        except Exception as exc:  # the relay keeps retrying; readiness reports Kafka
+            log.error("could not create topics", extra={"error": repr(exc)[:300]})
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._tasks.clear()
+        if self.kafka_publisher is not None:
+            await self.kafka_publisher.close()
+        for svc in self.services.values():
+            await svc.db.dispose()

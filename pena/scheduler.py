@@ -1,0 +1,145 @@
+"""Delayed work in PostgreSQL (Kafka cannot delay delivery): rows with `due_at`, claimed with
+FOR UPDATE SKIP LOCKED so several schedulers may run and each job runs once. A job handler runs in
+the claiming transaction and typically writes an outbox event, so "announced" and "done" commit
+together. A failing job is retried later with backoff, without blocking the others."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena import metrics
+from pena.clock import Clock
+from pena.db import Database
+from pena.tables import scheduled_jobs
+
+log = logging.getLogger("pena.scheduler")
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    key: str
+    due_at: datetime
+    payload: dict[str, Any]
+    attempts: int
+
+
+JobHandler = Callable[[AsyncSession, Job, Clock], Awaitable[None]]
+
+
+async def schedule_job(
+    session: AsyncSession, *, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
+) -> bool:
+    """Stores a job once per key (idempotent). Returns False when the key already existed."""
+    inserted = (
+        await session.execute(
+            pg_insert(scheduled_jobs)
+            .values(kind=kind, job_key=key, due_at=due_at, payload=payload or {})
+            .on_conflict_do_nothing(index_elements=["job_key"])
+            .returning(scheduled_jobs.c.id)
+        )
+    ).first()
+    return inserted is not None
+
+
+async def cancel_job(session: AsyncSession, key: str, now: datetime) -> None:
+    """Marks a pending job done without running it (e.g. the survey arrived before the overdue time)."""
+    await session.execute(
+        update(scheduled_jobs)
+        .where(and_(scheduled_jobs.c.job_key == key, scheduled_jobs.c.done_at.is_(None)))
+        .values(done_at=now, last_error="cancelled")
+    )
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: Database,
+        handlers: dict[str, JobHandler],
+        clock: Clock,
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        retry_after: timedelta = timedelta(minutes=1),
+    ) -> None:
+        self.db = db
+        self.handlers = handlers
+        self.clock = clock
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.retry_after = retry_after
+
+    async def run_once(self) -> int:
+        """Claims and runs one batch of due jobs. Returns how many were claimed."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(scheduled_jobs)
+                    .where(
+                        scheduled_jobs.c.done_at.is_(None),
+                        scheduled_jobs.c.due_at <= now,
+                        scheduled_jobs.c.kind.in_(list(self.handlers)),
+                    )
+                    .order_by(scheduled_jobs.c.due_at)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            done, failed = [], []
+            for row in rows:
+                job = Job(row.id, row.kind, row.job_key, row.due_at, row.payload, row.attempts)
+                try:
+                    async with session.begin_nested():  # one job's failure does not undo the others
+                        await self.handlers[job.kind](session, job, self.clock)
+                    done.append(job.id)
+                    metrics.JOBS_RUN.labels(job.kind, "done").inc()
+                except Exception as exc:
+                    log.warning("scheduled job failed", extra={"job_key": job.key, "error": repr(exc)[:300]})
+                    failed.append((job, repr(exc)[:500]))
+                    metrics.JOBS_RUN.labels(job.kind, "failed").inc()
+            if done:
+                await session.execute(
+                    update(scheduled_jobs)
+                    .where(scheduled_jobs.c.id.in_(done))
+                    .values(done_at=now, attempts=scheduled_jobs.c.attempts + 1)
+                )
+            for job, error in failed:
+                backoff = self.retry_after * min(2**job.attempts, 64)
+                await session.execute(
+                    update(scheduled_jobs)
+                    .where(scheduled_jobs.c.id == job.id)
+                    .values(attempts=job.attempts + 1, last_error=error, due_at=now + backoff)
+                )
+        return len(rows)
+
+    async def drain(self) -> int:
+        total = 0
+        while (n := await self.run_once()) > 0:
+            total += n
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                claimed = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database away: try again shortly
+                log.warning("scheduler pass failed", extra={"error": repr(exc)[:300]})
+                claimed = 0
+            if claimed < self.batch_size:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+                except TimeoutError:
+                    pass

@@ -1,0 +1,34 @@
+"""What a service hands to the kernel: its name, tables, routers, event handlers and scheduled-job
+handlers. The kernel runs the rest (database, relay, consumers, scheduler, HTTP plumbing)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter
+from sqlalchemy import MetaData
+
+from pena.consumer import Handler
+from pena.contracts import BY_NAME
+from pena.scheduler import JobHandler
+
+if TYPE_CHECKING:
+    from pena.runtime import ServiceRuntime
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    metadata: MetaData
+    routers: list[APIRouter] = field(default_factory=list)
+    handlers: dict[str, Handler] = field(default_factory=dict)  # event name -> plain async function
+    jobs: dict[str, JobHandler] = field(default_factory=dict)  # scheduled job kind -> handler
+    on_startup: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
+    description: str = ""
+
+    @property
+    def consumes_from(self) -> list[str]:
+        """Services whose topics this one subscribes to (derived from the handlers' event names)."""
+        return sorted({BY_NAME[name].service for name in self.handlers})

@@ -1,0 +1,101 @@
+"""Settings from `PENA_`-prefixed environment variables (pydantic-settings).
+
+Production mode refuses the development defaults for secrets and the movable clock.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-not-a-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PENA_", env_file=".env", extra="ignore")
+
+    environment: Literal["dev", "test", "production"] = "dev"
+
+    # `{service}` is replaced by the service name: each service owns its own database.
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/pena_{service}"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_timeout_seconds: float = 5.0
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Prefix of every topic and consumer group; tests use their own to stay isolated.
+    topic_namespace: str = "pena"
+    topic_partitions: int = 6
+    topic_replication_factor: int = 1
+
+    # bus: "kafka" (one service per process) or "inprocess" (pena dev, all services in one process)
+    bus: Literal["kafka", "inprocess"] = "kafka"
+
+    consumer_max_attempts: int = 4
+    consumer_backoff_seconds: float = 0.2
+    relay_batch_size: int = 500
+    relay_idle_poll_seconds: float = 5.0  # safety net under LISTEN/NOTIFY wake-ups
+    scheduler_poll_seconds: float = 1.0
+
+    # Auth: tokens are verified against a JWKS URL (production) or the local dev key pair.
+    jwt_issuer: str = "pena-dev"
+    jwt_audience: str = "pena"
+    jwt_algorithms: list[str] = ["RS256"]
+    jwks_url: str | None = None
+    dev_key_dir: str | None = None  # defaults to <PENA_HOME>/keys
+
+    # Secrets for pseudonymous NIK tokens (HMAC) and field encryption at rest (AES-GCM, 32 bytes b64).
+    nik_hmac_key: str = DEV_SECRET
+    field_encryption_key: str = "ZGV2LW9ubHktMzItYnl0ZS1rZXktZm9yLWFlcy1nY20="
+
+    # Demo/test clock offset (ISO-8601 duration); production refuses it.
+    clock_offset: str | None = None
+    allow_clock_control: bool = False
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_page_size: int = 200
+    rate_limit_per_minute: int = 6000
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    monev_delays: list[str] = ["P3M"]
+    monev_grace: str = "P30D"
+    mentoring_period: str = "P4M"
+    appeal_window: str = "P30D"
+
+    @model_validator(mode="after")
+    def _refuse_dev_defaults_in_production(self) -> Settings:
+        if self.environment == "production":
+            problems = []
+            if self.nik_hmac_key == DEV_SECRET:
+                problems.append("PENA_NIK_HMAC_KEY must be set")
+            if self.field_encryption_key == Settings.model_fields["field_encryption_key"].default:
+                problems.append("PENA_FIELD_ENCRYPTION_KEY must be set")
+            if not self.jwks_url:
+                problems.append("PENA_JWKS_URL must be set (the local dev key is refused)")
+            if self.clock_offset or self.allow_clock_control:
+                problems.append("the movable clock is refused in production")
+            if problems:
+                raise ValueError("production settings refused: " + "; ".join(problems))
+        return self
+
+    def service_database_url(self, service: str) -> str:
+        return self.database_url.replace("{service}", service)
+
+    def topic(self, service: str) -> str:
+        return f"{self.topic_namespace}.{service}.events"
+
+    def dead_letter_topic(self, service: str) -> str:
+        return f"{self.topic(service)}.DLT"
+
+    def consumer_group(self, service: str) -> str:
+        return f"{self.topic_namespace}.{service}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,125 @@
+"""Kernel tables every service database carries: outbox, inbox, dead letters, scheduled jobs,
+audit log and idempotency keys. SQLAlchemy Core on their own metadata, created beside each
+service's own tables (services keep their tables on their own SQLModel registry)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+KERNEL_METADATA = MetaData()
+
+
+def _ts(name: str, nullable: bool = False, default: bool = False) -> Column:
+    return Column(name, DateTime(timezone=True), nullable=nullable, server_default=func.now() if default else None)
+
+
+outbox = Table(
+    "outbox",
+    KERNEL_METADATA,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("event_name", String(80), nullable=False),
+    Column("message_key", String(80), nullable=True),
+    Column("envelope", JSONB, nullable=False),
+    _ts("created_at", default=True),
+    _ts("published_at", nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=True),
+    # relays claim only unpublished rows: the partial index keeps that cheap however long the history
+    Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+)
+
+inbox = Table(
+    "inbox",
+    KERNEL_METADATA,
+    Column("consumer", String(80), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("event_type", String(120), nullable=False),
+    _ts("processed_at", default=True),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    KERNEL_METADATA,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("consumer", String(80), nullable=False),
+    Column("event_id", String(64), nullable=True),
+    Column("event_type", String(120), nullable=True),
+    Column("origin", String(200), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("envelope", JSONB, nullable=True),
+    Column("raw_preview", Text, nullable=True),  # malformed input, NIK-shaped digits masked
+    _ts("created_at", default=True),
+    _ts("replayed_at", nullable=True),
+    Column("replay_outcome", String(40), nullable=True),
+)
+
+scheduled_jobs = Table(
+    "scheduled_jobs",
+    KERNEL_METADATA,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("kind", String(60), nullable=False),
+    Column("job_key", String(200), nullable=False, unique=True),
+    _ts("due_at"),
+    Column("payload", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _ts("created_at", default=True),
+    _ts("done_at", nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=True),
+    # the claim query walks only pending rows in due order: cost follows due work, not backlog
+    Index("scheduled_jobs_pending_due", "due_at", postgresql_where=text("done_at IS NULL")),
+)
+
+audit_log = Table(
+    "audit_log",
+    KERNEL_METADATA,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _ts("at", default=True),
+    Column("actor", String(200), nullable=True),
+    Column("client_id", String(200), nullable=True),
+    Column("roles", String(200), nullable=True),
+    Column("unit", String(80), nullable=True),
+    Column("action", String(80), nullable=False),
+    Column("subject_type", String(60), nullable=False),
+    Column("subject_id", String(80), nullable=True),  # pseudonymous ids only, never a NIK or a name
+    Column("purpose", String(200), nullable=True),
+    Column("outcome", String(40), nullable=False),
+    Column("request_id", String(80), nullable=True),
+    Column("correlation_id", String(80), nullable=True),
+    Column("details", JSONB, nullable=True),
+    Index("audit_log_subject", "subject_type", "subject_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    KERNEL_METADATA,
+    Column("client_id", String(200), primary_key=True),
+    Column("idem_key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("response_status", Integer, nullable=True),
+    Column("response_body", JSONB, nullable=True),
+    _ts("created_at", default=True),
+)
+
+# Audit rows are append-only: the database itself refuses UPDATE and DELETE on them.
+AUDIT_APPEND_ONLY_SQL = """
+CREATE OR REPLACE FUNCTION pena_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
+DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+FOR EACH ROW EXECUTE FUNCTION pena_audit_append_only();
+"""
