@@ -1,16 +1,16 @@
 """The training service definition handed to the kernel (routes, tables, handlers, jobs)."""
 
-from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
-
 from pena.service import ServiceDefinition
+from services.training.api import batches, centres
+from services.training.handlers import HANDLERS
+from services.training.models import TrainingBase, table_registry
 
-# Each service keeps its tables on its own registry, so its database holds only its own tables.
-table_registry = registry()
+__all__ = ["TrainingBase", "definition", "table_registry"]
 
-
-class TrainingBase(SQLModel, registry=table_registry):
-    pass
-
-
-definition = ServiceDefinition(name="training", metadata=table_registry.metadata)
+definition = ServiceDefinition(
+    name="training",
+    metadata=table_registry.metadata,
+    routers=[centres, batches],
+    handlers=dict(HANDLERS),
+    description="Training centres, batches (angkatan), enrolment, attendance and completion.",
+)

@@ -1,0 +1,279 @@
+"""Thin routes of the training service: parse, authorise, call a use case, shape the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.auth import Principal, require
+from pena.http import ClockDep, SettingsDep, session_dependency
+from pena.idempotency import claim_key, store_response
+from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from pena.problems import field_error
+from services.training import reference, service
+from services.training.models import Enrolment, TrainingCentre
+from services.training.schemas import (
+    AttendanceIn,
+    AttendanceRead,
+    BatchCreate,
+    BatchRead,
+    BatchSummary,
+    CentreCreate,
+    CentreRead,
+    CloseIn,
+    CloseResult,
+    EnrolmentCreate,
+    EnrolmentRead,
+    Roster,
+    StatusChange,
+    WithdrawalIn,
+)
+
+Session = Annotated[AsyncSession, session_dependency("training")]
+Reader = Annotated[Principal, Depends(require("training:read"))]
+Writer = Annotated[Principal, Depends(require("training:write"))]
+Admin = Annotated[Principal, Depends(require("training:admin"))]
+IdempotencyKey = Annotated[str | None, Header(description="retry-safe creation (same key + same body = same answer)")]
+RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,10}$", description="Kemendagri code prefix")]
+
+centres = APIRouter(prefix="/v1/training-centres", tags=["training centres"])
+batches = APIRouter(prefix="/v1/batches", tags=["training batches"])
+
+
+async def _idempotent(
+    session: AsyncSession,
+    principal: Principal,
+    key: str | None,
+    body: Any,
+    effect: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+) -> JSONResponse:
+    client = principal.client_id or principal.subject
+    if key:
+        stored = await claim_key(session, client_id=client, key=key, body=body)
+        if stored:
+            return JSONResponse(stored.body, status_code=stored.status)
+    status, answer = await effect()
+    if key:
+        await store_response(session, client_id=client, key=key, status=status, body=answer)
+    return JSONResponse(answer, status_code=status)
+
+
+def _centre_read(centre: TrainingCentre) -> CentreRead:
+    return CentreRead.model_validate(centre, from_attributes=True)
+
+
+def _enrolment_read(enrolment: Enrolment) -> EnrolmentRead:
+    return EnrolmentRead.model_validate(enrolment, from_attributes=True)
+
+
+# ------------------------------------------------------------------ centres
+
+
+@centres.post("", status_code=201, response_model=CentreRead, summary="Create a training centre (admin)")
+async def create_centre(
+    body: CentreCreate, session: Session, clock: ClockDep, principal: Admin, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    async def effect() -> tuple[int, dict[str, Any]]:
+        centre = await service.create_centre(session, principal=principal, clock=clock, data=body)
+        return 201, _centre_read(centre).model_dump(mode="json")
+
+    return await _idempotent(session, principal, idempotency_key, body.model_dump(mode="json"), effect)
+
+
+@centres.get("", response_model=Page[CentreRead], summary="Training centres (an operator sees only their own)")
+async def list_centres(
+    session: Session,
+    settings: SettingsDep,
+    principal: Reader,
+    region_prefix: RegionPrefix = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[CentreRead]:
+    limit = clamp_limit(limit, settings.max_page_size)
+    after = decode_cursor(cursor)
+    rows = await service.list_centres(
+        session,
+        principal=principal,
+        region_prefix=region_prefix,
+        after_code=str(after["code"]) if after else None,
+        limit=limit,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        items=[_centre_read(c) for c in rows],
+        next_cursor=encode_cursor({"code": rows[-1].code}) if more and rows else None,
+        limit=limit,
+    )
+
+
+@centres.get("/{centre_id}", response_model=CentreRead, summary="One training centre")
+async def get_centre(centre_id: str, session: Session, principal: Reader) -> CentreRead:
+    return _centre_read(await service.get_centre(session, principal=principal, centre_id=centre_id))
+
+
+# ------------------------------------------------------------------ batches
+
+
+@batches.get("/reference-data", summary="Business fields, methods and modules (extensible reference data)")
+async def reference_data(_: Reader) -> dict[str, Any]:
+    return {
+        "business_fields": [
+            {"code": code, "label": label, "parent": parent}
+            for code, (label, parent) in reference.BUSINESS_FIELDS.items()
+        ],
+        "methods": [{"code": code, "label": label} for code, label in reference.METHODS.items()],
+        "modules": [{"code": code, "label": label} for code, label in reference.MODULES.items()],
+        "statuses": list(reference.BATCH_STATUSES),
+        "default_min_attendance_rate": reference.DEFAULT_MIN_ATTENDANCE_RATE,
+    }
+
+
+@batches.post("", status_code=201, response_model=BatchRead, summary="Schedule a batch (angkatan) at a centre")
+async def create_batch(
+    body: BatchCreate, session: Session, clock: ClockDep, principal: Writer, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    async def effect() -> tuple[int, dict[str, Any]]:
+        batch = await service.create_batch(session, principal=principal, clock=clock, data=body)
+        return 201, (await service.batch_view(session, batch)).model_dump(mode="json")
+
+    return await _idempotent(session, principal, idempotency_key, body.model_dump(mode="json"), effect)
+
+
+@batches.get("", response_model=Page[BatchSummary], summary="Batches, filtered, cursor-paginated by start date")
+async def list_batches(
+    session: Session,
+    settings: SettingsDep,
+    principal: Reader,
+    centre_id: str | None = None,
+    status: Annotated[str | None, Query(pattern="^(" + "|".join(reference.BATCH_STATUSES) + ")$")] = None,
+    business_field: str | None = None,
+    region_prefix: RegionPrefix = None,
+    start_from: date | None = None,
+    start_to: date | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[BatchSummary]:
+    limit = clamp_limit(limit, settings.max_page_size)
+    after = decode_cursor(cursor)
+    try:
+        after_key = (date.fromisoformat(str(after["start"])), str(after["id"])) if after else None
+    except (KeyError, ValueError) as exc:
+        raise field_error("cursor", "invalid_cursor", "cursor is not one this API returned") from exc
+    scope = service.centre_scope(principal)
+    if scope is not None:
+        if centre_id not in (None, scope):
+            return Page(items=[], next_cursor=None, limit=limit)  # another centre: nothing to see
+        centre_id = scope
+    rows = await service.list_batches(
+        session,
+        centre_id=centre_id,
+        status=status,
+        business_field=business_field,
+        region_prefix=region_prefix,
+        start_from=start_from,
+        start_to=start_to,
+        after=after_key,
+        limit=limit,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        items=[BatchSummary.model_validate(b, from_attributes=True) for b in rows],
+        next_cursor=encode_cursor({"start": rows[-1].start_date, "id": rows[-1].id}) if more and rows else None,
+        limit=limit,
+    )
+
+
+@batches.get("/{batch_id}", response_model=BatchRead, summary="One batch with its sessions")
+async def get_batch(batch_id: str, session: Session, principal: Reader) -> BatchRead:
+    batch = await service.load_batch(session, principal=principal, batch_id=batch_id)
+    return await service.batch_view(session, batch)
+
+
+@batches.post("/{batch_id}/status", response_model=BatchRead, summary="Move a batch: planned, open, running, cancelled")
+async def change_status(
+    batch_id: str, body: StatusChange, session: Session, clock: ClockDep, principal: Writer
+) -> BatchRead:
+    batch = await service.change_status(
+        session, principal=principal, clock=clock, batch_id=batch_id, to=body.status, reason_code=body.reason_code
+    )
+    return await service.batch_view(session, batch)
+
+
+@batches.post("/{batch_id}/enrolments", status_code=201, response_model=EnrolmentRead, summary="Enrol a participant")
+async def enrol(
+    batch_id: str,
+    body: EnrolmentCreate,
+    session: Session,
+    clock: ClockDep,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def effect() -> tuple[int, dict[str, Any]]:
+        enrolment = await service.enrol(
+            session, principal=principal, clock=clock, batch_id=batch_id, participant_id=body.participant_id
+        )
+        return 201, _enrolment_read(enrolment).model_dump(mode="json")
+
+    return await _idempotent(
+        session, principal, idempotency_key, {"batch_id": batch_id, **body.model_dump(mode="json")}, effect
+    )
+
+
+@batches.post(
+    "/{batch_id}/enrolments/{participant_id}/withdrawal",
+    response_model=EnrolmentRead,
+    summary="Withdraw a participant (emits training.dropped, reason withdrawn)",
+)
+async def withdraw(
+    batch_id: str, participant_id: str, session: Session, clock: ClockDep, principal: Writer, body: WithdrawalIn
+) -> EnrolmentRead:
+    enrolment = await service.withdraw(
+        session,
+        principal=principal,
+        clock=clock,
+        batch_id=batch_id,
+        participant_id=participant_id,
+        reason_code=body.reason_code,
+    )
+    return _enrolment_read(enrolment)
+
+
+@batches.post(
+    "/{batch_id}/attendance",
+    response_model=AttendanceRead,
+    summary="Record who was present at one session (posting it again is an audited correction)",
+)
+async def record_attendance(
+    batch_id: str, body: AttendanceIn, session: Session, clock: ClockDep, principal: Writer
+) -> AttendanceRead:
+    return await service.record_attendance(session, principal=principal, clock=clock, batch_id=batch_id, data=body)
+
+
+@batches.post(
+    "/{batch_id}/close",
+    response_model=CloseResult,
+    summary="Close a running batch: one training.completed or training.dropped per enrolled participant",
+)
+async def close_batch(
+    batch_id: str, session: Session, clock: ClockDep, principal: Writer, body: CloseIn | None = None
+) -> CloseResult:
+    outcome = await service.close_batch(
+        session,
+        principal=principal,
+        clock=clock,
+        batch_id=batch_id,
+        completed_at=body.completed_at if body else None,
+    )
+    return outcome.result
+
+
+@batches.get("/{batch_id}/roster", response_model=Roster, summary="Participants with attendance rates and outcomes")
+async def roster(batch_id: str, session: Session, principal: Reader) -> Roster:
+    return await service.roster(session, principal=principal, batch_id=batch_id)

@@ -1,0 +1,177 @@
+"""Request (StrictModel: unknown fields refused) and response models of the training API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from pena.http import StrictModel
+from services.training.reference import DEFAULT_MIN_ATTENDANCE_RATE, MODULES
+
+VILLAGE_CODE = r"^\d{10}$"
+# province (2), regency/city (4), district (6) or village (10) digits
+REGION_CODE = r"^(\d{2}|\d{4}|\d{6}|\d{10})$"
+REASON_CODE = r"^[a-z][a-z0-9_]{1,39}$"
+SubjectId = Field(min_length=1, max_length=64)
+
+
+class CentreCreate(StrictModel):
+    name: str = Field(min_length=2, max_length=200, examples=["BBPPKS Padang"])
+    code: str = Field(pattern=r"^[A-Za-z0-9_-]{2,40}$", examples=["BBPPKS-PADANG"])
+    region_code: str = Field(pattern=REGION_CODE, examples=["1371"])
+    operators: list[str] = Field(default_factory=list, max_length=200, description="subject ids of the operators")
+
+
+class CentreRead(BaseModel):
+    id: str
+    name: str
+    code: str
+    region_code: str
+    operators: list[str]
+    created_at: datetime
+
+
+class SessionIn(StrictModel):
+    date: date
+    module: str = Field(min_length=1, max_length=60)
+
+
+class SessionRead(BaseModel):
+    id: str
+    date: date
+    module: str
+    attendance_recorded_at: datetime | None
+
+
+class BatchCreate(StrictModel):
+    centre_id: str = Field(min_length=1, max_length=40)
+    name: str | None = Field(default=None, max_length=200, examples=["Angkatan I Menjahit"])
+    business_field: str = Field(min_length=1, max_length=40, examples=["fashion_menjahit"])
+    method: Literal["life_skill_training", "community_based_learning"]
+    modules: list[str] = Field(default_factory=lambda: list(MODULES), min_length=1, max_length=20)
+    start_date: date
+    end_date: date
+    sessions: list[SessionIn] = Field(default_factory=list, max_length=500)
+    region_code: str = Field(pattern=VILLAGE_CODE, description="10-digit village code of the training location")
+    capacity: int = Field(ge=1, le=1000)
+    trainers: list[str] = Field(default_factory=list, max_length=50, description="subject ids of the trainers")
+    min_attendance_rate: float = Field(default=DEFAULT_MIN_ATTENDANCE_RATE, gt=0, le=1)
+
+
+class BatchRead(BaseModel):
+    id: str
+    centre_id: str
+    name: str | None
+    business_field: str
+    method: str
+    modules: list[str]
+    start_date: date
+    end_date: date
+    region_code: str
+    capacity: int
+    enrolled: int
+    trainers: list[str]
+    min_attendance_rate: float
+    status: str
+    sessions: list[SessionRead]
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+class BatchSummary(BaseModel):
+    id: str
+    centre_id: str
+    name: str | None
+    business_field: str
+    method: str
+    start_date: date
+    end_date: date
+    region_code: str
+    capacity: int
+    status: str
+
+
+class StatusChange(StrictModel):
+    status: Literal["planned", "open", "running", "completed", "cancelled"]
+    reason_code: str | None = Field(default=None, pattern=REASON_CODE)
+
+
+class EnrolmentCreate(StrictModel):
+    participant_id: str = SubjectId
+
+
+class EnrolmentRead(BaseModel):
+    id: str
+    batch_id: str
+    participant_id: str
+    status: str
+    enrolled_at: datetime
+    outcome_reason: str | None
+    outcome_at: datetime | None
+
+
+class WithdrawalIn(StrictModel):
+    reason_code: str = Field(
+        default="withdrawn", pattern=REASON_CODE, description="short code, never free text with personal data"
+    )
+
+
+class AttendanceIn(StrictModel):
+    session_id: str | None = Field(default=None, max_length=40)
+    session_date: date | None = None
+    present: list[str] = Field(max_length=1000, description="participant ids present; everyone else was absent")
+
+
+class AttendanceRead(BaseModel):
+    session_id: str
+    session_date: date
+    module: str
+    present: int
+    absent: int
+    corrected: bool
+    recorded_at: datetime
+
+
+class CloseIn(StrictModel):
+    completed_at: AwareDatetime | None = Field(
+        default=None, description="completion time of a historical batch; defaults to now"
+    )
+
+
+class Outcome(BaseModel):
+    participant_id: str
+    outcome: Literal["completed", "dropped"]
+    sessions_attended: int
+    sessions_total: int
+    attendance_rate: float
+
+
+class CloseResult(BaseModel):
+    batch_id: str
+    status: str
+    completed_at: datetime
+    min_attendance_rate: float
+    sessions_total: int
+    outcomes: list[Outcome]
+
+
+class RosterEntry(BaseModel):
+    participant_id: str
+    status: str
+    enrolled_at: datetime
+    sessions_attended: int
+    sessions_total: int
+    attendance_rate: float
+    outcome_reason: str | None
+    outcome_at: datetime | None
+
+
+class Roster(BaseModel):
+    batch_id: str
+    status: str
+    sessions_total: int
+    min_attendance_rate: float
+    items: list[RosterEntry]
