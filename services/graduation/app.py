@@ -1,16 +1,33 @@
-"""The graduation service definition handed to the kernel (routes, tables, handlers, jobs)."""
+"""The graduation service definition handed to the kernel (routes, tables, handlers, startup)."""
 
-from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
+from __future__ import annotations
 
+import asyncio
+
+from pena.runtime import ServiceRuntime
 from pena.service import ServiceDefinition
-
-# Each service keeps its tables on its own registry, so its database holds only its own tables.
-table_registry = registry()
-
-
-class GraduationBase(SQLModel, registry=table_registry):
-    pass
+from services.graduation import handlers, service
+from services.graduation.api import router
+from services.graduation.models import table_registry
 
 
-definition = ServiceDefinition(name="graduation", metadata=table_registry.metadata)
+async def load_seed(runtime: ServiceRuntime) -> None:
+    """Seeds reference data and the default policy into an empty database (idempotent)."""
+    seed = await asyncio.to_thread(service.read_seed)
+    async with runtime.db.transaction() as session:
+        await service.seed_reference_data(session, seed=seed, now=runtime.clock.now())
+
+
+definition = ServiceDefinition(
+    name="graduation",
+    metadata=table_registry.metadata,
+    routers=[router],
+    handlers={
+        "monev.completed": handlers.on_monev_completed,
+        "participant.registered": handlers.on_participant_facts,
+        "participant.updated": handlers.on_participant_facts,
+        "participant.status_changed": handlers.on_participant_status_changed,
+    },
+    on_startup=[load_seed],
+    description="Graduation: policy and reference data, assessments, four-eyes decisions, appeals, statistics.",
+)

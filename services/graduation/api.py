@@ -1,0 +1,348 @@
+"""Thin routes of the graduation service under /v1/graduation: parse, authorise, call a use case."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.auth import Principal, require
+from pena.http import ClockDep, SettingsDep, session_dependency
+from pena.idempotency import claim_key, store_response
+from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from pena.problems import not_found
+from services.graduation import queries, service
+from services.graduation.reference_io import parse_rows
+from services.graduation.schemas import (
+    AppealCreate,
+    AppealDecisionCreate,
+    AppealRead,
+    AssessmentRead,
+    DecisionCreate,
+    DecisionRead,
+    MinimumWageRead,
+    MinimumWageRow,
+    PolicyCreate,
+    PolicyRead,
+    PovertyLineRead,
+    PovertyLineRow,
+    ReferenceUpsertResult,
+    StatisticsRead,
+    VerificationCreate,
+)
+
+router = APIRouter(prefix="/v1/graduation", tags=["graduation"])
+Session = Annotated[AsyncSession, session_dependency("graduation")]
+Reader = Annotated[Principal, Depends(require("graduation:read"))]
+PolicyAdmin = Annotated[Principal, Depends(require("graduation:policy"))]
+Verifier = Annotated[Principal, Depends(require("graduation:verify"))]
+Approver = Annotated[Principal, Depends(require("graduation:decide"))]
+Appellant = Annotated[Principal, Depends(require("graduation:appeal"))]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+CSV_OR_JSON = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "text/csv": {"schema": {"type": "string"}},
+        }
+    }
+}
+
+
+async def _once(
+    session: AsyncSession,
+    principal: Principal,
+    key: str | None,
+    request_body: Any,
+    effect: Callable[[], Awaitable[BaseModel]],
+    *,
+    status: int = 201,
+    scope: str,
+) -> JSONResponse:
+    """Runs a creating effect once per Idempotency-Key (same key + same body = the first answer)."""
+    client = principal.client_id or principal.subject
+    fingerprint = {"scope": scope, "body": request_body}
+    if key:
+        stored = await claim_key(session, client_id=client, key=key, body=fingerprint)
+        if stored:
+            return JSONResponse(stored.body, status_code=stored.status)
+    answer = (await effect()).model_dump(mode="json")
+    if key:
+        await store_response(session, client_id=client, key=key, status=status, body=answer)
+    return JSONResponse(answer, status_code=status)
+
+
+# ------------------------------------------------------------------ reference data
+
+
+@router.put(
+    "/reference/minimum-wages",
+    summary="Upsert UMK (4-digit regency) and UMP (2-digit province) rows per year; JSON rows or text/csv",
+    openapi_extra=CSV_OR_JSON,
+)
+async def put_minimum_wages(
+    request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep
+) -> ReferenceUpsertResult:
+    rows = parse_rows(request.headers.get("content-type", ""), await request.body(), MinimumWageRow)
+    count = await service.upsert_minimum_wages(session, rows=rows, actor=principal, now=clock.now())
+    return ReferenceUpsertResult(upserted=count)
+
+
+@router.get("/reference/minimum-wages", summary="Minimum wages (UMK/UMP) held")
+async def get_minimum_wages(
+    session: Session,
+    _: Reader,
+    year: int | None = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{1,4}$")] = None,
+) -> list[MinimumWageRead]:
+    rows = await queries.list_minimum_wages(session, year=year, region_prefix=region)
+    return [MinimumWageRead.model_validate(r) for r in rows]
+
+
+@router.put(
+    "/reference/poverty-lines",
+    summary="Upsert extreme-poverty lines per year (rupiah per person per month); JSON rows or text/csv",
+    openapi_extra=CSV_OR_JSON,
+)
+async def put_poverty_lines(
+    request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep
+) -> ReferenceUpsertResult:
+    rows = parse_rows(request.headers.get("content-type", ""), await request.body(), PovertyLineRow)
+    count = await service.upsert_poverty_lines(session, rows=rows, actor=principal, now=clock.now())
+    return ReferenceUpsertResult(upserted=count)
+
+
+@router.get("/reference/poverty-lines", summary="Extreme-poverty lines held")
+async def get_poverty_lines(session: Session, _: Reader) -> list[PovertyLineRead]:
+    return [PovertyLineRead.model_validate(r) for r in await queries.list_poverty_lines(session)]
+
+
+# ------------------------------------------------------------------ policies
+
+
+@router.get("/policies", summary="Every published policy version")
+async def get_policies(session: Session, _: Reader) -> list[PolicyRead]:
+    return [PolicyRead.model_validate(p) for p in await queries.list_policies(session)]
+
+
+@router.post("/policies", status_code=201, summary="Publish a new policy version (past assessments keep theirs)")
+async def post_policy(
+    body: PolicyCreate,
+    session: Session,
+    principal: PolicyAdmin,
+    clock: ClockDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def effect() -> BaseModel:
+        return PolicyRead.model_validate(
+            await service.publish_policy(session, body=body, actor=principal, now=clock.now())
+        )
+
+    return await _once(session, principal, idempotency_key, body.model_dump(mode="json"), effect, scope="policy")
+
+
+@router.get("/policies/{policy_id}", summary="One policy version")
+async def get_policy(policy_id: str, session: Session, _: Reader) -> PolicyRead:
+    policy = await queries.get_policy(session, policy_id)
+    if policy is None:
+        raise not_found("policy", policy_id)
+    return PolicyRead.model_validate(policy)
+
+
+# ------------------------------------------------------------------ assessments
+
+
+@router.get("/assessments", summary="Assessments, newest first (cursor pagination)")
+async def get_assessments(
+    session: Session,
+    settings: SettingsDep,
+    principal: Reader,
+    outcome: Literal["ready", "not_ready", "cannot_assess"] | None = None,
+    participant_id: str | None = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
+    status: Literal["current", "superseded"] | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[AssessmentRead]:
+    size = clamp_limit(limit, settings.max_page_size)
+    rows = await service.list_assessments(
+        session,
+        principal=principal,
+        outcome=outcome,
+        participant_id=participant_id,
+        region=region,
+        status=status,
+        after=decode_cursor(cursor),
+        limit=size,
+    )
+    page, more = rows[:size], len(rows) > size
+    next_cursor = encode_cursor({"at": page[-1].assessed_at.isoformat(), "id": page[-1].id}) if more else None
+    return Page[AssessmentRead](
+        items=[AssessmentRead.model_validate(a) for a in page], next_cursor=next_cursor, limit=size
+    )
+
+
+@router.get("/assessments/{assessment_id}", summary="One assessment with every criterion and reference value")
+async def get_assessment(assessment_id: str, session: Session, principal: Reader) -> AssessmentRead:
+    assessment = await service.audited_assessment(session, assessment_id=assessment_id, principal=principal)
+    return AssessmentRead.model_validate(assessment)
+
+
+@router.post("/assessments/{assessment_id}/verification", status_code=201, summary="Verify the evidence")
+async def post_verification(
+    assessment_id: str,
+    body: VerificationCreate,
+    session: Session,
+    principal: Verifier,
+    clock: ClockDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def effect() -> BaseModel:
+        assessment = await service.verify_assessment(
+            session, assessment_id=assessment_id, body=body, principal=principal, now=clock.now()
+        )
+        return AssessmentRead.model_validate(assessment)
+
+    return await _once(
+        session, principal, idempotency_key, body.model_dump(mode="json"), effect, scope=f"verify:{assessment_id}"
+    )
+
+
+@router.post(
+    "/assessments/{assessment_id}/decision",
+    status_code=201,
+    summary="Approve, reject or defer (four-eyes: not by the verifier)",
+)
+async def post_decision(
+    assessment_id: str,
+    body: DecisionCreate,
+    session: Session,
+    principal: Approver,
+    clock: ClockDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def effect() -> BaseModel:
+        decision = await service.decide(
+            session, assessment_id=assessment_id, body=body, principal=principal, now=clock.now(), settings=settings
+        )
+        return DecisionRead.model_validate(decision)
+
+    return await _once(
+        session, principal, idempotency_key, body.model_dump(mode="json"), effect, scope=f"decide:{assessment_id}"
+    )
+
+
+# ------------------------------------------------------------------ decisions and appeals
+
+
+@router.get("/decisions", summary="Decisions, newest first (cursor pagination)")
+async def get_decisions(
+    session: Session,
+    settings: SettingsDep,
+    principal: Reader,
+    outcome: Literal["approved", "rejected", "deferred", "reversed"] | None = None,
+    participant_id: str | None = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[DecisionRead]:
+    size = clamp_limit(limit, settings.max_page_size)
+    rows = await service.list_decisions(
+        session,
+        principal=principal,
+        outcome=outcome,
+        participant_id=participant_id,
+        region=region,
+        after=decode_cursor(cursor),
+        limit=size,
+    )
+    page, more = rows[:size], len(rows) > size
+    next_cursor = encode_cursor({"at": page[-1].decided_at.isoformat(), "id": page[-1].id}) if more else None
+    return Page[DecisionRead](items=[DecisionRead.model_validate(d) for d in page], next_cursor=next_cursor, limit=size)
+
+
+@router.get("/decisions/{decision_id}", summary="One decision")
+async def get_decision(decision_id: str, session: Session, principal: Reader) -> DecisionRead:
+    return DecisionRead.model_validate(
+        await service.read_decision(session, decision_id=decision_id, principal=principal)
+    )
+
+
+@router.post(
+    "/decisions/{decision_id}/appeals",
+    status_code=201,
+    summary="File an objection (keberatan) on behalf of the family, within the appeal window",
+)
+async def post_appeal(
+    decision_id: str,
+    body: AppealCreate,
+    session: Session,
+    principal: Appellant,
+    clock: ClockDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def effect() -> BaseModel:
+        appeal = await service.file_appeal(
+            session, decision_id=decision_id, body=body, principal=principal, now=clock.now(), settings=settings
+        )
+        return AppealRead.model_validate(appeal)
+
+    return await _once(
+        session, principal, idempotency_key, body.model_dump(mode="json"), effect, scope=f"appeal:{decision_id}"
+    )
+
+
+@router.get("/appeals/{appeal_id}", summary="One appeal")
+async def get_appeal(appeal_id: str, session: Session, principal: Reader) -> AppealRead:
+    return AppealRead.model_validate(await service.read_appeal(session, appeal_id=appeal_id, principal=principal))
+
+
+@router.post(
+    "/appeals/{appeal_id}/decision",
+    status_code=201,
+    summary="Uphold or reverse (by an approver other than the original decision's)",
+)
+async def post_appeal_decision(
+    appeal_id: str,
+    body: AppealDecisionCreate,
+    session: Session,
+    principal: Approver,
+    clock: ClockDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def effect() -> BaseModel:
+        appeal = await service.decide_appeal(
+            session, appeal_id=appeal_id, body=body, principal=principal, now=clock.now()
+        )
+        return AppealRead.model_validate(appeal)
+
+    return await _once(
+        session, principal, idempotency_key, body.model_dump(mode="json"), effect, scope=f"appeal-decision:{appeal_id}"
+    )
+
+
+# ------------------------------------------------------------------ statistics
+
+
+@router.get("/statistics", summary="Ready / graduated / deferred / rejected counts as of a date")
+async def get_statistics(
+    session: Session,
+    principal: Reader,
+    as_of: date,
+    group_by: Literal["region", "centre", "business_field", "kind"] | None = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
+    region_digits: Annotated[
+        Literal[2, 4, 6, 10], Query(description="level for group_by=region: 2 province, 4 regency, 6 district")
+    ] = 4,
+) -> StatisticsRead:
+    return await service.statistics(
+        session, principal=principal, as_of=as_of, group_by=group_by, region=region, region_digits=region_digits
+    )

@@ -1,0 +1,39 @@
+"""Consumed events: Monev results are assessed; participant events feed a small read model."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.consumer import Delivery
+from pena.contracts.monev import MonevCompleted
+from pena.contracts.participants import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
+from services.graduation import service
+
+
+async def on_monev_completed(session: AsyncSession, delivery: Delivery) -> None:
+    result: MonevCompleted = delivery.payload
+    await service.assess_monev(session, result=result, now=delivery.clock.now())
+
+
+async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> None:
+    facts: ParticipantRegistered | ParticipantUpdated = delivery.payload
+    await service.apply_participant_facts(
+        session,
+        participant_id=facts.participant_id,
+        version=facts.version,
+        region_code=facts.region_code,
+        status=facts.status,
+        now=delivery.clock.now(),
+    )
+
+
+async def on_participant_status_changed(session: AsyncSession, delivery: Delivery) -> None:
+    change: ParticipantStatusChanged = delivery.payload
+    await service.apply_participant_facts(
+        session,
+        participant_id=change.participant_id,
+        version=change.version,
+        region_code=None,
+        status=change.to_status,
+        now=delivery.clock.now(),
+    )

@@ -1,0 +1,147 @@
+"""Graduation tables on the service's own registry: reference data (minimum wages, poverty lines),
+versioned policies, assessments, decisions, appeals and a small read model of participants."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Index, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+# Each service keeps its tables on its own registry, so its database holds only its own tables.
+table_registry = registry()
+
+
+class GraduationBase(SQLModel, registry=table_registry):
+    pass
+
+
+def _moment(nullable: bool = False) -> Any:
+    return Field(default=None, sa_type=DateTime(timezone=True), nullable=nullable)
+
+
+class MinimumWage(GraduationBase, table=True):
+    """UMK (4-digit regency/city code) or UMP (2-digit province code), valid for one calendar year."""
+
+    __tablename__ = "graduation_minimum_wage"
+    level: str = Field(primary_key=True, max_length=3)  # "umk" | "ump"
+    region_code: str = Field(primary_key=True, max_length=4)
+    year: int = Field(primary_key=True)
+    amount: int  # rupiah per month
+    source: str = Field(max_length=300)
+    is_example: bool = False
+    updated_at: datetime = _moment()
+    updated_by: str = Field(max_length=200)
+
+
+class PovertyLine(GraduationBase, table=True):
+    """Extreme-poverty line in rupiah per person per month, valid for one calendar year."""
+
+    __tablename__ = "graduation_poverty_line"
+    year: int = Field(primary_key=True)
+    amount: int
+    source: str = Field(max_length=300)
+    is_example: bool = False
+    updated_at: datetime = _moment()
+    updated_by: str = Field(max_length=200)
+
+
+class Policy(GraduationBase, table=True):
+    """One published version of the graduation rules; never edited after publication."""
+
+    __tablename__ = "graduation_policy"
+    id: str = Field(primary_key=True, max_length=40)
+    version: int = Field(unique=True)
+    effective_from: date
+    criteria: dict[str, Any] = Field(sa_type=JSONB)
+    note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _moment()
+    created_by: str = Field(max_length=200)
+
+
+class Assessment(GraduationBase, table=True):
+    __tablename__ = "graduation_assessment"
+    __table_args__ = (
+        UniqueConstraint("monev_task_id", "submission_version", name="graduation_assessment_monev_submission"),
+        Index("graduation_assessment_list", "assessed_at", "id"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    participant_id: str = Field(index=True, max_length=80)
+    monev_task_id: str = Field(max_length=80)
+    submission_version: int
+    visit_date: date
+    monev_completed_at: datetime = _moment()
+    region_code: str = Field(index=True, max_length=10)
+    centre_id: str | None = Field(default=None, max_length=80)
+    batch_id: str | None = Field(default=None, max_length=80)
+    business_field: str | None = Field(default=None, max_length=80)
+    outcome: str = Field(max_length=20)  # ready | not_ready | cannot_assess
+    policy_id: str = Field(max_length=40)
+    policy_version: int
+    criteria: list[dict[str, Any]] = Field(sa_type=JSONB)
+    reference_values: dict[str, Any] = Field(sa_type=JSONB)  # every reference figure used, with its source
+    voluntary_exit_statement: bool = False
+    assessed_at: datetime = _moment()
+    status: str = Field(default="current", max_length=20)  # current | superseded
+    supersedes_assessment_id: str | None = Field(default=None, max_length=40)
+    superseded_by_assessment_id: str | None = Field(default=None, max_length=40)
+    superseded_at: datetime | None = _moment(nullable=True)
+    verified_by: str | None = Field(default=None, max_length=200)
+    verified_at: datetime | None = _moment(nullable=True)
+    evidence_checked: bool | None = None
+    verification_notes: str | None = Field(default=None, max_length=2000)
+
+
+class Decision(GraduationBase, table=True):
+    __tablename__ = "graduation_decision"
+    __table_args__ = (Index("graduation_decision_list", "decided_at", "id"),)
+    id: str = Field(primary_key=True, max_length=40)
+    assessment_id: str = Field(index=True, max_length=40)
+    participant_id: str = Field(index=True, max_length=80)
+    outcome: str = Field(max_length=20)  # approved | rejected | deferred | reversed
+    graduated: bool
+    kind: str | None = Field(default=None, max_length=30)
+    reason: str = Field(max_length=2000)
+    effective_date: date | None = None
+    mentoring_until: date | None = None
+    decided_by: str = Field(max_length=200)
+    decided_at: datetime = _moment()
+    # copied from the assessment so statistics group without joins back into history
+    region_code: str = Field(max_length=10)
+    centre_id: str | None = Field(default=None, max_length=80)
+    business_field: str | None = Field(default=None, max_length=80)
+    supersedes_decision_id: str | None = Field(default=None, max_length=40)
+    reversed_at: datetime | None = _moment(nullable=True)
+    reversed_by_appeal_id: str | None = Field(default=None, max_length=40)
+
+
+class Appeal(GraduationBase, table=True):
+    """A keberatan: the family objects to a decision, filed by their facilitator."""
+
+    __tablename__ = "graduation_appeal"
+    id: str = Field(primary_key=True, max_length=40)
+    decision_id: str = Field(index=True, max_length=40)
+    participant_id: str = Field(max_length=80)
+    region_code: str = Field(max_length=10)
+    grounds: str = Field(max_length=4000)
+    filed_by: str = Field(max_length=200)
+    filed_at: datetime = _moment()
+    status: str = Field(default="filed", max_length=20)  # filed | upheld | reversed
+    resolution_reason: str | None = Field(default=None, max_length=2000)
+    decided_by: str | None = Field(default=None, max_length=200)
+    decided_at: datetime | None = _moment(nullable=True)
+    reversal_decision_id: str | None = Field(default=None, max_length=40)
+
+
+class ParticipantView(GraduationBase, table=True):
+    """What graduation needs to know of a participant, fed by participant.* events."""
+
+    __tablename__ = "graduation_participant_view"
+    participant_id: str = Field(primary_key=True, max_length=80)
+    region_code: str | None = Field(default=None, max_length=10)
+    status: str | None = Field(default=None, max_length=20)
+    version: int
+    updated_at: datetime = _moment()
