@@ -29,9 +29,11 @@ async def centre_by_code(session: AsyncSession, code: str) -> TrainingCentre | N
 
 
 async def list_centres(
-    session: AsyncSession, *, region_prefix: str | None, after_code: str | None, limit: int
+    session: AsyncSession, *, only_id: str | None, region_prefix: str | None, after_code: str | None, limit: int
 ) -> list[TrainingCentre]:
     query = select(TrainingCentre)
+    if only_id is not None:
+        query = query.where(col(TrainingCentre.id) == only_id)
     if region_prefix:
         query = query.where(col(TrainingCentre.region_code).startswith(region_prefix))
     if after_code is not None:

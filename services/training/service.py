@@ -116,8 +116,9 @@ async def get_centre(session: AsyncSession, *, principal: Principal, centre_id: 
 async def list_centres(
     session: AsyncSession, *, principal: Principal, region_prefix: str | None, after_code: str | None, limit: int
 ) -> list[TrainingCentre]:
-    centres = await queries.list_centres(session, region_prefix=region_prefix, after_code=after_code, limit=limit)
-    return [c for c in centres if _visible(principal, c.id)]
+    return await queries.list_centres(
+        session, only_id=centre_scope(principal), region_prefix=region_prefix, after_code=after_code, limit=limit
+    )
 
 
 # ------------------------------------------------------------------ batches

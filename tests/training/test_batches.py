@@ -48,6 +48,9 @@ async def test_operator_of_another_centre_gets_404_and_sees_none_of_its_batches(
             "/v1/training-centres", json={"name": "X", "code": "X1", "region_code": "13"}, headers=own_operator
         )
         assert centre_create.status_code == 403
+        own_centres = await client.get("/v1/training-centres", headers=own_operator)
+        assert [c["id"] for c in own_centres.json()["items"]] == [padang]
+        assert (await client.get(f"/v1/training-centres/{other}", headers=own_operator)).status_code == 404
 
 
 async def test_lifecycle_refuses_invalid_transitions(runtime, api, auth) -> None:
