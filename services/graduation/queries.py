@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -262,7 +263,7 @@ async def statistics(
             or_(col(a.superseded_at).is_(None), col(a.superseded_at) >= cutoff),
         )
         .order_by(col(a.participant_id), col(a.assessed_at).desc())
-        .distinct(col(a.participant_id))
+        .ext(distinct_on(col(a.participant_id)))
     )
     if region_prefix:
         current = current.where(col(a.region_code).startswith(region_prefix))
@@ -275,7 +276,7 @@ async def statistics(
             or_(col(d.reversed_at).is_(None), col(d.reversed_at) >= cutoff),
         )
         .order_by(col(d.participant_id), col(d.decided_at).desc())
-        .distinct(col(d.participant_id))
+        .ext(distinct_on(col(d.participant_id)))
         .subquery("dec")
     )
     decided_on_current = exists().where(
