@@ -120,3 +120,18 @@ async def test_batch_list_filters_and_pages_with_a_cursor(runtime, api, auth) ->
     assert second.json()["next_cursor"] is None
     assert [b["business_field"] for b in culinary.json()["items"]] == ["makanan_berat"]
     assert [c["name"] for c in centres.json()["items"]] == ["BBPPKS Padang"]
+
+
+async def test_centre_creation_is_idempotent_and_codes_are_unique(runtime, api, auth) -> None:
+    admin = {**auth("admin"), "Idempotency-Key": "centre-1"}
+    body = {"name": "BBPPKS Padang", "code": "BBPPKS-PADANG", "region_code": "1371"}
+    async with api(runtime) as client:
+        first = await client.post("/v1/training-centres", json=body, headers=admin)
+        retry = await client.post("/v1/training-centres", json=body, headers=admin)
+        other_body = await client.post("/v1/training-centres", json={**body, "name": "Other"}, headers=admin)
+        duplicate = await client.post("/v1/training-centres", json=body, headers=auth("admin"))
+        bad_status = await client.get("/v1/batches", params={"status": "finished"}, headers=auth("admin"))
+    assert first.status_code == retry.status_code == 201 and retry.json() == first.json()
+    assert other_body.status_code == 422 and other_body.json()["type"].endswith("/idempotency-key-reuse")
+    assert duplicate.status_code == 409 and duplicate.json()["existing_id"] == first.json()["id"]
+    assert bad_status.status_code == 422 and bad_status.json()["errors"][0]["field"] == "status"

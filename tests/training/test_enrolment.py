@@ -141,3 +141,44 @@ async def test_enrolment_needs_an_open_batch(runtime, api, auth) -> None:
         )
     assert response.status_code == 409
     assert response.json()["type"].endswith("/enrolment_closed")
+
+
+async def test_the_same_participant_racing_five_times_is_enrolled_once(runtime, api, auth) -> None:
+    admin = auth("admin")
+    await register(runtime, "p-dup")
+    async with api(runtime) as client:
+        batch = await open_batch(client, admin, await create_centre(client, admin))
+        url = f"/v1/batches/{batch['id']}/enrolments"
+        responses = await asyncio.gather(
+            *(client.post(url, json={"participant_id": "p-dup"}, headers=admin) for _ in range(5))
+        )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409]
+    assert len(await outbox_events(runtime, "training.enrolled")) == 1
+
+
+async def test_participant_updated_to_exited_closes_enrolment(runtime, api, auth) -> None:
+    from pena.contracts import ParticipantUpdated
+    from pena.outbox import emit
+    from tests.training.support import AT
+
+    await register(runtime, "p-upd")
+    registry = runtime.service("participants")
+    async with registry.db.transaction() as session:
+        update = ParticipantUpdated(
+            participant_id="p-upd",
+            version=2,
+            changed_fields=["status"],
+            updated_at=AT,
+            region_code="1371011001",
+            status="exited",
+        )
+        await emit(session, "participant.updated", update, subject="p-upd", time=AT)
+    await registry.relay.drain()
+    admin = auth("admin")
+    async with api(runtime) as client:
+        batch = await open_batch(client, admin, await create_centre(client, admin))
+        response = await client.post(
+            f"/v1/batches/{batch['id']}/enrolments", json={"participant_id": "p-upd"}, headers=admin
+        )
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/participant_not_eligible")
