@@ -33,10 +33,22 @@ async def env(make_runtime: Any, api: Any, auth: Any) -> AsyncIterator[Env]:
         wages = await client.put(
             "/v1/graduation/reference/minimum-wages",
             json=[
-                {"level": "umk", "region_code": "1371", "year": 2026, "amount": 3_000_000,
-                 "source": "test example", "is_example": True},
-                {"level": "ump", "region_code": "13", "year": 2026, "amount": 2_900_000,
-                 "source": "test example", "is_example": True},
+                {
+                    "level": "umk",
+                    "region_code": "1371",
+                    "year": 2026,
+                    "amount": 3_000_000,
+                    "source": "test example",
+                    "is_example": True,
+                },
+                {
+                    "level": "ump",
+                    "region_code": "13",
+                    "year": 2026,
+                    "amount": 2_900_000,
+                    "source": "test example",
+                    "is_example": True,
+                },
             ],
             headers=admin,
         )

@@ -85,9 +85,7 @@ async def graduation_events(runtime: Runtime, name: str) -> list[dict[str, Any]]
     """Payloads of the graduation outbox rows of one event name, oldest first."""
     async with runtime.service("graduation").db.transaction() as session:
         rows = (
-            await session.execute(
-                select(outbox.c.envelope).where(outbox.c.event_name == name).order_by(outbox.c.id)
-            )
+            await session.execute(select(outbox.c.envelope).where(outbox.c.event_name == name).order_by(outbox.c.id))
         ).scalars()
         return [r["data"] for r in rows]
 

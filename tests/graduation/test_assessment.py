@@ -156,16 +156,28 @@ async def test_region_from_participant_read_model_when_monev_has_none(env: Env, 
 
     async with env.runtime.service("graduation").db.transaction() as session:
         registered = ParticipantRegistered(
-            participant_id="p-rm", version=3, nik_token="x" * 64, registered_at=datetime(2025, 1, 1, tzinfo=UTC),
-            region_code="1372011001", status="active",
+            participant_id="p-rm",
+            version=3,
+            nik_token="x" * 64,
+            registered_at=datetime(2025, 1, 1, tzinfo=UTC),
+            region_code="1372011001",
+            status="active",
         )
         await service.apply_participant_facts(
-            session, participant_id=registered.participant_id, version=registered.version,
-            region_code=registered.region_code, status=registered.status, now=env.clock.now(),
+            session,
+            participant_id=registered.participant_id,
+            version=registered.version,
+            region_code=registered.region_code,
+            status=registered.status,
+            now=env.clock.now(),
         )
         # an older version arriving late does not overwrite the newer facts
         await service.apply_participant_facts(
-            session, participant_id="p-rm", version=2, region_code="9999999999", status="candidate",
+            session,
+            participant_id="p-rm",
+            version=2,
+            region_code="9999999999",
+            status="candidate",
             now=env.clock.now(),
         )
     await publish_monev(env.runtime, monev_result("p-rm", income=3_000_000, region=None))

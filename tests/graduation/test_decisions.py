@@ -226,11 +226,9 @@ async def test_statistics_as_of_a_past_date_ignore_later_decisions(env: Env, aut
 
 
 async def test_statistics_for_a_2023_backfill(env: Env, auth: Any) -> None:
-    """"How many KPM were ready to graduate as of 31 July 2023" is one request (seeded 2023 figures)."""
+    """ "How many KPM were ready to graduate as of 31 July 2023" is one request (seeded 2023 figures)."""
     await publish_monev(env.runtime, monev_result("p-2023", income=3_000_000, visit=date(2023, 7, 20)))
     answer = await statistics(env, auth, "2026-01-05", group_by="centre")
-    assert answer["groups"] == [
-        {"key": "bbppks-padang", "ready": 1, "graduated": 0, "deferred": 0, "rejected": 0}
-    ]
+    assert answer["groups"] == [{"key": "bbppks-padang", "ready": 1, "graduated": 0, "deferred": 0, "rejected": 0}]
     # assessed on 5 January 2026 (the clock), so on 31 July 2023 the system did not know it yet
     assert (await statistics(env, auth, "2023-07-31"))["totals"]["ready"] == 0
