@@ -232,7 +232,12 @@ async def enrol(
     summary="Withdraw a participant (emits training.dropped, reason withdrawn)",
 )
 async def withdraw(
-    batch_id: str, participant_id: str, session: Session, clock: ClockDep, principal: Writer, body: WithdrawalIn
+    batch_id: str,
+    participant_id: str,
+    session: Session,
+    clock: ClockDep,
+    principal: Writer,
+    body: WithdrawalIn | None = None,
 ) -> EnrolmentRead:
     enrolment = await service.withdraw(
         session,
@@ -240,7 +245,7 @@ async def withdraw(
         clock=clock,
         batch_id=batch_id,
         participant_id=participant_id,
-        reason_code=body.reason_code,
+        reason_code=(body or WithdrawalIn()).reason_code,
     )
     return _enrolment_read(enrolment)
 

@@ -22,7 +22,7 @@ from tests.training.support import (
 
 
 @pytest.fixture
-async def runtime(make_runtime):  # type: ignore[no-untyped-def]
+async def runtime(make_runtime):
     return await make_runtime([participants_stub, training], bus="inprocess")
 
 
