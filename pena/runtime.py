@@ -111,7 +111,7 @@ class Runtime:
                 svc.subscriber = Subscriber(
                     d.name,
                     svc.db,
-                    d.handlers,
+                    dict(d.handlers),  # a copy: replacing a handler at run time stays local
                     self.clock,
                     s,
                     attempts=s.consumer_max_attempts,

@@ -57,10 +57,21 @@ async def make_runtime(settings: Settings) -> AsyncIterator[RuntimeFactory]:
     """Builds and starts runtimes; stops them and drops their databases afterwards."""
     created: list[Runtime] = []
 
-    async def factory(definitions: list[ServiceDefinition], *, bus: str = "inprocess", clock: Clock | None = None,
-                      workers: bool = False, settings_: Settings | None = None) -> Runtime:
-        runtime = Runtime(settings_ or settings, definitions, clock=clock or ManualClock(datetime(2026, 1, 5, tzinfo=UTC)),
-                          bus=bus, workers=workers)  # type: ignore[arg-type]
+    async def factory(
+        definitions: list[ServiceDefinition],
+        *,
+        bus: str = "inprocess",
+        clock: Clock | None = None,
+        workers: bool = False,
+        settings_: Settings | None = None,
+    ) -> Runtime:
+        runtime = Runtime(
+            settings_ or settings,
+            definitions,
+            clock=clock or ManualClock(datetime(2026, 1, 5, tzinfo=UTC)),
+            bus=bus,
+            workers=workers,
+        )  # type: ignore[arg-type]
         await runtime.start()
         created.append(runtime)
         return runtime
@@ -80,8 +91,9 @@ def api() -> Callable[[Runtime], httpx.AsyncClient]:
 
     def build(runtime: Runtime) -> httpx.AsyncClient:
         app = create_app(runtime)
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                                 base_url="http://pena.test")
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://pena.test"
+        )
 
     return build
 

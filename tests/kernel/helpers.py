@@ -12,8 +12,9 @@ from aiokafka import AIOKafkaConsumer
 
 async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float = 30.0) -> list[dict[str, Any]]:
     """Reads a topic from the beginning with a plain aiokafka consumer (no group, no project code)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
     await consumer.start()
     out: list[dict[str, Any]] = []
     try:
@@ -21,8 +22,10 @@ async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float 
         while len(out) < expect and asyncio.get_running_loop().time() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
-                out.extend({"key": r.key, "value": json.loads(r.value), "partition": r.partition,
-                            "headers": dict(r.headers)} for r in records)
+                out.extend(
+                    {"key": r.key, "value": json.loads(r.value), "partition": r.partition, "headers": dict(r.headers)}
+                    for r in records
+                )
     finally:
         await consumer.stop()
     return out

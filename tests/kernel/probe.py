@@ -26,28 +26,56 @@ PUBLISHER = "training"  # the contract's owning service: its outbox publishes tr
 CONSUMER = "probe"
 
 pub_meta = MetaData()
-things = Table("probe_things", pub_meta, Column("id", String(40), primary_key=True),
-               Column("participant_id", String(40), nullable=False), Column("seq", Integer, nullable=False))
+things = Table(
+    "probe_things",
+    pub_meta,
+    Column("id", String(40), primary_key=True),
+    Column("participant_id", String(40), nullable=False),
+    Column("seq", Integer, nullable=False),
+)
 
 con_meta = MetaData()
-effects = Table("probe_effects", con_meta, Column("id", BigInteger, primary_key=True, autoincrement=True),
-                Column("event_id", String(64), nullable=False), Column("participant_id", String(40), nullable=False),
-                Column("seq", Integer, nullable=False), Column("batch_id", String(40), nullable=False))
-announcements = Table("probe_announcements", con_meta, Column("id", BigInteger, primary_key=True, autoincrement=True),
-                      Column("job_key", String(200), nullable=False))
+effects = Table(
+    "probe_effects",
+    con_meta,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("participant_id", String(40), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("batch_id", String(40), nullable=False),
+)
+announcements = Table(
+    "probe_announcements",
+    con_meta,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("job_key", String(200), nullable=False),
+)
 
 
 def completed(participant_id: str, seq: int, batch_id: str = "b1") -> TrainingCompleted:
-    return TrainingCompleted(participant_id=participant_id, batch_id=batch_id, centre_id="c1", business_field="kuliner",
-                             region_code="1371011001", completed_at=datetime(2026, 1, 1, tzinfo=UTC),
-                             attendance_rate=1.0, sessions_attended=seq, sessions_total=max(seq, 1))
+    return TrainingCompleted(
+        participant_id=participant_id,
+        batch_id=batch_id,
+        centre_id="c1",
+        business_field="kuliner",
+        region_code="1371011001",
+        completed_at=datetime(2026, 1, 1, tzinfo=UTC),
+        attendance_rate=1.0,
+        sessions_attended=seq,
+        sessions_total=max(seq, 1),
+    )
 
 
 async def create_thing(session: AsyncSession, participant_id: str, seq: int, batch_id: str = "b1") -> str:
     thing_id = str(uuid.uuid4())
     await session.execute(insert(things).values(id=thing_id, participant_id=participant_id, seq=seq))
-    await emit(session, "training.completed", completed(participant_id, seq, batch_id), subject=participant_id,
-               time=datetime.now(UTC))
+    await emit(
+        session,
+        "training.completed",
+        completed(participant_id, seq, batch_id),
+        subject=participant_id,
+        time=datetime.now(UTC),
+    )
     return thing_id
 
 
@@ -55,8 +83,14 @@ async def on_completed(session: AsyncSession, delivery: Delivery) -> None:
     payload: TrainingCompleted = delivery.payload
     if payload.batch_id == "poison":
         raise RuntimeError("this handler cannot take poison batches")
-    await session.execute(insert(effects).values(event_id=delivery.event.id, participant_id=payload.participant_id,
-                                                 seq=payload.sessions_attended, batch_id=payload.batch_id))
+    await session.execute(
+        insert(effects).values(
+            event_id=delivery.event.id,
+            participant_id=payload.participant_id,
+            seq=payload.sessions_attended,
+            batch_id=payload.batch_id,
+        )
+    )
 
 
 async def announce(session: AsyncSession, job: Job, clock: object) -> None:
@@ -77,8 +111,12 @@ class ThingIn(StrictModel):
 
 
 @router.post("/v1/probe/things", status_code=201)
-async def post_thing(body: ThingIn, session: Session, principal: Annotated[Principal, Depends(require("training:write"))],
-                     idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
+async def post_thing(
+    body: ThingIn,
+    session: Session,
+    principal: Annotated[Principal, Depends(require("training:write"))],
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
     client = principal.client_id or principal.subject
     if idempotency_key:
         stored = await claim_key(session, client_id=client, key=idempotency_key, body=body.model_dump())
@@ -96,5 +134,6 @@ async def schedule(session: AsyncSession, key: str, due_at: datetime) -> bool:
 
 
 publisher = ServiceDefinition(name=PUBLISHER, metadata=pub_meta, routers=[router])
-consumer = ServiceDefinition(name=CONSUMER, metadata=con_meta, handlers={"training.completed": on_completed},
-                             jobs={"probe.announce": announce})
+consumer = ServiceDefinition(
+    name=CONSUMER, metadata=con_meta, handlers={"training.completed": on_completed}, jobs={"probe.announce": announce}
+)

@@ -1,0 +1,133 @@
+"""HTTP plumbing on a real database: problem+json, auth, idempotency keys, health, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import jwt
+from sqlalchemy import func, select
+
+from pena.auth import dev_private_key
+from tests.kernel import probe
+
+
+async def client_for(make_runtime, api):
+    runtime = await make_runtime([probe.publisher])
+    return runtime, api(runtime)
+
+
+async def test_validation_error_is_problem_json_naming_field_and_rule(make_runtime, api, auth) -> None:
+    _, client = await client_for(make_runtime, api)
+    r = await client.post("/v1/probe/things", json={"participant_id": "", "seq": -1, "extra": 1}, headers=auth("admin"))
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == 422 and body["title"] == "Validation failed"
+    found = {(e["field"], e["rule"]) for e in body["errors"]}
+    assert ("participant_id", "string_too_short") in found
+    assert ("seq", "greater_than_equal") in found
+    assert ("extra", "extra_forbidden") in found  # unknown fields are refused
+
+
+async def test_tokens_expired_wrong_audience_wrong_key_or_alg_none_are_401(make_runtime, api, settings) -> None:
+    _, client = await client_for(make_runtime, api)
+    now = int(time.time())
+    good = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": "s",
+        "roles": ["admin"],
+        "iat": now,
+        "exp": now + 60,
+    }
+    key = dev_private_key(settings)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    tokens = {
+        "expired": jwt.encode(good | {"exp": now - 10}, key, algorithm="RS256"),
+        "audience": jwt.encode(good | {"aud": "someone-else"}, key, algorithm="RS256"),
+        "issuer": jwt.encode(good | {"iss": "evil"}, key, algorithm="RS256"),
+        "wrong key": jwt.encode(good, other_key, algorithm="RS256"),
+        "alg none": jwt.encode(good, None, algorithm="none"),
+        "hs256 with public key": jwt.encode(good, "secret", algorithm="HS256"),
+        "garbage": "not-a-jwt",
+    }
+    for why, token in tokens.items():
+        r = await client.post(
+            "/v1/probe/things", json={"participant_id": "p", "seq": 1}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert r.status_code == 401, why
+        assert r.headers["content-type"].startswith("application/problem+json"), why
+    r = await client.post("/v1/probe/things", json={"participant_id": "p", "seq": 1})
+    assert r.status_code == 401
+    r = await client.post(
+        "/v1/probe/things",
+        json={"participant_id": "p", "seq": 1},
+        headers={"Authorization": f"Bearer {jwt.encode(good, key, algorithm='RS256')}"},
+    )
+    assert r.status_code == 201
+
+
+async def test_missing_scope_is_403(make_runtime, api, auth) -> None:
+    _, client = await client_for(make_runtime, api)
+    r = await client.post("/v1/probe/things", json={"participant_id": "p", "seq": 1}, headers=auth("facilitator"))
+    assert r.status_code == 403
+    assert "training:write" in r.json()["detail"]
+
+
+async def test_same_idempotency_key_ten_times_at_once_makes_one_resource(make_runtime, api, auth) -> None:
+    runtime, client = await client_for(make_runtime, api)
+    headers = auth("admin") | {"Idempotency-Key": "k-1"}
+    answers = await asyncio.gather(
+        *[client.post("/v1/probe/things", json={"participant_id": "p", "seq": 1}, headers=headers) for _ in range(10)]
+    )
+    assert {r.status_code for r in answers} == {201}
+    assert len({r.json()["id"] for r in answers}) == 1
+    async with runtime.service("training").db.transaction() as s:
+        assert (await s.execute(select(func.count()).select_from(probe.things))).scalar_one() == 1
+    reused = await client.post("/v1/probe/things", json={"participant_id": "p", "seq": 2}, headers=headers)
+    assert reused.status_code == 422
+    assert reused.json()["type"].endswith("idempotency-key-reuse")
+
+
+async def test_health_readiness_metrics_and_request_ids(make_runtime, api) -> None:
+    _, client = await client_for(make_runtime, api)
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["db:training"]["status"] == "ok"
+    r = await client.get("/healthz", headers={"X-Request-ID": "req-123", "X-Correlation-ID": "corr-9"})
+    assert r.headers["x-request-id"] == "req-123" and r.headers["x-correlation-id"] == "corr-9"
+    metrics = await client.get("/metrics")
+    assert "pena_http_requests_total" in metrics.text
+
+
+async def test_oversized_body_is_413(make_runtime, api, auth, settings) -> None:
+    _, client = await client_for(make_runtime, api)
+    big = "x" * (settings.max_body_bytes + 1)
+    r = await client.post("/v1/probe/things", content=big, headers=auth("admin") | {"content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_database_down_is_503_problem_not_500(make_runtime, api, auth, settings) -> None:
+    from pena.db import Database
+
+    runtime, client = await client_for(make_runtime, api)
+    svc = runtime.service("training")
+    healthy = svc.db
+    svc.db = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere", timeout=1)  # nothing listens there
+    try:
+        r = await client.post("/v1/probe/things", json={"participant_id": "p", "seq": 1}, headers=auth("admin"))
+        assert r.status_code == 503
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.headers["retry-after"]
+        assert (await client.get("/readyz")).status_code == 503
+    finally:
+        await svc.db.dispose()
+        svc.db = healthy

@@ -1,0 +1,86 @@
+"""Due-task scheduler on real PostgreSQL: due by the injected clock, claimed once across schedulers."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from pena.clock import ManualClock
+from pena.durations import add_duration
+from pena.scheduler import Scheduler
+from pena.tables import scheduled_jobs
+from tests.kernel import probe
+
+
+async def announced(con) -> list[str]:
+    async with con.db.transaction() as s:
+        return list((await s.execute(select(probe.announcements.c.job_key))).scalars().all())
+
+
+async def test_jobs_come_due_by_the_clock_and_run_once_across_two_schedulers(make_runtime) -> None:
+    clock = ManualClock(datetime(2025, 11, 30, 9, 0, tzinfo=UTC))
+    runtime = await make_runtime([probe.consumer], clock=clock)
+    con = runtime.service("probe")
+    completed_at = clock.now()
+    due_at = add_duration(completed_at, "P3M")
+    assert due_at == datetime(2026, 2, 28, 9, 0, tzinfo=UTC)  # 30 November + 3 months = end of February
+    async with con.db.transaction() as s:
+        for i in range(300):
+            assert await probe.schedule(s, f"task-{i}", due_at)
+        assert not await probe.schedule(s, "task-0", due_at)  # same key: stored once
+    first = Scheduler(con.db, probe.consumer.jobs, clock, batch_size=20)
+    second = Scheduler(con.db, probe.consumer.jobs, clock, batch_size=20)
+
+    assert await asyncio.gather(first.drain(), second.drain()) == [0, 0]  # not due yet
+    clock.set(due_at - timedelta(seconds=1))
+    assert await first.drain() == 0
+    clock.set(due_at)
+    claimed = await asyncio.gather(first.drain(), second.drain())
+    assert sum(claimed) == 300
+    keys = await announced(con)
+    assert sorted(keys) == sorted(f"task-{i}" for i in range(300))  # each exactly once
+    clock.advance("P1D")
+    assert await asyncio.gather(first.drain(), second.drain()) == [0, 0]
+
+
+async def test_backfilled_job_from_2022_is_due_at_once(make_runtime) -> None:
+    clock = ManualClock(datetime(2026, 11, 28, tzinfo=UTC))
+    runtime = await make_runtime([probe.consumer], clock=clock)
+    con = runtime.service("probe")
+    async with con.db.transaction() as s:
+        await probe.schedule(s, "old", add_duration(datetime(2022, 6, 30, tzinfo=UTC), "P3M"))
+    assert await Scheduler(con.db, probe.consumer.jobs, clock).drain() == 1
+    assert await announced(con) == ["old"]
+
+
+async def test_a_failing_job_is_retried_later_without_blocking_others(make_runtime) -> None:
+    clock = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
+    runtime = await make_runtime([probe.consumer], clock=clock)
+    con = runtime.service("probe")
+    calls = {"n": 0}
+
+    async def flaky(session, job, clock_):
+        if job.key == "bad" and calls["n"] == 0:
+            calls["n"] += 1
+            raise RuntimeError("temporary")
+        await probe.announce(session, job, clock_)
+
+    async with con.db.transaction() as s:
+        await probe.schedule(s, "bad", clock.now())
+        await probe.schedule(s, "good", clock.now())
+    scheduler = Scheduler(con.db, {"probe.announce": flaky}, clock, retry_after=timedelta(minutes=1))
+    assert await scheduler.run_once() == 2
+    assert await announced(con) == ["good"]
+    async with con.db.transaction() as s:
+        row = (await s.execute(select(scheduled_jobs).where(scheduled_jobs.c.job_key == "bad"))).one()
+    assert row.done_at is None and row.attempts == 1 and "temporary" in row.last_error
+    clock.advance(timedelta(minutes=2))
+    assert await scheduler.run_once() == 1
+    assert sorted(await announced(con)) == ["bad", "good"]
+    async with con.db.transaction() as s:
+        pending = (
+            await s.execute(select(func.count()).select_from(scheduled_jobs).where(scheduled_jobs.c.done_at.is_(None)))
+        ).scalar_one()
+    assert pending == 0

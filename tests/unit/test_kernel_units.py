@@ -1,0 +1,126 @@
+"""Pure kernel functions: calendar arithmetic, envelope, redaction, settings, tokens, crypto."""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import UTC, date, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from pena.clock import ManualClock
+from pena.consumer import PoisonEvent, parse_event, validate_payload
+from pena.contracts import BY_NAME, CONTRACTS
+from pena.crypto import FieldCipher, mask_nik, nik_token
+from pena.durations import add_duration, parse_duration
+from pena.envelope import make_event
+from pena.logging_setup import configure_logging, redact
+from pena.settings import Settings
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "expected"),
+    [
+        (date(2022, 11, 30), "P3M", date(2023, 2, 28)),
+        (date(2023, 11, 30), "P3M", date(2024, 2, 29)),  # leap year
+        (date(2026, 1, 31), "P3M", date(2026, 4, 30)),
+        (date(2026, 8, 31), "P6M", date(2027, 2, 28)),
+        (date(2026, 3, 15), "P12M", date(2027, 3, 15)),
+        (date(2026, 3, 15), "P30D", date(2026, 4, 14)),
+    ],
+)
+def test_calendar_month_arithmetic_clamps_to_month_end(start, duration, expected) -> None:
+    assert add_duration(start, duration) == expected
+
+
+def test_bad_durations_are_refused() -> None:
+    for text in ("3 months", "P", "PT", "P1.5M", ""):
+        with pytest.raises(ValueError):
+            parse_duration(text)
+
+
+def test_manual_clock_moves_by_calendar_months() -> None:
+    clock = ManualClock(datetime(2025, 11, 30, 12, tzinfo=UTC))
+    assert clock.advance("P3M") == datetime(2026, 2, 28, 12, tzinfo=UTC)
+
+
+def test_every_contract_has_a_versioned_type_and_its_owner_topic() -> None:
+    assert len({c.type for c in CONTRACTS}) == len(CONTRACTS)
+    for c in CONTRACTS:
+        assert c.type.startswith("id.go.kemensos.pena.") and c.type.endswith(".v1")
+        assert c.service in ("participants", "training", "monev", "graduation")
+        fields = set(c.payload.model_fields)
+        assert not fields & {"nik", "kk_number", "full_name", "name"}, c.name
+
+
+def test_envelope_round_trip_and_validation() -> None:
+    contract = BY_NAME["training.dropped"]
+    payload = contract.payload(
+        participant_id="p",
+        batch_id="b",
+        centre_id="c",
+        reason_code="withdrawn",
+        attendance_rate=0.5,
+        dropped_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    event = make_event(
+        event_type=contract.type,
+        source="/pena/training",
+        subject="p",
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+        data=payload.model_dump(mode="json"),
+    )
+    again = parse_event(event.to_bytes())
+    assert again == event and again.specversion == "1.0"
+    assert validate_payload(again) == payload
+    with pytest.raises(PoisonEvent, match="malformed"):
+        parse_event(b'{"id": ""}')
+    bad = event.model_copy(update={"data": {"participant_id": "p"}})
+    with pytest.raises(PoisonEvent, match="invalid training.dropped payload"):
+        validate_payload(bad)
+
+
+def test_log_lines_never_show_a_16_digit_number() -> None:
+    assert redact({"a": "nik 1371014508900001 here", "b": ["3171234567890123"]}) == {
+        "a": "nik [REDACTED-16] here",
+        "b": ["[REDACTED-16]"],
+    }
+    stream = io.StringIO()
+    configure_logging("INFO", json_output=True)
+    root = logging.getLogger()
+    root.handlers[0].stream = stream  # type: ignore[attr-defined]
+    logging.getLogger("test").warning("saw %s", "1371014508900001", extra={"kk": "1371010101200001"})
+    out = stream.getvalue()
+    assert "REDACTED-16" in out and "1371014508900001" not in out and "1371010101200001" not in out
+
+
+def test_production_refuses_dev_secrets_and_the_movable_clock() -> None:
+    with pytest.raises(ValidationError, match="PENA_NIK_HMAC_KEY"):
+        Settings(environment="production")
+    ok = Settings(
+        environment="production",
+        nik_hmac_key="k" * 32,
+        jwks_url="https://idp.example/jwks",
+        field_encryption_key="a2V5LWtleS1rZXkta2V5LWtleS1rZXkta2V5LWtleTA=",
+    )
+    assert ok.environment == "production"
+    with pytest.raises(ValidationError, match="movable clock"):
+        Settings(
+            environment="production",
+            nik_hmac_key="k" * 32,
+            jwks_url="https://idp.example/jwks",
+            field_encryption_key="a2V5LWtleS1rZXkta2V5LWtleS1rZXkta2V5LWtleTA=",
+            allow_clock_control=True,
+        )
+
+
+def test_nik_token_mask_and_field_cipher() -> None:
+    nik = "1371014508900001"
+    assert nik_token(nik, "k1") == nik_token(nik, "k1") != nik_token(nik, "k2")
+    assert nik not in nik_token(nik, "k1")
+    assert mask_nik(nik) == "137101********01"
+    cipher = FieldCipher(Settings().field_encryption_key)
+    sealed = cipher.encrypt(nik)
+    assert nik not in sealed and cipher.decrypt(sealed) == nik
+    assert cipher.encrypt(nik) != sealed  # fresh nonce per value
