@@ -210,7 +210,7 @@ async def authenticated(request: Request) -> Principal:
     return principal
 
 
-def require(*scopes: str):  # type: ignore[no-untyped-def]
+def require(*scopes: str):
     """Dependency: an authenticated principal holding every scope given."""
 
     async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:

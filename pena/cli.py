@@ -37,7 +37,7 @@ def load_definitions(names: list[str] | None = None) -> list[ServiceDefinition]:
     return [importlib.import_module(SERVICE_MODULES[n]).definition for n in chosen]
 
 
-def build_app(names: list[str] | None = None, *, settings: Settings | None = None):  # type: ignore[no-untyped-def]
+def build_app(names: list[str] | None = None, *, settings: Settings | None = None):
     from pena.http import create_app
     from pena.runtime import Runtime
 

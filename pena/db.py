@@ -31,18 +31,18 @@ class Database:
             kwargs["poolclass"] = NullPool
         else:
             kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=timeout)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)  # type: ignore[arg-type]
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @classmethod
-    def for_service(cls, settings: Settings, service: str, **kwargs: object) -> Database:
+    def for_service(cls, settings: Settings, service: str, *, null_pool: bool = False) -> Database:
         return cls(
             settings.service_database_url(service),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             timeout=settings.db_timeout_seconds,
-            **kwargs,
-        )  # type: ignore[arg-type]
+            null_pool=null_pool,
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from dateutil.relativedelta import relativedelta
+
+T = TypeVar("T", datetime, date)
 
 _ISO = re.compile(
     r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -21,7 +24,8 @@ def parse_duration(text: str) -> relativedelta:
     return relativedelta(**parts)
 
 
-def add_duration(moment: datetime | date, delta: relativedelta | timedelta | str) -> datetime | date:
+def add_duration(moment: T, delta: relativedelta | timedelta | str) -> T:
+    """Adds a duration; a datetime stays a datetime and a date stays a date."""
     if isinstance(delta, str):
         delta = parse_duration(delta)
     return moment + delta

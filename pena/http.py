@@ -45,17 +45,17 @@ class StrictModel(BaseModel):
 
 
 def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
-def service_runtime(name: str):  # type: ignore[no-untyped-def]
+def service_runtime(name: str):
     def dependency(request: Request) -> ServiceRuntime:
         return get_runtime(request).services[name]
 
     return dependency
 
 
-def session_for(name: str):  # type: ignore[no-untyped-def]
+def session_for(name: str):
     """The request's one transaction on the service's database: commits after the route returns
     (before the response is sent, so a failed commit is the caller's error), rolls back on error."""
 

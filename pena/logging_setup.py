@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -26,11 +27,11 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _redact_processor(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     return {k: redact(v) for k, v in event_dict.items()}
 
 
-def _context_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _context_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     if (rid := request_id_var.get()) and "request_id" not in event_dict:
         event_dict["request_id"] = rid
     if (cid := correlation_id_var.get()) and "correlation_id" not in event_dict:
@@ -38,7 +39,7 @@ def _context_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     return event_dict
 
 
-def _extras(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _extras(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     record = event_dict.get("_record")
     if record is not None:
         for key, value in record.__dict__.items():
@@ -49,7 +50,7 @@ def _extras(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
 
 def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
     renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
-    shared = [
+    shared: list[Any] = [
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

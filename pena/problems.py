@@ -47,13 +47,14 @@ def not_found(kind: str, ident: object) -> Problem:
     return Problem(404, "Not found", f"no {kind} with id {ident} (or it is outside your unit)", type_="not-found")
 
 
-def field_error(field: str, rule: str, message: str, status: int = 422) -> Problem:
+def field_error(field: str, rule: str, message: str, status: int = 422, **extra: Any) -> Problem:
     return Problem(
         status,
         "Validation failed",
         message,
         type_="validation",
         errors=[{"field": field, "rule": rule, "message": message}],
+        **extra,
     )
 
 
