@@ -17,6 +17,8 @@ from pena.tables import audit_log, outbox
 
 # The contract's owning service is "monev": its outbox and topic carry monev.completed.
 monev_publisher = ServiceDefinition(name="monev", metadata=MetaData())
+# Likewise a stand-in "participants" publisher for the participant.* read model.
+participants_publisher = ServiceDefinition(name="participants", metadata=MetaData())
 
 PADANG_VILLAGE = "1371011001"  # Kota Padang (13.71), a village in it
 SOLOK_VILLAGE = "1372011001"  # Kota Solok (13.72): no UMK loaded in the tests

@@ -10,6 +10,7 @@ from tests.graduation.helpers import (
     SOLOK_VILLAGE,
     audit_actions,
     graduation_events,
+    monev_publisher,
     monev_result,
     publish_monev,
 )
@@ -148,41 +149,68 @@ async def test_newer_result_supersedes_and_late_older_one_does_not(env: Env, aut
     assert [e["supersedes_assessment_id"] for e in events] == [None, first_row["id"]]
 
 
-async def test_region_from_participant_read_model_when_monev_has_none(env: Env, auth: Any) -> None:
+async def test_region_from_participant_read_model_when_monev_has_none(make_runtime: Any, api: Any, auth: Any) -> None:
     from datetime import UTC, datetime
 
-    from pena.contracts.participants import ParticipantRegistered
-    from services.graduation import service
+    from pena.clock import ManualClock
+    from pena.contracts.participants import ParticipantRegistered, ParticipantUpdated
+    from pena.outbox import emit
+    from services.graduation.app import definition as graduation
+    from tests.graduation.conftest import START
+    from tests.graduation.helpers import participants_publisher
 
-    async with env.runtime.service("graduation").db.transaction() as session:
+    runtime = await make_runtime(
+        [participants_publisher, monev_publisher, graduation], bus="inprocess", clock=ManualClock(START)
+    )
+    facts = {"status": "active", "nik_token": "0" * 64}
+    async with runtime.service("participants").db.transaction() as session:
         registered = ParticipantRegistered(
             participant_id="p-rm",
-            version=3,
-            nik_token="x" * 64,
+            version=1,
             registered_at=datetime(2025, 1, 1, tzinfo=UTC),
+            region_code="1371011001",
+            **facts,
+        )
+        moved = ParticipantUpdated(
+            participant_id="p-rm",
+            version=2,
+            changed_fields=["region_code"],
+            updated_at=datetime(2025, 6, 1, tzinfo=UTC),
             region_code="1372011001",
             status="active",
         )
-        await service.apply_participant_facts(
-            session,
-            participant_id=registered.participant_id,
-            version=registered.version,
-            region_code=registered.region_code,
-            status=registered.status,
-            now=env.clock.now(),
-        )
-        # an older version arriving late does not overwrite the newer facts
-        await service.apply_participant_facts(
-            session,
-            participant_id="p-rm",
-            version=2,
-            region_code="9999999999",
-            status="candidate",
-            now=env.clock.now(),
-        )
-    await publish_monev(env.runtime, monev_result("p-rm", income=3_000_000, region=None))
-    [assessment] = await assessments_of(env, auth, "p-rm")
+        # the newer version first: the older one arriving late must not overwrite it
+        await emit(session, "participant.updated", moved, subject="p-rm", time=START)
+        await emit(session, "participant.registered", registered, subject="p-rm", time=START)
+    await runtime.service("participants").relay.drain()
+    await publish_monev(runtime, monev_result("p-rm", income=3_000_000, region=None, visit=date(2023, 7, 1)))
+
+    async with api(runtime) as client:
+        answer = await client.get("/v1/graduation/assessments", headers=auth("admin"))
+    [assessment] = answer.json()["items"]
     assert assessment["region_code"] == "1372011001"
+    # 2023 has an example UMK only for 1371, so Kota Solok falls back to nothing but the seeded UMP 13 2023
+    assert criterion(assessment, "household_income_at_least_minimum_wage")["note"].startswith(
+        "UMP fallback: no UMK for 1372 in 2023"
+    )
+
+
+async def test_assessment_list_pages_with_a_cursor(env: Env, auth: Any) -> None:
+    for n in range(3):
+        await publish_monev(env.runtime, monev_result(f"p-page-{n}", income=3_500_000))
+        env.clock.advance("PT1M")
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):
+        params = {"limit": 2, "outcome": "ready"} | ({"cursor": cursor} if cursor else {})
+        page = (await env.client.get("/v1/graduation/assessments", params=params, headers=auth("admin"))).json()
+        seen += [a["participant_id"] for a in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["p-page-2", "p-page-1", "p-page-0"]
+    bad = await env.client.get("/v1/graduation/assessments", params={"cursor": "%%%"}, headers=auth("admin"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
 
 
 async def test_reference_rows_are_validated_by_field_and_rule(env: Env, auth: Any) -> None:
