@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from pena.durations import add_duration, parse_duration
 
@@ -43,3 +44,13 @@ class OffsetClock:
     def now(self) -> datetime:
         real = datetime.now(UTC)
         return add_duration(real, parse_duration(self.offset)) if self.offset else real
+
+
+def business_today(clock: Clock, tz: str = "Asia/Jakarta") -> date:
+    """The calendar date of business facts (decision dates, visit dates) in the deployment's zone."""
+    return clock.now().astimezone(ZoneInfo(tz)).date()
+
+
+def end_of_business_day(day: date, tz: str = "Asia/Jakarta") -> datetime:
+    """The first instant after `day` in the business zone: "as of 31 July" means before this."""
+    return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(tz))

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     max_page_size: int = 200
     rate_limit_per_minute: int = 6000
 
+    # calendar dates of business facts ("today", "as of 31 July") are taken in this zone
+    business_timezone: str = "Asia/Jakarta"
+
     log_level: str = "INFO"
     log_json: bool = True
 
