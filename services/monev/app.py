@@ -1,16 +1,17 @@
 """The monev service definition handed to the kernel (routes, tables, handlers, jobs)."""
 
-from sqlalchemy.orm import registry
-from sqlmodel import SQLModel
-
 from pena.service import ServiceDefinition
+from services.monev.api import router
+from services.monev.handlers import HANDLERS, JOBS
+from services.monev.models import MonevBase, table_registry
 
-# Each service keeps its tables on its own registry, so its database holds only its own tables.
-table_registry = registry()
+__all__ = ["MonevBase", "definition", "table_registry"]
 
-
-class MonevBase(SQLModel, registry=table_registry):
-    pass
-
-
-definition = ServiceDefinition(name="monev", metadata=table_registry.metadata)
+definition = ServiceDefinition(
+    name="monev",
+    metadata=table_registry.metadata,
+    routers=[router],
+    handlers=dict(HANDLERS),
+    jobs=dict(JOBS),
+    description="Monev: follow-up tasks after training, assignment to facilitators, surveys and results.",
+)

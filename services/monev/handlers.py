@@ -1,0 +1,57 @@
+"""Consumed events and scheduled jobs of the monev service, as plain functions.
+
+training.completed schedules follow-up tasks; participant.registered / participant.updated feed the
+baseline read model (a row only moves forward to a newer version, so late or repeated events change
+nothing). The due and overdue jobs run in the scheduler's claiming transaction."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.clock import Clock
+from pena.consumer import Delivery
+from pena.contracts import ParticipantRegistered, ParticipantUpdated, TrainingCompleted
+from pena.scheduler import Job
+from services.monev import service
+
+
+async def on_training_completed(session: AsyncSession, delivery: Delivery) -> None:
+    completion: TrainingCompleted = delivery.payload
+    await service.schedule_follow_up(
+        session, completion=completion, settings=delivery.settings, now=delivery.clock.now()
+    )
+
+
+async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> None:
+    facts: ParticipantRegistered | ParticipantUpdated = delivery.payload
+    await service.apply_baseline(
+        session,
+        participant_id=facts.participant_id,
+        version=facts.version,
+        region_code=facts.region_code,
+        household_size=facts.household_size,
+        baseline_monthly_income=facts.baseline_monthly_income,
+        now=delivery.clock.now(),
+    )
+
+
+async def due_job(session: AsyncSession, job: Job, clock: Clock) -> None:
+    await service.announce_due(
+        session,
+        task_id=str(job.payload["task_id"]),
+        grace=str(job.payload.get("grace") or "P30D"),
+        timezone=str(job.payload.get("timezone") or "Asia/Jakarta"),
+        now=clock.now(),
+    )
+
+
+async def overdue_job(session: AsyncSession, job: Job, clock: Clock) -> None:
+    await service.announce_overdue(session, task_id=str(job.payload["task_id"]), now=clock.now())
+
+
+HANDLERS = {
+    "training.completed": on_training_completed,
+    "participant.registered": on_participant_facts,
+    "participant.updated": on_participant_facts,
+}
+JOBS = {service.DUE_JOB: due_job, service.OVERDUE_JOB: overdue_job}

@@ -1,0 +1,198 @@
+"""Every SELECT of the monev service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, and_, case, func, or_, select
+from sqlalchemy.dialects.postgresql import array as pg_array
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
+
+OPEN_STATUSES = ("scheduled", "due", "overdue")
+CAME_DUE = ("due", "overdue", "done")
+
+
+async def task_by_id(session: AsyncSession, task_id: str, *, for_update: bool = False) -> MonevTask | None:
+    query = select(MonevTask).where(col(MonevTask.id) == task_id)
+    if for_update:
+        # serialises survey submissions, assignment and the due/overdue jobs of one task
+        query = query.with_for_update()
+    return (await session.execute(query)).scalars().first()
+
+
+async def task_by_key(session: AsyncSession, participant_id: str, batch_id: str, wave: str) -> MonevTask | None:
+    query = select(MonevTask).where(
+        col(MonevTask.participant_id) == participant_id,
+        col(MonevTask.batch_id) == batch_id,
+        col(MonevTask.wave) == wave,
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    status: str | None = None
+    assignee: str | None = None
+    region_prefix: str | None = None
+    participant_id: str | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+
+
+async def list_tasks(
+    session: AsyncSession,
+    *,
+    filters: TaskFilter,
+    scope_assignee: str | None,
+    scope_region: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[MonevTask]:
+    conditions: list[Any] = []
+    if scope_assignee is not None:
+        conditions.append(col(MonevTask.assignee) == scope_assignee)
+    if scope_region is not None:
+        conditions.append(col(MonevTask.region_code).startswith(scope_region))
+    if filters.status:
+        conditions.append(col(MonevTask.status) == filters.status)
+    if filters.assignee:
+        conditions.append(col(MonevTask.assignee) == filters.assignee)
+    if filters.region_prefix:
+        conditions.append(col(MonevTask.region_code).startswith(filters.region_prefix))
+    if filters.participant_id:
+        conditions.append(col(MonevTask.participant_id) == filters.participant_id)
+    if filters.due_before:
+        conditions.append(col(MonevTask.due_at) < filters.due_before)
+    if filters.due_after:
+        conditions.append(col(MonevTask.due_at) >= filters.due_after)
+    if after is not None:
+        after_due, after_id = after
+        conditions.append(
+            or_(
+                col(MonevTask.due_at) > after_due,
+                and_(col(MonevTask.due_at) == after_due, col(MonevTask.id) > after_id),
+            )
+        )
+    query = select(MonevTask)
+    if conditions:
+        query = query.where(and_(*conditions))
+    query = query.order_by(col(MonevTask.due_at), col(MonevTask.id)).limit(limit + 1)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def survey_version(session: AsyncSession, task_id: str, version: int) -> MonevSurvey | None:
+    query = select(MonevSurvey).where(col(MonevSurvey.task_id) == task_id, col(MonevSurvey.version) == version)
+    return (await session.execute(query)).scalars().first()
+
+
+async def surveys_of(session: AsyncSession, task_id: str) -> list[MonevSurvey]:
+    query = select(MonevSurvey).where(col(MonevSurvey.task_id) == task_id).order_by(col(MonevSurvey.version))
+    return list((await session.execute(query)).scalars().all())
+
+
+async def baseline(session: AsyncSession, participant_id: str) -> BaselineParticipant | None:
+    return await session.get(BaselineParticipant, participant_id)
+
+
+async def facilitators_for_region(session: AsyncSession, region_code: str) -> list[tuple[str, int]]:
+    """Facilitators whose prefix covers the village, longest prefix first, then least open tasks,
+    then subject id (deterministic). Returns (subject, open task count)."""
+    open_tasks = (
+        select(func.count())
+        .select_from(MonevTask)
+        .where(col(MonevTask.assignee) == col(FacilitatorRegion.subject), col(MonevTask.status).in_(OPEN_STATUSES))
+        .scalar_subquery()
+    )
+    query = (
+        select(col(FacilitatorRegion.subject), open_tasks.label("open_tasks"))
+        .where(func.strpos(region_code, col(FacilitatorRegion.region_prefix)) == 1)
+        .order_by(func.length(col(FacilitatorRegion.region_prefix)).desc(), open_tasks, col(FacilitatorRegion.subject))
+    )
+    return [(row[0], int(row[1])) for row in (await session.execute(query)).all()]
+
+
+async def facilitator_region(session: AsyncSession, subject: str, region_prefix: str) -> FacilitatorRegion | None:
+    query = select(FacilitatorRegion).where(
+        col(FacilitatorRegion.subject) == subject, col(FacilitatorRegion.region_prefix) == region_prefix
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def list_facilitator_regions(
+    session: AsyncSession, *, subject: str | None, after: tuple[str, str] | None, limit: int
+) -> list[FacilitatorRegion]:
+    query = select(FacilitatorRegion)
+    if subject:
+        query = query.where(col(FacilitatorRegion.subject) == subject)
+    if after is not None:
+        query = query.where(
+            or_(
+                col(FacilitatorRegion.region_prefix) > after[0],
+                and_(col(FacilitatorRegion.region_prefix) == after[0], col(FacilitatorRegion.id) > after[1]),
+            )
+        )
+    query = query.order_by(col(FacilitatorRegion.region_prefix), col(FacilitatorRegion.id)).limit(limit + 1)
+    return list((await session.execute(query)).scalars().all())
+
+
+def _group_key(group_by: str, business_timezone: str) -> Any:
+    match group_by:
+        case "centre":
+            return col(MonevTask.centre_id)
+        case "business_field":
+            return col(MonevTask.business_field)
+        case "province":
+            return func.substr(col(MonevTask.region_code), 1, 2)
+        case "regency":
+            return func.substr(col(MonevTask.region_code), 1, 4)
+        case "training_year":
+            local = func.timezone(business_timezone, col(MonevTask.training_completed_at))
+            return func.cast(func.extract("year", local), Integer)
+    raise ValueError(group_by)
+
+
+async def summary(
+    session: AsyncSession,
+    *,
+    group_by: str,
+    business_timezone: str,
+    region_prefix: str | None,
+    due_before: datetime | None,
+) -> list[dict[str, Any]]:
+    """One row per group, aggregated in PostgreSQL over tasks and their survey version in force."""
+    key = _group_key(group_by, business_timezone).label("group_key")
+    survey = MonevSurvey.__table__.alias("latest")  # type: ignore[attr-defined]
+    is_done = col(MonevTask.status) == "done"
+    income_quartiles = func.percentile_cont(pg_array([0.25, 0.5, 0.75])).within_group(survey.c.income_change)
+    query = (
+        select(
+            key,
+            func.count().label("tasks_total"),
+            func.count().filter(col(MonevTask.status).in_(CAME_DUE)).label("tasks_due"),
+            func.count().filter(is_done).label("tasks_done"),
+            func.count().filter(col(MonevTask.status) == "overdue").label("tasks_overdue"),
+            income_quartiles.label("income_quartiles"),
+            func.avg(case((survey.c.business_status == "active", 1.0), (survey.c.id.is_not(None), 0.0))).label(
+                "business_active_share"
+            ),
+            func.avg(survey.c.welfare_index).label("welfare_index_mean"),
+            func.avg(survey.c.independence_index).label("independence_index_mean"),
+        )
+        .select_from(MonevTask)
+        .outerjoin(
+            survey,
+            and_(survey.c.task_id == col(MonevTask.id), survey.c.version == col(MonevTask.submission_version)),
+        )
+        .group_by(key)
+        .order_by(key)
+    )
+    if region_prefix:
+        query = query.where(col(MonevTask.region_code).startswith(region_prefix))
+    if due_before:
+        query = query.where(col(MonevTask.due_at) < due_before)
+    return [dict(row._mapping) for row in (await session.execute(query)).all()]

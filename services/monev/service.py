@@ -1,0 +1,538 @@
+"""Use cases of the monev service. Keyword-only async functions taking the session; they never commit
+(the request dependency, the consumer runner or the scheduler owns the transaction)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.audit import record_audit
+from pena.auth import Principal
+from pena.clock import Clock, business_today
+from pena.contracts import MonevCompleted, MonevDue, MonevOverdue, MonevScheduled, TrainingCompleted
+from pena.crypto import FieldCipher
+from pena.durations import add_duration, parse_duration
+from pena.outbox import emit
+from pena.problems import Problem, field_error, not_found
+from pena.scheduler import cancel_job, schedule_job
+from pena.settings import Settings
+from services.monev import measures, queries
+from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
+from services.monev.schemas import AssignmentIn, FacilitatorRegionIn, SurveyIn
+
+DUE_JOB = "monev.due"
+OVERDUE_JOB = "monev.overdue"
+AUTO_ASSIGNED = "auto:region"
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def due_job_key(task_id: str) -> str:
+    return f"{DUE_JOB}:{task_id}"
+
+
+def overdue_job_key(task_id: str) -> str:
+    return f"{OVERDUE_JOB}:{task_id}"
+
+
+def due_time(completed_at: datetime, wave: str, business_timezone: str) -> datetime:
+    """Calendar months are counted on the business calendar (WIB by default), so a completion on the
+    evening of 30 November local time is due at the end of February, not on 1 March."""
+    aware = completed_at if completed_at.tzinfo else completed_at.replace(tzinfo=UTC)
+    return add_duration(aware.astimezone(ZoneInfo(business_timezone)), wave)
+
+
+# ------------------------------------------------------------------ who sees what
+
+
+def task_scope(principal: Principal) -> tuple[str | None, str | None]:
+    """(assignee, region prefix) a caller is limited to. Admins see everything; a facilitator only the
+    tasks assigned to them; verifiers and other readers everything, or their unit's region when the
+    token carries one."""
+    if principal.is_admin:
+        return None, None
+    if principal.has_role("facilitator"):
+        return principal.subject, None
+    return None, principal.unit or None
+
+
+def _visible(principal: Principal, task: MonevTask) -> bool:
+    assignee, region = task_scope(principal)
+    if assignee is not None and task.assignee != assignee:
+        return False
+    return region is None or task.region_code.startswith(region)
+
+
+async def load_task(
+    session: AsyncSession, *, principal: Principal, task_id: str, for_update: bool = False
+) -> MonevTask:
+    """The task if the caller may see it; someone else's task is reported as missing (no leak)."""
+    task = await queries.task_by_id(session, task_id, for_update=for_update)
+    if task is None or not _visible(principal, task):
+        raise not_found("monev task", task_id)
+    return task
+
+
+# ------------------------------------------------------------------ scheduling (training.completed)
+
+
+async def auto_assignee(session: AsyncSession, region_code: str) -> str | None:
+    candidates = await queries.facilitators_for_region(session, region_code)
+    return candidates[0][0] if candidates else None
+
+
+async def schedule_follow_up(
+    session: AsyncSession, *, completion: TrainingCompleted, settings: Settings, now: datetime
+) -> list[MonevTask]:
+    """One task per configured wave; a task that exists for (participant, batch, wave) is left as it is,
+    so a redelivered or re-announced completion changes nothing. Returns the tasks created."""
+    known = await queries.baseline(session, completion.participant_id)
+    region_code = (known.region_code if known and known.region_code else None) or completion.region_code
+    table = MonevTask.__table__  # type: ignore[attr-defined]
+    created: list[MonevTask] = []
+    for wave in settings.monev_delays:
+        parse_duration(wave)  # a misconfigured wave fails loudly (the event is retried, then dead-lettered)
+        due_at = due_time(completion.completed_at, wave, settings.business_timezone)
+        assignee = await auto_assignee(session, region_code)
+        task_id = _new_id()
+        inserted = (
+            await session.execute(
+                pg_insert(table)
+                .values(
+                    id=task_id,
+                    participant_id=completion.participant_id,
+                    batch_id=completion.batch_id,
+                    centre_id=completion.centre_id,
+                    business_field=completion.business_field,
+                    region_code=region_code,
+                    wave=wave,
+                    training_completed_at=completion.completed_at,
+                    due_at=due_at,
+                    status="scheduled",
+                    assignee=assignee,
+                    assigned_by=AUTO_ASSIGNED if assignee else None,
+                    submission_version=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(constraint="monev_tasks_participant_batch_wave")
+                .returning(table.c.id)
+            )
+        ).first()
+        if inserted is None:
+            continue
+        # the grace period and zone travel with the job: job handlers receive no settings
+        await schedule_job(
+            session,
+            kind=DUE_JOB,
+            key=due_job_key(task_id),
+            due_at=due_at,
+            payload={"task_id": task_id, "grace": settings.monev_grace, "timezone": settings.business_timezone},
+        )
+        await emit(
+            session,
+            "monev.scheduled",
+            MonevScheduled(
+                task_id=task_id,
+                participant_id=completion.participant_id,
+                batch_id=completion.batch_id,
+                wave=wave,
+                training_completed_at=completion.completed_at,
+                due_at=due_at,
+            ),
+            subject=completion.participant_id,
+            time=now,
+        )
+        await record_audit(
+            session,
+            actor=None,
+            action="monev.task.scheduled",
+            subject_type="monev_task",
+            subject_id=task_id,
+            details={"wave": wave, "auto_assigned": assignee is not None},
+        )
+        task = await queries.task_by_id(session, task_id)
+        assert task is not None
+        created.append(task)
+    return created
+
+
+async def announce_due(session: AsyncSession, *, task_id: str, grace: str, timezone: str, now: datetime) -> bool:
+    """Job: the task came due. Marks it, announces it and schedules the overdue check. A task already
+    done (survey submitted right at due time) is not announced. Returns True when announced."""
+    task = await queries.task_by_id(session, task_id, for_update=True)
+    if task is None or task.status != "scheduled":
+        return False
+    # backfilled tasks (due long ago) come due now: the grace period counts from the announcement
+    grace_from = max(task.due_at, now).astimezone(ZoneInfo(timezone))
+    task.status = "due"
+    task.announced_at = now
+    task.overdue_at = add_duration(grace_from, grace)
+    task.updated_at = now
+    session.add(task)
+    await session.flush()
+    await schedule_job(
+        session, kind=OVERDUE_JOB, key=overdue_job_key(task.id), due_at=task.overdue_at, payload={"task_id": task.id}
+    )
+    await emit(
+        session,
+        "monev.due",
+        MonevDue(task_id=task.id, participant_id=task.participant_id, wave=task.wave, due_at=task.due_at),
+        subject=task.participant_id,
+        time=now,
+    )
+    return True
+
+
+async def announce_overdue(session: AsyncSession, *, task_id: str, now: datetime) -> bool:
+    task = await queries.task_by_id(session, task_id, for_update=True)
+    if task is None or task.status != "due":
+        return False  # done in time (the job is normally cancelled then) or already overdue
+    task.status = "overdue"
+    task.updated_at = now
+    session.add(task)
+    await session.flush()
+    assert task.overdue_at is not None
+    await emit(
+        session,
+        "monev.overdue",
+        MonevOverdue(
+            task_id=task.id,
+            participant_id=task.participant_id,
+            wave=task.wave,
+            due_at=task.due_at,
+            overdue_at=task.overdue_at,
+        ),
+        subject=task.participant_id,
+        time=now,
+    )
+    return True
+
+
+# ------------------------------------------------------------------ baseline read model (participant.*)
+
+
+async def apply_baseline(
+    session: AsyncSession,
+    *,
+    participant_id: str,
+    version: int,
+    region_code: str | None,
+    household_size: int | None,
+    baseline_monthly_income: int | None,
+    now: datetime,
+) -> None:
+    """Moves a row forward only: a version not newer than the stored one changes nothing."""
+    table = BaselineParticipant.__table__  # type: ignore[attr-defined]
+    values = {
+        "region_code": region_code,
+        "household_size": household_size,
+        "baseline_monthly_income": baseline_monthly_income,
+    }
+    statement = pg_insert(table).values(participant_id=participant_id, version=version, updated_at=now, **values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.participant_id],
+        set_={"version": statement.excluded.version, "updated_at": statement.excluded.updated_at}
+        | {name: statement.excluded[name] for name in values},
+        where=table.c.version < statement.excluded.version,
+    )
+    await session.execute(statement)
+
+
+# ------------------------------------------------------------------ facilitators and assignment
+
+
+async def add_facilitator_region(
+    session: AsyncSession, *, principal: Principal, clock: Clock, data: FacilitatorRegionIn
+) -> FacilitatorRegion:
+    principal.require("monev:assign")
+    existing = await queries.facilitator_region(session, data.subject, data.region_prefix)
+    if existing is not None:
+        return existing  # the same coverage twice is the same fact
+    row = FacilitatorRegion(
+        id=_new_id(),
+        subject=data.subject,
+        region_prefix=data.region_prefix,
+        created_by=principal.subject,
+        created_at=clock.now(),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:  # a concurrent identical request won
+        again = await queries.facilitator_region(session, data.subject, data.region_prefix)
+        assert again is not None
+        return again
+    await record_audit(
+        session,
+        actor=principal,
+        action="monev.facilitator_region.added",
+        subject_type="facilitator",
+        subject_id=data.subject,
+        details={"region_prefix": data.region_prefix},
+    )
+    return row
+
+
+async def assign_task(
+    session: AsyncSession, *, principal: Principal, clock: Clock, task_id: str, data: AssignmentIn
+) -> MonevTask:
+    principal.require("monev:assign")
+    task = await load_task(session, principal=principal, task_id=task_id, for_update=True)
+    previous = task.assignee
+    task.assignee = data.facilitator
+    task.assigned_by = principal.subject
+    if data.region:
+        task.region_code = data.region
+    task.updated_at = clock.now()
+    session.add(task)
+    await session.flush()
+    await record_audit(
+        session,
+        actor=principal,
+        action="monev.task.assigned",
+        subject_type="monev_task",
+        subject_id=task.id,
+        details={"from": previous, "to": data.facilitator, "region_changed": bool(data.region)},
+    )
+    return task
+
+
+# ------------------------------------------------------------------ reading
+
+
+async def get_task(
+    session: AsyncSession, *, principal: Principal, task_id: str
+) -> tuple[MonevTask, MonevSurvey | None]:
+    task = await load_task(session, principal=principal, task_id=task_id)
+    survey = (
+        await queries.survey_version(session, task.id, task.submission_version) if task.submission_version else None
+    )
+    await record_audit(
+        session,
+        actor=principal,
+        action="monev.task.read",
+        subject_type="monev_task",
+        subject_id=task.id,
+        purpose="monev follow-up",
+        details={"participant_id": task.participant_id, "with_result": survey is not None},
+    )
+    return task, survey
+
+
+async def list_tasks(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    filters: queries.TaskFilter,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[MonevTask]:
+    scope_assignee, scope_region = task_scope(principal)
+    rows = await queries.list_tasks(
+        session, filters=filters, scope_assignee=scope_assignee, scope_region=scope_region, after=after, limit=limit
+    )
+    await record_audit(
+        session,
+        actor=principal,
+        action="monev.task.listed",
+        subject_type="monev_task",
+        subject_id=None,
+        purpose="monev follow-up",
+        details={"returned": min(len(rows), limit)},
+    )
+    return rows
+
+
+async def survey_history(session: AsyncSession, *, principal: Principal, task_id: str) -> list[MonevSurvey]:
+    task = await load_task(session, principal=principal, task_id=task_id)
+    surveys = await queries.surveys_of(session, task.id)
+    await record_audit(
+        session,
+        actor=principal,
+        action="monev.survey.read",
+        subject_type="monev_task",
+        subject_id=task.id,
+        purpose="monev follow-up",
+        details={"versions": len(surveys)},
+    )
+    return surveys
+
+
+def decrypt_notes(survey: MonevSurvey, settings: Settings) -> str | None:
+    if survey.notes_encrypted is None:
+        return None
+    return FieldCipher(settings.field_encryption_key).decrypt(survey.notes_encrypted)
+
+
+# ------------------------------------------------------------------ survey
+
+
+def _validate_visit(visit_date: date, task: MonevTask, *, clock: Clock, settings: Settings) -> None:
+    zone = ZoneInfo(settings.business_timezone)
+    trained_on = task.training_completed_at.astimezone(zone).date()
+    if visit_date < trained_on:
+        raise field_error(
+            "visit_date",
+            "visit_before_training",
+            f"visit_date must not be before the training was completed ({trained_on.isoformat()})",
+        )
+    today = business_today(clock, settings.business_timezone)
+    if visit_date > today:
+        raise field_error("visit_date", "visit_in_future", f"visit_date must not be after today ({today.isoformat()})")
+
+
+async def submit_survey(
+    session: AsyncSession, *, principal: Principal, clock: Clock, settings: Settings, task_id: str, data: SurveyIn
+) -> tuple[MonevTask, MonevSurvey]:
+    principal.require("monev:submit")
+    task = await load_task(session, principal=principal, task_id=task_id, for_update=True)
+    if not principal.is_admin and task.assignee != principal.subject:
+        raise Problem(403, "Forbidden", "only the assigned facilitator may submit this survey", type_="not_assignee")
+    now = clock.now()
+    if task.due_at > now:
+        raise Problem(
+            409,
+            "Conflict",
+            f"the task is not due before {task.due_at.isoformat()}",
+            type_="task_not_due",
+            due_at=task.due_at.isoformat(),
+        )
+    _validate_visit(data.visit_date, task, clock=clock, settings=settings)
+    correcting = task.submission_version > 0
+    if correcting and not data.correction_reason:
+        raise Problem(
+            409,
+            "Conflict",
+            "a survey was already submitted for this task; send correction_reason to submit a corrected version",
+            type_="correction_reason_required",
+            submission_version=task.submission_version,
+        )
+    indicators = data.indicators()
+    known = await queries.baseline(session, task.participant_id)
+    result = measures.compute(
+        indicators,
+        measures.Baseline(
+            monthly_income=known.baseline_monthly_income if known else None,
+            household_size=known.household_size if known else None,
+        ),
+    )
+    version = task.submission_version + 1
+    survey = MonevSurvey(
+        id=_new_id(),
+        task_id=task.id,
+        version=version,
+        visit_date=data.visit_date,
+        respondent=data.respondent,
+        notes_encrypted=FieldCipher(settings.field_encryption_key).encrypt(data.notes) if data.notes else None,
+        correction_reason=data.correction_reason if correcting else None,
+        submitted_by=principal.subject,
+        submitted_at=now,
+        **indicators.model_dump(),
+        **result.model_dump(),
+    )
+    session.add(survey)
+    task.submission_version = version
+    task.status = "done"
+    task.done_at = task.done_at or now
+    task.updated_at = now
+    session.add(task)
+    await session.flush()
+    # a survey arriving early or at due time makes both announcements pointless
+    await cancel_job(session, due_job_key(task.id), now)
+    await cancel_job(session, overdue_job_key(task.id), now)
+    await emit(
+        session,
+        "monev.completed",
+        completed_event(task, survey, indicators=indicators, result=result, now=now),
+        subject=task.participant_id,
+        time=now,
+    )
+    await record_audit(
+        session,
+        actor=principal,
+        action="monev.survey.corrected" if correcting else "monev.survey.submitted",
+        subject_type="monev_task",
+        subject_id=task.id,
+        purpose="monev follow-up",
+        details={"version": version, "formula_version": result.formula_version},
+    )
+    return task, survey
+
+
+def completed_event(
+    task: MonevTask,
+    survey: MonevSurvey,
+    *,
+    indicators: Any,
+    result: measures.MonevMeasures,
+    now: datetime,
+) -> MonevCompleted:
+    return MonevCompleted(
+        task_id=task.id,
+        participant_id=task.participant_id,
+        batch_id=task.batch_id,
+        centre_id=task.centre_id,
+        business_field=task.business_field,
+        region_code=task.region_code,
+        wave=task.wave,
+        visit_date=survey.visit_date,
+        submission_version=survey.version,
+        indicators=indicators,
+        measures=result,
+        completed_at=now,
+    )
+
+
+def indicators_of(survey: MonevSurvey) -> dict[str, Any]:
+    return {name: getattr(survey, name) for name in measures.MonevIndicators.model_fields}
+
+
+def measures_of(survey: MonevSurvey) -> dict[str, Any]:
+    return {name: getattr(survey, name) for name in measures.MonevMeasures.model_fields}
+
+
+# ------------------------------------------------------------------ summary
+
+GROUPINGS = ("centre", "business_field", "province", "regency", "training_year")
+
+
+async def summary(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    settings: Settings,
+    group_by: str,
+    region_prefix: str | None,
+    due_before: datetime | None,
+) -> list[dict[str, Any]]:
+    if principal.has_role("facilitator") and not principal.is_admin:
+        raise Problem(403, "Forbidden", "the summary is for admins and verifiers", type_="forbidden")
+    _, scope_region = task_scope(principal)
+    if scope_region and region_prefix and not region_prefix.startswith(scope_region):
+        raise field_error("region_prefix", "within_unit", "region_prefix must lie within your unit")
+    rows = await queries.summary(
+        session,
+        group_by=group_by,
+        business_timezone=settings.business_timezone,
+        region_prefix=region_prefix or scope_region,
+        due_before=due_before,
+    )
+    await record_audit(
+        session,
+        actor=principal,
+        action="monev.summary.read",
+        subject_type="monev_summary",
+        subject_id=None,
+        details={"group_by": group_by, "groups": len(rows)},
+    )
+    return rows
