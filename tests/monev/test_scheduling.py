@@ -1,0 +1,136 @@
+"""Follow-up tasks from training.completed on real PostgreSQL: one task per (participant, batch, wave)
+however often the completion is delivered, calendar-month due dates, due/overdue announced once even
+with two schedulers, backfilled history due at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+from pena.clock import ManualClock
+from pena.consumer import deliver
+from tests.monev.support import (
+    WIB,
+    announce_completions,
+    completion,
+    events,
+    mark_unpublished,
+    monev,
+    outbox_count,
+    participants_stub,
+    register,
+    scheduler,
+    tasks,
+    training_stub,
+)
+
+
+async def test_a_completion_delivered_three_times_creates_one_task(make_runtime) -> None:
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
+    runtime = await make_runtime([training_stub, monev], clock=clock)
+    done = completion("p-1", datetime(2025, 12, 1, 9, 0, tzinfo=WIB))
+    await announce_completions(runtime, done)  # first delivery
+    for _ in range(2):  # the relay "crashed" before marking: the same CloudEvent is delivered again
+        await mark_unpublished(runtime, "training")
+        assert await runtime.service("training").relay.drain() == 1
+
+    # and once more straight through the consumer path, same envelope
+    envelope = (await events(runtime, "training.completed", service="training"))[0]
+    assert await deliver(runtime.service("monev").subscriber, envelope, origin="test") == "duplicate"
+    # a second announcement of the same completion (a new event id) meets the unique constraint
+    await announce_completions(runtime, done)
+
+    stored = await tasks(runtime)
+    assert len(stored) == 1
+    assert (stored[0].participant_id, stored[0].batch_id, stored[0].wave) == ("p-1", "batch-1", "P3M")
+    assert stored[0].status == "scheduled"
+    assert await outbox_count(runtime, "monev.scheduled") == 1
+    scheduled = (await events(runtime, "monev.scheduled"))[0]
+    assert scheduled["data"]["task_id"] == stored[0].id
+    assert scheduled["subject"] == "p-1"
+
+
+async def test_due_dates_are_calendar_months_on_the_business_calendar(make_runtime) -> None:
+    runtime = await make_runtime([training_stub, monev], clock=ManualClock(datetime(2026, 1, 5, tzinfo=UTC)))
+    await announce_completions(
+        runtime,
+        completion("p-nov", datetime(2025, 11, 30, 10, 0, tzinfo=WIB)),
+        # 05:00 WIB on 30 November is still 29 November in UTC: counted on the local calendar all the same
+        completion("p-nov-early", datetime(2025, 11, 30, 5, 0, tzinfo=WIB)),
+        completion("p-jan", datetime(2026, 1, 31, 14, 0, tzinfo=WIB)),
+    )
+    due = {t.participant_id: t.due_at.astimezone(WIB) for t in await tasks(runtime)}
+    assert due["p-nov"] == datetime(2026, 2, 28, 10, 0, tzinfo=WIB)
+    assert due["p-nov-early"].date() == date(2026, 2, 28)
+    assert due["p-jan"] == datetime(2026, 4, 30, 14, 0, tzinfo=WIB)
+
+
+async def test_each_wave_gets_its_own_task(make_runtime, settings) -> None:
+    waves = settings.model_copy(update={"monev_delays": ["P3M", "P6M"]})
+    runtime = await make_runtime(
+        [training_stub, monev], clock=ManualClock(datetime(2026, 1, 5, tzinfo=UTC)), settings_=waves
+    )
+    done = completion("p-w", datetime(2025, 11, 30, 10, 0, tzinfo=WIB))
+    await announce_completions(runtime, done)
+    await announce_completions(runtime, done)
+    stored = await tasks(runtime)
+    assert [(t.wave, t.due_at.astimezone(WIB).date()) for t in stored] == [
+        ("P3M", date(2026, 2, 28)),
+        ("P6M", date(2026, 5, 30)),
+    ]
+
+
+async def test_two_schedulers_announce_each_task_once_then_overdue_once(make_runtime) -> None:
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
+    runtime = await make_runtime([training_stub, monev], clock=clock)
+    completed_at = datetime(2025, 11, 30, 10, 0, tzinfo=WIB)
+    await announce_completions(runtime, *(completion(f"p-{i}", completed_at) for i in range(40)))
+    due_at = datetime(2026, 2, 28, 10, 0, tzinfo=WIB)
+    first, second = scheduler(runtime, batch_size=5), scheduler(runtime, batch_size=5)
+
+    clock.set(due_at - timedelta(seconds=1))
+    assert await asyncio.gather(first.drain(), second.drain()) == [0, 0]
+    assert await outbox_count(runtime, "monev.due") == 0
+
+    clock.set(due_at + timedelta(hours=1))
+    claimed = await asyncio.gather(first.drain(), second.drain())
+    assert sum(claimed) == 40
+    assert await outbox_count(runtime, "monev.due") == 40
+    announced = {e["data"]["task_id"] for e in await events(runtime, "monev.due")}
+    assert announced == {t.id for t in await tasks(runtime)}
+    assert {t.status for t in await tasks(runtime)} == {"due"}
+    assert await asyncio.gather(first.drain(), second.drain()) == [0, 0]  # nothing announced twice
+
+    # the grace period (P30D) passes: overdue, once each
+    clock.set(due_at + timedelta(days=30, hours=2))
+    await asyncio.gather(first.drain(), second.drain())
+    assert await outbox_count(runtime, "monev.overdue") == 40
+    assert await outbox_count(runtime, "monev.due") == 40
+    assert {t.status for t in await tasks(runtime)} == {"overdue"}
+
+
+async def test_a_completion_from_2022_comes_due_at_once_with_a_full_grace_period(make_runtime) -> None:
+    clock = ManualClock(datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
+    runtime = await make_runtime([training_stub, participants_stub, monev], clock=clock)
+    await register(runtime, "p-old")
+    await announce_completions(runtime, completion("p-old", datetime(2022, 6, 30, 10, 0, tzinfo=WIB)))
+    [task] = await tasks(runtime)
+    assert task.due_at.astimezone(WIB) == datetime(2022, 9, 30, 10, 0, tzinfo=WIB)
+
+    assert await scheduler(runtime).drain() == 1
+    [task] = await tasks(runtime)
+    assert task.status == "due"
+    assert task.announced_at == clock.now()
+    # the grace period counts from the announcement, not from 2022 (else it would be overdue at once)
+    assert task.overdue_at is not None and task.overdue_at.astimezone(WIB).date() == date(2026, 2, 4)
+    assert await scheduler(runtime).drain() == 0
+    assert await outbox_count(runtime, "monev.due") == 1
+    assert await outbox_count(runtime, "monev.overdue") == 0
+    due_event = (await events(runtime, "monev.due"))[0]
+    assert due_event["data"] == {
+        "task_id": task.id,
+        "participant_id": "p-old",
+        "wave": "P3M",
+        "due_at": due_event["data"]["due_at"],
+    }
+    assert datetime.fromisoformat(due_event["data"]["due_at"]) == task.due_at
