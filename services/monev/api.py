@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -139,6 +139,12 @@ async def list_facilitator_regions(
         next_cursor=encode_cursor({"prefix": rows[-1].region_prefix, "id": rows[-1].id}) if more and rows else None,
         limit=limit,
     )
+
+
+@router.delete("/facilitators/{coverage_id}", status_code=204, summary="Remove a facilitator's region coverage")
+async def remove_facilitator_region(coverage_id: str, session: Session, principal: Assigner) -> Response:
+    await service.remove_facilitator_region(session, principal=principal, coverage_id=coverage_id)
+    return Response(status_code=204)
 
 
 # ------------------------------------------------------------------ tasks

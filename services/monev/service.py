@@ -283,6 +283,24 @@ async def add_facilitator_region(
     return row
 
 
+async def remove_facilitator_region(session: AsyncSession, *, principal: Principal, coverage_id: str) -> None:
+    """Stops automatic assignment there; tasks already assigned stay with the facilitator."""
+    principal.require("monev:assign")
+    row = await session.get(FacilitatorRegion, coverage_id)
+    if row is None:
+        raise not_found("facilitator region", coverage_id)
+    await session.delete(row)
+    await session.flush()
+    await record_audit(
+        session,
+        actor=principal,
+        action="monev.facilitator_region.removed",
+        subject_type="facilitator",
+        subject_id=row.subject,
+        details={"region_prefix": row.region_prefix},
+    )
+
+
 async def assign_task(
     session: AsyncSession, *, principal: Principal, clock: Clock, task_id: str, data: AssignmentIn
 ) -> MonevTask:

@@ -67,6 +67,18 @@ async def test_tasks_are_assigned_by_the_longest_covering_region_prefix(make_run
         )
         assert again.status_code == 201 and again.json()["id"] == rest.json()["items"][0]["id"]
 
+        # coverage removed: the next Padang village task goes to the province facilitator
+        village_row = coverage.json()["items"][1]
+        removed = await client.delete(f"/v1/monev/facilitators/{village_row['id']}", headers=admin)
+        assert removed.status_code == 204
+        assert (await client.delete(f"/v1/monev/facilitators/{village_row['id']}", headers=admin)).status_code == 404
+        await announce_completions(
+            runtime, completion("p-padang", datetime(2026, 1, 2, 10, 0, tzinfo=WIB), batch_id="batch-2")
+        )
+        second = [t for t in await tasks(runtime) if t.batch_id == "batch-2"][0]
+        assert second.assignee == "fac-province"
+        assert "monev.facilitator_region.removed" in await audit_actions(runtime)
+
 
 async def test_a_facilitator_sees_and_submits_only_their_own_tasks(make_runtime, api, auth) -> None:
     runtime, client, admin = await _setup(make_runtime, api, auth)
