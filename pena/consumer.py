@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena import metrics
+from pena import failpoints, metrics
 from pena.clock import Clock
 from pena.context import causation_id_var, correlation_id_var, new_traceparent, traceparent_var
 from pena.contracts import BY_TYPE
@@ -117,6 +117,7 @@ async def handle_once(sub: Subscriber, event: CloudEvent, handler: Handler, payl
             if fresh is None:
                 return "duplicate"
             await handler(session, Delivery(event, payload, sub.clock, sub.settings, sub.name))
+            failpoints.hit("consumer.in_transaction")  # crash tests: effects written, not committed
         return "processed"
     finally:
         correlation_id_var.reset(tokens[0])
@@ -177,16 +178,23 @@ async def deliver(sub: Subscriber, raw: bytes | str | dict[str, Any], *, origin:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Infrastructure failures (connection refused or dropped) as opposed to a faulty event."""
+    """Infrastructure failures (connection refused, dropped, server shutting down or starting up) as
+    opposed to a faulty event or request. Walks the whole cause chain: SQLAlchemy wraps asyncpg's
+    errors two levels deep."""
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-    if isinstance(exc, OSError | TimeoutError | ConnectionError | InterfaceError | OperationalError):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    name = type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    return name in _TRANSIENT_NAMES or (cause is not None and type(cause).__name__ in _TRANSIENT_NAMES)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError | TimeoutError | ConnectionError | InterfaceError | OperationalError):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if type(current).__name__ in _TRANSIENT_NAMES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 _TRANSIENT_NAMES = {

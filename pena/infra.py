@@ -51,10 +51,11 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 @dataclass(frozen=True)
 class PostgresInfra:
     port: int = int(os.environ.get("PENA_PG_PORT", "55432"))
+    name: str = "postgres"  # a second instance (fault tests restart their own) gets its own folder
 
     @property
     def data_dir(self) -> Path:
-        return infra_home() / "postgres" / "data"
+        return infra_home() / self.name / "data"
 
     @property
     def url(self) -> str:
@@ -91,6 +92,8 @@ class PostgresInfra:
         if self.is_running():
             return f"postgres already running on 127.0.0.1:{self.port}"
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if (self.data_dir / "postmaster.pid").exists():
+            self.down()  # a server left on this data folder (another port, or a crash): stop it first
         self._prepare_root()
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(
@@ -136,13 +139,11 @@ class PostgresInfra:
         return "postgres stopped"
 
     def restart(self) -> None:
-        """Fast restart; used by fault tests (connections drop, data survives)."""
-        subprocess.run(
-            [self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "restart"],
-            check=True,
-            capture_output=True,
-            **self._run_as(),  # type: ignore[call-overload]
-        )
+        """Stop and start again; used by fault tests (connections drop, data survives). Not
+        `pg_ctl restart`: it would start the server without our log file, holding our stdout pipe."""
+        self.down()
+        _wait_for(lambda: not self.is_running(), 30, "postgres to stop")
+        self.up()
 
 
 # ---------------------------------------------------------------- Kafka
@@ -153,14 +154,15 @@ class KafkaInfra:
     port: int = int(os.environ.get("PENA_KAFKA_PORT", "9092"))
     controller_port: int = int(os.environ.get("PENA_KAFKA_CONTROLLER_PORT", "9093"))
     version: str = os.environ.get("PENA_KAFKA_VERSION", DEFAULT_KAFKA_VERSION)
+    name: str = "kafka"  # a second broker (fault tests stop their own) gets its own folder
 
     @property
     def home(self) -> Path:
-        return infra_home() / "kafka"
+        return infra_home() / self.name
 
     @property
     def jars(self) -> Path:
-        return self.home / f"jars-{self.version}"
+        return infra_home() / "kafka-jars" / self.version  # shared by every broker instance
 
     @property
     def pid_file(self) -> Path:

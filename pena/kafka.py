@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 
+from pena import failpoints
 from pena.consumer import Subscriber, deliver
 from pena.envelope import CONTENT_TYPE
 from pena.outbox import OutboxMessage
@@ -201,6 +202,7 @@ class KafkaConsumerRunner:
                     await deliver(self.sub, record.value or b"", origin=origin)
                 # after the database commits of the whole partition batch; a crash before this
                 # line redelivers the batch and the inbox skips what was already applied
+                failpoints.hit("consumer.before_offset_commit")
                 await self._commit(consumer, tp, records[-1].offset + 1)
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
