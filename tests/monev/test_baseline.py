@@ -42,7 +42,7 @@ async def test_older_or_repeated_versions_change_nothing(make_runtime) -> None:
     assert (row.version, row.household_size, row.region_code) == (3, 6, "1371011002")
 
 
-def _indicators(**overrides) -> MonevIndicators:
+def _indicators(**overrides: object) -> MonevIndicators:
     values = {
         "business_status": "paused",
         "monthly_revenue": 0,
@@ -54,7 +54,7 @@ def _indicators(**overrides) -> MonevIndicators:
         "assistance_still_received": ["PKH"],
         "welfare_self_assessment": 1,
     } | overrides
-    return MonevIndicators(**values)
+    return MonevIndicators.model_validate(values)
 
 
 def test_growth_score_is_capped_and_handles_a_zero_baseline() -> None:

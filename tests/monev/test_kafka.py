@@ -4,6 +4,7 @@ task; the scheduler worker announces the backlog and monev's events leave on its
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 
@@ -56,7 +57,7 @@ async def test_completion_over_kafka_redelivered_makes_one_task_announced_once(m
     for marker in ("batch-2", "batch-3"):
         await mark_unpublished(runtime, "training")
         await announce_completions(runtime, completion("p-k", completed_at, batch_id=marker), drain=False)
-        await eventually(lambda marker=marker: task_for(marker), what=f"task for {marker}")
+        await eventually(functools.partial(task_for, marker), what=f"task for {marker}")
 
     stored = await tasks(runtime)
     assert sorted(t.batch_id for t in stored) == ["batch-1", "batch-2", "batch-3"]

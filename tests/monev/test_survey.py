@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from pena.scheduler import Scheduler
 from services.monev.models import MonevSurvey
@@ -69,7 +70,7 @@ async def test_a_survey_yields_measures_against_the_baseline_and_announces_them(
     assert "visited at the stall" not in str(event)  # free-text notes never travel
 
     async def stored_notes(session):
-        return (await session.execute(select(MonevSurvey.notes_encrypted))).scalar_one()
+        return (await session.execute(select(col(MonevSurvey.notes_encrypted)))).scalar_one()
 
     assert "stall" not in await in_monev(world.runtime, stored_notes)  # encrypted at rest
     assert "monev.survey.submitted" in await audit_actions(world.runtime)
