@@ -341,3 +341,14 @@ def test_kustomize_renders() -> None:
         for c in d["spec"]["template"]["spec"]["containers"]
     }
     assert len(images) == 1 and images != {"pena"}
+
+
+# ------------------------------------------------------------------ docs/operations.md
+
+
+def test_operations_runbook_lists_every_setting() -> None:
+    text = (ROOT / "docs" / "operations.md").read_text()
+    documented = set(re.findall(r"^\| `(PENA_[A-Z_]+)` \|", text, flags=re.MULTILINE))
+    expected = {f"PENA_{name.upper()}" for name in Settings.model_fields}
+    assert expected - documented == set(), "settings missing from the docs/operations.md table"
+    assert documented - expected == set(), "docs/operations.md documents settings that do not exist"
