@@ -131,3 +131,18 @@ async def test_database_down_is_503_problem_not_500(make_runtime, api, auth, set
     finally:
         await svc.db.dispose()
         svc.db = healthy
+
+
+async def test_correlation_id_and_trace_context_follow_the_request_into_the_event(make_runtime, api, auth) -> None:
+    from pena.tables import outbox
+
+    runtime, client = await client_for(make_runtime, api)
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    r = await client.post("/v1/probe/things", json={"participant_id": "p", "seq": 1},
+                          headers=auth("admin") | {"X-Correlation-ID": "corr-42", "traceparent": traceparent})
+    assert r.status_code == 201
+    async with runtime.service("training").db.transaction() as s:
+        envelope = (await s.execute(select(outbox.c.envelope))).scalar_one()
+    assert envelope["correlationid"] == "corr-42"
+    assert envelope["traceparent"].split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"  # same trace, new span
+    assert envelope["traceparent"] != traceparent
