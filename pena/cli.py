@@ -120,6 +120,21 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_regions(args: argparse.Namespace) -> int:
+    # the region reference data belongs to the participants service; the CLI only composes
+    from pena.runtime import migrate
+    from services.participants.regions import DEFAULT_REGIONS_CSV, import_regions
+
+    settings = Settings()
+
+    async def run() -> int:
+        await migrate(settings, load_definitions(["participants"])[0])
+        return await import_regions(settings, args.file or DEFAULT_REGIONS_CSV)
+
+    print(f"imported {asyncio.run(run())} region codes from {args.file or DEFAULT_REGIONS_CSV}")
+    return 0
+
+
 def _cmd_token(args: argparse.Namespace) -> int:
     from pena.auth import issue_dev_token
 
@@ -175,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("topics", help="create Kafka topics and dead-letter topics")
     p.set_defaults(func=_cmd_topics)
+
+    p = sub.add_parser("regions", help="import Kemendagri region codes (CSV: version,code,name,level)")
+    p.add_argument("action", choices=["import"])
+    p.add_argument("file", nargs="?", help="defaults to the list shipped with the participants service")
+    p.set_defaults(func=_cmd_regions)
 
     p = sub.add_parser("token", help="print a bearer token signed with the local dev key")
     p.add_argument("--role", required=True)
