@@ -1,0 +1,56 @@
+"""The one-process app (`pena dev`) composes all four services: their routes must not collide,
+and every service keeps to its own path prefix."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from fastapi.routing import APIRoute
+
+from pena.cli import SERVICE_MODULES, build_app, load_definitions
+from pena.settings import Settings
+
+PREFIXES = {
+    "participants": ("/v1/participants",),
+    "training": ("/v1/training-centres", "/v1/batches"),
+    "monev": ("/v1/monev",),
+    "graduation": ("/v1/graduation",),
+}
+
+
+def test_routes_of_the_four_services_do_not_collide() -> None:
+    routes = [
+        (method, route.path)
+        for definition in load_definitions(list(SERVICE_MODULES))
+        for router in definition.routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    ]
+    duplicates = [key for key, n in Counter(routes).items() if n > 1]
+    assert duplicates == []
+    assert len(routes) > 30
+    app = build_app(settings=Settings(environment="test"))  # the composed app builds and documents them all
+    documented = {(m.upper(), path) for path, ops in app.openapi()["paths"].items() for m in ops}
+    assert set(routes) <= documented
+
+
+def test_each_service_stays_under_its_own_prefixes() -> None:
+    for definition in load_definitions(list(SERVICE_MODULES)):
+        for router in definition.routers:
+            for route in router.routes:
+                assert isinstance(route, APIRoute)
+                assert route.path.startswith(PREFIXES[definition.name]), (definition.name, route.path)
+
+
+def test_services_import_only_the_kernel_never_each_other() -> None:
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "services"
+    for name in SERVICE_MODULES:
+        for path in (root / name).rglob("*.py"):
+            others = [o for o in SERVICE_MODULES if o != name]
+            text = path.read_text()
+            for other in others:
+                assert not re.search(rf"^\s*(from|import) services\.{other}\b", text, re.M), (path, other)
