@@ -122,7 +122,7 @@ class Runtime:
                 else:
                     svc.consumer = KafkaConsumerRunner(svc.subscriber, s, d.consumes_from, self.kafka_publisher)
             if d.jobs:
-                svc.scheduler = Scheduler(svc.db, d.jobs, self.clock, poll_seconds=s.scheduler_poll_seconds)
+                svc.scheduler = Scheduler(svc.db, d.jobs, self.clock, poll_seconds=s.scheduler_poll_seconds, settings=s)
 
     def service(self, name: str) -> ServiceRuntime:
         return self.services[name]

@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena import metrics
 from pena.clock import Clock
 from pena.db import Database
+from pena.settings import Settings
 from pena.tables import scheduled_jobs
 
 log = logging.getLogger("pena.scheduler")
@@ -32,6 +33,7 @@ class Job:
     due_at: datetime
     payload: dict[str, Any]
     attempts: int
+    settings: Settings | None = None  # the running service's settings (e.g. a grace period changed since)
 
 
 JobHandler = Callable[[AsyncSession, Job, Clock], Awaitable[None]]
@@ -71,7 +73,9 @@ class Scheduler:
         batch_size: int = 500,
         poll_seconds: float = 1.0,
         retry_after: timedelta = timedelta(minutes=1),
+        settings: Settings | None = None,
     ) -> None:
+        self.settings = settings
         self.db = db
         self.handlers = handlers
         self.clock = clock
@@ -98,7 +102,7 @@ class Scheduler:
             ).all()
             done, failed = [], []
             for row in rows:
-                job = Job(row.id, row.kind, row.job_key, row.due_at, row.payload, row.attempts)
+                job = Job(row.id, row.kind, row.job_key, row.due_at, row.payload, row.attempts, self.settings)
                 try:
                     async with session.begin_nested():  # one job's failure does not undo the others
                         await self.handlers[job.kind](session, job, self.clock)
