@@ -1,0 +1,328 @@
+"""Thin routes of the participants service: parse, authorise, call a use case, shape the answer."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.auth import Principal, require
+from pena.http import ClockDep, SettingsDep, session_dependency
+from pena.idempotency import claim_key, store_response
+from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from pena.problems import field_error
+from pena.settings import Settings
+from services.participants import imports, queries, service
+from services.participants.models import ImportJob, Participant
+from services.participants.schemas import (
+    BusinessField,
+    ChangeRead,
+    Erasure,
+    ImportRead,
+    Lookup,
+    ParticipantCreate,
+    ParticipantRead,
+    ParticipantSummary,
+    ParticipantUpdate,
+    Programme,
+    RegionRead,
+    StatusChange,
+)
+
+Session = Annotated[AsyncSession, session_dependency("participants")]
+Reader = Annotated[Principal, Depends(require("participants:read"))]
+Writer = Annotated[Principal, Depends(require("participants:write"))]
+Eraser = Annotated[Principal, Depends(require("participants:erase"))]
+IdempotencyKey = Annotated[str | None, Header(description="retry-safe creation (same key + same body = same answer)")]
+IfMatch = Annotated[str | None, Header(description="the ETag of the version you read")]
+Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=200, description="why the data is read (audited)")]
+
+router = APIRouter(prefix="/v1/participants", tags=["participants"])
+EXPORT_LIMIT = 100_000
+EXPORT_COLUMNS = (
+    "id",
+    "nik",
+    "full_name",
+    "sex",
+    "birth_year",
+    "region_code",
+    "business_field",
+    "assistance_programmes",
+    "dtsen_decile",
+    "status",
+    "version",
+)
+
+
+async def _idempotent(
+    session: AsyncSession,
+    principal: Principal,
+    key: str | None,
+    body: Any,
+    effect: Callable[[], Awaitable[tuple[int, dict[str, Any], dict[str, str]]]],
+) -> JSONResponse:
+    client = principal.client_id or principal.subject
+    if key:
+        stored = await claim_key(session, client_id=client, key=key, body=body)
+        if stored:
+            return JSONResponse(stored.body, status_code=stored.status)
+    status, answer, headers = await effect()
+    if key:
+        await store_response(session, client_id=client, key=key, status=status, body=answer)
+    return JSONResponse(answer, status_code=status, headers=headers)
+
+
+def _read(participant: Participant, principal: Principal, settings: Settings) -> ParticipantRead:
+    return ParticipantRead.model_validate(service.view(participant, principal=principal, settings=settings))
+
+
+def _answer(participant: Participant, principal: Principal, settings: Settings, status: int = 200) -> JSONResponse:
+    return JSONResponse(
+        _read(participant, principal, settings).model_dump(mode="json"),
+        status_code=status,
+        headers={"ETag": service.etag(participant), "Location": f"/v1/participants/{participant.id}"},
+    )
+
+
+def _filters(
+    region_prefix: Annotated[
+        str | None, Query(pattern=r"^\d{1,10}$", description="Kemendagri code prefix, e.g. 1371")
+    ] = None,
+    status: Annotated[str | None, Query(pattern=r"^(candidate|active|graduated|exited|erased)$")] = None,
+    business_field: BusinessField | None = None,
+    programme: Programme | None = None,
+    dtsen_decile: Annotated[int | None, Query(ge=1, le=10)] = None,
+    flagged: Annotated[bool | None, Query(description="possible duplicates to review (admins)")] = None,
+) -> queries.ParticipantFilter:
+    return queries.ParticipantFilter(
+        region_prefix=region_prefix,
+        status=status,
+        business_field=business_field,
+        programme=programme,
+        dtsen_decile=dtsen_decile,
+        flagged=flagged,
+    )
+
+
+Filters = Annotated[queries.ParticipantFilter, Depends(_filters)]
+
+
+def _cursor_after(cursor: str | None) -> tuple[datetime, str] | None:
+    after = decode_cursor(cursor)
+    if after is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(after["created_at"])), str(after["id"])
+    except (KeyError, ValueError) as exc:
+        raise field_error("cursor", "invalid_cursor", "cursor is not one this API returned") from exc
+
+
+# ------------------------------------------------------------------ collection
+
+
+@router.post("", status_code=201, response_model=ParticipantRead, summary="Register a participant")
+async def register_participant(
+    body: ParticipantCreate,
+    session: Session,
+    settings: SettingsDep,
+    clock: ClockDep,
+    principal: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def effect() -> tuple[int, dict[str, Any], dict[str, str]]:
+        participant = await service.register(session, actor=principal, settings=settings, clock=clock, data=body)
+        read = _read(participant, principal, settings).model_dump(mode="json")
+        return 201, read, {"ETag": service.etag(participant), "Location": f"/v1/participants/{participant.id}"}
+
+    # the fingerprint is a hash of the body: the NIK is not stored in the idempotency table
+    return await _idempotent(session, principal, idempotency_key, body.model_dump(mode="json"), effect)
+
+
+@router.get("", response_model=Page[ParticipantSummary], summary="Participants in your unit, filtered, by cursor")
+async def list_participants(
+    session: Session,
+    settings: SettingsDep,
+    principal: Reader,
+    filters: Filters,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page[ParticipantSummary]:
+    limit = clamp_limit(limit, settings.max_page_size)
+    rows = await service.list_participants(
+        session, principal=principal, filters=filters, after=_cursor_after(cursor), limit=limit
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        items=[
+            ParticipantSummary.model_validate(service.view(p, principal=principal, settings=settings)) for p in rows
+        ],
+        next_cursor=encode_cursor({"created_at": rows[-1].created_at.isoformat(), "id": rows[-1].id})
+        if more and rows
+        else None,
+        limit=limit,
+    )
+
+
+@router.get("/export.csv", summary="CSV export with the list's filters (NIK masked without participants:read_nik)")
+async def export_participants(session: Session, settings: SettingsDep, principal: Reader, filters: Filters) -> Response:
+    rows = await service.list_participants(
+        session, principal=principal, filters=filters, after=None, limit=EXPORT_LIMIT, action="participant.export"
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for participant in rows[:EXPORT_LIMIT]:
+        seen = service.view(participant, principal=principal, settings=settings)
+        seen["assistance_programmes"] = ";".join(seen["assistance_programmes"])
+        writer.writerow([seen[c] if seen[c] is not None else "" for c in EXPORT_COLUMNS])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="participants.csv"'},
+    )
+
+
+@router.post(
+    "/lookup", response_model=ParticipantRead, summary="Find a participant by NIK (in the body, never the URL)"
+)
+async def lookup_participant(
+    body: Lookup, session: Session, settings: SettingsDep, principal: Reader, purpose: Purpose = None
+) -> JSONResponse:
+    participant = await service.lookup(session, principal=principal, settings=settings, nik=body.nik, purpose=purpose)
+    return _answer(participant, principal, settings)
+
+
+@router.get("/regions", response_model=list[RegionRead], summary="Region reference data (Kemendagri codes)")
+async def list_regions(
+    session: Session,
+    _: Reader,
+    prefix: Annotated[str | None, Query(pattern=r"^\d{1,10}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> list[RegionRead]:
+    return [
+        RegionRead.model_validate(r, from_attributes=True)
+        for r in await queries.list_regions(session, prefix=prefix, limit=limit)
+    ]
+
+
+# ------------------------------------------------------------------ bulk import
+
+
+def _import_read(job: ImportJob) -> dict[str, Any]:
+    return ImportRead.model_validate(job, from_attributes=True).model_dump(mode="json")
+
+
+@router.post(
+    "/imports", status_code=202, response_model=ImportRead, summary="Bulk registration from a CSV (background job)"
+)
+async def start_import(
+    session: Session,
+    settings: SettingsDep,
+    clock: ClockDep,
+    principal: Writer,
+    file: Annotated[UploadFile, File(description="UTF-8 CSV with a header row")],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    content = await file.read(imports.MAX_BYTES + 1)
+
+    async def effect() -> tuple[int, dict[str, Any], dict[str, str]]:
+        job = await imports.create_import(
+            session, principal=principal, settings=settings, clock=clock, filename=file.filename, content=content
+        )
+        return 202, _import_read(job), {"Location": f"/v1/participants/imports/{job.id}"}
+
+    fingerprint = {"sha256": hashlib.sha256(content).hexdigest()}
+    return await _idempotent(session, principal, idempotency_key, fingerprint, effect)
+
+
+@router.get("/imports/{import_id}", response_model=ImportRead, summary="Progress and counts of an import")
+async def get_import(import_id: str, session: Session, principal: Writer) -> ImportRead:
+    job = await imports.load_import(session, principal=principal, import_id=import_id)
+    return ImportRead.model_validate(job, from_attributes=True)
+
+
+@router.get("/imports/{import_id}/errors", summary="Refused fields of an import as CSV (row, field, rule; no values)")
+async def get_import_errors(import_id: str, session: Session, principal: Writer) -> Response:
+    body = await imports.import_errors_csv(session, principal=principal, import_id=import_id)
+    return Response(body, media_type="text/csv; charset=utf-8")
+
+
+# ------------------------------------------------------------------ one participant
+
+
+@router.get("/{participant_id}", response_model=ParticipantRead, summary="One participant (ETag for updates)")
+async def get_participant(
+    participant_id: str, session: Session, settings: SettingsDep, principal: Reader, purpose: Purpose = None
+) -> JSONResponse:
+    participant = await service.get_participant(
+        session, principal=principal, participant_id=participant_id, purpose=purpose
+    )
+    return _answer(participant, principal, settings)
+
+
+@router.patch("/{participant_id}", response_model=ParticipantRead, summary="Correct registry facts (If-Match, reason)")
+async def update_participant(
+    participant_id: str,
+    body: ParticipantUpdate,
+    session: Session,
+    settings: SettingsDep,
+    clock: ClockDep,
+    principal: Writer,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    participant = await service.update_participant(
+        session,
+        principal=principal,
+        settings=settings,
+        clock=clock,
+        participant_id=participant_id,
+        if_match=if_match,
+        data=body,
+    )
+    return _answer(participant, principal, settings)
+
+
+@router.post("/{participant_id}/status", response_model=ParticipantRead, summary="Move the status")
+async def change_status(
+    participant_id: str,
+    body: StatusChange,
+    session: Session,
+    settings: SettingsDep,
+    clock: ClockDep,
+    principal: Writer,
+    if_match: IfMatch = None,
+) -> JSONResponse:
+    participant = await service.change_status(
+        session,
+        principal=principal,
+        settings=settings,
+        clock=clock,
+        participant_id=participant_id,
+        if_match=if_match,
+        data=body,
+    )
+    return _answer(participant, principal, settings)
+
+
+@router.post("/{participant_id}/erasure", response_model=ParticipantRead, summary="Erase personal data (UU PDP)")
+async def erase_participant(
+    participant_id: str, body: Erasure, session: Session, settings: SettingsDep, clock: ClockDep, principal: Eraser
+) -> JSONResponse:
+    participant = await service.erase(
+        session, principal=principal, settings=settings, clock=clock, participant_id=participant_id, reason=body.reason
+    )
+    return _answer(participant, principal, settings)
+
+
+@router.get("/{participant_id}/history", response_model=list[ChangeRead], summary="Who changed which fields, when")
+async def participant_history(participant_id: str, session: Session, principal: Reader) -> list[ChangeRead]:
+    changes = await service.history(session, principal=principal, participant_id=participant_id)
+    return [ChangeRead.model_validate(c, from_attributes=True) for c in changes]

@@ -1,0 +1,209 @@
+"""Bulk CSV registration as a scheduled job (survives restarts): the upload is stored encrypted, then
+processed in chunks; each chunk is one transaction that registers its valid rows, records refused
+fields (row number, field, rule: never a value) and schedules the next chunk. Re-uploading a file
+creates no duplicates: a NIK already registered counts as a duplicate row."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.audit import record_audit
+from pena.auth import Principal
+from pena.clock import Clock
+from pena.problems import Problem, field_error
+from pena.scheduler import Job, schedule_job
+from pena.settings import Settings, get_settings
+from services.participants import queries
+from services.participants.models import ImportJob, ImportRowError
+from services.participants.regions import known_regions
+from services.participants.schemas import ParticipantCreate
+from services.participants.service import cipher_for, register
+
+JOB_KIND = "participants.import_chunk"
+MAX_ROWS = 100_000
+MAX_BYTES = 10 * 1024 * 1024
+CHUNK_ROWS = 2000
+REQUIRED_COLUMNS = ("nik", "kk_number", "full_name", "birth_date", "sex", "region_code")
+OPTIONAL_COLUMNS = (
+    "business_field",
+    "assistance_programmes",
+    "dtsen_decile",
+    "household_size",
+    "baseline_monthly_income",
+    "status",
+)
+
+# Job handlers receive (session, job, clock) but no settings: the startup hook remembers each
+# runtime's settings by database URL so a job uses the keys of the runtime that runs it.
+_settings_by_database: dict[str, Settings] = {}
+
+
+def remember_settings(database_url: str, settings: Settings) -> None:
+    _settings_by_database[database_url] = settings
+
+
+def _settings_of(session: AsyncSession) -> Settings:
+    bind: Any = session.bind
+    url = bind.url.render_as_string(hide_password=False) if bind is not None else ""
+    return _settings_by_database.get(url) or get_settings()
+
+
+def _decode(content: bytes) -> str:
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise field_error("file", "utf8", "the CSV must be UTF-8 encoded") from exc
+
+
+def parse_rows(text: str) -> tuple[list[str], list[dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(text))
+    columns = [c.strip() for c in (reader.fieldnames or [])]
+    reader.fieldnames = columns
+    return columns, list(reader)
+
+
+async def create_import(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    settings: Settings,
+    clock: Clock,
+    filename: str | None,
+    content: bytes,
+) -> ImportJob:
+    if len(content) > MAX_BYTES:
+        raise field_error("file", "too_large", f"the CSV is limited to {MAX_BYTES} bytes", status=413)
+    columns, rows = parse_rows(_decode(content))
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise field_error("file", "missing_columns", f"the CSV lacks column(s): {', '.join(missing)}")
+    unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        raise field_error("file", "unknown_columns", f"the CSV has unknown column(s): {', '.join(unknown)}")
+    if not rows:
+        raise field_error("file", "empty", "the CSV has no data rows")
+    if len(rows) > MAX_ROWS:
+        raise field_error("file", "too_many_rows", f"at most {MAX_ROWS} rows per import")
+    now = clock.now()
+    job = ImportJob(
+        id=str(uuid.uuid4()),
+        status="queued",
+        filename=(filename or "")[:200] or None,
+        content_enc=cipher_for(settings.field_encryption_key).encrypt(_decode(content)),
+        total_rows=len(rows),
+        requested_by=principal.subject,
+        requested_client=principal.client_id,
+        requested_roles=",".join(sorted(principal.roles)),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    await session.flush()
+    await schedule_job(session, kind=JOB_KIND, key=f"{JOB_KIND}:{job.id}:0", due_at=now, payload={"import_id": job.id})
+    await record_audit(
+        session,
+        actor=principal,
+        action="participant.import",
+        subject_type="participant_import",
+        subject_id=job.id,
+        details={"rows": len(rows)},
+    )
+    return job
+
+
+def _row_model(row: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k is not None}
+    for name in ("business_field", "dtsen_decile", "household_size", "baseline_monthly_income", "status"):
+        if values.get(name, None) == "":
+            values.pop(name)
+    if "assistance_programmes" in values:
+        values["assistance_programmes"] = [p.strip() for p in values["assistance_programmes"].split(";") if p.strip()]
+    return values
+
+
+def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    return [(".".join(str(p) for p in e["loc"][:1]) or "row", str(e["type"])) for e in exc.errors()]
+
+
+async def run_import_chunk(session: AsyncSession, job: Job, clock: Clock) -> None:
+    settings = _settings_of(session)
+    record = await queries.import_job(session, str(job.payload["import_id"]), for_update=True)
+    if record is None or record.status == "done" or record.content_enc is None:
+        return
+    text = cipher_for(settings.field_encryption_key).decrypt(record.content_enc)
+    _, rows = parse_rows(text)
+    start = record.processed_rows
+    chunk = rows[start : start + CHUNK_ROWS]
+    actor = Principal(
+        subject=record.requested_by,
+        client_id=record.requested_client,
+        roles=frozenset((record.requested_roles or "").split(",")) - {""},
+        scopes=frozenset(),
+    )
+    known = await known_regions(session)
+    record.status = "running"
+    for offset, row in enumerate(chunk):
+        row_number = start + offset + 1  # data rows from 1; the header is not counted
+        errors: list[tuple[str, str]]
+        try:
+            data = ParticipantCreate.model_validate(_row_model(row))
+        except ValidationError as exc:
+            errors = _pydantic_errors(exc)
+        else:
+            try:
+                await register(
+                    session, actor=actor, settings=settings, clock=clock, data=data, known=known, purpose="bulk import"
+                )
+                record.created_rows += 1
+                continue
+            except Problem as problem:
+                if problem.status == 409:
+                    record.duplicate_rows += 1
+                    continue
+                errors = [(e["field"], e["rule"]) for e in problem.errors or [{"field": "row", "rule": problem.type}]]
+        record.error_rows += 1
+        for field, rule in errors:
+            session.add(ImportRowError(import_id=record.id, row_number=row_number, field=field[:60], rule=rule[:60]))
+    record.processed_rows = start + len(chunk)
+    now = clock.now()
+    record.updated_at = now
+    if record.processed_rows >= len(rows):
+        record.status = "done"
+        record.finished_at = now
+        record.content_enc = None  # the plaintext identities are no longer kept, not even encrypted
+    else:
+        await schedule_job(
+            session,
+            kind=JOB_KIND,
+            key=f"{JOB_KIND}:{record.id}:{record.processed_rows}",
+            due_at=now,
+            payload={"import_id": record.id},
+        )
+    session.add(record)
+
+
+async def import_errors_csv(session: AsyncSession, *, principal: Principal, import_id: str) -> str:
+    await load_import(session, principal=principal, import_id=import_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "field", "rule"])
+    for error in await queries.import_errors(session, import_id):
+        writer.writerow([error.row_number, error.field, error.rule])
+    return out.getvalue()
+
+
+async def load_import(session: AsyncSession, *, principal: Principal, import_id: str) -> ImportJob:
+    record = await queries.import_job(session, import_id)
+    # an import is seen by whoever started it, and by admins
+    if record is None or not (principal.is_admin or record.requested_by == principal.subject):
+        raise Problem(404, "Not found", f"no import with id {import_id}", type_="not-found")
+    return record
+
+
+JOBS = {JOB_KIND: run_import_chunk}

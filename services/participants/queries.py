@@ -1,0 +1,119 @@
+"""Every SELECT of the participants service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import cast, func, select, tuple_
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.participants.models import ImportJob, ImportRowError, Participant, ParticipantChange, Region
+
+
+@dataclass(frozen=True)
+class ParticipantFilter:
+    region_prefix: str | None = None  # the caller's filter
+    unit_prefix: str | None = None  # the caller's unit scope ("" = all)
+    status: str | None = None
+    business_field: str | None = None
+    programme: str | None = None
+    dtsen_decile: int | None = None
+    flagged: bool | None = None
+
+
+async def participant_by_id(
+    session: AsyncSession, participant_id: str, *, for_update: bool = False
+) -> Participant | None:
+    statement = select(Participant).where(col(Participant.id) == participant_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalars().first()
+
+
+async def participant_by_nik_token(session: AsyncSession, token: str) -> Participant | None:
+    return (await session.execute(select(Participant).where(col(Participant.nik_token) == token))).scalars().first()
+
+
+async def existing_nik_tokens(session: AsyncSession, tokens: list[str]) -> set[str]:
+    if not tokens:
+        return set()
+    rows = await session.execute(select(Participant.nik_token).where(col(Participant.nik_token).in_(tokens)))
+    return {t for t in rows.scalars().all() if t}
+
+
+async def possible_duplicate(session: AsyncSession, *, identity_hash: str, nik_token: str) -> Participant | None:
+    """Someone else (another NIK) with the same name and birth date."""
+    statement = (
+        select(Participant)
+        .where(col(Participant.identity_hash) == identity_hash, col(Participant.nik_token) != nik_token)
+        .order_by(col(Participant.created_at), col(Participant.id))
+        .limit(1)
+    )
+    return (await session.execute(statement)).scalars().first()
+
+
+async def list_participants(
+    session: AsyncSession, *, filters: ParticipantFilter, after: tuple[datetime, str] | None, limit: int
+) -> list[Participant]:
+    """limit + 1 rows in (created_at, id) order: the extra one says whether there is a next page."""
+    statement = select(Participant)
+    for prefix in (filters.unit_prefix, filters.region_prefix):
+        if prefix:
+            statement = statement.where(col(Participant.region_code).startswith(prefix, autoescape=True))
+    if filters.status:
+        statement = statement.where(col(Participant.status) == filters.status)
+    if filters.business_field:
+        statement = statement.where(col(Participant.business_field) == filters.business_field)
+    if filters.programme:
+        statement = statement.where(col(Participant.assistance_programmes).op("@>")(cast([filters.programme], JSONB)))
+    if filters.dtsen_decile is not None:
+        statement = statement.where(col(Participant.dtsen_decile) == filters.dtsen_decile)
+    if filters.flagged is not None:
+        statement = statement.where(col(Participant.flagged) == filters.flagged)
+    if after is not None:
+        statement = statement.where(tuple_(col(Participant.created_at), col(Participant.id)) > tuple_(*after))
+    statement = statement.order_by(col(Participant.created_at), col(Participant.id)).limit(limit + 1)
+    return list((await session.execute(statement)).scalars().all())
+
+
+async def changes_of(session: AsyncSession, participant_id: str) -> list[ParticipantChange]:
+    statement = (
+        select(ParticipantChange)
+        .where(col(ParticipantChange.participant_id) == participant_id)
+        .order_by(col(ParticipantChange.version), col(ParticipantChange.id))
+    )
+    return list((await session.execute(statement)).scalars().all())
+
+
+async def region_count(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(Region))).scalar_one())
+
+
+async def region_codes(session: AsyncSession) -> list[str]:
+    return list((await session.execute(select(Region.code))).scalars().all())
+
+
+async def list_regions(session: AsyncSession, *, prefix: str | None, limit: int) -> list[Region]:
+    statement = select(Region)
+    if prefix:
+        statement = statement.where(col(Region.code).startswith(prefix, autoescape=True))
+    return list((await session.execute(statement.order_by(col(Region.code)).limit(limit))).scalars().all())
+
+
+async def import_job(session: AsyncSession, import_id: str, *, for_update: bool = False) -> ImportJob | None:
+    statement = select(ImportJob).where(col(ImportJob.id) == import_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).scalars().first()
+
+
+async def import_errors(session: AsyncSession, import_id: str) -> list[ImportRowError]:
+    statement = (
+        select(ImportRowError)
+        .where(col(ImportRowError.import_id) == import_id)
+        .order_by(col(ImportRowError.row_number), col(ImportRowError.id))
+    )
+    return list((await session.execute(statement)).scalars().all())

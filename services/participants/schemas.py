@@ -1,0 +1,120 @@
+"""Request (StrictModel: unknown fields refused) and response models of the participants API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from pena.contracts.participants import ParticipantStatus
+from pena.http import StrictModel
+
+BusinessField = Literal["kuliner", "agribisnis", "dagang", "fashion_menjahit", "jasa", "otomotif", "kerajinan_tangan"]
+Programme = Literal["PKH", "BPNT", "PBI-JK"]
+Sex = Literal["F", "M"]
+REGION_CODE = r"^\d{10}$"
+REASON_CODE = r"^[a-z][a-z0-9_]{1,59}$"
+
+
+class ParticipantCreate(StrictModel):
+    nik: str = Field(description="16-digit NIK; stored encrypted, found by keyed token", examples=["1371015205900001"])
+    kk_number: str = Field(description="16-digit family card number; stored encrypted", examples=["1371012001150003"])
+    full_name: str = Field(min_length=1, max_length=200)
+    birth_date: date
+    sex: Sex
+    region_code: str = Field(pattern=REGION_CODE, description="10-digit Kemendagri village code, digits only")
+    business_field: BusinessField | None = None
+    assistance_programmes: list[Programme] = Field(default_factory=list, max_length=3)
+    dtsen_decile: int | None = Field(default=None, ge=1, le=10)
+    household_size: int | None = Field(default=None, ge=1, le=30)
+    baseline_monthly_income: int | None = Field(default=None, ge=0, le=1_000_000_000, description="rupiah per month")
+    status: Literal["candidate", "active"] = "candidate"
+
+
+class ParticipantUpdate(StrictModel):
+    """Only the fields sent change; `reason` is required and kept in the history."""
+
+    reason: str = Field(min_length=3, max_length=500)
+    kk_number: str | None = None
+    full_name: str | None = Field(default=None, min_length=1, max_length=200)
+    birth_date: date | None = None
+    sex: Sex | None = None
+    region_code: str | None = Field(default=None, pattern=REGION_CODE)
+    business_field: BusinessField | None = None
+    assistance_programmes: list[Programme] | None = Field(default=None, max_length=3)
+    dtsen_decile: int | None = Field(default=None, ge=1, le=10)
+    household_size: int | None = Field(default=None, ge=1, le=30)
+    baseline_monthly_income: int | None = Field(default=None, ge=0, le=1_000_000_000)
+
+
+class StatusChange(StrictModel):
+    status: Literal["active", "graduated", "exited"]
+    reason_code: str = Field(pattern=REASON_CODE, description="short code, e.g. verified, moved_away")
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class Erasure(StrictModel):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class Lookup(StrictModel):
+    nik: str = Field(min_length=16, max_length=16, pattern=r"^\d{16}$")
+
+
+class ParticipantSummary(BaseModel):
+    id: str
+    nik: str | None = Field(description="masked unless the caller holds participants:read_nik")
+    full_name: str | None
+    sex: Sex | None
+    birth_year: int | None
+    region_code: str
+    business_field: str | None
+    assistance_programmes: list[str]
+    dtsen_decile: int | None
+    status: ParticipantStatus
+    version: int
+    flagged: bool = Field(description="possible duplicate awaiting review (shown to admins only)")
+    created_at: datetime
+    updated_at: datetime
+
+
+class ParticipantRead(ParticipantSummary):
+    kk_number: str | None
+    birth_date: date | None
+    household_size: int | None
+    baseline_monthly_income: int | None
+    possible_duplicate_of: str | None = Field(description="shown to admins only")
+    erased_at: datetime | None
+
+
+class ChangeRead(BaseModel):
+    version: int
+    action: str
+    changed_fields: list[str]
+    from_status: str | None
+    to_status: str | None
+    reason_code: str | None
+    reason: str | None
+    actor: str
+    at: datetime
+
+
+class ImportRead(BaseModel):
+    id: str
+    status: str
+    filename: str | None
+    total_rows: int
+    processed_rows: int
+    created_rows: int
+    duplicate_rows: int
+    error_rows: int
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class RegionRead(BaseModel):
+    code: str
+    name: str
+    level: str
+    version: str
