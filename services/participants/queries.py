@@ -40,7 +40,7 @@ async def participant_by_nik_token(session: AsyncSession, token: str) -> Partici
 async def existing_nik_tokens(session: AsyncSession, tokens: list[str]) -> set[str]:
     if not tokens:
         return set()
-    rows = await session.execute(select(Participant.nik_token).where(col(Participant.nik_token).in_(tokens)))
+    rows = await session.execute(select(col(Participant.nik_token)).where(col(Participant.nik_token).in_(tokens)))
     return {t for t in rows.scalars().all() if t}
 
 
@@ -93,7 +93,7 @@ async def region_count(session: AsyncSession) -> int:
 
 
 async def region_codes(session: AsyncSession) -> list[str]:
-    return list((await session.execute(select(Region.code))).scalars().all())
+    return list((await session.execute(select(col(Region.code)))).scalars().all())
 
 
 async def list_regions(session: AsyncSession, *, prefix: str | None, limit: int) -> list[Region]:
