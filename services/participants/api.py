@@ -136,13 +136,19 @@ async def register_participant(
     principal: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def effect() -> tuple[int, dict[str, Any], dict[str, str]]:
-        participant = await service.register(session, actor=principal, settings=settings, clock=clock, data=body)
-        read = _read(participant, principal, settings).model_dump(mode="json")
-        return 201, read, {"ETag": service.etag(participant), "Location": f"/v1/participants/{participant.id}"}
-
-    # the fingerprint is a hash of the body: the NIK is not stored in the idempotency table
-    return await _idempotent(session, principal, idempotency_key, body.model_dump(mode="json"), effect)
+    client = principal.client_id or principal.subject
+    if idempotency_key:
+        # the idempotency table keeps a fingerprint and the new id only: no NIK, not even hashed plainly
+        stored = await claim_key(
+            session, client_id=client, key=idempotency_key, body=service.idempotency_fingerprint(body, settings)
+        )
+        if stored:
+            first = await service.load_visible(session, principal=principal, participant_id=str(stored.body["id"]))
+            return _answer(first, principal, settings, status=stored.status)
+    participant = await service.register(session, actor=principal, settings=settings, clock=clock, data=body)
+    if idempotency_key:
+        await store_response(session, client_id=client, key=idempotency_key, status=201, body={"id": participant.id})
+    return _answer(participant, principal, settings, status=201)
 
 
 @router.get("", response_model=Page[ParticipantSummary], summary="Participants in your unit, filtered, by cursor")

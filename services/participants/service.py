@@ -210,6 +210,16 @@ def creation_errors(data: ParticipantCreate, *, known: frozenset[str], today: da
 # ------------------------------------------------------------------ registration
 
 
+def idempotency_fingerprint(data: ParticipantCreate, settings: Settings) -> dict[str, Any]:
+    """The request as the idempotency check sees it: identity numbers replaced by their keyed tokens,
+    the name by a keyed hash, so the stored fingerprint cannot be brute-forced back to a NIK."""
+    body = data.model_dump(mode="json")
+    body["nik"] = nik_token(data.nik, settings.nik_hmac_key)
+    body["kk_number"] = kk_token(data.kk_number, settings.nik_hmac_key)
+    body["full_name"] = identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key)
+    return body
+
+
 async def _record_change(
     session: AsyncSession,
     participant: Participant,

@@ -4,6 +4,7 @@ import asyncio
 
 from sqlalchemy import func, select
 
+from pena.tables import idempotency_keys
 from services.participants.models import Participant
 from tests.participants.support import MAN_NIK, WOMAN_NIK, man, woman
 
@@ -89,7 +90,12 @@ async def test_idempotency_key_returns_the_first_answer(registry) -> None:
     first = await registry.client.post("/v1/participants", json=man(), headers=headers)
     again = await registry.client.post("/v1/participants", json=man(), headers=headers)
     assert first.status_code == again.status_code == 201
-    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["id"] == first.json()["id"] and again.json()["nik"] == MAN_NIK
+    other_body = await registry.client.post("/v1/participants", json=woman(), headers=headers)
+    assert other_body.status_code == 422
+    async with registry.runtime.service("participants").db.transaction() as session:
+        stored = (await session.execute(select(idempotency_keys))).all()
+    assert len(stored) == 1 and MAN_NIK not in str([tuple(r) for r in stored])
 
 
 async def test_identity_is_stored_encrypted(registry) -> None:
