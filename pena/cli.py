@@ -98,7 +98,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from pena.runtime import migrate
+    from pena.schema import migrate
 
     settings = Settings()
 
@@ -109,6 +109,34 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _cmd_migrations(args: argparse.Namespace) -> int:
+    from pena.schema import new_revision, schema_drift
+
+    settings = Settings()
+    if args.action == "revision":
+        if not args.service or not args.message:
+            raise SystemExit("usage: pena migrations revision <service> -m MESSAGE")
+        asyncio.run(new_revision(settings, load_definitions([args.service])[0], args.message))
+        print(f"wrote a new revision for {args.service}")
+        return 0
+
+    async def check() -> int:
+        stale = 0
+        for definition in load_definitions([args.service] if args.service else None):
+            if definition.migrations is None:
+                print(f"{definition.name}: has no revisions")
+                stale += 1
+                continue
+            drift = await schema_drift(settings, definition)
+            print(f"{definition.name}: {'in step' if not drift else f'{len(drift)} difference(s)'}")
+            for diff in drift:
+                print(f"  {diff}")
+            stale += bool(drift)
+        return 1 if stale else 0
+
+    return asyncio.run(check())
 
 
 def _cmd_topics(args: argparse.Namespace) -> int:
@@ -181,6 +209,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("migrate", help="create service databases and tables")
     p.add_argument("services", nargs="*")
     p.set_defaults(func=_cmd_migrate)
+
+    p = sub.add_parser("migrations", help="autogenerate a revision, or check revisions match the models")
+    p.add_argument("action", choices=["revision", "check"])
+    p.add_argument("service", nargs="?")
+    p.add_argument("-m", "--message")
+    p.set_defaults(func=_cmd_migrations)
 
     p = sub.add_parser("infra", help="local PostgreSQL and Kafka without Docker")
     p.add_argument("action", choices=["up", "down", "status"])

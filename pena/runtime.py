@@ -12,13 +12,13 @@ from typing import Literal
 from pena.bus import InProcessBus
 from pena.clock import Clock, OffsetClock
 from pena.consumer import Subscriber
-from pena.db import Database, create_schema, ensure_database
+from pena.db import Database
 from pena.kafka import KafkaConsumerRunner, KafkaPublisher, ensure_topics
 from pena.outbox import OutboxRelay, Publisher
 from pena.scheduler import Scheduler
+from pena.schema import migrate
 from pena.service import ServiceDefinition
 from pena.settings import Settings
-from pena.tables import AUDIT_APPEND_ONLY_SQL, KERNEL_METADATA
 
 log = logging.getLogger("pena.runtime")
 
@@ -38,32 +38,6 @@ class ServiceRuntime:
     @property
     def name(self) -> str:
         return self.definition.name
-
-
-async def migrate(settings: Settings, definition: ServiceDefinition) -> None:
-    """Creates the service database and its tables when missing (idempotent)."""
-    await ensure_database(settings.service_database_url(definition.name))
-    db = Database.for_service(settings, definition.name, null_pool=True)
-    try:
-        await create_schema(db, KERNEL_METADATA, definition.metadata)
-        async with db.engine.begin() as conn:
-            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727275)")
-            for statement in _split_sql(AUDIT_APPEND_ONLY_SQL):
-                await conn.exec_driver_sql(statement)
-    finally:
-        await db.dispose()
-
-
-def _split_sql(script: str) -> list[str]:
-    # the function body contains ';' inside $$ ... $$: split on statement ends outside of it
-    parts, current, in_body = [], [], False
-    for line in script.strip().splitlines():
-        current.append(line)
-        in_body ^= line.count("$$") % 2 == 1
-        if line.rstrip().endswith(";") and not in_body:
-            parts.append("\n".join(current))
-            current = []
-    return parts
 
 
 class Runtime:

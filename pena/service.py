@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
@@ -26,6 +27,8 @@ class ServiceDefinition:
     handlers: dict[str, Handler] = field(default_factory=dict)  # event name -> plain async function
     jobs: dict[str, JobHandler] = field(default_factory=dict)  # scheduled job kind -> handler
     on_startup: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
+    # folder of the service's Alembic revisions; None (test doubles only) creates tables directly
+    migrations: Path | None = None
     description: str = ""
 
     @property

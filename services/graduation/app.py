@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from pena.runtime import ServiceRuntime
 from pena.service import ServiceDefinition
@@ -20,6 +21,7 @@ async def load_seed(runtime: ServiceRuntime) -> None:
 
 definition = ServiceDefinition(
     name="graduation",
+    migrations=Path(__file__).parent / "migrations" / "versions",
     metadata=table_registry.metadata,
     routers=[router],
     handlers={

@@ -1,5 +1,7 @@
 """The monev service definition handed to the kernel (routes, tables, handlers, jobs)."""
 
+from pathlib import Path
+
 from pena.service import ServiceDefinition
 from services.monev.api import router
 from services.monev.handlers import HANDLERS, JOBS
@@ -9,6 +11,7 @@ __all__ = ["MonevBase", "definition", "table_registry"]
 
 definition = ServiceDefinition(
     name="monev",
+    migrations=Path(__file__).parent / "migrations" / "versions",
     metadata=table_registry.metadata,
     routers=[router],
     handlers=dict(HANDLERS),

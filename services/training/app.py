@@ -1,5 +1,7 @@
 """The training service definition handed to the kernel (routes, tables, handlers, jobs)."""
 
+from pathlib import Path
+
 from pena.service import ServiceDefinition
 from services.training.api import batches, centres
 from services.training.handlers import HANDLERS
@@ -9,6 +11,7 @@ __all__ = ["TrainingBase", "definition", "table_registry"]
 
 definition = ServiceDefinition(
     name="training",
+    migrations=Path(__file__).parent / "migrations" / "versions",
     metadata=table_registry.metadata,
     routers=[centres, batches],
     handlers=dict(HANDLERS),
