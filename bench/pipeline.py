@@ -1,0 +1,227 @@
+"""Event pipeline: M training.completed events on real Kafka consumed by the monev service (the
+kernel's KafkaConsumerRunner, inbox, monev's handler: task + due job + outbox event + audit, one
+transaction per event), against a bare aiokafka consumer doing the same task inserts directly
+(executemany per fetched batch into a plain table) from the same topic, in the same run.
+
+Events are produced beforehand by a plain idempotent aiokafka producer in CloudEvents form
+(pena.envelope.make_event + pena.contracts), so both consumers drain the same backlog. Throughput is
+counted from partition assignment to the last task stored. End-to-end lag (event time -> task row
+written) is measured in a second, paced phase at half the measured rate, so it shows the pipeline's
+latency and not the queue of a backlog.   python -m bench.pipeline [--full]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.common import Result, asyncpg_dsn, bench_settings, drop_databases, main_for, new_namespace, percentile
+from pena.clock import SystemClock
+from pena.contracts import BY_NAME, TrainingCompleted
+from pena.db import ensure_database
+from pena.envelope import CONTENT_TYPE, make_event
+from pena.kafka import ensure_topics
+from pena.runtime import Runtime
+from pena.settings import Settings
+from services.monev.app import definition as monev
+
+COMPLETED = BY_NAME["training.completed"]
+BARE_TABLE = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id text PRIMARY KEY, participant_id text NOT NULL, batch_id text NOT NULL, centre_id text NOT NULL,
+    business_field text NOT NULL, region_code text NOT NULL, wave text NOT NULL,
+    training_completed_at timestamptz NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL)
+"""
+
+
+def _event(participant_id: str, when: datetime) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    payload = TrainingCompleted(
+        participant_id=participant_id,
+        batch_id="batch-1",
+        centre_id="centre-1",
+        business_field="culinary",
+        region_code="3171010001",
+        completed_at=when,
+        attendance_rate=0.9,
+        sessions_attended=18,
+        sessions_total=20,
+    )
+    event = make_event(
+        event_type=COMPLETED.type,
+        source="/pena/training",
+        subject=participant_id,
+        time=when,
+        data=payload.model_dump(mode="json"),
+        dataschema=COMPLETED.dataschema,
+    )
+    headers = [("content-type", CONTENT_TYPE.encode()), ("ce_type", event.type.encode()), ("ce_id", event.id.encode())]
+    return event.to_bytes(), participant_id.encode(), headers
+
+
+async def _produce(settings: Settings, ids: list[str], *, rate: float | None = None) -> None:
+    """Sends one event per id; `rate` (events/s) paces the sends for the lag phase."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        futures = []
+        for i, pid in enumerate(ids):
+            if rate:
+                delay = started + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            value, key, headers = _event(pid, datetime.now(UTC))
+            futures.append(await producer.send(settings.topic("training"), value=value, key=key, headers=headers))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _wait_rows(conn: asyncpg.Connection, sql: str, expected: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while (n := await conn.fetchval(sql)) < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {n} of {expected} rows after {timeout:.0f}s")
+        await asyncio.sleep(0.2)
+
+
+async def _bare(settings: Settings, expected: int, *, per_event: bool = False) -> float:
+    """The baseline consumer: parse, executemany the rows of each fetched batch, commit offsets.
+    `per_event` inserts each row in its own transaction instead (same unit of work as the kernel's
+    consumer, none of its bookkeeping): it separates the cost of batching from the cost of the work."""
+    dsn = asyncpg_dsn(settings, "bare")
+    await ensure_database(settings.service_database_url("bare"))
+    conn = await asyncpg.connect(dsn)
+    table = "tasks_single" if per_event else "tasks"
+    await conn.execute(BARE_TABLE.replace("tasks", table))
+    insert = f"INSERT INTO {table} VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING"  # noqa: S608 (fixed names)
+    consumer = AIOKafkaConsumer(
+        settings.topic("training"),
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"{settings.topic_namespace}.{table}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=200,
+    )
+    await consumer.start()
+    try:
+        stored, started = 0, None
+        while stored < expected:
+            batches = await consumer.getmany(timeout_ms=500, max_records=200)
+            if started is None and consumer.assignment():
+                started = time.perf_counter()
+            rows = []
+            for records in batches.values():
+                for record in records:
+                    event = json.loads(record.value or b"{}")
+                    data = event["data"]
+                    rows.append(
+                        (
+                            event["id"],
+                            data["participant_id"],
+                            data["batch_id"],
+                            data["centre_id"],
+                            data["business_field"],
+                            data["region_code"],
+                            "P3M",
+                            datetime.fromisoformat(data["completed_at"]),
+                            "scheduled",
+                            datetime.now(UTC),
+                        )
+                    )
+            if rows and per_event:
+                for row in rows:
+                    await conn.execute(insert, *row)  # autocommit: one transaction per event
+            elif rows:
+                await conn.executemany(insert, rows)
+            if rows:
+                await consumer.commit()
+                stored += len(rows)
+        assert started is not None
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await conn.close()
+
+
+async def _pena(settings: Settings, expected: int, lag_events: int) -> tuple[float, list[float], float]:
+    """monev's own consumer: returns (seconds to store the backlog, lag samples in ms, paced rate)."""
+    runtime = Runtime(settings, [monev], clock=SystemClock(), bus="kafka", workers=False)
+    await runtime.start()  # migrates; workers=False: only the consumer below runs (no relay, no scheduler)
+    svc = runtime.service("monev")
+    assert svc.consumer is not None
+    conn = await asyncpg.connect(asyncpg_dsn(settings, "monev"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(svc.consumer.run(stop))
+    try:
+        await svc.consumer.assigned.wait()
+        started = time.perf_counter()
+        await _wait_rows(conn, "SELECT count(*) FROM monev_tasks", expected, timeout=3600)
+        seconds = time.perf_counter() - started
+        # paced phase: new events at half the measured rate; lag = task written - event time
+        rate = max(1.0, expected / seconds / 2)
+        ids = [f"lag-{i}" for i in range(lag_events)]
+        await _produce(settings, ids, rate=rate)
+        await _wait_rows(conn, "SELECT count(*) FROM monev_tasks", expected + lag_events, timeout=600)
+        lags = await conn.fetch(
+            "SELECT extract(epoch FROM created_at - training_completed_at) * 1000 AS ms"
+            " FROM monev_tasks WHERE participant_id LIKE 'lag-%'"
+        )
+        return seconds, [float(r["ms"]) for r in lags], rate
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        await conn.close()
+        await runtime.stop()
+
+
+async def _delete_topics(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        ours = [t for t in await admin.list_topics() if t.startswith(settings.topic_namespace + ".")]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
+
+
+async def run(full: bool) -> Result:
+    count = 50_000 if full else 5_000
+    lag_events = 2_000 if full else 500
+    settings = bench_settings(new_namespace())
+    try:
+        await ensure_topics(settings, ["training", "participants", "monev"])
+        await _produce(settings, [f"p{i}" for i in range(count)])
+        bare_s = await _bare(settings, count)
+        single_s = await _bare(settings, count, per_event=True)
+        pena_s, lags, paced = await _pena(settings, count, lag_events)
+    finally:
+        await drop_databases(settings, ["monev", "bare"])
+        await _delete_topics(settings)
+    bare_rate, pena_rate = count / bare_s, count / pena_s
+    lag = f"{percentile(lags, 50):.0f} ms / {percentile(lags, 99):.0f} ms"
+    return Result(
+        name="pipeline",
+        size=f"{count:,} training.completed events, 3 partitions; lag phase {lag_events:,} events",
+        figures={
+            "bare aiokafka + executemany (baseline)": f"{bare_rate:,.0f} events/s ({bare_s:.1f}s)",
+            "bare, one INSERT transaction per event": f"{count / single_s:,.0f} events/s ({single_s:.1f}s)",
+            "monev consumer (inbox, task, job, outbox, audit)": f"{pena_rate:,.0f} events/s ({pena_s:.1f}s)",
+            f"lag at {paced:,.0f} events/s, p50 / p99": lag,
+            "rate ratio monev/bare": f"{pena_rate / bare_rate:.3f}",
+        },
+        ratio=pena_rate / bare_rate,
+        target=">= 0.5",
+    )
+
+
+if __name__ == "__main__":
+    main_for(run, __doc__ or "")
