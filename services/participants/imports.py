@@ -37,21 +37,15 @@ OPTIONAL_COLUMNS = (
     "household_size",
     "baseline_monthly_income",
     "status",
+    "address",
+    "phone",
+    "business_description",
+    "potential_notes",
+    "consent_purpose",
+    "consent_given_on",
+    "consent_recorded_by",
 )
-
-# Job handlers receive (session, job, clock) but no settings: the startup hook remembers each
-# runtime's settings by database URL so a job uses the keys of the runtime that runs it.
-_settings_by_database: dict[str, Settings] = {}
-
-
-def remember_settings(database_url: str, settings: Settings) -> None:
-    _settings_by_database[database_url] = settings
-
-
-def _settings_of(session: AsyncSession) -> Settings:
-    bind: Any = session.bind
-    url = bind.url.render_as_string(hide_password=False) if bind is not None else ""
-    return _settings_by_database.get(url) or get_settings()
+CONSENT_COLUMNS = {"consent_purpose": "purpose", "consent_given_on": "given_on", "consent_recorded_by": "recorded_by"}
 
 
 def _decode(content: bytes) -> str:
@@ -119,9 +113,24 @@ async def create_import(
 
 def _row_model(row: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if k is not None}
-    for name in ("business_field", "dtsen_decile", "household_size", "baseline_monthly_income", "status"):
+    for name in (
+        "business_field",
+        "dtsen_decile",
+        "household_size",
+        "baseline_monthly_income",
+        "status",
+        "address",
+        "phone",
+        "business_description",
+        "potential_notes",
+    ):
         if values.get(name, None) == "":
             values.pop(name)
+    consent = {field: values.pop(column) for column, field in CONSENT_COLUMNS.items() if values.get(column)}
+    for column in CONSENT_COLUMNS:
+        values.pop(column, None)
+    if consent:
+        values["consent"] = consent  # incomplete consent is refused row by row, naming the field
     if "assistance_programmes" in values:
         values["assistance_programmes"] = [p.strip() for p in values["assistance_programmes"].split(";") if p.strip()]
     return values
@@ -132,7 +141,7 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
 
 
 async def run_import_chunk(session: AsyncSession, job: Job, clock: Clock) -> None:
-    settings = _settings_of(session)
+    settings = job.settings or get_settings()
     record = await queries.import_job(session, str(job.payload["import_id"]), for_update=True)
     if record is None or record.status == "done" or record.content_enc is None:
         return

@@ -8,7 +8,7 @@ through `identity_hash` (keyed HMAC of normalised name + birth date). Coarse fac
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Index, Text
@@ -52,6 +52,12 @@ class Participant(ParticipantsBase, table=True):
     name_enc: str | None = Field(default=None, sa_type=Text)
     birth_date_enc: str | None = Field(default=None, sa_type=Text)
     baseline_income_enc: str | None = Field(default=None, sa_type=Text)
+    # address, phone, business description and potential notes: one encrypted JSON document
+    profile_enc: str | None = Field(default=None, sa_type=Text)
+    # the consent record is the lawful basis of processing: kept after erasure as evidence
+    consent_purpose: str | None = Field(default=None, max_length=300)
+    consent_given_on: date | None = None
+    consent_recorded_by: str | None = Field(default=None, max_length=200)
     # the NIK's first six digits (region of first registration): shown in masked NIKs after erasure too
     nik_region: str | None = Field(default=None, max_length=6)
     sex: str | None = Field(default=None, max_length=1)

@@ -17,6 +17,23 @@ REGION_CODE = r"^\d{10}$"
 REASON_CODE = r"^[a-z][a-z0-9_]{1,59}$"
 
 
+PHONE = r"^\+?[0-9][0-9 -]{5,19}$"
+
+
+class ConsentIn(StrictModel):
+    """The participant's consent to processing (UU PDP): for what, when, recorded by whom."""
+
+    purpose: str = Field(min_length=3, max_length=300, examples=["PENA programme participation and follow-up"])
+    given_on: date
+    recorded_by: str = Field(min_length=1, max_length=200, description="subject id of the staff who recorded it")
+
+
+class ConsentRead(BaseModel):
+    purpose: str
+    given_on: date
+    recorded_by: str
+
+
 class ParticipantCreate(StrictModel):
     nik: str = Field(description="16-digit NIK; stored encrypted, found by keyed token", examples=["1371015205900001"])
     kk_number: str = Field(description="16-digit family card number; stored encrypted", examples=["1371012001150003"])
@@ -30,6 +47,12 @@ class ParticipantCreate(StrictModel):
     household_size: int | None = Field(default=None, ge=1, le=30)
     baseline_monthly_income: int | None = Field(default=None, ge=0, le=1_000_000_000, description="rupiah per month")
     status: Literal["candidate", "active"] = "candidate"
+    # personal free text: stored encrypted, never in events or logs
+    address: str | None = Field(default=None, min_length=1, max_length=500)
+    phone: str | None = Field(default=None, pattern=PHONE)
+    business_description: str | None = Field(default=None, max_length=1000)
+    potential_notes: str | None = Field(default=None, max_length=2000, description="interest, talent and potential")
+    consent: ConsentIn
 
 
 class ParticipantUpdate(StrictModel):
@@ -46,6 +69,10 @@ class ParticipantUpdate(StrictModel):
     dtsen_decile: int | None = Field(default=None, ge=1, le=10)
     household_size: int | None = Field(default=None, ge=1, le=30)
     baseline_monthly_income: int | None = Field(default=None, ge=0, le=1_000_000_000)
+    address: str | None = Field(default=None, min_length=1, max_length=500)
+    phone: str | None = Field(default=None, pattern=PHONE)
+    business_description: str | None = Field(default=None, max_length=1000)
+    potential_notes: str | None = Field(default=None, max_length=2000)
 
 
 class StatusChange(StrictModel):
@@ -84,6 +111,11 @@ class ParticipantRead(ParticipantSummary):
     birth_date: date | None
     household_size: int | None
     baseline_monthly_income: int | None
+    address: str | None = None
+    phone: str | None = None
+    business_description: str | None = None
+    potential_notes: str | None = None
+    consent: ConsentRead | None = None
     possible_duplicate_of: str | None = Field(description="shown to admins only")
     erased_at: datetime | None
 

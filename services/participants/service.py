@@ -4,6 +4,7 @@ change is audited; every change bumps `version` and announces itself through the
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime
 from functools import lru_cache
@@ -37,6 +38,12 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
 }
 ALL_UNITS = ""  # the visible-prefix value for callers who see every region
 PERSONAL_FIELDS = ("nik", "kk_number", "full_name", "birth_date", "baseline_monthly_income")
+PROFILE_FIELDS = ("address", "phone", "business_description", "potential_notes")
+
+
+def _sealed_profile(cipher: Any, profile: dict[str, Any]) -> str | None:
+    kept = {k: v for k, v in profile.items() if v is not None}
+    return cipher.encrypt(json.dumps(kept, ensure_ascii=False)) if kept else None
 
 
 @lru_cache(maxsize=4)
@@ -108,7 +115,9 @@ def decrypted(participant: Participant, settings: Settings) -> dict[str, Any]:
 
     birth = open_(participant.birth_date_enc)
     income = open_(participant.baseline_income_enc)
+    profile = json.loads(open_(participant.profile_enc) or "{}")
     return {
+        **{name: profile.get(name) for name in PROFILE_FIELDS},
         "nik": open_(participant.nik_enc),
         "kk_number": open_(participant.kk_enc),
         "full_name": open_(participant.name_enc),
@@ -142,6 +151,15 @@ def view(participant: Participant, *, principal: Principal, settings: Settings) 
         "created_at": participant.created_at,
         "updated_at": participant.updated_at,
         "erased_at": participant.erased_at,
+        "consent": (
+            {
+                "purpose": participant.consent_purpose,
+                "given_on": participant.consent_given_on,
+                "recorded_by": participant.consent_recorded_by,
+            }
+            if participant.consent_purpose
+            else None
+        ),
     }
 
 
@@ -289,6 +307,10 @@ async def register(
         baseline_income_enc=(
             cipher.encrypt(str(data.baseline_monthly_income)) if data.baseline_monthly_income is not None else None
         ),
+        profile_enc=_sealed_profile(cipher, {name: getattr(data, name) for name in PROFILE_FIELDS}),
+        consent_purpose=data.consent.purpose,
+        consent_given_on=data.consent.given_on,
+        consent_recorded_by=data.consent.recorded_by,
         nik_region=data.nik[:6],
         sex=data.sex,
         birth_year=data.birth_date.year,
@@ -532,8 +554,12 @@ def _apply(participant: Participant, merged: dict[str, Any], changed: list[str],
             participant.baseline_income_enc = cipher.encrypt(str(value)) if value is not None else None
         elif name == "assistance_programmes":
             participant.assistance_programmes = list(dict.fromkeys(value))
+        elif name in PROFILE_FIELDS:
+            pass  # sealed together below
         else:
             setattr(participant, name, value)
+    if set(PROFILE_FIELDS) & set(changed):
+        participant.profile_enc = _sealed_profile(cipher, {name: merged.get(name) for name in PROFILE_FIELDS})
     if {"full_name", "birth_date"} & set(changed):
         participant.identity_hash = identity_hash(merged["full_name"], merged["birth_date"], settings.nik_hmac_key)
 
@@ -640,9 +666,11 @@ async def erase(
             ("full_name", participant.name_enc),
             ("birth_date", participant.birth_date_enc),
             ("baseline_monthly_income", participant.baseline_income_enc),
+            ("profile", participant.profile_enc),
         )
         if value is not None
     ]
+    participant.profile_enc = None
     participant.nik_enc = participant.kk_enc = participant.name_enc = None
     participant.birth_date_enc = participant.baseline_income_enc = None
     participant.nik_token = participant.kk_token = participant.identity_hash = None

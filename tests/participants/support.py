@@ -24,6 +24,9 @@ KK = "1371012001150003"  # registered 20 January 2015
 graduation_stub = ServiceDefinition(name="graduation", metadata=MetaData())
 
 
+CONSENT = {"purpose": "PENA programme participation and follow-up", "given_on": "2026-10-01", "recorded_by": "fac-1"}
+
+
 def woman(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "nik": WOMAN_NIK,
@@ -37,6 +40,8 @@ def woman(**overrides: Any) -> dict[str, Any]:
         "dtsen_decile": 1,
         "household_size": 4,
         "baseline_monthly_income": 900_000,
+        "address": "Jl. Contoh No. 1, Padang",
+        "consent": CONSENT,
     }
     body.update(overrides)
     return body
@@ -53,6 +58,7 @@ def man(**overrides: Any) -> dict[str, Any]:
         "business_field": "kuliner",
         "assistance_programmes": ["PKH", "BPNT"],
         "dtsen_decile": 2,
+        "consent": CONSENT,
     }
     body.update(overrides)
     return body

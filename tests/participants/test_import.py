@@ -8,7 +8,11 @@ from sqlalchemy import func, select
 from services.participants.models import Participant
 from tests.participants.support import MAN_NIK, WOMAN_NIK
 
-HEADER = "nik,kk_number,full_name,birth_date,sex,region_code,business_field,assistance_programmes,dtsen_decile\n"
+HEADER = (
+    "nik,kk_number,full_name,birth_date,sex,region_code,business_field,assistance_programmes,dtsen_decile,"
+    "consent_purpose,consent_given_on,consent_recorded_by\n"
+)
+CONSENT = ",PENA programme participation,2026-10-01,fac-1"
 ROWS = [
     f"{WOMAN_NIK},1371012001150003,Siti Rahmawati,1990-05-12,F,1371011001,fashion_menjahit,PKH,1",
     f"{MAN_NIK},1371012001150003,Budi Santoso,1985-01-03,M,1371011001,kuliner,PKH;BPNT,2",
@@ -20,6 +24,10 @@ ROWS = [
     f"{MAN_NIK},1371012001150003,Budi Santoso,1985-01-03,M,1371011001,kuliner,PKH,2",
     # row 6: a malformed date
     "3171010301850002,3171012001150003,Agus,03-01-1985,M,3171011001,dagang,BPNT,3",
+]
+ROWS = [row + CONSENT for row in ROWS] + [
+    # row 7: no consent recorded
+    "1371014101920003,1371012001150003,Rina,1992-01-01,F,1371011001,kuliner,PKH,1,,,",
 ]
 CSV = (HEADER + "\n".join(ROWS) + "\n").encode()
 
@@ -40,7 +48,7 @@ async def _import(registry, content: bytes) -> dict:
 async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry) -> None:
     job = await _import(registry, CSV)
     assert job["status"] == "done" and job["finished_at"]
-    assert (job["processed_rows"], job["created_rows"], job["duplicate_rows"], job["error_rows"]) == (6, 2, 1, 3)
+    assert (job["processed_rows"], job["created_rows"], job["duplicate_rows"], job["error_rows"]) == (7, 2, 1, 4)
     errors = await registry.client.get(f"/v1/participants/imports/{job['id']}/errors", headers=registry.admin)
     assert errors.status_code == 200 and errors.headers["content-type"].startswith("text/csv")
     found = {(int(r["row"]), r["field"], r["rule"]) for r in csv.DictReader(io.StringIO(errors.text))}
@@ -48,6 +56,7 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry) -> None
         (3, "nik", "nik_birth_date_mismatch"),
         (4, "dtsen_decile", "less_than_equal"),
         (6, "birth_date", "date_from_datetime_parsing"),
+        (7, "consent", "missing"),
     }
     assert "1371015305900004" not in errors.text and WOMAN_NIK not in errors.text
     listed = await registry.client.get("/v1/participants?programme=BPNT", headers=registry.admin)
