@@ -406,7 +406,7 @@ async def test_broker_down_while_surveys_are_submitted(procs: ServiceProcesses, 
                 await asyncio.sleep(0.5)
         finally:
             await asyncio.to_thread(private_infra.kafka.up)
-        assert set(statuses) == {200, 201}, statuses
+        assert set(statuses) <= {200, 201}, statuses
         assert statuses[201] == len(tasks) - 5
         assert all(p.poll() is None for p in procs.procs.values()), "a service died with the broker"
         found = await wait_for_assessments(http, procs, submissions, timeout=150)
