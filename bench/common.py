@@ -50,6 +50,20 @@ async def drop_databases(settings: Settings, services: list[str]) -> None:
         await drop_database(settings.service_database_url(name))
 
 
+async def delete_topics(settings: Settings) -> None:
+    """Removes this run's topics (the namespace prefix makes them ours alone)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        ours = [t for t in await admin.list_topics() if t.startswith(settings.topic_namespace + ".")]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100); 0.0 for an empty list."""
     if not values:

@@ -19,9 +19,17 @@ from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import Result, asyncpg_dsn, bench_settings, drop_databases, main_for, new_namespace, percentile
+from bench.common import (
+    Result,
+    asyncpg_dsn,
+    bench_settings,
+    delete_topics,
+    drop_databases,
+    main_for,
+    new_namespace,
+    percentile,
+)
 from pena.clock import SystemClock
 from pena.contracts import BY_NAME, TrainingCompleted
 from pena.db import ensure_database
@@ -182,17 +190,6 @@ async def _pena(settings: Settings, expected: int, lag_events: int) -> tuple[flo
         await runtime.stop()
 
 
-async def _delete_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        ours = [t for t in await admin.list_topics() if t.startswith(settings.topic_namespace + ".")]
-        if ours:
-            await admin.delete_topics(ours)
-    finally:
-        await admin.close()
-
-
 async def run(full: bool) -> Result:
     count = 50_000 if full else 5_000
     lag_events = 2_000 if full else 500
@@ -205,7 +202,7 @@ async def run(full: bool) -> Result:
         pena_s, lags, paced = await _pena(settings, count, lag_events)
     finally:
         await drop_databases(settings, ["monev", "bare"])
-        await _delete_topics(settings)
+        await delete_topics(settings)
     bare_rate, pena_rate = count / bare_s, count / pena_s
     lag = f"{percentile(lags, 50):.0f} ms / {percentile(lags, 99):.0f} ms"
     return Result(
