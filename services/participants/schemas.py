@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from pena.contracts.participants import ParticipantStatus
 from pena.http import StrictModel
@@ -14,6 +15,15 @@ BusinessField = Literal["kuliner", "agribisnis", "dagang", "fashion_menjahit", "
 Programme = Literal["PKH", "BPNT", "PBI-JK"]
 Sex = Literal["F", "M"]
 REGION_CODE = r"^\d{10}$"
+DOTTED_VILLAGE = re.compile(r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
+
+
+def _undotted(value: object) -> object:
+    """Kemendagri codes are often written with dots (13.71.01.1001); stored as 10 digits."""
+    return value.replace(".", "") if isinstance(value, str) and DOTTED_VILLAGE.match(value) else value
+
+
+VillageCode = Annotated[str, BeforeValidator(_undotted), Field(pattern=REGION_CODE)]
 REASON_CODE = r"^[a-z][a-z0-9_]{1,59}$"
 
 
@@ -40,7 +50,7 @@ class ParticipantCreate(StrictModel):
     full_name: str = Field(min_length=1, max_length=200)
     birth_date: date
     sex: Sex
-    region_code: str = Field(pattern=REGION_CODE, description="10-digit Kemendagri village code, digits only")
+    region_code: VillageCode = Field(description="10-digit Kemendagri village code; dots optional (13.71.01.1001)")
     business_field: BusinessField | None = None
     assistance_programmes: list[Programme] = Field(default_factory=list, max_length=3)
     dtsen_decile: int | None = Field(default=None, ge=1, le=10)
@@ -63,7 +73,7 @@ class ParticipantUpdate(StrictModel):
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     birth_date: date | None = None
     sex: Sex | None = None
-    region_code: str | None = Field(default=None, pattern=REGION_CODE)
+    region_code: VillageCode | None = None
     business_field: BusinessField | None = None
     assistance_programmes: list[Programme] | None = Field(default=None, max_length=3)
     dtsen_decile: int | None = Field(default=None, ge=1, le=10)

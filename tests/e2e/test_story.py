@@ -66,3 +66,18 @@ async def test_whole_story_in_one_process_with_the_inprocess_bus(single_process:
     outcome = await run_story(single_process.urls, settings_of(single_process))
     assert outcome["decision"]["participant_id"] == outcome["woman_id"]
     assert_no_identity_in(single_process.log_text())
+
+
+def test_the_readme_tour_runs_against_pena_dev(single_process: Deployment) -> None:
+    """docs/tour.sh (linked from the README) works as written against `pena dev`, and twice in a row."""
+    import subprocess
+
+    from tests.e2e.conftest import ROOT
+
+    env = single_process.env | {"BASE": single_process.urls["participants"], "PENA": f"{ROOT}/.venv/bin/pena"}
+    for attempt in (1, 2):
+        run = subprocess.run(
+            ["bash", str(ROOT / "docs" / "tour.sh")], env=env, cwd=ROOT, capture_output=True, text=True, timeout=240
+        )
+        assert run.returncode == 0, f"attempt {attempt}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+        assert "registry status: graduated" in run.stdout

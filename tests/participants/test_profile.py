@@ -44,3 +44,11 @@ async def test_erasure_blanks_the_profile_and_keeps_the_consent_record(registry)
     assert r.status_code == 200, r.text
     read = (await registry.client.get(f"/v1/participants/{created['id']}", headers=registry.admin)).json()
     assert read["address"] is None and read["consent"]["purpose"]
+
+
+async def test_region_code_may_be_written_with_dots(registry) -> None:
+    created = await registry.client.post(
+        "/v1/participants", json=woman(region_code="13.71.01.1001"), headers=registry.admin
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["region_code"] == "1371011001"
