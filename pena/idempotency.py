@@ -69,6 +69,8 @@ async def claim_key(session: AsyncSession, *, client_id: str, key: str, body: An
 
 
 async def store_response(session: AsyncSession, *, client_id: str, key: str, status: int, body: Any) -> None:
+    """Stores the answer replayed for a repeated key. The body is kept in clear JSON: a service whose
+    answer carries personal data stores a reduced body (e.g. only the new id) and rebuilds the rest."""
     await session.execute(
         update(idempotency_keys)
         .where(idempotency_keys.c.client_id == client_id, idempotency_keys.c.idem_key == key)
