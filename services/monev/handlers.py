@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.clock import Clock
 from pena.consumer import Delivery
-from pena.contracts import ParticipantRegistered, ParticipantUpdated, TrainingCompleted
+from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated, TrainingCompleted
 from pena.scheduler import Job
 from services.monev import service
 
@@ -35,6 +35,14 @@ async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> Non
     )
 
 
+async def on_participant_status_changed(session: AsyncSession, delivery: Delivery) -> None:
+    change: ParticipantStatusChanged = delivery.payload
+    if change.to_status == "erased":
+        await service.forget_baseline(
+            session, participant_id=change.participant_id, version=change.version, now=delivery.clock.now()
+        )
+
+
 async def due_job(session: AsyncSession, job: Job, clock: Clock) -> None:
     await service.announce_due(
         session,
@@ -53,5 +61,6 @@ HANDLERS = {
     "training.completed": on_training_completed,
     "participant.registered": on_participant_facts,
     "participant.updated": on_participant_facts,
+    "participant.status_changed": on_participant_status_changed,
 }
 JOBS = {service.DUE_JOB: due_job, service.OVERDUE_JOB: overdue_job}

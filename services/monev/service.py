@@ -247,6 +247,20 @@ async def apply_baseline(
     await session.execute(statement)
 
 
+async def forget_baseline(session: AsyncSession, *, participant_id: str, version: int, now: datetime) -> None:
+    """Erasure in the registry: drop the baseline figures held here (the village code stays for the
+    programme's statistics). Stored with the erasure's version, so a late older event cannot restore them."""
+    table = BaselineParticipant.__table__  # type: ignore[attr-defined]
+    erased = {"household_size": None, "baseline_monthly_income": None}
+    statement = pg_insert(table).values(participant_id=participant_id, version=version, updated_at=now, **erased)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.participant_id],
+        set_={"version": statement.excluded.version, "updated_at": statement.excluded.updated_at} | erased,
+        where=table.c.version < statement.excluded.version,
+    )
+    await session.execute(statement)
+
+
 # ------------------------------------------------------------------ facilitators and assignment
 
 

@@ -9,7 +9,7 @@ from pena.contracts import ParticipantUpdated
 from pena.contracts.monev import MonevIndicators
 from pena.outbox import emit
 from services.monev import measures, queries
-from tests.monev.support import in_monev, monev, participants_stub, register
+from tests.monev.support import PADANG_VILLAGE, in_monev, monev, participants_stub, register
 
 
 async def test_older_or_repeated_versions_change_nothing(make_runtime) -> None:
@@ -40,6 +40,29 @@ async def test_older_or_repeated_versions_change_nothing(make_runtime) -> None:
     await registry.relay.drain()
     row = await baseline()
     assert (row.version, row.household_size, row.region_code) == (3, 6, "1371011002")
+
+
+async def test_erasure_in_the_registry_drops_the_baseline_figures_for_good(make_runtime) -> None:
+    from pena.contracts import ParticipantStatusChanged
+
+    runtime = await make_runtime([participants_stub, monev])
+    await register(runtime, "p-9", income=1_500_000, household_size=4, version=1)
+    registry = runtime.service("participants")
+    async with registry.db.transaction() as session:
+        erased = ParticipantStatusChanged(
+            participant_id="p-9",
+            version=2,
+            from_status="active",
+            to_status="erased",
+            reason_code="erasure_requested",
+            changed_at=datetime(2026, 2, 1, tzinfo=UTC),
+        )
+        await emit(session, "participant.status_changed", erased, subject="p-9", time=erased.changed_at)
+    await registry.relay.drain()
+    await register(runtime, "p-9", income=1_500_000, household_size=4, version=1)  # a late copy of the old facts
+    row = await in_monev(runtime, lambda s: queries.baseline(s, "p-9"))
+    assert (row.version, row.baseline_monthly_income, row.household_size) == (2, None, None)
+    assert row.region_code == PADANG_VILLAGE  # the village stays for statistics
 
 
 def _indicators(**overrides: object) -> MonevIndicators:
