@@ -1,0 +1,66 @@
+"""`make bench`: every benchmark at its default (small) size, one after the other (they would skew
+each other on a small machine), then a summary table. Each ratio compares PENA with a bare baseline
+measured in the same run; targets are reported, not asserted (shared machines are noisy).
+
+python -m bench.run_all [--full] [--only scheduler,pipeline,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+
+from bench import bulk_import, pipeline, registration, scheduler
+from bench.common import Result, machine
+from pena import infra
+
+BENCHMARKS: dict[str, Callable[[bool], Awaitable[Result]]] = {
+    "scheduler": scheduler.run,
+    "pipeline": pipeline.run,
+    "registration": registration.run,
+    "bulk_import": bulk_import.run,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="the sizes named in the issue (slow)")
+    parser.add_argument("--only", help="comma-separated benchmark names")
+    args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else list(BENCHMARKS)
+    unknown = [n for n in chosen if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; one of {list(BENCHMARKS)}")
+    infra.up()  # idempotent
+    m = machine()
+    print(f"machine: {m['nproc']} cpu ({m['cpu']}), {m['ram']} RAM, python {m['python']}, {m['date']}", flush=True)
+
+    rows: list[tuple[str, str, str, str, str]] = []
+    crashed = False
+    for name in chosen:
+        started = time.perf_counter()
+        try:
+            result = asyncio.run(BENCHMARKS[name](args.full))
+        except Exception:
+            traceback.print_exc()
+            crashed = True
+            rows.append((name, "-", "-", "CRASHED", f"{time.perf_counter() - started:.0f}s"))
+            continue
+        print(result.render(), flush=True)
+        verdict = "met" if result.met else "missed"
+        rows.append((name, f"{result.ratio:.3g}", result.target, verdict, f"{time.perf_counter() - started:.0f}s"))
+
+    header = ("benchmark", "ratio", "target", "result", "took")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print("\nsummary (ratio = PENA vs the bare baseline of the same run)")
+    for row in [header, *rows]:
+        print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    return 1 if crashed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
