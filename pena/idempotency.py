@@ -7,15 +7,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Header
+from fastapi.responses import JSONResponse
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.auth import Principal
 from pena.problems import Problem
 from pena.tables import idempotency_keys
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="retry-safe creation: same key + same body = the first answer"),
+]
 
 
 @dataclass(frozen=True)
@@ -76,3 +85,32 @@ async def store_response(session: AsyncSession, *, client_id: str, key: str, sta
         .where(idempotency_keys.c.client_id == client_id, idempotency_keys.c.idem_key == key)
         .values(response_status=status, response_body=json.loads(json.dumps(body, default=str)))
     )
+
+
+EffectAnswer = tuple[int, Any] | tuple[int, Any, dict[str, str]]
+
+
+async def idempotent(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    key: str | None,
+    scope: str,
+    body: Any,
+    effect: Callable[[], Awaitable[EffectAnswer]],
+) -> JSONResponse:
+    """Runs a creating effect once per (client, Idempotency-Key). `scope` names the operation, so one
+    key reused on another endpoint with the same body is a different request. `effect` returns
+    (status, body) or (status, body, headers); the headers go with the first answer only."""
+    client = principal.client_id or principal.subject
+    fingerprint = {"scope": scope, "body": body}
+    if key:
+        stored = await claim_key(session, client_id=client, key=key, body=fingerprint)
+        if stored:
+            return JSONResponse(stored.body, status_code=stored.status)
+    answer = await effect()
+    status, payload = answer[0], answer[1]
+    headers = answer[2] if len(answer) == 3 else None
+    if key:
+        await store_response(session, client_id=client, key=key, status=status, body=payload)
+    return JSONResponse(payload, status_code=status, headers=headers)

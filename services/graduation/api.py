@@ -6,14 +6,14 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal, require
 from pena.http import ClockDep, SettingsDep, session_dependency
-from pena.idempotency import claim_key, store_response
+from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from pena.problems import not_found
 from services.graduation import queries, service
@@ -43,7 +43,6 @@ PolicyAdmin = Annotated[Principal, Depends(require("graduation:policy"))]
 Verifier = Annotated[Principal, Depends(require("graduation:verify"))]
 Approver = Annotated[Principal, Depends(require("graduation:decide"))]
 Appellant = Annotated[Principal, Depends(require("graduation:appeal"))]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 CSV_OR_JSON = {
     "requestBody": {
@@ -66,16 +65,11 @@ async def _once(
     scope: str,
 ) -> JSONResponse:
     """Runs a creating effect once per Idempotency-Key (same key + same body = the first answer)."""
-    client = principal.client_id or principal.subject
-    fingerprint = {"scope": scope, "body": request_body}
-    if key:
-        stored = await claim_key(session, client_id=client, key=key, body=fingerprint)
-        if stored:
-            return JSONResponse(stored.body, status_code=stored.status)
-    answer = (await effect()).model_dump(mode="json")
-    if key:
-        await store_response(session, client_id=client, key=key, status=status, body=answer)
-    return JSONResponse(answer, status_code=status)
+
+    async def answer() -> tuple[int, Any]:
+        return status, (await effect()).model_dump(mode="json")
+
+    return await idempotent(session, principal=principal, key=key, scope=scope, body=request_body, effect=answer)
 
 
 # ------------------------------------------------------------------ reference data

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal, require
 from pena.http import ClockDep, SettingsDep, session_dependency
-from pena.idempotency import claim_key, store_response
+from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from pena.problems import field_error
 from pena.settings import Settings
@@ -38,28 +37,9 @@ Session = Annotated[AsyncSession, session_dependency("monev")]
 Reader = Annotated[Principal, Depends(require("monev:read"))]
 Assigner = Annotated[Principal, Depends(require("monev:assign"))]
 Submitter = Annotated[Principal, Depends(require("monev:submit"))]
-IdempotencyKey = Annotated[str | None, Header(description="retry-safe creation (same key + same body = same answer)")]
 RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,10}$", description="Kemendagri code prefix")]
 
 router = APIRouter(prefix="/v1/monev", tags=["monev"])
-
-
-async def _idempotent(
-    session: AsyncSession,
-    principal: Principal,
-    key: str | None,
-    body: Any,
-    effect: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
-) -> JSONResponse:
-    client = principal.client_id or principal.subject
-    if key:
-        stored = await claim_key(session, client_id=client, key=key, body=body)
-        if stored:
-            return JSONResponse(stored.body, status_code=stored.status)
-    status, answer = await effect()
-    if key:
-        await store_response(session, client_id=client, key=key, status=status, body=answer)
-    return JSONResponse(answer, status_code=status)
 
 
 def _summary(task: MonevTask) -> TaskSummary:
@@ -112,7 +92,14 @@ async def add_facilitator_region(
         row = await service.add_facilitator_region(session, principal=principal, clock=clock, data=body)
         return 201, FacilitatorRegionRead.model_validate(row, from_attributes=True).model_dump(mode="json")
 
-    return await _idempotent(session, principal, idempotency_key, body.model_dump(mode="json"), effect)
+    return await idempotent(
+        session,
+        principal=principal,
+        key=idempotency_key,
+        scope="monev.facilitator_region",
+        body=body.model_dump(mode="json"),
+        effect=effect,
+    )
 
 
 @router.get("/facilitators", response_model=Page[FacilitatorRegionRead], summary="Facilitator region coverage")
@@ -241,7 +228,9 @@ async def submit_survey(
         return 201, _task_read(task, survey, settings).model_dump(mode="json")
 
     fingerprint = {"task_id": task_id, **body.model_dump(mode="json")}
-    return await _idempotent(session, principal, idempotency_key, fingerprint, effect)
+    return await idempotent(
+        session, principal=principal, key=idempotency_key, scope="monev.survey", body=fingerprint, effect=effect
+    )
 
 
 @router.get("/tasks/{task_id}/surveys", response_model=list[SurveyRead], summary="Every survey version of a task")

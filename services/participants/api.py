@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal, require
 from pena.http import ClockDep, SettingsDep, session_dependency
-from pena.idempotency import claim_key, store_response
+from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
 from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from pena.problems import field_error
 from pena.settings import Settings
@@ -40,7 +39,6 @@ Session = Annotated[AsyncSession, session_dependency("participants")]
 Reader = Annotated[Principal, Depends(require("participants:read"))]
 Writer = Annotated[Principal, Depends(require("participants:write"))]
 Eraser = Annotated[Principal, Depends(require("participants:erase"))]
-IdempotencyKey = Annotated[str | None, Header(description="retry-safe creation (same key + same body = same answer)")]
 IfMatch = Annotated[str | None, Header(description="the ETag of the version you read")]
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=200, description="why the data is read (audited)")]
 
@@ -59,24 +57,6 @@ EXPORT_COLUMNS = (
     "status",
     "version",
 )
-
-
-async def _idempotent(
-    session: AsyncSession,
-    principal: Principal,
-    key: str | None,
-    body: Any,
-    effect: Callable[[], Awaitable[tuple[int, dict[str, Any], dict[str, str]]]],
-) -> JSONResponse:
-    client = principal.client_id or principal.subject
-    if key:
-        stored = await claim_key(session, client_id=client, key=key, body=body)
-        if stored:
-            return JSONResponse(stored.body, status_code=stored.status)
-    status, answer, headers = await effect()
-    if key:
-        await store_response(session, client_id=client, key=key, status=status, body=answer)
-    return JSONResponse(answer, status_code=status, headers=headers)
 
 
 def _read(participant: Participant, principal: Principal, settings: Settings) -> ParticipantRead:
@@ -246,7 +226,14 @@ async def start_import(
         return 202, _import_read(job), {"Location": f"/v1/participants/imports/{job.id}"}
 
     fingerprint = {"sha256": hashlib.sha256(content).hexdigest()}
-    return await _idempotent(session, principal, idempotency_key, fingerprint, effect)
+    return await idempotent(
+        session,
+        principal=principal,
+        key=idempotency_key,
+        scope="participants.import",
+        body=fingerprint,
+        effect=effect,
+    )
 
 
 @router.get("/imports/{import_id}", response_model=ImportRead, summary="Progress and counts of an import")

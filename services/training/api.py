@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal, require
 from pena.http import ClockDep, SettingsDep, session_dependency
-from pena.idempotency import claim_key, store_response
+from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from pena.problems import field_error
 from services.training import reference, service
@@ -38,29 +37,10 @@ Session = Annotated[AsyncSession, session_dependency("training")]
 Reader = Annotated[Principal, Depends(require("training:read"))]
 Writer = Annotated[Principal, Depends(require("training:write"))]
 Admin = Annotated[Principal, Depends(require("training:admin"))]
-IdempotencyKey = Annotated[str | None, Header(description="retry-safe creation (same key + same body = same answer)")]
 RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,10}$", description="Kemendagri code prefix")]
 
 centres = APIRouter(prefix="/v1/training-centres", tags=["training centres"])
 batches = APIRouter(prefix="/v1/batches", tags=["training batches"])
-
-
-async def _idempotent(
-    session: AsyncSession,
-    principal: Principal,
-    key: str | None,
-    body: Any,
-    effect: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
-) -> JSONResponse:
-    client = principal.client_id or principal.subject
-    if key:
-        stored = await claim_key(session, client_id=client, key=key, body=body)
-        if stored:
-            return JSONResponse(stored.body, status_code=stored.status)
-    status, answer = await effect()
-    if key:
-        await store_response(session, client_id=client, key=key, status=status, body=answer)
-    return JSONResponse(answer, status_code=status)
 
 
 def _centre_read(centre: TrainingCentre) -> CentreRead:
@@ -82,7 +62,14 @@ async def create_centre(
         centre = await service.create_centre(session, principal=principal, clock=clock, data=body)
         return 201, _centre_read(centre).model_dump(mode="json")
 
-    return await _idempotent(session, principal, idempotency_key, body.model_dump(mode="json"), effect)
+    return await idempotent(
+        session,
+        principal=principal,
+        key=idempotency_key,
+        scope="training.centre",
+        body=body.model_dump(mode="json"),
+        effect=effect,
+    )
 
 
 @centres.get("", response_model=Page[CentreRead], summary="Training centres (an operator sees only their own)")
@@ -142,7 +129,14 @@ async def create_batch(
         batch = await service.create_batch(session, principal=principal, clock=clock, data=body)
         return 201, (await service.batch_view(session, batch)).model_dump(mode="json")
 
-    return await _idempotent(session, principal, idempotency_key, body.model_dump(mode="json"), effect)
+    return await idempotent(
+        session,
+        principal=principal,
+        key=idempotency_key,
+        scope="training.batch",
+        body=body.model_dump(mode="json"),
+        effect=effect,
+    )
 
 
 @batches.get("", response_model=Page[BatchSummary], summary="Batches, filtered, cursor-paginated by start date")
@@ -221,8 +215,13 @@ async def enrol(
         )
         return 201, _enrolment_read(enrolment).model_dump(mode="json")
 
-    return await _idempotent(
-        session, principal, idempotency_key, {"batch_id": batch_id, **body.model_dump(mode="json")}, effect
+    return await idempotent(
+        session,
+        principal=principal,
+        key=idempotency_key,
+        scope="training.enrolment",
+        body={"batch_id": batch_id, **body.model_dump(mode="json")},
+        effect=effect,
     )
 
 

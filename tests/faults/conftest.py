@@ -4,6 +4,7 @@ disturbs other tests running on the shared instances."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,15 +28,19 @@ class PrivateInfra:
 
 @pytest.fixture(scope="session")
 def private_infra() -> Iterator[PrivateInfra]:
-    pg = infra.PostgresInfra(port=free_port(), name="fault-postgres")
-    kafka = infra.KafkaInfra(port=free_port(), controller_port=free_port(), name="fault-kafka")
-    pg.up()
-    kafka.up()
+    # a folder per test session: two sessions on one machine never share (or stop) each other's broker
+    run = uuid.uuid4().hex[:8]
+    pg = infra.PostgresInfra(port=free_port(), name=f"fault-postgres-{run}")
+    kafka = infra.KafkaInfra(port=free_port(), controller_port=free_port(), name=f"fault-kafka-{run}")
     try:
+        pg.up()
+        kafka.up()
         yield PrivateInfra(pg, kafka)
     finally:
         kafka.down()
         pg.down()
+        for folder in (kafka.home, pg.data_dir.parent):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
