@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,12 +26,12 @@ from pena.context import causation_id_var, correlation_id_var, new_traceparent, 
 from pena.contracts import BY_TYPE
 from pena.db import Database
 from pena.envelope import CloudEvent
+from pena.logging_setup import redact
 from pena.settings import Settings
 from pena.tables import dead_letters, inbox
 
 log = logging.getLogger("pena.consumer")
 Outcome = Literal["processed", "duplicate", "ignored", "dead_lettered"]
-_NIK_LIKE = re.compile(r"\d{16}")
 
 
 class RetryLater(Exception):
@@ -160,7 +159,7 @@ async def deliver(sub: Subscriber, raw: bytes | str | dict[str, Any], *, origin:
                 )
                 await asyncio.sleep(1.0)
                 continue
-            last_error = f"{type(exc).__name__}: {_scrub(str(exc))[:500]}"
+            last_error = f"{type(exc).__name__}: {redact(str(exc))[:500]}"
             log.warning(
                 "handler failed",
                 extra={
@@ -197,7 +196,10 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+# deadlocks and serialization failures are resolved by trying again
 _TRANSIENT_NAMES = {
+    "DeadlockDetectedError",
+    "SerializationError",
     "CannotConnectNowError",
     "ConnectionDoesNotExistError",
     "AdminShutdownError",
@@ -220,10 +222,12 @@ async def _dead_letter(
         "event_id": event.id if event else None,
         "event_type": event.type if event else None,
         "origin": origin,
-        "error": _scrub(error),
+        "error": redact(error),
         "attempts": attempts,
-        "envelope": event.model_dump(mode="json", exclude_none=True) if event else None,
-        "raw_preview": None if event else _scrub(_preview(raw)),
+        # a foreign or malformed event may carry anything: whatever looks like a NIK or KK is masked
+        # (our own contracts never carry one, so replaying a stored envelope loses nothing)
+        "envelope": redact(event.model_dump(mode="json", exclude_none=True)) if event else None,
+        "raw_preview": None if event else redact(_preview(raw)),
     }
     log.error("event dead-lettered", extra={k: v for k, v in record.items() if k not in ("envelope", "raw_preview")})
     async with sub.db.transaction() as session:
@@ -269,10 +273,6 @@ def _preview(raw: Any) -> str:
     if isinstance(raw, bytes):
         return raw[:2000].decode("utf-8", errors="replace")
     return str(raw)[:2000]
-
-
-def _scrub(text: str) -> str:
-    return _NIK_LIKE.sub("****************", text)
 
 
 def _short(exc: ValidationError) -> str:

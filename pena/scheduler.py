@@ -54,6 +54,18 @@ async def schedule_job(
     return inserted is not None
 
 
+async def lock_jobs(session: AsyncSession, keys: list[str]) -> None:
+    """Locks these jobs' rows first. A use case that changes rows a job handler also changes calls this
+    before locking them, so both take locks in the scheduler's order (job, then its rows) and cannot
+    deadlock; a job being run right now is waited for, a pending one is then skipped by schedulers."""
+    await session.execute(
+        select(scheduled_jobs.c.id)
+        .where(scheduled_jobs.c.job_key.in_(keys))
+        .order_by(scheduled_jobs.c.id)
+        .with_for_update()
+    )
+
+
 async def cancel_job(session: AsyncSession, key: str, now: datetime) -> None:
     """Marks a pending job done without running it (e.g. the survey arrived before the overdue time)."""
     await session.execute(

@@ -20,7 +20,7 @@ from pena.crypto import FieldCipher
 from pena.durations import add_duration, parse_duration
 from pena.outbox import emit
 from pena.problems import Problem, field_error, not_found
-from pena.scheduler import cancel_job, schedule_job
+from pena.scheduler import cancel_job, lock_jobs, schedule_job
 from pena.settings import Settings
 from services.monev import measures, queries
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
@@ -427,6 +427,8 @@ async def submit_survey(
     session: AsyncSession, *, principal: Principal, clock: Clock, settings: Settings, task_id: str, data: SurveyIn
 ) -> tuple[MonevTask, MonevSurvey]:
     principal.require("monev:submit")
+    # the due/overdue jobs also update this task: lock them first, in the scheduler's order
+    await lock_jobs(session, [due_job_key(task_id), overdue_job_key(task_id)])
     task = await load_task(session, principal=principal, task_id=task_id, for_update=True)
     if not principal.is_admin and task.assignee != principal.subject:
         raise Problem(403, "Forbidden", "only the assigned facilitator may submit this survey", type_="not_assignee")

@@ -156,7 +156,7 @@ async def test_malformed_and_unknown_events_go_to_dead_letter_topic_without_pers
             "source": "/elsewhere",
             "type": "com.example.unknown.v1",
             "time": "2026-01-01T00:00:00Z",
-            "data": {},
+            "data": {"nik": "3171014508900002"},
         }
         await producer.send_and_wait(topic, json.dumps(unknown).encode(), key=b"x")
     finally:
@@ -169,6 +169,10 @@ async def test_malformed_and_unknown_events_go_to_dead_letter_topic_without_pers
     errors = sorted(m["value"]["error"] for m in dlt)
     assert errors[0].startswith("malformed CloudEvent") and errors[1].startswith("unknown event type")
     assert all("1371014508900001" not in json.dumps(m["value"]) for m in dlt)
+    assert all("3171014508900002" not in json.dumps(m["value"]) for m in dlt)  # parseable but foreign
+    async with con.db.transaction() as s:
+        stored = json.dumps([dict(r._mapping) for r in (await s.execute(select(dead_letters))).all()], default=str)
+    assert "3171014508900002" not in stored and "1371014508900001" not in stored
 
 
 @pytest.mark.parametrize("bus", BUSES)
