@@ -230,10 +230,12 @@ async def _dead_letter(
         "raw_preview": None if event else redact(_preview(raw)),
     }
     log.error("event dead-lettered", extra={k: v for k, v in record.items() if k not in ("envelope", "raw_preview")})
-    async with sub.db.transaction() as session:
-        await session.execute(insert(dead_letters).values(**record))
+    # the dead-letter topic first: if publishing fails, nothing is recorded and the event is redelivered
+    # (at worst a second copy on the DLT); the consumer's offset moves on only after the row is stored
     for sink in sub.dead_letter_sinks:
         await sink(record)
+    async with sub.db.transaction() as session:
+        await session.execute(insert(dead_letters).values(**record))
 
 
 async def replay_dead_letters(sub: Subscriber, *, ids: list[int] | None = None) -> dict[int, str]:

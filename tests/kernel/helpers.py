@@ -10,7 +10,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 
-async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float = 60.0) -> list[dict[str, Any]]:
     """Reads a topic from the beginning with a plain aiokafka consumer (no group, no project code)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
