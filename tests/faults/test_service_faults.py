@@ -143,11 +143,6 @@ async def test_duplicated_reordered_malformed_and_unknown_events(procs: ServiceP
         assert not SIXTEEN_DIGITS.search(text), f"a 16-digit number on the DLT: {text[:600]}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG pena/consumer.py _dead_letter: the envelope of a parseable but unknown-type or "
-    "invalid-payload event goes to the DLT topic (and dead_letters table) unscrubbed, NIK included",
-)
 async def test_dead_letters_of_parseable_events_carry_no_nik(procs: ServiceProcesses) -> None:
     """F10, personal data: an unknown-type event and a training.completed with an invalid payload,
     both carrying a NIK in their data, reach the DLT without the 16-digit number."""
@@ -312,11 +307,6 @@ def assert_one_assessment_per_result(found: dict[str, list[dict[str, Any]]], sub
         assert current[0]["submission_version"] == submissions[pid]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="BUG (race, not every run): POST /v1/monev/tasks/{id}/survey while the scheduler's monev.due job "
-    "handles the same task -> 'deadlock detected' (cancel_job UPDATE scheduled_jobs) answered as a raw 500",
-)
 async def test_survey_racing_the_due_job_is_never_a_500(procs: ServiceProcesses) -> None:
     """Surveys submitted the moment the clock makes their tasks due, concurrently with the due jobs:
     each answers 201 (or a clear 4xx), never a 5xx, and each task ends done exactly once."""
