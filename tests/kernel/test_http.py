@@ -138,8 +138,11 @@ async def test_correlation_id_and_trace_context_follow_the_request_into_the_even
 
     runtime, client = await client_for(make_runtime, api)
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    r = await client.post("/v1/probe/things", json={"participant_id": "p", "seq": 1},
-                          headers=auth("admin") | {"X-Correlation-ID": "corr-42", "traceparent": traceparent})
+    r = await client.post(
+        "/v1/probe/things",
+        json={"participant_id": "p", "seq": 1},
+        headers=auth("admin") | {"X-Correlation-ID": "corr-42", "traceparent": traceparent},
+    )
     assert r.status_code == 201
     async with runtime.service("training").db.transaction() as s:
         envelope = (await s.execute(select(outbox.c.envelope))).scalar_one()
