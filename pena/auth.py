@@ -146,16 +146,34 @@ def issue_dev_token(
 
 
 class TokenVerifier:
+    CACHE_SIZE = 10_000
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
+        # a client sends the same token for many requests: the signature check of a token string
+        # is done once and its principal kept until the token's own expiry
+        self._verified: dict[str, tuple[Principal, float]] = {}
+
+    def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires = cached
+            if time.time() < expires:
+                return principal
+            del self._verified[token]
+        principal = self._verify_signature(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (principal, float(principal.claims["exp"]))
+        return principal
 
     def _key(self, token: str) -> Any:
         if self._jwks is not None:
             return self._jwks.get_signing_key_from_jwt(token).key
         return _dev_public_key(dev_private_key(self.settings))
 
-    def verify(self, token: str) -> Principal:
+    def _verify_signature(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
                 token,

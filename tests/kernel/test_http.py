@@ -149,3 +149,19 @@ async def test_correlation_id_and_trace_context_follow_the_request_into_the_even
     assert envelope["correlationid"] == "corr-42"
     assert envelope["traceparent"].split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"  # same trace, new span
     assert envelope["traceparent"] != traceparent
+
+
+async def test_a_cached_token_still_expires(settings) -> None:
+    import pytest
+
+    from pena.auth import TokenVerifier, issue_dev_token
+    from pena.problems import Problem
+
+    verifier = TokenVerifier(settings)
+    token = issue_dev_token(settings, role="admin", ttl_seconds=1)
+    assert verifier.verify(token).subject == "dev-admin"
+    assert verifier.verify(token).subject == "dev-admin"  # served from the cache
+    time.sleep(1.1)
+    with pytest.raises(Problem) as refused:
+        verifier.verify(token)
+    assert refused.value.status == 401
