@@ -151,7 +151,7 @@ async def test_correlation_id_and_trace_context_follow_the_request_into_the_even
     assert envelope["traceparent"] != traceparent
 
 
-async def test_a_cached_token_still_expires(settings) -> None:
+def test_a_cached_token_still_expires(settings) -> None:
     import pytest
 
     from pena.auth import TokenVerifier, issue_dev_token
