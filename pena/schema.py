@@ -46,9 +46,17 @@ def _upgrade(definition: ServiceDefinition, connection: Connection) -> None:
     tables = set(inspect(connection).get_table_names())
     cfg = _config(definition, connection)
     if "alembic_version" not in tables and "outbox" in tables:
-        # a database created before revisions existed (by create_all): adopt it as the first revision
-        log.warning("adopting an unversioned database at the current head", extra={"service": definition.name})
+        # a database created before revisions existed (by create_all, maybe of older models): add the
+        # tables it lacks, adopt it at head, and say what still differs (columns are not altered)
+        for metadata in _metadata(definition):
+            metadata.create_all(connection)
         command.stamp(cfg, "head")
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        drift = compare_metadata(context, _metadata(definition))  # type: ignore[arg-type]
+        log.warning(
+            "adopted an unversioned database at the current head",
+            extra={"service": definition.name, "remaining_differences": [str(d)[:200] for d in drift][:20]},
+        )
     command.upgrade(cfg, "head")
 
 
