@@ -84,6 +84,6 @@ for _ in $(seq 40); do
   STATUS=$(call "$BASE/v1/participants/$PARTICIPANT" | json 'd["status"]'); [ "$STATUS" = graduated ] && break; sleep 0.5
 done
 echo "registry status: $STATUS"
-call "$BASE/v1/graduation/statistics?as_of=$(date -u +%F)" | json 'd'
+call "$BASE/v1/graduation/statistics?as_of=$NOW" | json 'd["totals"]'
 call -X PUT "$BASE/v1/ops/clock" -d '{"offset": null}' >/dev/null
 [ "$STATUS" = graduated ]
