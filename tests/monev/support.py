@@ -3,7 +3,6 @@ completions and registrations through their own outboxes (as the real services d
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +18,7 @@ from pena.service import ServiceDefinition
 from pena.tables import audit_log, outbox
 from services.monev.app import definition as monev
 from services.monev.models import MonevTask
+from tests.kernel.helpers import eventually  # noqa: F401 - re-exported for this suite
 
 training_stub = ServiceDefinition(name="training", metadata=MetaData())
 participants_stub = ServiceDefinition(name="participants", metadata=MetaData())
@@ -154,13 +154,3 @@ def survey_body(visit: date = date(2026, 3, 2), **overrides: Any) -> dict[str, A
         "notes": "visited at the stall",
         **overrides,
     }
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = "condition") -> None:
-    """Polls a condition (Kafka delivery is asynchronous); fails with a message, asserts nothing about speed."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")

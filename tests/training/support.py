@@ -3,8 +3,6 @@ participants through its own outbox (as the real registry does), and API shortcu
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,6 +15,7 @@ from pena.outbox import emit
 from pena.runtime import Runtime
 from pena.service import ServiceDefinition
 from pena.tables import audit_log, outbox
+from tests.kernel.helpers import eventually  # noqa: F401 - re-exported for this suite
 
 participants_stub = ServiceDefinition(name="participants", metadata=MetaData())
 AT = datetime(2025, 11, 1, tzinfo=UTC)
@@ -120,13 +119,3 @@ async def open_batch(
 
 async def set_status(client: httpx.AsyncClient, headers: dict[str, str], batch_id: str, status: str) -> httpx.Response:
     return await client.post(f"/v1/batches/{batch_id}/status", json={"status": status}, headers=headers)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = "condition") -> None:
-    """Polls a condition (Kafka delivery is asynchronous); fails with a message, asserts nothing about speed."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
