@@ -48,11 +48,12 @@ class Publisher(Protocol):
         """Returns only when every message is durably accepted; raises otherwise."""
 
 
-async def emit(
-    session: AsyncSession, name: str, payload: BaseModel, *, subject: str | None, time: datetime, key: str | None = None
-) -> CloudEvent:
-    """Writes the event into the outbox inside the caller's transaction. The Kafka key defaults to
-    the subject (the participant id), so one family's events stay in order on one partition."""
+def outbox_row(
+    name: str, payload: BaseModel, *, subject: str | None, time: datetime, key: str | None = None
+) -> tuple[CloudEvent, dict[str, Any]]:
+    """The event and its outbox row, built in the current event/request context (correlation and
+    causation ids are read now). The Kafka key defaults to the subject (the participant id), so one
+    family's events stay in order on one partition."""
     contract = BY_NAME[name]
     if not isinstance(payload, contract.payload):
         raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
@@ -64,15 +65,30 @@ async def emit(
         data=payload.model_dump(mode="json"),
         dataschema=contract.dataschema,
     )
-    await session.execute(
-        insert(outbox).values(
-            event_id=event.id,
-            event_name=name,
-            message_key=key or subject,
-            envelope=event.model_dump(mode="json", exclude_none=True),
-        )
-    )
+    row = {
+        "event_id": event.id,
+        "event_name": name,
+        "message_key": key or subject,
+        "envelope": event.model_dump(mode="json", exclude_none=True),
+    }
+    return event, row
+
+
+async def emit_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Writes outbox rows (from `outbox_row`) in one statement inside the caller's transaction, and
+    queues one NOTIFY for the relay."""
+    if not rows:
+        return
+    await session.execute(insert(outbox), rows)
     await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+async def emit(
+    session: AsyncSession, name: str, payload: BaseModel, *, subject: str | None, time: datetime, key: str | None = None
+) -> CloudEvent:
+    """Writes one event into the outbox inside the caller's transaction."""
+    event, row = outbox_row(name, payload, subject=subject, time=time, key=key)
+    await emit_rows(session, [row])
     return event
 
 

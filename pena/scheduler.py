@@ -39,19 +39,30 @@ class Job:
 JobHandler = Callable[[AsyncSession, Job, Clock], Awaitable[None]]
 
 
+def job_row(*, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"kind": kind, "job_key": key, "due_at": due_at, "payload": payload or {}}
+
+
+async def schedule_jobs(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Stores jobs (from `job_row`) in one statement, once per key (idempotent). Returns the keys
+    that were new."""
+    if not rows:
+        return set()
+    # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs (insertmanyvalues)
+    inserted = await session.execute(
+        pg_insert(scheduled_jobs)
+        .on_conflict_do_nothing(index_elements=["job_key"])
+        .returning(scheduled_jobs.c.job_key),
+        rows,
+    )
+    return set(inserted.scalars())
+
+
 async def schedule_job(
     session: AsyncSession, *, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
 ) -> bool:
     """Stores a job once per key (idempotent). Returns False when the key already existed."""
-    inserted = (
-        await session.execute(
-            pg_insert(scheduled_jobs)
-            .values(kind=kind, job_key=key, due_at=due_at, payload=payload or {})
-            .on_conflict_do_nothing(index_elements=["job_key"])
-            .returning(scheduled_jobs.c.id)
-        )
-    ).first()
-    return inserted is not None
+    return bool(await schedule_jobs(session, [job_row(kind=kind, key=key, due_at=due_at, payload=payload)]))
 
 
 async def lock_jobs(session: AsyncSession, keys: list[str]) -> None:
