@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal
 from pena.context import correlation_id_var, request_id_var
+from pena.db import insert_rows
 from pena.tables import audit_log
 
 
@@ -43,7 +43,7 @@ def audit_row(
 async def record_audits(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Writes audit entries (from `audit_row`) in one statement inside the caller's transaction."""
     if rows:
-        await session.execute(insert(audit_log), rows)
+        await insert_rows(session, audit_log, rows)
 
 
 async def record_audit(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import TypeVar
 
 from dateutil.relativedelta import relativedelta
@@ -16,6 +17,7 @@ _ISO = re.compile(
 )
 
 
+@lru_cache(maxsize=64)  # a handful of configured waves and grace periods, parsed per event otherwise
 def parse_duration(text: str) -> relativedelta:
     match = _ISO.match(text.strip().upper())
     if not match or text.strip().upper() in ("P", "PT"):

@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 
 from pena import failpoints
-from pena.consumer import Subscriber, deliver
+from pena.consumer import Subscriber, deliver_records
 from pena.envelope import CONTENT_TYPE
 from pena.outbox import OutboxMessage
 from pena.settings import Settings
@@ -137,9 +137,10 @@ async def ensure_topics(settings: Settings, services: list[str], *, timeout: flo
 class KafkaConsumerRunner:
     """Consumes the topics of the services a subscriber listens to, one consumer group per service.
 
-    Offsets are committed only after each record's database transaction, so a crash anywhere
-    redelivers and the inbox makes the redelivery harmless. Records of one partition are handled
-    in order (the partition key is the participant id)."""
+    Offsets are committed only after the database transactions of a fetched partition batch, so a
+    crash anywhere redelivers and the inbox makes the redelivery harmless. Records of one partition
+    are handled in order (the partition key is the participant id); runs of events with a batch
+    handler are applied in one transaction each."""
 
     def __init__(
         self,
@@ -173,7 +174,7 @@ class KafkaConsumerRunner:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 isolation_level="read_committed",
-                max_poll_records=200,
+                max_poll_records=self.settings.consumer_fetch_max_records,
                 client_id=f"{self.settings.consumer_group(self.sub.name)}-consumer",
             )
             try:
@@ -193,13 +194,13 @@ class KafkaConsumerRunner:
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500, max_records=200)
+            batches = await consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_fetch_max_records)
             if consumer.assignment():
                 self.assigned.set()
             for tp, records in batches.items():
-                for record in records:
-                    origin = f"{record.topic}/{record.partition}/{record.offset}"
-                    await deliver(self.sub, record.value or b"", origin=origin)
+                await deliver_records(
+                    self.sub, [(r.value or b"", f"{r.topic}/{r.partition}/{r.offset}") for r in records]
+                )
                 # after the database commits of the whole partition batch; a crash before this
                 # line redelivers the batch and the inbox skips what was already applied
                 failpoints.hit("consumer.before_offset_commit")

@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena import failpoints, metrics
 from pena.contracts import BY_NAME
-from pena.db import Database
+from pena.db import Database, insert_rows
 from pena.envelope import CloudEvent, make_event
 from pena.tables import outbox
 
@@ -79,7 +79,7 @@ async def emit_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     queues one NOTIFY for the relay."""
     if not rows:
         return
-    await session.execute(insert(outbox), rows)
+    await insert_rows(session, outbox, rows)
     await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 

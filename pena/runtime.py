@@ -90,6 +90,7 @@ class Runtime:
                     s,
                     attempts=s.consumer_max_attempts,
                     backoff_seconds=s.consumer_backoff_seconds,
+                    batch_handlers=dict(d.batch_handlers),
                 )
                 if self.bus is not None:
                     self.bus.subscribe(svc.subscriber, d.consumes_from)

@@ -13,12 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena import metrics
 from pena.clock import Clock
-from pena.db import Database
+from pena.db import Database, insert_rows
 from pena.settings import Settings
 from pena.tables import scheduled_jobs
 
@@ -48,14 +47,7 @@ async def schedule_jobs(session: AsyncSession, rows: list[dict[str, Any]]) -> se
     that were new."""
     if not rows:
         return set()
-    # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs (insertmanyvalues)
-    inserted = await session.execute(
-        pg_insert(scheduled_jobs)
-        .on_conflict_do_nothing(index_elements=["job_key"])
-        .returning(scheduled_jobs.c.job_key),
-        rows,
-    )
-    return set(inserted.scalars())
+    return set(await insert_rows(session, scheduled_jobs, rows, skip_conflicts=True, returning="job_key"))
 
 
 async def schedule_job(

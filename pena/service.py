@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 from sqlalchemy import MetaData
 
-from pena.consumer import Handler
+from pena.consumer import BatchHandler, Handler
 from pena.contracts import BY_NAME
 from pena.scheduler import JobHandler
 
@@ -25,6 +25,8 @@ class ServiceDefinition:
     metadata: MetaData
     routers: list[APIRouter] = field(default_factory=list)
     handlers: dict[str, Handler] = field(default_factory=dict)  # event name -> plain async function
+    # optional set-based forms of some handlers, used by the Kafka consumer for a fetched run of events
+    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
     jobs: dict[str, JobHandler] = field(default_factory=dict)  # scheduled job kind -> handler
     on_startup: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
     # folder of the service's Alembic revisions; None (test doubles only) creates tables directly

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-not-a-secret"
@@ -36,6 +36,8 @@ class Settings(BaseSettings):
 
     consumer_max_attempts: int = 4
     consumer_backoff_seconds: float = 0.2
+    # records fetched per poll: a run of events with a batch handler is applied in one transaction
+    consumer_fetch_max_records: int = Field(default=500, ge=1, le=10_000)
     relay_batch_size: int = 500
     relay_idle_poll_seconds: float = 5.0  # safety net under LISTEN/NOTIFY wake-ups
     scheduler_poll_seconds: float = 1.0

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pena.service import ServiceDefinition
 from services.monev.api import router
-from services.monev.handlers import HANDLERS, JOBS
+from services.monev.handlers import BATCH_HANDLERS, HANDLERS, JOBS
 from services.monev.models import MonevBase, table_registry
 
 __all__ = ["MonevBase", "definition", "table_registry"]
@@ -15,6 +15,7 @@ definition = ServiceDefinition(
     metadata=table_registry.metadata,
     routers=[router],
     handlers=dict(HANDLERS),
+    batch_handlers=dict(BATCH_HANDLERS),
     jobs=dict(JOBS),
     description="Monev: follow-up tasks after training, assignment to facilitators, surveys and results.",
 )

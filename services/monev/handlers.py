@@ -10,15 +10,23 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.clock import Clock
 from pena.consumer import Delivery
-from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated, TrainingCompleted
+from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from pena.scheduler import Job
 from services.monev import service
 
 
 async def on_training_completed(session: AsyncSession, delivery: Delivery) -> None:
-    completion: TrainingCompleted = delivery.payload
-    await service.schedule_follow_up(
-        session, completion=completion, settings=delivery.settings, now=delivery.clock.now()
+    await on_trainings_completed(session, [delivery])
+
+
+async def on_trainings_completed(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    """The set-based form the Kafka consumer uses for a fetched run of completions."""
+    first = deliveries[0]
+    await service.schedule_follow_ups(
+        session,
+        completions=[(d.payload, d.context) for d in deliveries],
+        settings=first.settings,
+        now=first.clock.now(),
     )
 
 
@@ -63,4 +71,5 @@ HANDLERS = {
     "participant.updated": on_participant_facts,
     "participant.status_changed": on_participant_status_changed,
 }
+BATCH_HANDLERS = {"training.completed": on_trainings_completed}
 JOBS = {service.DUE_JOB: due_job, service.OVERDUE_JOB: overdue_job}

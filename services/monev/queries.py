@@ -99,21 +99,30 @@ async def baseline(session: AsyncSession, participant_id: str) -> BaselinePartic
     return await session.get(BaselineParticipant, participant_id)
 
 
-async def facilitators_for_region(session: AsyncSession, region_code: str) -> list[tuple[str, int]]:
+async def baseline_regions(session: AsyncSession, participant_ids: set[str]) -> dict[str, str]:
+    """Village codes the registry read model knows for these participants."""
+    query = select(col(BaselineParticipant.participant_id), col(BaselineParticipant.region_code)).where(
+        col(BaselineParticipant.participant_id).in_(participant_ids), col(BaselineParticipant.region_code).is_not(None)
+    )
+    return {row[0]: row[1] for row in (await session.execute(query)).all()}
+
+
+async def facilitators_for_region(session: AsyncSession, region_code: str) -> list[tuple[str, int, int]]:
     """Facilitators whose prefix covers the village, longest prefix first, then least open tasks,
-    then subject id (deterministic). Returns (subject, open task count)."""
+    then subject id (deterministic). Returns (subject, open task count, prefix length)."""
     open_tasks = (
         select(func.count())
         .select_from(MonevTask)
         .where(col(MonevTask.assignee) == col(FacilitatorRegion.subject), col(MonevTask.status).in_(OPEN_STATUSES))
         .scalar_subquery()
     )
+    prefix_length = func.length(col(FacilitatorRegion.region_prefix))
     query = (
-        select(col(FacilitatorRegion.subject), open_tasks.label("open_tasks"))
+        select(col(FacilitatorRegion.subject), open_tasks.label("open_tasks"), prefix_length)
         .where(func.strpos(region_code, col(FacilitatorRegion.region_prefix)) == 1)
-        .order_by(func.length(col(FacilitatorRegion.region_prefix)).desc(), open_tasks, col(FacilitatorRegion.subject))
+        .order_by(prefix_length.desc(), open_tasks, col(FacilitatorRegion.subject))
     )
-    return [(row[0], int(row[1])) for row in (await session.execute(query)).all()]
+    return [(row[0], int(row[1]), int(row[2])) for row in (await session.execute(query)).all()]
 
 
 async def facilitator_region(session: AsyncSession, subject: str, region_prefix: str) -> FacilitatorRegion | None:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,15 +14,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.audit import record_audit
+from pena.audit import audit_row, record_audit, record_audits
 from pena.auth import Principal
 from pena.clock import Clock, business_today
 from pena.contracts import MonevCompleted, MonevDue, MonevOverdue, MonevScheduled, TrainingCompleted
 from pena.crypto import FieldCipher
+from pena.db import insert_rows
 from pena.durations import add_duration, parse_duration
-from pena.outbox import emit
+from pena.outbox import emit, emit_rows, outbox_row
 from pena.problems import Problem, field_error, not_found
-from pena.scheduler import cancel_job, lock_jobs, schedule_job
+from pena.scheduler import cancel_job, job_row, lock_jobs, schedule_job, schedule_jobs
 from pena.settings import Settings
 from services.monev import measures, queries
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
@@ -84,85 +87,112 @@ async def load_task(
 # ------------------------------------------------------------------ scheduling (training.completed)
 
 
-async def auto_assignee(session: AsyncSession, region_code: str) -> str | None:
-    candidates = await queries.facilitators_for_region(session, region_code)
-    return candidates[0][0] if candidates else None
+class RegionAssigner:
+    """Picks the automatic assignee of new tasks: among the facilitators with the longest prefix
+    covering the village, the one with the fewest open tasks (then by subject id). Counts what it
+    hands out, so the tasks of one batch of events are spread as if created one by one."""
+
+    def __init__(self) -> None:
+        self._candidates: dict[str, list[list[Any]]] = {}
+
+    async def load(self, session: AsyncSession, region_codes: set[str]) -> None:
+        for region_code in region_codes - self._candidates.keys():
+            found = await queries.facilitators_for_region(session, region_code)
+            longest = found[0][2] if found else 0
+            self._candidates[region_code] = [[subject, open_tasks] for subject, open_tasks, n in found if n == longest]
+
+    def pick(self, region_code: str) -> str | None:
+        candidates = self._candidates[region_code]
+        if not candidates:
+            return None
+        chosen = min(candidates, key=lambda c: (c[1], c[0]))
+        chosen[1] += 1
+        return str(chosen[0])
 
 
-async def schedule_follow_up(
-    session: AsyncSession, *, completion: TrainingCompleted, settings: Settings, now: datetime
-) -> list[MonevTask]:
-    """One task per configured wave; a task that exists for (participant, batch, wave) is left as it is,
-    so a redelivered or re-announced completion changes nothing. Returns the tasks created."""
-    known = await queries.baseline(session, completion.participant_id)
-    region_code = (known.region_code if known and known.region_code else None) or completion.region_code
-    table = MonevTask.__table__  # type: ignore[attr-defined]
-    created: list[MonevTask] = []
+# a completion and the context its events and audit rows are written in (the event that announced it)
+CompletionInContext = tuple[TrainingCompleted, Callable[[], AbstractContextManager[None]]]
+
+
+async def schedule_follow_ups(
+    session: AsyncSession, *, completions: list[CompletionInContext], settings: Settings, now: datetime
+) -> list[str]:
+    """One task per configured wave and completion, written set-based (a few statements for a whole
+    batch of events). A task that exists for (participant, batch, wave) is left as it is, so a
+    redelivered or re-announced completion changes nothing. Returns the ids of the tasks created."""
     for wave in settings.monev_delays:
         parse_duration(wave)  # a misconfigured wave fails loudly (the event is retried, then dead-lettered)
-        due_at = due_time(completion.completed_at, wave, settings.business_timezone)
-        assignee = await auto_assignee(session, region_code)
-        task_id = _new_id()
-        inserted = (
-            await session.execute(
-                pg_insert(table)
-                .values(
-                    id=task_id,
-                    participant_id=completion.participant_id,
-                    batch_id=completion.batch_id,
-                    centre_id=completion.centre_id,
-                    business_field=completion.business_field,
-                    region_code=region_code,
-                    wave=wave,
-                    training_completed_at=completion.completed_at,
-                    due_at=due_at,
-                    status="scheduled",
-                    assignee=assignee,
-                    assigned_by=AUTO_ASSIGNED if assignee else None,
-                    submission_version=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing(constraint="monev_tasks_participant_batch_wave")
-                .returning(table.c.id)
+    known_regions = await queries.baseline_regions(session, {c.participant_id for c, _ in completions})
+    assigner = RegionAssigner()
+    regions = [known_regions.get(c.participant_id) or c.region_code for c, _ in completions]
+    await assigner.load(session, set(regions))
+    planned: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, ((completion, _), region_code) in enumerate(zip(completions, regions, strict=True)):
+        for wave in settings.monev_delays:
+            # assigned before the insert: a rare conflicting duplicate still counts towards its facilitator
+            assignee = assigner.pick(region_code)
+            task_id = _new_id()
+            planned[task_id] = (
+                index,
+                {
+                    "id": task_id,
+                    "participant_id": completion.participant_id,
+                    "batch_id": completion.batch_id,
+                    "centre_id": completion.centre_id,
+                    "business_field": completion.business_field,
+                    "region_code": region_code,
+                    "wave": wave,
+                    "training_completed_at": completion.completed_at,
+                    "due_at": due_time(completion.completed_at, wave, settings.business_timezone),
+                    "status": "scheduled",
+                    "assignee": assignee,
+                    "assigned_by": AUTO_ASSIGNED if assignee else None,
+                    "submission_version": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
-        ).first()
-        if inserted is None:
+    # a task that exists for (participant, batch, wave) meets monev_tasks_participant_batch_wave
+    table = MonevTask.__table__  # type: ignore[attr-defined]
+    rows = [row for _, row in planned.values()]
+    created = set(await insert_rows(session, table, rows, skip_conflicts=True, returning="id"))
+    jobs, events, audits = [], [], []
+    for task_id, (index, task) in planned.items():
+        if task_id not in created:
             continue
+        completion, in_context = completions[index]
         # the grace period and zone travel with the job: job handlers receive no settings
-        await schedule_job(
-            session,
-            kind=DUE_JOB,
-            key=due_job_key(task_id),
-            due_at=due_at,
-            payload={"task_id": task_id, "grace": settings.monev_grace, "timezone": settings.business_timezone},
+        jobs.append(
+            job_row(
+                kind=DUE_JOB,
+                key=due_job_key(task_id),
+                due_at=task["due_at"],
+                payload={"task_id": task_id, "grace": settings.monev_grace, "timezone": settings.business_timezone},
+            )
         )
-        await emit(
-            session,
-            "monev.scheduled",
-            MonevScheduled(
+        with in_context():
+            scheduled = MonevScheduled(
                 task_id=task_id,
                 participant_id=completion.participant_id,
                 batch_id=completion.batch_id,
-                wave=wave,
+                wave=task["wave"],
                 training_completed_at=completion.completed_at,
-                due_at=due_at,
-            ),
-            subject=completion.participant_id,
-            time=now,
-        )
-        await record_audit(
-            session,
-            actor=None,
-            action="monev.task.scheduled",
-            subject_type="monev_task",
-            subject_id=task_id,
-            details={"wave": wave, "auto_assigned": assignee is not None},
-        )
-        task = await queries.task_by_id(session, task_id)
-        assert task is not None
-        created.append(task)
-    return created
+                due_at=task["due_at"],
+            )
+            events.append(outbox_row("monev.scheduled", scheduled, subject=completion.participant_id, time=now)[1])
+            audits.append(
+                audit_row(
+                    actor=None,
+                    action="monev.task.scheduled",
+                    subject_type="monev_task",
+                    subject_id=task_id,
+                    details={"wave": task["wave"], "auto_assigned": task["assignee"] is not None},
+                )
+            )
+    await schedule_jobs(session, jobs)
+    await emit_rows(session, events)
+    await record_audits(session, audits)
+    return [task_id for task_id in planned if task_id in created]
 
 
 async def announce_due(session: AsyncSession, *, task_id: str, grace: str, timezone: str, now: datetime) -> bool:

@@ -5,15 +5,22 @@ with two schedulers, backfilled history due at once."""
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import select
+
 from pena.clock import ManualClock
-from pena.consumer import deliver
+from pena.consumer import deliver, deliver_records
+from pena.tables import audit_log, scheduled_jobs
+from services.monev.models import FacilitatorRegion
 from tests.monev.support import (
     WIB,
     announce_completions,
     completion,
     events,
+    in_monev,
     mark_unpublished,
     monev,
     outbox_count,
@@ -134,3 +141,58 @@ async def test_a_completion_from_2022_comes_due_at_once_with_a_full_grace_period
         "due_at": due_event["data"]["due_at"],
     }
     assert datetime.fromisoformat(due_event["data"]["due_at"]) == task.due_at
+
+
+async def test_a_fetched_run_of_completions_is_scheduled_set_based_with_each_events_own_context(
+    make_runtime,
+) -> None:
+    """The Kafka consumer hands a run of completions to the batch handler: one task each (a repeated
+    announcement in the same run included), assignees spread over the best-covering facilitators as
+    if created one by one, and every event and audit row caused by its own completion."""
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
+    runtime = await make_runtime([training_stub, monev], clock=clock)
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+
+    async def cover(session) -> None:
+        for subject, prefix in [("fac-a", "1371"), ("fac-b", "1371"), ("fac-wide", "13")]:
+            session.add(
+                FacilitatorRegion(id=subject, subject=subject, region_prefix=prefix, created_by="t", created_at=at)
+            )
+
+    await in_monev(runtime, cover)
+    done = [completion(f"p-{i}", datetime(2025, 12, 1, 9, 0, tzinfo=WIB)) for i in range(4)]
+    await announce_completions(runtime, *done, done[0], drain=False)  # p-0 announced twice
+    envelopes = await events(runtime, "training.completed", service="training")
+    sub = runtime.service("monev").subscriber
+    outcomes = await deliver_records(sub, [(json.dumps(e), f"t/0/{i}") for i, e in enumerate(envelopes)])
+    assert outcomes == ["processed"] * 5  # five distinct events; the repeat meets the unique constraint
+
+    stored = await tasks(runtime)
+    assert sorted(t.participant_id for t in stored) == ["p-0", "p-1", "p-2", "p-3"]
+    assert Counter(t.assignee for t in stored) == {"fac-a": 2, "fac-b": 2}
+    by_task = {t.id: t for t in stored}
+    cause = {e["data"]["participant_id"]: e["id"] for e in envelopes[:4]}
+    scheduled = await events(runtime, "monev.scheduled")
+    assert len(scheduled) == 4
+    for event in scheduled:
+        task = by_task[event["data"]["task_id"]]
+        assert event["subject"] == task.participant_id
+        assert event["causationid"] == cause[task.participant_id]
+
+    async def bookkeeping(session) -> tuple[list[str], list[tuple[str, str]]]:
+        jobs = (await session.execute(select(scheduled_jobs.c.job_key))).scalars().all()
+        audits = (
+            await session.execute(
+                select(audit_log.c.subject_id, audit_log.c.correlation_id).where(
+                    audit_log.c.action == "monev.task.scheduled"
+                )
+            )
+        ).all()
+        return list(jobs), [tuple(a) for a in audits]
+
+    jobs, audits = await in_monev(runtime, bookkeeping)
+    assert sorted(jobs) == sorted(f"monev.due:{task_id}" for task_id in by_task)
+    assert sorted(task_id for task_id, _ in audits) == sorted(by_task)
+    # a completion announced outside any request correlates with itself
+    correlation = {e["data"]["participant_id"]: e.get("correlationid", e["id"]) for e in envelopes[:4]}
+    assert all(corr == correlation[by_task[task_id].participant_id] for task_id, corr in audits)
