@@ -258,11 +258,14 @@ async def _deliver_run(sub: Subscriber, run: list[_Batchable]) -> list[Outcome]:
                 extra={"consumer": sub.name, "event_type": name, "error": f"{type(exc).__name__}"},
             )
             return [await deliver(sub, item.raw, origin=item.origin) for item in run]
-    now = datetime.now(UTC)
+    now, lag = datetime.now(UTC), metrics.EVENT_LAG.labels(sub.name)
     outcomes: list[Outcome] = []
     for item in run:
-        metrics.EVENT_LAG.labels(sub.name).observe(max(0.0, (now - item.event.time).total_seconds()))
-        outcomes.append(_count(sub, name, "processed" if id(item) in fresh else "duplicate"))
+        lag.observe(max(0.0, (now - item.event.time).total_seconds()))
+        outcomes.append("processed" if id(item) in fresh else "duplicate")
+    for outcome in ("processed", "duplicate"):
+        if n := outcomes.count(outcome):
+            metrics.EVENTS_HANDLED.labels(sub.name, name, outcome).inc(n)
     return outcomes
 
 

@@ -8,7 +8,7 @@ import json
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 
@@ -197,14 +197,19 @@ class KafkaConsumerRunner:
             batches = await consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_fetch_max_records)
             if consumer.assignment():
                 self.assigned.set()
-            for tp, records in batches.items():
-                await deliver_records(
-                    self.sub, [(r.value or b"", f"{r.topic}/{r.partition}/{r.offset}") for r in records]
-                )
-                # after the database commits of the whole partition batch; a crash before this
-                # line redelivers the batch and the inbox skips what was already applied
-                failpoints.hit("consumer.before_offset_commit")
-                await self._commit(consumer, tp, records[-1].offset + 1)
+            # partitions are independent (one family's events share a partition): handled side by
+            # side, one database transaction each, so one partition's Python work overlaps another's
+            # database round trips; within a partition, records stay in order
+            await asyncio.gather(*(self._deliver_partition(consumer, tp, records) for tp, records in batches.items()))
+
+    async def _deliver_partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        await deliver_records(self.sub, [(r.value or b"", f"{r.topic}/{r.partition}/{r.offset}") for r in records])
+        # after the database commits of the whole partition batch; a crash before this
+        # line redelivers the batch and the inbox skips what was already applied
+        failpoints.hit("consumer.before_offset_commit")
+        await self._commit(consumer, tp, records[-1].offset + 1)
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:
