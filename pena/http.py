@@ -44,12 +44,16 @@ class StrictModel(BaseModel):
 # ------------------------------------------------------------------ dependencies
 
 
+# dependencies are `async def` although they do not await: FastAPI runs a plain `def` dependency in
+# a worker thread, a thread hop per dependency per request
+
+
 def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
 def service_runtime(name: str):
-    def dependency(request: Request) -> ServiceRuntime:
+    async def dependency(request: Request) -> ServiceRuntime:
         return get_runtime(request).services[name]
 
     return dependency
@@ -70,11 +74,11 @@ def session_dependency(name: str) -> Any:
     return Depends(session_for(name), scope="function")
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return get_runtime(request).clock
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return get_runtime(request).settings
 
 

@@ -1,12 +1,13 @@
-"""Every SELECT of the participants service."""
+"""Every SELECT of the participants service, and the registration's conditional INSERT."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import cast, func, select, tuple_
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import String, any_, bindparam, cast, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -42,6 +43,58 @@ async def existing_nik_tokens(session: AsyncSession, tokens: list[str]) -> set[s
         return set()
     rows = await session.execute(select(col(Participant.nik_token)).where(col(Participant.nik_token).in_(tokens)))
     return {t for t in rows.scalars().all() if t}
+
+
+@dataclass(frozen=True)
+class RegistrationChecks:
+    known_regions: frozenset[str]  # those of the asked codes that are known
+    holder_id: str | None  # the participant who holds the NIK token already
+    twin_id: str | None  # the first participant with the same name and birth date but another NIK
+
+
+_NIK_TOKEN = bindparam("nik_token", type_=String)
+# built once: the statements of every registration differ in their parameters only
+_REGISTRATION_CHECKS = select(
+    select(func.array_agg(col(Region.code)))
+    .where(col(Region.code) == any_(bindparam("codes", type_=ARRAY(String))))
+    .scalar_subquery(),
+    select(col(Participant.id)).where(col(Participant.nik_token) == _NIK_TOKEN).scalar_subquery(),
+    select(col(Participant.id))
+    .where(col(Participant.identity_hash) == bindparam("identity_hash", type_=String))
+    .where(col(Participant.nik_token) != _NIK_TOKEN)
+    .order_by(col(Participant.created_at), col(Participant.id))
+    .limit(1)
+    .scalar_subquery(),
+)
+
+
+async def registration_checks(
+    session: AsyncSession, *, region_codes: list[str], nik_token: str, identity_hash: str
+) -> RegistrationChecks:
+    """What a registration looks up before it writes, in one round trip: which of `region_codes` are
+    known, who holds the NIK token, and the possible duplicate (as `possible_duplicate`)."""
+    known, holder, twin = (
+        await session.execute(
+            _REGISTRATION_CHECKS, {"codes": region_codes, "nik_token": nik_token, "identity_hash": identity_hash}
+        )
+    ).one()
+    return RegistrationChecks(frozenset(known or ()), holder, twin)
+
+
+_PARTICIPANTS = Participant.__table__  # type: ignore[attr-defined]
+_INSERT_NEW_NIK = (
+    pg_insert(_PARTICIPANTS)
+    .on_conflict_do_nothing(index_elements=[_PARTICIPANTS.c.nik_token])
+    .returning(_PARTICIPANTS.c.id)
+)
+
+
+async def insert_if_new_nik(session: AsyncSession, participant: Participant) -> bool:
+    """Inserts the participant unless its NIK token is taken; False when taken, also by a concurrent
+    registration (the insert waits for that one's commit). The transaction stays usable either way,
+    so no savepoint is needed."""
+    values = {column.key: getattr(participant, column.key) for column in _PARTICIPANTS.columns}
+    return (await session.execute(_INSERT_NEW_NIK, values)).first() is not None
 
 
 async def possible_duplicate(session: AsyncSession, *, identity_hash: str, nik_token: str) -> Participant | None:

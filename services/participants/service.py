@@ -10,7 +10,6 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.audit import record_audit
@@ -225,6 +224,12 @@ def creation_errors(data: ParticipantCreate, *, known: frozenset[str], today: da
     ]
 
 
+def creation_region_codes(data: ParticipantCreate) -> list[str]:
+    """The region codes `creation_errors` looks up (provinces of NIK, KK and village, the village's
+    regency): a registration loads these few, not the whole reference list."""
+    return [data.nik[:2], data.kk_number[:2], data.region_code[:2], data.region_code[:4]]
+
+
 # ------------------------------------------------------------------ registration
 
 
@@ -283,17 +288,22 @@ async def register(
 ) -> Participant:
     """Validates, dedupes by NIK token (409 with existing_id), flags a possible duplicate (same name and
     birth date, another NIK), stores encrypted identity data and announces participant.registered."""
-    known = known if known is not None else await known_regions(session)
+    token = nik_token(data.nik, settings.nik_hmac_key)
+    identity = identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key)
+    checks = await queries.registration_checks(
+        session,
+        region_codes=[] if known is not None else creation_region_codes(data),
+        nik_token=token,
+        identity_hash=identity,
+    )
+    known = known if known is not None else checks.known_regions
     errors = creation_errors(data, known=known, today=business_today(clock, settings.business_timezone))
     if errors:
         raise validation_problem(errors)
-    token = nik_token(data.nik, settings.nik_hmac_key)
-    existing = await queries.participant_by_nik_token(session, token)
-    if existing is not None:
-        raise duplicate_problem(existing.id)
+    if checks.holder_id is not None:
+        raise duplicate_problem(checks.holder_id)
     cipher = cipher_for(settings.field_encryption_key)
-    identity = identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key)
-    twin = await queries.possible_duplicate(session, identity_hash=identity, nik_token=token)
+    twin_id = checks.twin_id
     now = clock.now()
     participant = Participant(
         id=_new_id(),
@@ -321,21 +331,17 @@ async def register(
         household_size=data.household_size,
         status=data.status,
         version=1,
-        possible_duplicate_of=twin.id if twin else None,
-        flagged=twin is not None,
+        possible_duplicate_of=twin_id,
+        flagged=twin_id is not None,
         created_by=_actor_name(actor),
         created_at=now,
         updated_at=now,
     )
-    try:
-        # the unique index decides a concurrent double registration: the loser waits for the
-        # winner's commit, fails here, and answers 409 naming the winner
-        async with session.begin_nested():
-            session.add(participant)
-            await session.flush()
-    except IntegrityError:
+    # the unique index decides a concurrent double registration: the loser's insert waits for the
+    # winner's commit, does nothing, and the loser answers 409 naming the winner
+    if not await queries.insert_if_new_nik(session, participant):
         winner = await queries.participant_by_nik_token(session, token)
-        raise duplicate_problem(winner.id if winner else None) from None
+        raise duplicate_problem(winner.id if winner else None)
     await _record_change(
         session, participant, action="registered", actor=_actor_name(actor), at=now, to_status=participant.status
     )
