@@ -1,7 +1,7 @@
 """Transactional outbox: a state change and the event announcing it commit together.
 
-`emit()` inserts the envelope in the caller's transaction and queues a NOTIFY (delivered only on
-commit, so a rolled-back change wakes nobody and publishes nothing). The relay claims unpublished
+`emit()` inserts the envelope in the caller's transaction; the outbox table's trigger queues a NOTIFY
+(delivered only on commit, so a rolled-back change wakes nobody and publishes nothing). The relay claims unpublished
 rows with FOR UPDATE SKIP LOCKED (several relays may run), publishes them, then marks them published.
 A crash between publishing and marking publishes again: consumers dedupe by event id (inbox).
 """
@@ -15,17 +15,17 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena import failpoints, metrics
 from pena.contracts import BY_NAME
 from pena.db import Database, insert_rows
 from pena.envelope import CloudEvent, make_event
-from pena.tables import outbox
+from pena.tables import OUTBOX_CHANNEL, outbox
 
 log = logging.getLogger("pena.outbox")
-NOTIFY_CHANNEL = "pena_outbox"
+NOTIFY_CHANNEL = OUTBOX_CHANNEL
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,11 @@ def outbox_row(
 
 
 async def emit_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Writes outbox rows (from `outbox_row`) in one statement inside the caller's transaction, and
-    queues one NOTIFY for the relay."""
+    """Writes outbox rows (from `outbox_row`) in one statement inside the caller's transaction (the
+    table's trigger wakes the relay: OUTBOX_NOTIFY_SQL)."""
     if not rows:
         return
     await insert_rows(session, outbox, rows)
-    await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
 async def emit(

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from pena.db import Database, create_schema, drop_database, ensure_database
 from pena.service import ServiceDefinition
 from pena.settings import Settings
-from pena.tables import AUDIT_APPEND_ONLY_SQL, KERNEL_METADATA
+from pena.tables import AUDIT_APPEND_ONLY_SQL, KERNEL_METADATA, OUTBOX_NOTIFY_SQL
 
 log = logging.getLogger("pena.schema")
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
@@ -73,7 +73,7 @@ async def migrate(settings: Settings, definition: ServiceDefinition) -> None:
                 await conn.run_sync(lambda sync: _upgrade(definition, sync))
         async with db.engine.begin() as conn:
             await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK + 1})")
-            for statement in _split_sql(AUDIT_APPEND_ONLY_SQL):
+            for statement in _split_sql(AUDIT_APPEND_ONLY_SQL + OUTBOX_NOTIFY_SQL):
                 await conn.exec_driver_sql(statement)
     finally:
         await db.dispose()

@@ -115,6 +115,18 @@ idempotency_keys = Table(
     _ts("created_at", default=True),
 )
 
+OUTBOX_CHANNEL = "pena_outbox"
+
+# A statement that writes outbox rows queues a NOTIFY for the relay (delivered on commit, once per
+# transaction: PostgreSQL folds identical notifications), so emitters need no extra round trip for it.
+OUTBOX_NOTIFY_SQL = f"""
+CREATE OR REPLACE FUNCTION pena_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_notify('{OUTBOX_CHANNEL}', ''); RETURN NULL; END $$;
+DROP TRIGGER IF EXISTS outbox_notify ON outbox;
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+FOR EACH STATEMENT EXECUTE FUNCTION pena_outbox_notify();
+"""
+
 # Audit rows are append-only: the database itself refuses UPDATE and DELETE on them.
 AUDIT_APPEND_ONLY_SQL = """
 CREATE OR REPLACE FUNCTION pena_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
