@@ -108,9 +108,9 @@ def _unnest_insert(table: Table, columns: tuple[str, ...], skip_conflicts: bool,
         sql += " ON CONFLICT DO NOTHING"
     if returning:
         sql += f" RETURNING {returning}"
-    return text(sql).bindparams(
-        *(bindparam(f"c{i}", type_=postgresql.ARRAY(table.c[c].type)) for i, c in enumerate(columns))
-    )
+    # dimensions=1: one element per row, also when it is a JSON list (taken for a nested array otherwise)
+    arrays = [postgresql.ARRAY(table.c[c].type, dimensions=1) for c in columns]
+    return text(sql).bindparams(*(bindparam(f"c{i}", type_=array) for i, array in enumerate(arrays)))
 
 
 async def insert_rows(

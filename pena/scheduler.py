@@ -157,7 +157,9 @@ class Scheduler:
             except Exception as exc:  # database away: try again shortly
                 log.warning("scheduler pass failed", extra={"error": repr(exc)[:300]})
                 claimed = 0
-            if claimed < self.batch_size:
+            # a pass that ran jobs is followed by another at once: a job may have scheduled due
+            # follow-ups (the participants import, its next chunk); sleep only when nothing was due
+            if claimed == 0:
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
                 except TimeoutError:

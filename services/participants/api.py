@@ -217,7 +217,7 @@ async def start_import(
     file: Annotated[UploadFile, File(description="UTF-8 CSV with a header row")],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    content = await file.read(imports.MAX_BYTES + 1)
+    content = await file.read(settings.max_upload_bytes + 1)
 
     async def effect() -> tuple[int, dict[str, Any], dict[str, str]]:
         job = await imports.create_import(

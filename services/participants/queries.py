@@ -1,16 +1,19 @@
-"""Every SELECT of the participants service, and the registration's conditional INSERT."""
+"""Every SELECT of the participants service, and the INSERTs of registration and bulk import."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import String, any_, bindparam, cast, func, select, tuple_
+from sqlalchemy import Insert, String, any_, bindparam, cast, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.db import insert_rows
 from services.participants.models import ImportJob, ImportRowError, Participant, ParticipantChange, Region
 
 
@@ -41,8 +44,11 @@ async def participant_by_nik_token(session: AsyncSession, token: str) -> Partici
 async def existing_nik_tokens(session: AsyncSession, tokens: list[str]) -> set[str]:
     if not tokens:
         return set()
-    rows = await session.execute(select(col(Participant.nik_token)).where(col(Participant.nik_token).in_(tokens)))
-    return {t for t in rows.scalars().all() if t}
+    # one array parameter: thousands of tokens (an import chunk) without thousands of bind parameters
+    statement = select(col(Participant.nik_token)).where(
+        col(Participant.nik_token) == any_(bindparam("tokens", tokens, type_=ARRAY(String)))
+    )
+    return {t for t in (await session.execute(statement)).scalars().all() if t}
 
 
 @dataclass(frozen=True)
@@ -82,19 +88,36 @@ async def registration_checks(
 
 
 _PARTICIPANTS = Participant.__table__  # type: ignore[attr-defined]
-_INSERT_NEW_NIK = (
-    pg_insert(_PARTICIPANTS)
-    .on_conflict_do_nothing(index_elements=[_PARTICIPANTS.c.nik_token])
-    .returning(_PARTICIPANTS.c.id)
-)
+_CHANGES = ParticipantChange.__table__  # type: ignore[attr-defined]
 
 
-async def insert_if_new_nik(session: AsyncSession, participant: Participant) -> bool:
-    """Inserts the participant unless its NIK token is taken; False when taken, also by a concurrent
-    registration (the insert waits for that one's commit). The transaction stays usable either way,
-    so no savepoint is needed."""
-    values = {column.key: getattr(participant, column.key) for column in _PARTICIPANTS.columns}
-    return (await session.execute(_INSERT_NEW_NIK, values)).first() is not None
+@lru_cache(maxsize=8)
+def _insert_new_nik(columns: tuple[str, ...], change_columns: tuple[str, ...]) -> Insert:
+    """WITH new AS (INSERT participant ON CONFLICT (nik_token) DO NOTHING RETURNING id)
+    INSERT INTO participant_changes SELECT new.id, ... FROM new RETURNING participant_id"""
+    new = (
+        pg_insert(_PARTICIPANTS)
+        .values({name: bindparam(name, type_=_PARTICIPANTS.c[name].type) for name in columns})
+        .on_conflict_do_nothing(index_elements=[_PARTICIPANTS.c.nik_token])
+        .returning(_PARTICIPANTS.c.id)
+        .cte("new")
+    )
+    change = [name for name in change_columns if name != "participant_id"]
+    history = select(new.c.id, *(bindparam(f"change_{name}", type_=_CHANGES.c[name].type) for name in change))
+    return (
+        pg_insert(_CHANGES)
+        .from_select(["participant_id", *change], history)
+        .returning(_CHANGES.c.participant_id)
+    )
+
+
+async def insert_if_new_nik(session: AsyncSession, values: dict[str, Any], *, change: dict[str, Any]) -> bool:
+    """Inserts a participant (column values) and its history row in one statement, unless its NIK
+    token is taken; False when taken, also by a concurrent registration (the insert waits for that
+    one's commit). The transaction stays usable either way, so no savepoint is needed."""
+    statement = _insert_new_nik(tuple(values), tuple(change))
+    params = {**values, **{f"change_{name}": value for name, value in change.items() if name != "participant_id"}}
+    return (await session.execute(statement, params)).first() is not None
 
 
 async def possible_duplicate(session: AsyncSession, *, identity_hash: str, nik_token: str) -> Participant | None:
@@ -170,3 +193,37 @@ async def import_errors(session: AsyncSession, import_id: str) -> list[ImportRow
         .order_by(col(ImportRowError.row_number), col(ImportRowError.id))
     )
     return list((await session.execute(statement)).scalars().all())
+
+
+# ------------------------------------------------------------------ bulk registration (the import)
+
+
+async def identity_holders(session: AsyncSession, identity_hashes: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """identity hash -> [(NIK token, participant id)] of the stored participants with that name and
+    birth date, oldest first (the order `possible_duplicate` picks from)."""
+    if not identity_hashes:
+        return {}
+    statement = (
+        select(col(Participant.identity_hash), col(Participant.nik_token), col(Participant.id))
+        .where(col(Participant.identity_hash) == any_(bindparam("hashes", identity_hashes, type_=ARRAY(String))))
+        .order_by(col(Participant.created_at), col(Participant.id))
+    )
+    holders: dict[str, list[tuple[str, str]]] = {}
+    for identity, token, participant_id in (await session.execute(statement)).all():
+        holders.setdefault(identity, []).append((token, participant_id))
+    return holders
+
+
+async def insert_new_participants(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Inserts participants (column values) in one statement, skipping those whose NIK token is taken
+    (also by a concurrent registration: the insert waits for its commit). Returns the inserted ids."""
+    table = Participant.__table__  # type: ignore[attr-defined]
+    return set(await insert_rows(session, table, rows, skip_conflicts=True, returning="id"))
+
+
+async def insert_changes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await insert_rows(session, ParticipantChange.__table__, rows)  # type: ignore[attr-defined]
+
+
+async def insert_import_errors(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await insert_rows(session, ImportRowError.__table__, rows)  # type: ignore[attr-defined]

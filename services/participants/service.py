@@ -4,20 +4,23 @@ change is audited; every change bumps `version` and announces itself through the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.audit import record_audit
+from pena.audit import audit_row, record_audit, record_audits
 from pena.auth import Principal
 from pena.clock import Clock, business_today
 from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from pena.crypto import FieldCipher, mask_nik, nik_token
-from pena.outbox import emit
+from pena.outbox import emit, emit_rows, outbox_row
 from pena.problems import Problem, field_error, not_found
 from pena.settings import Settings
 from services.participants import queries
@@ -162,19 +165,24 @@ def view(participant: Participant, *, principal: Principal, settings: Settings) 
     }
 
 
+FACT_FIELDS = ("region_code", "sex", "birth_year", "business_field", "dtsen_decile", "household_size", "status")
+
+
+def _facts_of(row: Mapping[str, Any], income: int | None) -> dict[str, Any]:
+    """The non-personal facts events carry, from a participant's column values and its plain income."""
+    return {
+        **{name: row[name] for name in FACT_FIELDS},
+        "assistance_programmes": list(row["assistance_programmes"]),
+        "baseline_monthly_income": income,
+    }
+
+
 def _facts(participant: Participant, settings: Settings) -> dict[str, Any]:
     income = participant.baseline_income_enc
-    return {
-        "region_code": participant.region_code,
-        "sex": participant.sex,
-        "birth_year": participant.birth_year,
-        "business_field": participant.business_field,
-        "assistance_programmes": list(participant.assistance_programmes),
-        "dtsen_decile": participant.dtsen_decile,
-        "household_size": participant.household_size,
-        "baseline_monthly_income": int(cipher_for(settings.field_encryption_key).decrypt(income)) if income else None,
-        "status": participant.status,
-    }
+    return _facts_of(
+        {name: getattr(participant, name) for name in (*FACT_FIELDS, "assistance_programmes")},
+        int(cipher_for(settings.field_encryption_key).decrypt(income)) if income else None,
+    )
 
 
 # ------------------------------------------------------------------ validation
@@ -243,6 +251,33 @@ def idempotency_fingerprint(data: ParticipantCreate, settings: Settings) -> dict
     return body
 
 
+def _change_values(
+    participant_id: str,
+    version: int,
+    *,
+    action: str,
+    actor: str,
+    at: datetime,
+    changed_fields: list[str] | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reason_code: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "participant_id": participant_id,
+        "version": version,
+        "action": action,
+        "changed_fields": changed_fields or [],
+        "from_status": from_status,
+        "to_status": to_status,
+        "reason_code": reason_code,
+        "reason": reason,
+        "actor": actor,
+        "at": at,
+    }
+
+
 async def _record_change(
     session: AsyncSession,
     participant: Participant,
@@ -256,24 +291,103 @@ async def _record_change(
     reason_code: str | None = None,
     reason: str | None = None,
 ) -> None:
-    session.add(
-        ParticipantChange(
-            participant_id=participant.id,
-            version=participant.version,
-            action=action,
-            changed_fields=changed_fields or [],
-            from_status=from_status,
-            to_status=to_status,
-            reason_code=reason_code,
-            reason=reason,
-            actor=actor,
-            at=at,
-        )
+    values = _change_values(
+        participant.id,
+        participant.version,
+        action=action,
+        actor=actor,
+        at=at,
+        changed_fields=changed_fields,
+        from_status=from_status,
+        to_status=to_status,
+        reason_code=reason_code,
+        reason=reason,
     )
+    session.add(ParticipantChange(**values))
 
 
 def _actor_name(actor: Principal | None) -> str:
     return actor.subject if actor else "system"
+
+
+def participant_values(
+    data: ParticipantCreate,
+    *,
+    settings: Settings,
+    token: str,
+    identity: str,
+    twin_id: str | None,
+    actor: Principal | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new participant's column values (identity data encrypted) from validated input."""
+    cipher = cipher_for(settings.field_encryption_key)
+    income = data.baseline_monthly_income
+    return {
+        "id": _new_id(),
+        "nik_token": token,
+        "kk_token": kk_token(data.kk_number, settings.nik_hmac_key),
+        "identity_hash": identity,
+        "nik_enc": cipher.encrypt(data.nik),
+        "kk_enc": cipher.encrypt(data.kk_number),
+        "name_enc": cipher.encrypt(data.full_name),
+        "birth_date_enc": cipher.encrypt(data.birth_date.isoformat()),
+        "baseline_income_enc": cipher.encrypt(str(income)) if income is not None else None,
+        "profile_enc": _sealed_profile(cipher, {name: getattr(data, name) for name in PROFILE_FIELDS}),
+        "consent_purpose": data.consent.purpose,
+        "consent_given_on": data.consent.given_on,
+        "consent_recorded_by": data.consent.recorded_by,
+        "nik_region": data.nik[:6],
+        "sex": data.sex,
+        "birth_year": data.birth_date.year,
+        "region_code": data.region_code,
+        "business_field": data.business_field,
+        "assistance_programmes": list(dict.fromkeys(data.assistance_programmes)),
+        "dtsen_decile": data.dtsen_decile,
+        "household_size": data.household_size,
+        "status": data.status,
+        "version": 1,
+        "possible_duplicate_of": twin_id,
+        "flagged": twin_id is not None,
+        "created_by": _actor_name(actor),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def registration_change(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The history row of a registration (from `participant_values`)."""
+    return _change_values(
+        values["id"],
+        values["version"],
+        action="registered",
+        actor=values["created_by"],
+        at=values["created_at"],
+        to_status=values["status"],
+    )
+
+
+def registration_audit(values: Mapping[str, Any], *, actor: Principal | None, purpose: str) -> dict[str, Any]:
+    return audit_row(
+        actor=actor,
+        action="participant.register",
+        subject_type="participant",
+        subject_id=values["id"],
+        purpose=purpose,
+        details={"flagged_possible_duplicate": values["flagged"]},
+    )
+
+
+def registration_event(values: Mapping[str, Any], *, income: int | None) -> dict[str, Any]:
+    """The participant.registered outbox row: pseudonymous token and coarse facts, no identity data."""
+    payload = ParticipantRegistered(
+        participant_id=values["id"],
+        version=values["version"],
+        nik_token=values["nik_token"],
+        registered_at=values["created_at"],
+        **_facts_of(values, income),
+    )
+    return outbox_row("participant.registered", payload, subject=values["id"], time=values["created_at"])[1]
 
 
 async def register(
@@ -302,72 +416,78 @@ async def register(
         raise validation_problem(errors)
     if checks.holder_id is not None:
         raise duplicate_problem(checks.holder_id)
-    cipher = cipher_for(settings.field_encryption_key)
-    twin_id = checks.twin_id
     now = clock.now()
-    participant = Participant(
-        id=_new_id(),
-        nik_token=token,
-        kk_token=kk_token(data.kk_number, settings.nik_hmac_key),
-        identity_hash=identity,
-        nik_enc=cipher.encrypt(data.nik),
-        kk_enc=cipher.encrypt(data.kk_number),
-        name_enc=cipher.encrypt(data.full_name),
-        birth_date_enc=cipher.encrypt(data.birth_date.isoformat()),
-        baseline_income_enc=(
-            cipher.encrypt(str(data.baseline_monthly_income)) if data.baseline_monthly_income is not None else None
-        ),
-        profile_enc=_sealed_profile(cipher, {name: getattr(data, name) for name in PROFILE_FIELDS}),
-        consent_purpose=data.consent.purpose,
-        consent_given_on=data.consent.given_on,
-        consent_recorded_by=data.consent.recorded_by,
-        nik_region=data.nik[:6],
-        sex=data.sex,
-        birth_year=data.birth_date.year,
-        region_code=data.region_code,
-        business_field=data.business_field,
-        assistance_programmes=list(dict.fromkeys(data.assistance_programmes)),
-        dtsen_decile=data.dtsen_decile,
-        household_size=data.household_size,
-        status=data.status,
-        version=1,
-        possible_duplicate_of=twin_id,
-        flagged=twin_id is not None,
-        created_by=_actor_name(actor),
-        created_at=now,
-        updated_at=now,
+    values = participant_values(
+        data, settings=settings, token=token, identity=identity, twin_id=checks.twin_id, actor=actor, now=now
     )
     # the unique index decides a concurrent double registration: the loser's insert waits for the
     # winner's commit, does nothing, and the loser answers 409 naming the winner
-    if not await queries.insert_if_new_nik(session, participant):
+    if not await queries.insert_if_new_nik(session, values, change=registration_change(values)):
         winner = await queries.participant_by_nik_token(session, token)
         raise duplicate_problem(winner.id if winner else None)
-    await _record_change(
-        session, participant, action="registered", actor=_actor_name(actor), at=now, to_status=participant.status
-    )
-    await record_audit(
-        session,
-        actor=actor,
-        action="participant.register",
-        subject_type="participant",
-        subject_id=participant.id,
-        purpose=purpose,
-        details={"flagged_possible_duplicate": participant.flagged},
-    )
-    await emit(
-        session,
-        "participant.registered",
-        ParticipantRegistered(
-            participant_id=participant.id,
-            version=participant.version,
-            nik_token=token,
-            registered_at=now,
-            **_facts(participant, settings),
-        ),
-        subject=participant.id,
-        time=now,
-    )
-    return participant
+    await record_audits(session, [registration_audit(values, actor=actor, purpose=purpose)])
+    await emit_rows(session, [registration_event(values, income=data.baseline_monthly_income)])
+    return Participant(**values)
+
+
+@dataclass
+class BulkOutcome:
+    created: int = 0
+    duplicates: int = 0
+    errors: dict[int, list[Error]] = dataclasses.field(default_factory=dict)  # input index -> refusals
+
+
+async def register_many(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    settings: Settings,
+    clock: Clock,
+    items: list[ParticipantCreate],
+    purpose: str,
+) -> BulkOutcome:
+    """register() for many participants at once (the bulk import): the same validation, duplicate
+    rules, rows, history, audit and events, but one lookup per kind and one INSERT per table.
+    A NIK already registered, or repeated in `items` (the first occurrence counts), is a duplicate."""
+    outcome = BulkOutcome()
+    known = await known_regions(session)
+    today = business_today(clock, settings.business_timezone)
+    candidates: dict[str, tuple[ParticipantCreate, str]] = {}  # NIK token -> (data, identity hash)
+    for index, data in enumerate(items):
+        errors = creation_errors(data, known=known, today=today)
+        if errors:
+            outcome.errors[index] = errors
+            continue
+        token = nik_token(data.nik, settings.nik_hmac_key)
+        if token in candidates:
+            outcome.duplicates += 1
+            continue
+        candidates[token] = (data, identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key))
+    taken = await queries.existing_nik_tokens(session, list(candidates))
+    outcome.duplicates += len(taken)
+    fresh = [(token, data, identity) for token, (data, identity) in candidates.items() if token not in taken]
+    # possible duplicates: the oldest stored participant with the same name and birth date and
+    # another NIK, else an earlier row of this batch (as if the rows had been registered one by one)
+    holders = await queries.identity_holders(session, list({identity for _, _, identity in fresh}))
+    now = clock.now()
+    rows: list[tuple[dict[str, Any], int | None]] = []
+    for token, data, identity in fresh:
+        twin_id = next((pid for other, pid in holders.get(identity, ()) if other != token), None)
+        values = participant_values(
+            data, settings=settings, token=token, identity=identity, twin_id=twin_id, actor=actor, now=now
+        )
+        holders.setdefault(identity, []).append((token, values["id"]))
+        rows.append((values, data.baseline_monthly_income))
+    inserted = await queries.insert_new_participants(session, [values for values, _ in rows])
+    # a registration of the same NIK that committed since the lookup (or is committing) wins the
+    # unique index: ON CONFLICT DO NOTHING leaves this row out, and it counts as a duplicate
+    created = [(values, income) for values, income in rows if values["id"] in inserted]
+    outcome.duplicates += len(rows) - len(created)
+    outcome.created = len(created)
+    await queries.insert_changes(session, [registration_change(values) for values, _ in created])
+    await record_audits(session, [registration_audit(values, actor=actor, purpose=purpose) for values, _ in created])
+    await emit_rows(session, [registration_event(values, income=income) for values, income in created])
+    return outcome
 
 
 # ------------------------------------------------------------------ reads
