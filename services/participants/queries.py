@@ -104,11 +104,7 @@ def _insert_new_nik(columns: tuple[str, ...], change_columns: tuple[str, ...]) -
     )
     change = [name for name in change_columns if name != "participant_id"]
     history = select(new.c.id, *(bindparam(f"change_{name}", type_=_CHANGES.c[name].type) for name in change))
-    return (
-        pg_insert(_CHANGES)
-        .from_select(["participant_id", *change], history)
-        .returning(_CHANGES.c.participant_id)
-    )
+    return pg_insert(_CHANGES).from_select(["participant_id", *change], history).returning(_CHANGES.c.participant_id)
 
 
 async def insert_if_new_nik(session: AsyncSession, values: dict[str, Any], *, change: dict[str, Any]) -> bool:
