@@ -95,6 +95,7 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.max_body = settings.max_body_bytes
+        self.max_upload = settings.max_upload_bytes
         self.rate = settings.rate_limit_per_minute
         self._buckets: dict[str, tuple[float, float]] = {}
 
@@ -124,11 +125,14 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            early = self._refuse_early(headers, scope)
+            # file uploads (multipart: the participants CSV import) may be larger than other bodies
+            multipart = headers.get("content-type", "").startswith("multipart/form-data")
+            cap = self.max_upload if multipart else self.max_body
+            early = self._refuse_early(headers, scope, cap)
             if early is not None:
                 await early(scope, receive, send_wrapper)
             else:
-                await self.app(scope, self._capped(receive), send_wrapper)
+                await self.app(scope, self._capped(receive, cap), send_wrapper)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
@@ -148,13 +152,13 @@ class RequestContextMiddleware:
             for var, token in zip((request_id_var, correlation_id_var, traceparent_var), tokens, strict=True):
                 var.reset(token)
 
-    def _refuse_early(self, headers: dict[str, str], scope: Scope) -> Any:
+    def _refuse_early(self, headers: dict[str, str], scope: Scope, cap: int) -> Any:
         length = headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_body:
+        if length and length.isdigit() and int(length) > cap:
             return problem_response(
                 413,
                 "Payload too large",
-                f"request bodies are limited to {self.max_body} bytes",
+                f"request bodies are limited to {cap} bytes",
                 type_="payload-too-large",
             )
         client = hashlib.sha1((headers.get("authorization") or str(scope.get("client"))).encode()).hexdigest()
@@ -173,7 +177,7 @@ class RequestContextMiddleware:
         self._buckets[client] = (allowance - 1.0, now)
         return None
 
-    def _capped(self, receive: Receive) -> Receive:
+    def _capped(self, receive: Receive, cap: int) -> Receive:
         seen = 0
 
         async def wrapped() -> Message:
@@ -181,11 +185,11 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body:
+                if seen > cap:
                     raise Problem(
                         413,
                         "Payload too large",
-                        f"request bodies are limited to {self.max_body} bytes",
+                        f"request bodies are limited to {cap} bytes",
                         type_="payload-too-large",
                     )
             return message

@@ -115,6 +115,22 @@ async def test_oversized_body_is_413(make_runtime, api, auth, settings) -> None:
     assert r.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_file_uploads_have_their_own_larger_cap(make_runtime, api, auth, settings) -> None:
+    small = settings.model_copy(update={"max_body_bytes": 1000, "max_upload_bytes": 5000})
+    runtime = await make_runtime([probe.publisher], settings_=small)
+    client = api(runtime)
+    upload = {"file": ("x.csv", b"x" * 2000, "text/csv")}
+    passed = await client.post("/v1/probe/things", files=upload, headers=auth("admin"))
+    assert passed.status_code == 422  # past the size cap: refused by the route, not the middleware
+    too_big = await client.post("/v1/probe/things", files={"file": ("x.csv", b"x" * 6000)}, headers=auth("admin"))
+    assert too_big.status_code == 413 and too_big.headers["content-type"].startswith("application/problem+json")
+    assert too_big.json()["type"].endswith("payload-too-large") and "5000 bytes" in too_big.json()["detail"]
+    json_body = await client.post(
+        "/v1/probe/things", content="x" * 2000, headers=auth("admin") | {"content-type": "application/json"}
+    )
+    assert json_body.status_code == 413  # other bodies keep the smaller cap
+
+
 async def test_database_down_is_503_problem_not_500(make_runtime, api, auth, settings) -> None:
     from pena.db import Database
 

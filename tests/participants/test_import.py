@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import json
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
+from sqlmodel import col
 
-from services.participants.models import Participant
-from tests.participants.support import MAN_NIK, WOMAN_NIK
+from pena.auth import Principal
+from pena.crypto import nik_token
+from pena.tables import audit_log
+from services.participants import imports
+from services.participants.models import Participant, ParticipantChange
+from services.participants.schemas import ParticipantCreate
+from services.participants.service import register, register_many
+from tests.participants.support import MAN_NIK, WOMAN_NIK, man, outbox_events, woman
 
 HEADER = (
     "nik,kk_number,full_name,birth_date,sex,region_code,business_field,assistance_programmes,dtsen_decile,"
@@ -45,7 +55,9 @@ async def _import(registry, content: bytes) -> dict:
     return progress.json()
 
 
-async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry) -> None:
+@pytest.mark.parametrize("chunk_rows", [imports.CHUNK_ROWS, 2])
+async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeypatch, chunk_rows) -> None:
+    monkeypatch.setattr(imports, "CHUNK_ROWS", chunk_rows)  # 2: four chunks, row 5 repeats row 2 of chunk 1
     job = await _import(registry, CSV)
     assert job["status"] == "done" and job["finished_at"]
     assert (job["processed_rows"], job["created_rows"], job["duplicate_rows"], job["error_rows"]) == (7, 2, 1, 4)
@@ -86,3 +98,138 @@ async def test_upload_problems_are_refused_at_once(registry, auth) -> None:
         "/v1/participants/imports", files={"file": ("x.csv", CSV, "text/csv")}, headers=auth("facilitator", unit="13")
     )
     assert not_writer.status_code == 403
+
+
+async def _all(registry, statement) -> list:
+    async with registry.runtime.service("participants").db.transaction() as session:
+        return list((await session.execute(statement)).all())
+
+
+async def test_each_created_participant_gets_history_audit_and_one_registered_event(registry) -> None:
+    single = await registry.client.post(
+        "/v1/participants", json=woman(nik="1371015205900003", full_name="Dewi Lestari"), headers=registry.admin
+    )
+    assert single.status_code == 201, single.text
+    job = await _import(registry, CSV)
+    others = select(col(Participant.id)).where(col(Participant.id) != single.json()["id"])
+    created = {pid for (pid,) in await _all(registry, others)}
+    assert job["created_rows"] == len(created) == 2
+
+    history = await _all(registry, select(ParticipantChange).where(col(ParticipantChange.participant_id).in_(created)))
+    assert sorted((h.participant_id, h.version, h.action, h.to_status, h.actor) for (h,) in history) == sorted(
+        (pid, 1, "registered", "candidate", "dev-admin") for pid in created
+    )
+    audits = await _all(
+        registry,
+        select(audit_log.c.subject_id, audit_log.c.purpose, audit_log.c.details).where(
+            audit_log.c.action == "participant.register", audit_log.c.purpose == "bulk import"
+        ),
+    )
+    assert sorted(a.subject_id for a in audits) == sorted(created)
+    assert all(a.details == {"flagged_possible_duplicate": False} for a in audits)
+
+    events = await outbox_events(registry.runtime, "participant.registered")
+    imported = [e for e in events if e["subject"] in created]
+    assert sorted(e["subject"] for e in imported) == sorted(created)  # exactly one each
+    api_event = next(e for e in events if e["subject"] == single.json()["id"])
+    assert all(set(e["data"]) == set(api_event["data"]) for e in imported)  # the payload register() emits
+    budi = next(e["data"] for e in imported if e["data"]["nik_token"] == nik_token(MAN_NIK, "dev-only-not-a-secret"))
+    assert budi == {
+        "participant_id": budi["participant_id"],
+        "version": 1,
+        "nik_token": nik_token(MAN_NIK, "dev-only-not-a-secret"),
+        "registered_at": budi["registered_at"],
+        "region_code": "1371011001",
+        "sex": "M",
+        "birth_year": 1985,
+        "business_field": "kuliner",
+        "assistance_programmes": ["PKH", "BPNT"],
+        "dtsen_decile": 2,
+        "household_size": None,
+        "baseline_monthly_income": None,
+        "status": "candidate",
+    }
+    dumped = json.dumps(imported)
+    for secret in (WOMAN_NIK, MAN_NIK, "1371012001150003", "Siti Rahmawati", "Budi Santoso", "1990-05-12"):
+        assert secret not in dumped
+
+
+async def test_duplicates_against_the_registry_and_within_the_file_and_possible_twins(registry) -> None:
+    stored = await registry.client.post("/v1/participants", json=woman(), headers=registry.admin)
+    assert stored.status_code == 201
+    consent = "PENA programme participation,2026-10-01,fac-1"
+    content = (
+        HEADER
+        + f"{WOMAN_NIK},1371012001150003,Siti Rahmawati,1990-05-12,F,1371011001,,,,{consent}\n"  # registered
+        + f"{MAN_NIK},1371012001150003,Budi Santoso,1985-01-03,M,1371011001,,,,{consent}\n"
+        + f"{MAN_NIK},1371012001150003,Budi S.,1985-01-03,M,1371011001,,,,{consent}\n"  # again in the file
+        # same name and birth date as the stored woman, another NIK: a possible duplicate of her
+        + f"1371015205900003,1371012001150003,SITI  Rahmawati,1990-05-12,F,1371011001,,,,{consent}\n"
+        # same name and birth date as row 2 of this file, another NIK: a possible duplicate of row 2
+        + f"1371010301850005,1371012001150003,Budi Santoso,1985-01-03,M,1371011001,,,,{consent}\n"
+    ).encode()
+    job = await _import(registry, content)
+    assert (job["created_rows"], job["duplicate_rows"], job["error_rows"]) == (3, 2, 0)
+    rows = await _all(registry, select(Participant))
+    by_token = {p.nik_token: p for (p,) in rows}
+    key = registry.runtime.settings.nik_hmac_key
+    budi = by_token[nik_token(MAN_NIK, key)]
+    assert not budi.flagged
+    assert by_token[nik_token("1371015205900003", key)].possible_duplicate_of == stored.json()["id"]
+    assert by_token[nik_token("1371010301850005", key)].possible_duplicate_of == budi.id
+    assert len(rows) == 4
+
+
+async def test_a_registration_committing_during_a_chunk_makes_a_duplicate_not_a_failure(registry) -> None:
+    """The single registration holds the NIK (uncommitted) when the chunk looks it up; the chunk's
+    INSERT waits on the unique index, then skips that row once the registration commits."""
+    runtime = registry.runtime
+    db = runtime.service("participants").db
+    settings = runtime.settings
+    actor = Principal(subject="admin", client_id="t", roles=frozenset({"admin"}), scopes=frozenset())
+    async with db.sessions() as single:
+        await register(single, actor=actor, settings=settings, clock=runtime.clock, data=ParticipantCreate(**woman()))
+
+        async def chunk():
+            async with db.transaction() as session:
+                items = [ParticipantCreate(**woman()), ParticipantCreate(**man())]
+                return await register_many(
+                    session, actor=actor, settings=settings, clock=runtime.clock, items=items, purpose="bulk import"
+                )
+
+        running = asyncio.create_task(chunk())
+        waiting = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        for _ in range(100):
+            if (await _all(registry, waiting))[0][0] == 1:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the chunk never waited for the registration")
+        await single.commit()
+    outcome = await asyncio.wait_for(running, timeout=10)
+    assert (outcome.created, outcome.duplicates, outcome.errors) == (1, 1, {})
+    rows = await _all(registry, select(col(Participant.nik_token)))
+    assert sorted(t for (t,) in rows) == sorted(nik_token(n, settings.nik_hmac_key) for n in (WOMAN_NIK, MAN_NIK))
+    events = await outbox_events(runtime, "participant.registered")
+    assert len(events) == 2 and len({e["subject"] for e in events}) == 2
+
+
+async def test_uploads_above_the_cap_are_refused_and_larger_files_than_other_bodies_accepted(
+    make_runtime, api, auth, settings
+) -> None:
+    from services.participants.app import definition
+
+    small = settings.model_copy(update={"max_body_bytes": 1024 * 1024, "max_upload_bytes": 2 * 1024 * 1024})
+    client = api(await make_runtime([definition], settings_=small))
+    padding = "x" * 900
+    row = f"{WOMAN_NIK},1371012001150003,Siti,1990-05-12,F,1371011001,{padding}" + CONSENT + "\n"
+    header = "nik,kk_number,full_name,birth_date,sex,region_code,address," + HEADER.split(",", 9)[9]
+    fits = (header + row * 1500).encode()  # 1.4 MB: above max_body_bytes, below max_upload_bytes
+    too_big = (header + row * 2500).encode()  # 2.4 MB
+    ok = await client.post("/v1/participants/imports", files={"file": ("a.csv", fits)}, headers=auth("admin"))
+    assert ok.status_code == 202 and ok.json()["total_rows"] == 1500
+    refused = await client.post("/v1/participants/imports", files={"file": ("b.csv", too_big)}, headers=auth("admin"))
+    assert refused.status_code == 413 and refused.headers["content-type"].startswith("application/problem+json")
+    assert str(small.max_upload_bytes) in refused.json()["detail"]
