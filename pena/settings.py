@@ -58,8 +58,8 @@ class Settings(BaseSettings):
     allow_clock_control: bool = False
 
     max_body_bytes: int = 10 * 1024 * 1024
-    # multipart/form-data bodies (file uploads: the participants CSV import, where 100,000 rows with
-    # every column filled take about 25 MiB); larger bodies answer 413 problem+json
+    # multipart/form-data bodies (file uploads: the participants CSV import, where 100,000 realistic
+    # rows of ~150 bytes take ~15 MB, with room for optional columns); larger answer 413 problem+json
     max_upload_bytes: int = 32 * 1024 * 1024
     max_page_size: int = 200
     rate_limit_per_minute: int = 6000

@@ -480,7 +480,8 @@ async def register_many(
         rows.append((values, data.baseline_monthly_income))
     inserted = await queries.insert_new_participants(session, [values for values, _ in rows])
     # a registration of the same NIK that committed since the lookup (or is committing) wins the
-    # unique index: ON CONFLICT DO NOTHING leaves this row out, and it counts as a duplicate
+    # unique index: ON CONFLICT DO NOTHING leaves this row out, and it counts as a duplicate (a later
+    # row flagged against the left-out one keeps that id in possible_duplicate_of: a review hint only)
     created = [(values, income) for values, income in rows if values["id"] in inserted]
     outcome.duplicates += len(rows) - len(created)
     outcome.created = len(created)
