@@ -35,7 +35,7 @@ class ParticipantIn(BaseModel):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # the same pool ceiling as the service (db_pool_size 10 + max_overflow 10)
+    # the same pool as the service in the benchmark (bench/server.py: db_pool_size 20, no overflow)
     app.state.pool = await asyncpg.create_pool(os.environ["BENCH_BARE_DSN"], min_size=10, max_size=20)
     await app.state.pool.execute(TABLE)
     yield

@@ -46,6 +46,10 @@ def _service_env(settings: Settings) -> dict[str, str]:
         PENA_BUS="kafka",
         PENA_LOG_LEVEL="WARNING",
         PENA_RATE_LIMIT_PER_MINUTE="100000000",  # the limiter would measure itself, not the service
+        # the bare app's asyncpg pool keeps up to 20 connections open; a SQLAlchemy pool of 10 + 10
+        # overflow closes each overflow connection on return and reconnects (and re-prepares) later
+        PENA_DB_POOL_SIZE="20",
+        PENA_DB_MAX_OVERFLOW="0",
     )
     return env
 

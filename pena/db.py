@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import MetaData, Table, TextClause, bindparam, event, exc, make_url, text
+from sqlalchemy import MetaData, Select, Table, TextClause, bindparam, event, exc, func, insert, make_url, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
@@ -132,6 +132,45 @@ async def insert_rows(
     params = {f"c{i}": [row[c] for row in rows] for i, c in enumerate(columns)}
     result = await session.execute(statement, params)
     return list(result.scalars()) if returning else []
+
+
+Companions = tuple[tuple[Table, tuple[str, ...]], ...]
+
+
+@lru_cache(maxsize=64)
+def _insert_unless_conflict(table: Table, columns: tuple[str, ...], conflict: str, companions: Companions) -> Select:
+    new = (
+        postgresql.insert(table)
+        .values({c: bindparam(f"r_{c}", type_=table.c[c].type) for c in columns})
+        .on_conflict_do_nothing(index_elements=[table.c[conflict]])
+        .returning(table.c[conflict])
+        .cte("new")
+    )
+    statement = select(func.count()).select_from(new)
+    for i, (other, other_columns) in enumerate(companions):
+        values = select(*(bindparam(f"c{i}_{c}", type_=other.c[c].type) for c in other_columns)).select_from(new)
+        statement = statement.add_cte(insert(other).from_select(list(other_columns), values).cte(f"c{i}"))
+    return statement
+
+
+async def insert_unless_conflict(
+    session: AsyncSession,
+    table: Table,
+    row: dict[str, Any],
+    *,
+    conflict: str,
+    companions: list[tuple[Table, dict[str, Any]]],
+) -> bool:
+    """Inserts `row` unless it meets the unique index on column `conflict` (ON CONFLICT DO NOTHING,
+    which waits for a concurrent insert of the same key to commit or roll back), and the companion
+    rows (history, audit, outbox...) only with it: all or none, in one statement and one round trip
+    (data-modifying CTEs). Returns whether the row was inserted; the transaction stays usable."""
+    shape = tuple((other, tuple(values)) for other, values in companions)
+    statement = _insert_unless_conflict(table, tuple(row), conflict, shape)
+    params = {f"r_{c}": value for c, value in row.items()}
+    for i, (_, values) in enumerate(companions):
+        params.update({f"c{i}_{c}": value for c, value in values.items()})
+    return bool((await session.execute(statement, params)).scalar_one())
 
 
 async def ensure_database(url: str) -> bool:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Insert, String, any_, bindparam, cast, func, select, tuple_
+from sqlalchemy import String, any_, bindparam, cast, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.db import insert_rows
+from pena.db import insert_rows, insert_unless_conflict
+from pena.tables import audit_log, outbox
 from services.participants.models import ImportJob, ImportRowError, Participant, ParticipantChange, Region
 
 
@@ -91,29 +90,25 @@ _PARTICIPANTS = Participant.__table__  # type: ignore[attr-defined]
 _CHANGES = ParticipantChange.__table__  # type: ignore[attr-defined]
 
 
-@lru_cache(maxsize=8)
-def _insert_new_nik(columns: tuple[str, ...], change_columns: tuple[str, ...]) -> Insert:
-    """WITH new AS (INSERT participant ON CONFLICT (nik_token) DO NOTHING RETURNING id)
-    INSERT INTO participant_changes SELECT new.id, ... FROM new RETURNING participant_id"""
-    new = (
-        pg_insert(_PARTICIPANTS)
-        .values({name: bindparam(name, type_=_PARTICIPANTS.c[name].type) for name in columns})
-        .on_conflict_do_nothing(index_elements=[_PARTICIPANTS.c.nik_token])
-        .returning(_PARTICIPANTS.c.id)
-        .cte("new")
+async def insert_if_new_nik(
+    session: AsyncSession,
+    values: dict[str, Any],
+    *,
+    change: dict[str, Any],
+    audit: dict[str, Any],
+    event: dict[str, Any],
+) -> bool:
+    """Inserts a participant (column values) with its history row, audit entry and outbox event in
+    one statement, unless its NIK token is taken: then nothing is written and False returned, also
+    when a concurrent registration took it (the insert waits for that one's commit). The transaction
+    stays usable either way, so no savepoint is needed."""
+    return await insert_unless_conflict(
+        session,
+        _PARTICIPANTS,
+        values,
+        conflict="nik_token",
+        companions=[(_CHANGES, change), (audit_log, audit), (outbox, event)],
     )
-    change = [name for name in change_columns if name != "participant_id"]
-    history = select(new.c.id, *(bindparam(f"change_{name}", type_=_CHANGES.c[name].type) for name in change))
-    return pg_insert(_CHANGES).from_select(["participant_id", *change], history).returning(_CHANGES.c.participant_id)
-
-
-async def insert_if_new_nik(session: AsyncSession, values: dict[str, Any], *, change: dict[str, Any]) -> bool:
-    """Inserts a participant (column values) and its history row in one statement, unless its NIK
-    token is taken; False when taken, also by a concurrent registration (the insert waits for that
-    one's commit). The transaction stays usable either way, so no savepoint is needed."""
-    statement = _insert_new_nik(tuple(values), tuple(change))
-    params = {**values, **{f"change_{name}": value for name, value in change.items() if name != "participant_id"}}
-    return (await session.execute(statement, params)).first() is not None
 
 
 async def possible_duplicate(session: AsyncSession, *, identity_hash: str, nik_token: str) -> Participant | None:

@@ -421,12 +421,18 @@ async def register(
         data, settings=settings, token=token, identity=identity, twin_id=checks.twin_id, actor=actor, now=now
     )
     # the unique index decides a concurrent double registration: the loser's insert waits for the
-    # winner's commit, does nothing, and the loser answers 409 naming the winner
-    if not await queries.insert_if_new_nik(session, values, change=registration_change(values)):
+    # winner's commit, writes nothing (no history, audit or event either), and the loser answers 409
+    # naming the winner
+    inserted = await queries.insert_if_new_nik(
+        session,
+        values,
+        change=registration_change(values),
+        audit=registration_audit(values, actor=actor, purpose=purpose),
+        event=registration_event(values, income=data.baseline_monthly_income),
+    )
+    if not inserted:
         winner = await queries.participant_by_nik_token(session, token)
         raise duplicate_problem(winner.id if winner else None)
-    await record_audits(session, [registration_audit(values, actor=actor, purpose=purpose)])
-    await emit_rows(session, [registration_event(values, income=data.baseline_monthly_income)])
     return Participant(**values)
 
 
