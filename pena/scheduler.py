@@ -12,16 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena import metrics
 from pena.clock import Clock
 from pena.db import Database, insert_rows
+from pena.notify import listen, wait_any
 from pena.settings import Settings
 from pena.tables import scheduled_jobs
 
 log = logging.getLogger("pena.scheduler")
+NOTIFY_CHANNEL = "pena_jobs"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,12 @@ async def schedule_job(
 ) -> bool:
     """Stores a job once per key (idempotent). Returns False when the key already existed."""
     return bool(await schedule_jobs(session, [job_row(kind=kind, key=key, due_at=due_at, payload=payload)]))
+
+
+async def wake_schedulers(session: AsyncSession) -> None:
+    """Running schedulers look for due jobs as soon as this transaction commits, not at their next
+    poll: for jobs someone waits on (an import just uploaded)."""
+    await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
 async def lock_jobs(session: AsyncSession, keys: list[str]) -> None:
@@ -97,6 +105,7 @@ class Scheduler:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.retry_after = retry_after
+        self._wake = asyncio.Event()
 
     async def run_once(self) -> int:
         """Claims and runs one batch of due jobs. Returns how many were claimed."""
@@ -149,18 +158,20 @@ class Scheduler:
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                claimed = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database away: try again shortly
-                log.warning("scheduler pass failed", extra={"error": repr(exc)[:300]})
-                claimed = 0
-            # a pass that ran jobs is followed by another at once: a job may have scheduled due
-            # follow-ups (the participants import, its next chunk); sleep only when nothing was due
-            if claimed == 0:
+        listener = asyncio.create_task(listen(self.db, NOTIFY_CHANNEL, self._wake, stop))
+        try:
+            while not stop.is_set():
+                self._wake.clear()  # before claiming: a wake-up during this pass makes the next one immediate
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
-                except TimeoutError:
-                    pass
+                    claimed = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # database away: try again shortly
+                    log.warning("scheduler pass failed", extra={"error": repr(exc)[:300]})
+                    claimed = 0
+                # a pass that ran jobs is followed by another at once: a job may have scheduled due
+                # follow-ups (the participants import, its next chunk); sleep only when nothing was due
+                if claimed == 0:
+                    await wait_any(stop, self._wake, self.poll_seconds)
+        finally:
+            listener.cancel()

@@ -22,7 +22,7 @@ from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
 from pena.problems import Problem, field_error
-from pena.scheduler import Job, schedule_job
+from pena.scheduler import Job, schedule_job, wake_schedulers
 from pena.settings import Settings, get_settings
 from services.participants import queries
 from services.participants.models import ImportJob
@@ -127,6 +127,7 @@ async def create_import(
     session.add(job)
     await session.flush()
     await schedule_job(session, kind=JOB_KIND, key=f"{JOB_KIND}:{job.id}:0", due_at=now, payload={"import_id": job.id})
+    await wake_schedulers(session)  # the uploader waits: the first chunk starts on commit, not at the next poll
     await record_audit(
         session,
         actor=principal,

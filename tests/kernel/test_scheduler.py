@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from pena.clock import ManualClock
 from pena.durations import add_duration
-from pena.scheduler import Scheduler
+from pena.scheduler import Scheduler, wake_schedulers
 from pena.tables import scheduled_jobs
 from tests.kernel import probe
 
@@ -84,3 +84,29 @@ async def test_a_failing_job_is_retried_later_without_blocking_others(make_runti
             await s.execute(select(func.count()).select_from(scheduled_jobs).where(scheduled_jobs.c.done_at.is_(None)))
         ).scalar_one()
     assert pending == 0
+
+
+async def test_a_running_scheduler_is_woken_by_a_commit_not_its_next_poll(make_runtime) -> None:
+    clock = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
+    runtime = await make_runtime([probe.consumer], clock=clock)
+    con = runtime.service("probe")
+    scheduler = Scheduler(con.db, probe.consumer.jobs, clock, poll_seconds=60)
+    stop = asyncio.Event()
+    running = asyncio.create_task(scheduler.run(stop))
+    try:
+        await asyncio.sleep(1.0)  # listening, past its first pass, now sleeping for a minute
+        async with con.db.transaction() as s:
+            await probe.schedule(s, "unwoken", clock.now())
+        await asyncio.sleep(1.0)
+        assert await announced(con) == []  # committed without a wake-up: waits for the poll
+        async with con.db.transaction() as s:
+            await probe.schedule(s, "woken", clock.now())
+            await wake_schedulers(s)
+        for _ in range(50):
+            if len(await announced(con)) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert sorted(await announced(con)) == ["unwoken", "woken"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=5)
