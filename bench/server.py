@@ -1,5 +1,5 @@
-"""HTTP servers in subprocesses for the benchmarks: the real participants service (`pena serve
-participants` on Kafka) and the bare FastAPI + asyncpg app, plus a closed-loop load generator."""
+"""HTTP servers in subprocesses for the benchmarks: the real PENA services (`pena serve <service>` on
+Kafka) and the bare FastAPI + asyncpg app, plus a closed-loop load generator and a VmRSS reader."""
 
 from __future__ import annotations
 
@@ -82,11 +82,19 @@ def _process(cmd: list[str], env: dict[str, str], port: int, ready_path: str) ->
 
 
 @contextmanager
-def participants_service(settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def service(settings: Settings, name: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """One PENA service as ops run it (`python -m pena.cli serve <name>` on Kafka: API, relay,
+    consumers, scheduler in one process), yielded once `/readyz` answers 200."""
     port = free_port()
-    cmd = [sys.executable, "-m", "pena.cli", "serve", "participants", "--port", str(port)]
+    cmd = [sys.executable, "-m", "pena.cli", "serve", name, "--port", str(port)]
     with _process(cmd, _service_env(settings), port, "/readyz") as proc:
         yield proc, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def participants_service(settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    with service(settings, "participants") as running:
+        yield running
 
 
 @contextmanager
