@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install tools dev infra infra-down test lint format asyncapi bench
+.PHONY: install tools dev infra infra-down test faults-long lint format asyncapi bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: install tools  ## starts PostgreSQL + Kafka, checks the AsyncAPI document,
 	$(BIN)/pena asyncapi --check
 	$(BIN)/ruff check pena services tests bench
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+
+faults-long: install tools  ## the fault tests at 5x their CI size (events, kills, fuzz cases); prints their figures
+	$(BIN)/pena infra up
+	PENA_FAULT_SCALE=5 $(BIN)/pytest -q -p no:cacheprovider tests/faults
 
 lint: install
 	$(BIN)/ruff check pena services tests bench

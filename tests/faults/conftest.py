@@ -18,6 +18,7 @@ import pytest
 from pena import infra
 from pena.settings import Settings
 from tests.e2e.conftest import ROOT, free_port
+from tests.faults.figures import RECORDED, SCALE, render
 
 
 @dataclass
@@ -120,3 +121,12 @@ def processes(fault_settings: Settings, tmp_path: Path) -> Iterator[ProbeProcess
         yield procs
     finally:
         procs.stop_all()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What each fault test did and saw: events, kills, effects found, answers, time to drain."""
+    if not RECORDED:
+        return
+    terminalreporter.section(f"fault figures (PENA_FAULT_SCALE={SCALE})")
+    for figures in RECORDED:
+        terminalreporter.write_line(f"{figures.test}: {render(figures.values)}")

@@ -2,12 +2,14 @@
 on every call, no operation answers a 5xx and no answer breaks the documented schema. Bad input must
 get a clear 4xx problem, never a crash.
 
-Bounded: a few examples per operation, so the whole run stays within minutes."""
+Bounded: 10 examples per operation and mode in CI, so the run stays within minutes; `make faults-long`
+sends five times as many (PENA_FAULT_SCALE)."""
 
 from __future__ import annotations
 
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,10 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from pena.auth import issue_dev_token
 from pena.settings import Settings
 from tests.e2e.conftest import Deployment, _drop_databases, _start, _stop, _wait_ready, base_env, free_port
+from tests.faults.figures import report, scaled
 
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = scaled(10)
+CASES_SENT: Counter[str] = Counter()  # per mode, for the printed figures
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +71,7 @@ def fuzz_operation(operation: Any, mode: GenerationMode, headers: dict[str, str]
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: schemathesis.Case) -> None:
+        CASES_SENT[mode.value] += 1
         case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance], timeout=30)
 
     try:
@@ -83,7 +88,7 @@ def test_no_server_error_and_answers_match_the_schema(dev_process: Deployment, a
     loop rather than schemathesis.pytest.from_fixture: the installed schemathesis 4.32 reads
     `request.node._nodeid`, which pytest 9 no longer has.)"""
     schema = schemathesis.openapi.from_url(dev_process.url("dev") + "/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) > 40, "the dev process should document every service's operations"
     failures = [
         failure
@@ -91,6 +96,13 @@ def test_no_server_error_and_answers_match_the_schema(dev_process: Deployment, a
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
         if (failure := fuzz_operation(operation, mode, admin)) is not None
     ]
+    report(
+        "schemathesis against the four services' OpenAPI",
+        operations=len(operations),
+        examples_per_operation_and_mode=MAX_EXAMPLES,
+        cases_sent=dict(CASES_SENT),
+        failing_operations=len(failures),
+    )
     assert not failures, f"{len(failures)} failing operations:\n\n" + "\n\n".join(failures)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import httpx
@@ -21,6 +22,7 @@ from pena.outbox import pending_count
 from pena.runtime import Runtime
 from pena.settings import Settings
 from tests.faults.conftest import PrivateInfra, ProbeProcesses
+from tests.faults.figures import Stopwatch, guard, report, scaled
 from tests.kernel import probe
 from tests.kernel.helpers import eventually
 
@@ -64,30 +66,51 @@ async def write_things(runtime: Runtime, seqs: range) -> None:
 
 async def test_kill_relay_after_publish_and_consumer_before_offset_commit(observer, processes: ProbeProcesses) -> None:
     """F1 + F2 + F3: both processes die at their worst moment; after restart every effect is single."""
-    await write_things(observer, range(300))
+    n = scaled(300)
+    await write_things(observer, range(n))
     relay = processes.start("publisher", PENA_FAILPOINTS="relay.after_publish")
     consumer = processes.start("consumer", PENA_FAILPOINTS="consumer.before_offset_commit")
     assert await asyncio.to_thread(relay.wait, 60) == 137  # published a batch, died before marking it
     assert await asyncio.to_thread(consumer.wait, 60) == 137  # committed effects, died before the offset
     async with observer.service("training").db.transaction() as s:
-        assert await pending_count(s) > 0
+        pending_after_crash = await pending_count(s)
+    assert pending_after_crash > 0
+    restarted = Stopwatch()
     processes.start("publisher")
     processes.start("consumer")
-    applied = await wait_all_applied(observer, set(range(300)))
-    assert sorted(applied) == list(range(300))
+    applied = await wait_all_applied(observer, set(range(n)), timeout=guard(90))
+    assert sorted(applied) == list(range(n))
     async with observer.service("training").db.transaction() as s:
         assert await pending_count(s) == 0
+    report(
+        "kill -9 relay after publish + consumer before offset commit",
+        events=n,
+        outbox_rows_pending_after_crash=pending_after_crash,
+        effects=len(applied),
+        doubled=len(applied) - len(set(applied)),
+        drained_after_restart_s=restarted.seconds(),
+    )
 
 
 async def test_kill_consumer_in_the_middle_of_its_transaction(observer, processes: ProbeProcesses) -> None:
     """F4: effects written but not committed are rolled back and redelivered once."""
-    await write_things(observer, range(100))
+    n = scaled(100)
+    await write_things(observer, range(n))
     processes.start("publisher")
     consumer = processes.start("consumer", PENA_FAILPOINTS="consumer.in_transaction")
     assert await asyncio.to_thread(consumer.wait, 60) == 137
     assert await seqs_applied(observer) == []  # the open transaction died with the process
+    restarted = Stopwatch()
     processes.start("consumer")
-    assert sorted(await wait_all_applied(observer, set(range(100)))) == list(range(100))
+    applied = await wait_all_applied(observer, set(range(n)), timeout=guard(90))
+    assert sorted(applied) == list(range(n))
+    report(
+        "kill -9 consumer inside its transaction",
+        events=n,
+        effects=len(applied),
+        doubled=len(applied) - len(set(applied)),
+        drained_after_restart_s=restarted.seconds(),
+    )
 
 
 async def test_random_kill_9_while_events_flow(observer, processes: ProbeProcesses) -> None:
@@ -96,15 +119,27 @@ async def test_random_kill_9_while_events_flow(observer, processes: ProbeProcess
     processes.start("publisher")
     processes.start("consumer")
     written = 0
-    for _round in range(4):
+    kills: Counter[str] = Counter()
+    for _round in range(scaled(4)):
         await write_things(observer, range(written, written + 500))
         written += 500
         await asyncio.sleep(rng.uniform(0.2, 1.5))
         victim = rng.choice(["publisher", "consumer"])
         processes.kill(victim)
+        kills[victim] += 1
         processes.start(victim)
-    applied = await wait_all_applied(observer, set(range(written)), timeout=120)
+    last_restart = Stopwatch()
+    applied = await wait_all_applied(observer, set(range(written)), timeout=guard(120))
     assert sorted(applied) == list(range(written))
+    report(
+        "random kill -9 of relay and consumer",
+        events=written,
+        relay_kills=kills["publisher"],
+        consumer_kills=kills["consumer"],
+        effects=len(applied),
+        doubled=len(applied) - len(set(applied)),
+        drained_after_last_restart_s=last_restart.seconds(),
+    )
 
 
 async def test_broker_down_writes_keep_answering_and_backlog_drains(
@@ -123,16 +158,30 @@ async def test_broker_down_writes_keep_answering_and_backlog_drains(
                 await client.post("/v1/probe/things", json={"participant_id": f"p{i}", "seq": i}, headers=headers)
             ).status_code == 201
         await wait_all_applied(runtime, set(range(20)))
+        n = 20 + scaled(200)
         await asyncio.to_thread(private_infra.kafka.down)
+        down = Stopwatch()
         answers = [
             await client.post("/v1/probe/things", json={"participant_id": f"p{i % 5}", "seq": i}, headers=headers)
-            for i in range(20, 220)
+            for i in range(20, n)
         ]
-        assert {r.status_code for r in answers} == {201}
+        statuses = Counter(r.status_code for r in answers)
+        assert set(statuses) == {201}, statuses
         await asyncio.sleep(3)  # the relay fails and retries meanwhile
         await asyncio.to_thread(private_infra.kafka.up)
-        applied = await wait_all_applied(runtime, set(range(220)), timeout=120)
-        assert sorted(applied) == list(range(220))
+        broker_down_s = down.seconds()
+        back = Stopwatch()
+        applied = await wait_all_applied(runtime, set(range(n)), timeout=guard(120))
+        assert sorted(applied) == list(range(n))
+        report(
+            "Kafka stopped while the API takes writes",
+            writes_while_down=len(answers),
+            answers=dict(statuses),
+            broker_down_s=broker_down_s,
+            effects=len(applied),
+            doubled=len(applied) - len(set(applied)),
+            delivered_after_return_s=back.seconds(),
+        )
     finally:
         await client.aclose()
         await runtime.stop()
@@ -159,7 +208,7 @@ async def test_postgres_restart_gives_503_never_500_and_loses_nothing(
     acknowledged: set[int] = set()
 
     async def writer() -> None:
-        for i in range(400):
+        for i in range(scaled(400)):
             r = await client.post("/v1/probe/things", json={"participant_id": f"p{i % 9}", "seq": i}, headers=headers)
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
             if r.status_code == 201:
@@ -172,14 +221,23 @@ async def test_postgres_restart_gives_503_never_500_and_loses_nothing(
         task = asyncio.create_task(writer())
         await asyncio.sleep(0.5)
         await asyncio.to_thread(private_infra.pg.restart)
-        await asyncio.wait_for(task, timeout=120)
+        await asyncio.wait_for(task, timeout=guard(120))
         assert set(statuses) <= {201, 503}, statuses
         assert statuses.get(201, 0) > 0
         after = await client.post("/v1/probe/things", json={"participant_id": "after", "seq": 10_000}, headers=headers)
         assert after.status_code == 201  # the pool recovered
         acknowledged.add(10_000)
-        applied = await wait_all_applied(runtime, acknowledged, timeout=60)
+        applied = await wait_all_applied(runtime, acknowledged, timeout=guard(60))
         assert len(applied) == len(set(applied))  # nothing doubled
+        report(
+            "PostgreSQL restarted while the API takes writes",
+            writes=sum(statuses.values()),
+            answers=dict(sorted(statuses.items())),
+            effects=len(applied),
+            # a write answered 503 may still have committed (the answer was lost, not the write)
+            effects_of_writes_answered_503=len(set(applied) - acknowledged),
+            doubled=len(applied) - len(set(applied)),
+        )
     finally:
         await client.aclose()
         await runtime.stop()

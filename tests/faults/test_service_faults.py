@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import re
 from collections import Counter
@@ -21,12 +20,17 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench import people
+from pena.contracts import GraduationDecided, contract
 from pena.db import drop_database
-from pena.envelope import make_event
+from pena.envelope import CloudEvent, make_event
 from pena.kafka import ensure_topics
 from pena.settings import Settings
 from tests.faults.conftest import PrivateInfra
+from tests.faults.figures import Stopwatch, guard, report, scaled
 from tests.faults.service_harness import (
     ServiceProcesses,
     admin_headers,
@@ -42,7 +46,7 @@ from tests.faults.service_harness import (
 
 NIK = "1371014508900001"
 SIXTEEN_DIGITS = re.compile(r"(?<!\d)\d{16}(?!\d)")
-EVENTS = int(os.environ.get("PENA_FAULT_EVENTS", "1000"))
+EVENTS = scaled(1000)
 
 
 @pytest.fixture
@@ -53,7 +57,7 @@ async def procs(fault_settings: Settings, tmp_path: Path) -> AsyncIterator[Servi
         yield procs
     finally:
         await asyncio.to_thread(procs.stop_all)
-        for service in ("monev", "graduation"):
+        for service in procs.ports:
             await drop_database(fault_settings.service_database_url(service))
 
 
@@ -103,8 +107,8 @@ async def test_duplicated_reordered_malformed_and_unknown_events(procs: ServiceP
     await asyncio.to_thread(procs.start, "monev")
     rng = random.Random(11)
     completed = datetime.now(UTC) - timedelta(days=10)
-    participants = new_ids("p", 40)
-    pairs = {(p, "batch-a") for p in participants} | {(p, "batch-b") for p in participants[:10]}
+    participants = new_ids("p", scaled(40))
+    pairs = {(p, "batch-a") for p in participants} | {(p, "batch-b") for p in participants[: scaled(10)]}
     records: list[tuple[str | None, bytes]] = []
     for pid, batch in sorted(pairs):
         raw = completion_event(pid, batch, completed).to_bytes()
@@ -123,7 +127,7 @@ async def test_duplicated_reordered_malformed_and_unknown_events(procs: ServiceP
     await produce(settings, settings.topic("training"), records)
 
     async with httpx.AsyncClient(timeout=30) as http:
-        tasks = await wait_for_tasks(http, procs, pairs)
+        tasks = await wait_for_tasks(http, procs, pairs, timeout=guard(90))
     assert_one_task_per_completion(tasks, pairs)
     await assert_announced_once(settings, tasks)
 
@@ -133,6 +137,13 @@ async def test_duplicated_reordered_malformed_and_unknown_events(procs: ServiceP
 
     letters = await eventually(dead_letters, "two dead letters")
     assert len(letters) == 2, letters
+    report(
+        "duplicated, reordered, malformed and unknown events",
+        completions=len(pairs),
+        records_sent=len(records),
+        tasks=len(tasks),
+        dead_letters=len(letters),
+    )
     by_kind = {("unknown" if d.get("event_id") else "malformed"): d for d in letters}
     assert by_kind["unknown"]["event_id"] == unknown.id
     assert "unknown event type" in by_kind["unknown"]["error"]
@@ -194,14 +205,86 @@ async def test_kill_9_monev_while_completions_flow(procs: ServiceProcesses) -> N
 
     feeder = asyncio.create_task(feed())
     async with httpx.AsyncClient(timeout=30) as http:
-        for _ in range(3):
+        for _ in range(scaled(3)):
             await asyncio.sleep(rng.uniform(0.5, 3.0))
             await asyncio.to_thread(procs.restart, "monev")
-        await asyncio.wait_for(feeder, timeout=120)
-        assert procs.kills == 3
-        tasks = await wait_for_tasks(http, procs, pairs, timeout=120)
+        await asyncio.wait_for(feeder, timeout=guard(120))
+        assert procs.kills == scaled(3)
+        last_restart = Stopwatch()
+        tasks = await wait_for_tasks(http, procs, pairs, timeout=guard(120))
     assert_one_task_per_completion(tasks, pairs)
     await assert_announced_once(settings, tasks)
+    report(
+        "kill -9 monev while completions flow",
+        completions=EVENTS,
+        kills=procs.kills,
+        tasks=len(tasks),
+        drained_after_last_restart_s=last_restart.seconds(),
+    )
+
+
+async def test_kill_9_monev_while_its_scheduler_announces_due_tasks(procs: ServiceProcesses) -> None:
+    """kill -9 of monev while its scheduler turns tasks due (monev.due jobs): after restarts every
+    task is due once and announced with exactly one monev.due event id."""
+    settings = procs.settings
+    await asyncio.to_thread(procs.start, "monev")
+    rng = random.Random(31)
+    completed = datetime.now(UTC) - timedelta(days=10)
+    participants = new_ids("d", scaled(1000))
+    pairs = {(p, "batch-d") for p in participants}
+    await produce(
+        settings,
+        settings.topic("training"),
+        [(p, completion_event(p, "batch-d", completed).to_bytes()) for p in participants],
+    )
+    due_when_killed: list[int] = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        await wait_for_tasks(http, procs, pairs, timeout=guard(90))
+        procs.env["PENA_CLOCK_OFFSET"] = "P3M"  # from the next start on, every task is past its due time
+        await asyncio.to_thread(procs.restart, "monev")
+        for _ in range(scaled(3)):
+            # a pass commits its claimed jobs together (up to 500): some kills land inside one
+            await asyncio.sleep(rng.uniform(0.5, 4.0))
+            await asyncio.to_thread(procs.kill9, "monev")
+            due_when_killed.append(sum(t["status"] == "due" for t in await monev_db_tasks(procs)))
+            await asyncio.to_thread(procs.start, "monev")
+        last_restart = Stopwatch()
+
+        async def all_due() -> list[dict[str, Any]] | None:
+            tasks = await monev_tasks(http, procs)
+            return tasks if {t["status"] for t in tasks} == {"due"} else None
+
+        await eventually(all_due, f"{len(pairs)} tasks due", timeout=guard(90))
+        drained_s = last_restart.seconds()
+        await asyncio.sleep(2.0)  # quiet: a second announcement would show up now
+        tasks = await monev_tasks(http, procs)
+    assert_one_task_per_completion(tasks, pairs)
+    announced = await events_on(settings, "monev", "monev.due")
+    ids_per_task: dict[str, set[str]] = {}
+    for event in announced:
+        ids_per_task.setdefault(event["data"]["task_id"], set()).add(event["id"])
+    assert set(ids_per_task) == {t["id"] for t in tasks}
+    doubled = {task: ids for task, ids in ids_per_task.items() if len(ids) > 1}
+    assert not doubled, f"tasks announced due twice: {list(doubled.items())[:5]}"
+    report(
+        "kill -9 monev while its scheduler announces due tasks",
+        tasks=len(tasks),
+        kills=procs.kills - 1,  # the first restart only moved the clock
+        due_when_killed=due_when_killed,
+        due_records_on_topic=len(announced),
+        due_after_last_restart_s=drained_s,
+    )
+
+
+async def monev_db_tasks(procs: ServiceProcesses) -> list[dict[str, Any]]:
+    """Task statuses straight from monev's database (the service is down while it is asked)."""
+    engine = create_async_engine(procs.settings.service_database_url("monev"))
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT id, status FROM monev_tasks"))
+            return [{"id": r.id, "status": r.status} for r in rows]
+    finally:
+        await engine.dispose()
 
 
 # ------------------------------------------------------------------ through graduation
@@ -246,7 +329,7 @@ async def due_tasks_and_visit_date(
         procs.settings.topic("training"),
         [(p, completion_event(p, "batch-g", completed).to_bytes()) for p in participants],
     )
-    tasks = await wait_for_tasks(http, procs, pairs)
+    tasks = await wait_for_tasks(http, procs, pairs, timeout=guard(90))
     assert_one_task_per_completion(tasks, pairs)
     r = await http.put(
         procs.url("monev") + "/v1/ops/clock", headers=admin_headers(procs.settings), json={"offset": "P3M"}
@@ -345,28 +428,37 @@ async def test_survey_racing_the_due_job_is_never_a_500(procs: ServiceProcesses)
 
 async def test_kill_9_graduation_mid_flow(procs: ServiceProcesses) -> None:
     """Monev results (first surveys and corrections) flow to graduation; graduation is killed once
-    mid-flow and restarted: every result has exactly one assessment, exactly one current each."""
+    per 30 results and restarted 6 results later: every result has exactly one assessment, exactly
+    one current each."""
     await asyncio.to_thread(procs.start, "monev")
     await asyncio.to_thread(procs.start, "graduation")
     rng = random.Random(5)
     async with httpx.AsyncClient(timeout=30) as http:
-        tasks, visit = await due_tasks_and_visit_date(http, procs, 30)
+        tasks, visit = await due_tasks_and_visit_date(http, procs, scaled(30))
         submissions: dict[str, int] = {}
-        kill_at = rng.randrange(8, 16)
+        kill_points = [block + rng.randrange(8, 16) for block in range(0, len(tasks), 30)]
         for i, task in enumerate(tasks):
-            if i == kill_at:
+            if i in kill_points:
                 await asyncio.to_thread(procs.kill9, "graduation")
-            if i == kill_at + 6:
+            if i - 6 in kill_points:
                 await asyncio.to_thread(procs.start, "graduation")
             assert await submit(http, procs, task, survey_body(visit, 2_000_000 + i * 100_000)) == 201
             submissions[task["participant_id"]] = 1
-        for task in tasks[kill_at - 4 : kill_at + 4]:  # corrections around the crash
-            body = survey_body(visit, 5_000_000, correction="angka pendapatan salah ketik")
-            assert await submit(http, procs, task, body) == 201
-            submissions[task["participant_id"]] += 1
-        assert procs.kills == 1
-        found = await wait_for_assessments(http, procs, submissions)
+        for kill_at in kill_points:
+            for task in tasks[kill_at - 4 : kill_at + 4]:  # corrections around the crash
+                body = survey_body(visit, 5_000_000, correction="angka pendapatan salah ketik")
+                assert await submit(http, procs, task, body) == 201
+                submissions[task["participant_id"]] += 1
+        assert procs.kills == len(kill_points)
+        found = await wait_for_assessments(http, procs, submissions, timeout=guard(120))
     assert_one_assessment_per_result(found, submissions)
+    report(
+        "kill -9 graduation while monev results flow",
+        results=sum(submissions.values()),
+        corrections=sum(submissions.values()) - len(submissions),
+        kills=procs.kills,
+        assessments=sum(len(a) for a in found.values()),
+    )
 
 
 async def test_broker_down_while_surveys_are_submitted(procs: ServiceProcesses, private_infra: PrivateInfra) -> None:
@@ -375,7 +467,7 @@ async def test_broker_down_while_surveys_are_submitted(procs: ServiceProcesses, 
     await asyncio.to_thread(procs.start, "monev")
     await asyncio.to_thread(procs.start, "graduation")
     async with httpx.AsyncClient(timeout=30) as http:
-        tasks, visit = await due_tasks_and_visit_date(http, procs, 30)
+        tasks, visit = await due_tasks_and_visit_date(http, procs, scaled(30))
         submissions: dict[str, int] = {}
         for task in tasks[:5]:
             assert await submit(http, procs, task, survey_body(visit, 4_000_000)) == 201
@@ -399,6 +491,114 @@ async def test_broker_down_while_surveys_are_submitted(procs: ServiceProcesses, 
         assert set(statuses) <= {200, 201}, statuses
         assert statuses[201] == len(tasks) - 5
         assert all(p.poll() is None for p in procs.procs.values()), "a service died with the broker"
-        found = await wait_for_assessments(http, procs, submissions, timeout=150)
+        broker_back = Stopwatch()
+        found = await wait_for_assessments(http, procs, submissions, timeout=guard(150))
     assert_one_assessment_per_result(found, submissions)
     assert procs.kills == 0
+    report(
+        "Kafka stopped while surveys are submitted",
+        answers_while_down=dict(sorted(statuses.items())),
+        results=len(submissions),
+        assessments=sum(len(a) for a in found.values()),
+        drained_after_return_s=broker_back.seconds(),
+    )
+
+
+# ------------------------------------------------------------------ graduation decisions reach the registry
+
+
+def decision_event(participant_id: str, n: int, decided_at: datetime) -> CloudEvent:
+    c = contract("graduation.decided")
+    payload = GraduationDecided(
+        decision_id=f"dec-{participant_id}",
+        participant_id=participant_id,
+        assessment_id=f"asm-{n}",
+        outcome="approved",
+        graduated=True,
+        kind="sejahtera_mandiri",
+        effective_date=decided_at.date(),
+        decided_at=decided_at,
+    )
+    return make_event(
+        event_type=c.type,
+        source="/pena/graduation",
+        subject=participant_id,
+        time=decided_at,
+        data=payload.model_dump(mode="json"),
+        dataschema=c.dataschema,
+    )
+
+
+async def import_participants(http: httpx.AsyncClient, procs: ServiceProcesses, n: int) -> list[str]:
+    """Registers n valid participants through the import API; returns their ids."""
+    headers = admin_headers(procs.settings)
+    base = procs.url("participants") + "/v1/participants"
+    csv_file = people.to_csv(people.participants(n))
+    r = await http.post(base + "/imports", headers=headers, files={"file": ("kpm.csv", csv_file, "text/csv")})
+    assert r.status_code == 202, r.text
+
+    async def done() -> dict[str, Any] | None:
+        job = (await http.get(f"{base}/imports/{r.json()['id']}", headers=headers)).json()
+        return job if job["status"] == "done" else None
+
+    job = await eventually(done, f"an import of {n} rows", timeout=guard(90))
+    assert job["created_rows"] == n, job
+    return [p["id"] for p in await paged(http, base, headers)]
+
+
+async def test_kill_9_participants_while_graduation_decisions_flow(procs: ServiceProcesses) -> None:
+    """Approved graduation decisions (each sent one to three times, shuffled) reach the registry
+    while its process is killed -9 and restarted: every participant graduates with exactly one
+    status change in its history and exactly one participant.status_changed event id."""
+    settings = procs.settings
+    await asyncio.to_thread(procs.start, "participants")
+    rng = random.Random(41)
+    async with httpx.AsyncClient(timeout=30) as http:
+        ids = await import_participants(http, procs, scaled(500))
+        decided = datetime.now(UTC)
+        records: list[tuple[str | None, bytes]] = []
+        for n, pid in enumerate(ids):
+            records.extend([(pid, decision_event(pid, n, decided).to_bytes())] * rng.choice([1, 2, 3]))
+        rng.shuffle(records)
+
+        async def feed() -> None:
+            chunk = max(1, len(records) // 10)
+            for start in range(0, len(records), chunk):
+                await produce(settings, settings.topic("graduation"), records[start : start + chunk])
+                await asyncio.sleep(rng.uniform(0.2, 0.8))
+
+        feeder = asyncio.create_task(feed())
+        for _ in range(scaled(3)):
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            await asyncio.to_thread(procs.restart, "participants")
+        await asyncio.wait_for(feeder, timeout=guard(120))
+        last_restart = Stopwatch()
+        headers = admin_headers(settings)
+        base = procs.url("participants") + "/v1/participants"
+
+        async def all_graduated() -> bool:
+            return len(await paged(http, base, headers, status="graduated")) == len(ids)
+
+        await eventually(all_graduated, f"{len(ids)} participants graduated", timeout=guard(120))
+        drained_s = last_restart.seconds()
+        await asyncio.sleep(2.0)  # quiet: a second status change would show up now
+        changes = Counter[str]()
+        for pid in ids:
+            r = await http.get(f"{base}/{pid}/history", headers=headers)
+            assert r.status_code == 200, r.text
+            changes[pid] = sum(c["action"] == "status_changed" and c["to_status"] == "graduated" for c in r.json())
+    assert set(changes.values()) == {1}, {pid: n for pid, n in changes.items() if n != 1}
+    announced = await events_on(settings, "participants", "participant.status_changed")
+    ids_per_participant: dict[str, set[str]] = {}
+    for event in announced:
+        ids_per_participant.setdefault(event["data"]["participant_id"], set()).add(event["id"])
+    assert set(ids_per_participant) == set(ids)
+    assert all(len(event_ids) == 1 for event_ids in ids_per_participant.values())
+    report(
+        "kill -9 participants while graduation decisions flow",
+        decisions=len(ids),
+        records_sent=len(records),
+        kills=procs.kills,
+        status_changes=sum(changes.values()),
+        graduated_after_last_restart_s=drained_s,
+    )

@@ -174,10 +174,12 @@ def test_a_cached_token_still_expires(settings) -> None:
     from pena.problems import Problem
 
     verifier = TokenVerifier(settings)
-    token = issue_dev_token(settings, role="admin", ttl_seconds=1)
+    # exp is whole seconds (now truncated + ttl): a 1 s token may have only milliseconds left
+    token = issue_dev_token(settings, role="admin", ttl_seconds=3)
     assert verifier.verify(token).subject == "dev-admin"
     assert verifier.verify(token).subject == "dev-admin"  # served from the cache
-    time.sleep(1.1)
+    expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires_at - time.time()) + 0.1)
     with pytest.raises(Problem) as refused:
         verifier.verify(token)
     assert refused.value.status == 401
