@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ class ServiceProcesses:
             **extra_env,
         )
         self.ports: dict[str, int] = {}
+        self.services: dict[str, str] = {}  # process name -> service it runs
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: list[Path] = []
         self.kills = 0
@@ -57,9 +58,12 @@ class ServiceProcesses:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def start(self, service: str, *, wait: bool = True) -> subprocess.Popen[bytes]:
-        port = self.ports.setdefault(service, free_port())
-        log = self.logdir / f"{service}-{len(self.logs)}.log"
+    def start(self, service: str, *, wait: bool = True, instance: str | None = None) -> subprocess.Popen[bytes]:
+        """instance: a name for a second replica of the same service (own port, same database and group)."""
+        name = instance or service
+        self.services[name] = service
+        port = self.ports.setdefault(name, free_port())
+        log = self.logdir / f"{name}-{len(self.logs)}.log"
         self.logs.append(log)
         proc = subprocess.Popen(
             [sys.executable, "-m", "pena.cli", "serve", service, "--port", str(port)],
@@ -69,10 +73,16 @@ class ServiceProcesses:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.procs[service] = proc
+        self.procs[name] = proc
         if wait:
-            self.wait_ready(service)
+            self.wait_ready(name)
         return proc
+
+    def stop(self, name: str) -> None:
+        """A graceful stop (SIGTERM), as a rolling deployment does."""
+        proc = self.procs[name]
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
     def wait_ready(self, service: str, timeout: float = 90) -> None:
         proc, url, log = self.procs[service], self.url(service), self.logs[-1]
@@ -140,7 +150,7 @@ def completion_event(participant_id: str, batch_id: str, completed_at: datetime)
     )
 
 
-async def produce(settings: Settings, topic: str, records: list[tuple[str | None, bytes]]) -> None:
+async def produce(settings: Settings, topic: str, records: Sequence[tuple[str | None, bytes]]) -> None:
     """Sends (key, value) records in order, each acknowledged by the broker."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()

@@ -57,7 +57,7 @@ async def procs(fault_settings: Settings, tmp_path: Path) -> AsyncIterator[Servi
         yield procs
     finally:
         await asyncio.to_thread(procs.stop_all)
-        for service in procs.ports:
+        for service in set(procs.services.values()):
             await drop_database(fault_settings.service_database_url(service))
 
 
@@ -220,6 +220,39 @@ async def test_kill_9_monev_while_completions_flow(procs: ServiceProcesses) -> N
         kills=procs.kills,
         tasks=len(tasks),
         drained_after_last_restart_s=last_restart.seconds(),
+    )
+
+
+async def test_a_replica_joining_and_one_leaving_mid_stream(procs: ServiceProcesses) -> None:
+    """F12: a second monev replica joins the consumer group while completions flow, then the first
+    one stops (SIGTERM, as in a rolling deployment): both rebalances lose and double nothing."""
+    settings = procs.settings
+    await asyncio.to_thread(procs.start, "monev")
+    rng = random.Random(37)
+    completed = datetime.now(UTC) - timedelta(days=10)
+    participants = new_ids("j", EVENTS)
+    pairs = {(p, "batch-j") for p in participants}
+    chunk = max(1, EVENTS // 10)
+    for n, start in enumerate(range(0, EVENTS, chunk)):
+        if n == 3:
+            await asyncio.to_thread(procs.start, "monev", instance="monev-2")
+        if n == 6:
+            await asyncio.to_thread(procs.stop, "monev")
+        ids = participants[start : start + chunk]
+        records = [(p, completion_event(p, "batch-j", completed).to_bytes()) for p in ids]
+        await produce(settings, settings.topic("training"), records)
+        await asyncio.sleep(rng.uniform(0.2, 0.8))
+    left = Stopwatch()
+    async with httpx.AsyncClient(timeout=30) as http:
+        procs.ports["monev"] = procs.ports["monev-2"]  # the API of the replica that stayed
+        tasks = await wait_for_tasks(http, procs, pairs, timeout=guard(120))
+    assert_one_task_per_completion(tasks, pairs)
+    await assert_announced_once(settings, tasks)
+    report(
+        "a monev replica joins and another leaves mid-stream",
+        completions=EVENTS,
+        tasks=len(tasks),
+        stored_after_the_last_event_s=left.seconds(),
     )
 
 
