@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,12 +57,15 @@ def _service_env(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def _process(cmd: list[str], env: dict[str, str], port: int, ready_path: str) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr to a file, not a pipe: nobody reads a pipe while the server runs, and a full one blocks it
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+                log.seek(0)
+                err = log.read().decode(errors="replace")[-2000:]
                 raise RuntimeError(f"{cmd} exited with {proc.returncode}: {err}")
             try:
                 if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=2).status_code == 200:
@@ -79,6 +83,7 @@ def _process(cmd: list[str], env: dict[str, str], port: int, ready_path: str) ->
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
 
 
 @contextmanager
