@@ -6,9 +6,12 @@ per fetched batch; for reference, one that writes only the task rows, and one wi
 
 Events are produced beforehand by a plain idempotent aiokafka producer in CloudEvents form
 (pena.envelope.make_event + pena.contracts), so both consumers drain the same backlog. Throughput is
-counted from partition assignment to the last task stored. End-to-end lag (event time -> task row
+counted from partition assignment to the last task stored. Lag (event time -> task row
 written) is measured in a second, paced phase at half the measured rate, so it shows the pipeline's
-latency and not the queue of a backlog.   python -m bench.pipeline [--full]
+latency and not the queue of a backlog; a third paced phase measures it end to end, from the commit
+of training.completed into training's outbox through training's relay to the stored task.
+
+python -m bench.pipeline [--full]
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ from pena.contracts import BY_NAME, TrainingCompleted
 from pena.db import ensure_database
 from pena.envelope import CONTENT_TYPE, make_event
 from pena.kafka import ensure_topics
+from pena.outbox import emit
 from pena.runtime import Runtime
 from pena.settings import Settings
 from services.monev.app import definition as monev
+from services.training.app import definition as training_service
 
 COMPLETED = BY_NAME["training.completed"]
 BARE_TABLE = """
@@ -50,8 +55,8 @@ CREATE TABLE IF NOT EXISTS tasks (
 """
 
 
-def _event(participant_id: str, when: datetime) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    payload = TrainingCompleted(
+def _completion(participant_id: str, when: datetime) -> TrainingCompleted:
+    return TrainingCompleted(
         participant_id=participant_id,
         batch_id="batch-1",
         centre_id="centre-1",
@@ -62,6 +67,10 @@ def _event(participant_id: str, when: datetime) -> tuple[bytes, bytes, list[tupl
         sessions_attended=18,
         sessions_total=20,
     )
+
+
+def _event(participant_id: str, when: datetime) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    payload = _completion(participant_id, when)
     event = make_event(
         event_type=COMPLETED.type,
         source="/pena/training",
@@ -223,8 +232,43 @@ async def _bare(settings: Settings, expected: int, *, mode: str = "batched") -> 
         await conn.close()
 
 
-async def _pena(settings: Settings, expected: int, lag_events: int) -> tuple[float, list[float], float]:
-    """monev's own consumer: returns (seconds to store the backlog, lag samples in ms, paced rate)."""
+async def _lags(conn: asyncpg.Connection, prefix: str) -> list[float]:
+    """Task written - training completed (the event time, set in the transaction that emits it)."""
+    rows = await conn.fetch(
+        "SELECT extract(epoch FROM created_at - training_completed_at) * 1000 AS ms"
+        " FROM monev_tasks WHERE participant_id LIKE $1",
+        prefix + "%",
+    )
+    return [float(r["ms"]) for r in rows]
+
+
+async def _through_the_relay(
+    settings: Settings, conn: asyncpg.Connection, done: int, n: int, rate: float
+) -> list[float]:
+    """training.completed committed into training's outbox (kernel `emit`, one transaction per event,
+    paced), published by training's own relay (woken by the outbox NOTIFY), stored by monev's consumer.
+    The training service runs with its workers (relay, consumers, scheduler) as `pena serve` runs it."""
+    training = Runtime(settings, [training_service], clock=SystemClock(), bus="kafka", workers=True)
+    await training.start()
+    try:
+        db = training.service("training").db
+        started = time.perf_counter()
+        for i in range(n):
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with db.transaction() as session:
+                now = datetime.now(UTC)
+                await emit(session, "training.completed", _completion(f"e2e-{i}", now), subject=f"e2e-{i}", time=now)
+        await _wait_rows(conn, "SELECT count(*) FROM monev_tasks", done + n, timeout=600)
+        return await _lags(conn, "e2e-")
+    finally:
+        await training.stop()
+
+
+async def _pena(settings: Settings, expected: int, lag_events: int) -> tuple[float, list[float], list[float], float]:
+    """monev's own consumer: returns (seconds to store the backlog, lag samples in ms of events produced
+    straight to the topic, and of events committed through training's outbox and relay, paced rate)."""
     runtime = Runtime(settings, [monev], clock=SystemClock(), bus="kafka", workers=False)
     await runtime.start()  # migrates; workers=False: only the consumer below runs (no relay, no scheduler)
     svc = runtime.service("monev")
@@ -242,11 +286,8 @@ async def _pena(settings: Settings, expected: int, lag_events: int) -> tuple[flo
         ids = [f"lag-{i}" for i in range(lag_events)]
         await _produce(settings, ids, rate=rate)
         await _wait_rows(conn, "SELECT count(*) FROM monev_tasks", expected + lag_events, timeout=600)
-        lags = await conn.fetch(
-            "SELECT extract(epoch FROM created_at - training_completed_at) * 1000 AS ms"
-            " FROM monev_tasks WHERE participant_id LIKE 'lag-%'"
-        )
-        return seconds, [float(r["ms"]) for r in lags], rate
+        relayed = await _through_the_relay(settings, conn, expected + lag_events, lag_events, rate)
+        return seconds, await _lags(conn, "lag-"), relayed, rate
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
@@ -264,12 +305,13 @@ async def run(full: bool) -> Result:
         bare_s = await _bare(settings, count)
         same_s = await _bare(settings, count, mode="same_rows")
         single_s = await _bare(settings, count, mode="per_event")
-        pena_s, lags, paced = await _pena(settings, count, lag_events)
+        pena_s, lags, relayed, paced = await _pena(settings, count, lag_events)
     finally:
-        await drop_databases(settings, ["monev", "bare"])
+        await drop_databases(settings, ["monev", "training", "bare"])
         await delete_topics(settings)
     same_rate, pena_rate = count / same_s, count / pena_s
     lag = f"{percentile(lags, 50):.0f} ms / {percentile(lags, 99):.0f} ms"
+    relayed_lag = f"{percentile(relayed, 50):.0f} ms / {percentile(relayed, 99):.0f} ms"
     return Result(
         name="pipeline",
         size=f"{count:,} training.completed events, 3 partitions; lag phase {lag_events:,} events",
@@ -279,6 +321,7 @@ async def run(full: bool) -> Result:
             "bare, one INSERT transaction per event": f"{count / single_s:,.0f} events/s ({single_s:.1f}s)",
             "monev consumer (inbox, task, job, outbox, audit)": f"{pena_rate:,.0f} events/s ({pena_s:.1f}s)",
             f"lag at {paced:,.0f} events/s, p50 / p99": lag,
+            f"lag from training's commit, via its relay, at {paced:,.0f}/s": relayed_lag,
             "rate ratio monev/bare same rows": f"{pena_rate / same_rate:.3f}",
             "rate ratio monev/bare task rows only": f"{pena_rate * bare_s / count:.3f}",
         },
