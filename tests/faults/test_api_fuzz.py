@@ -78,7 +78,8 @@ def fuzz_operation(operation: Any, mode: GenerationMode, headers: dict[str, str]
         run()
     except Unsatisfiable:  # nothing to negate (no parameters, or only free strings): nothing to send
         return None
-    except Exception as exc:  # schemathesis raises its failure group; keep its text (curl included)
+    # schemathesis raises its FailureGroup, a BaseExceptionGroup (not an Exception); keep its text (curl included)
+    except (Exception, BaseExceptionGroup) as exc:
         return f"{operation.method.upper()} {operation.path} [{mode.value}]: {str(exc)[:1500]}"
     return None
 

@@ -183,3 +183,25 @@ def test_a_cached_token_still_expires(settings) -> None:
     with pytest.raises(Problem) as refused:
         verifier.verify(token)
     assert refused.value.status == 401
+
+
+async def test_nul_characters_are_refused_with_the_field_named(make_runtime, api, auth) -> None:
+    """PostgreSQL text cannot hold U+0000: a body, query or path value carrying it is a 422 naming
+    where it is, not a database error answered with a 500 (found by schemathesis)."""
+    runtime, client = await client_for(make_runtime, api)
+    r = await client.post("/v1/probe/things", json={"participant_id": "p\u0000", "seq": 1}, headers=auth("admin"))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    errors = r.json()["errors"]
+    assert [(e["field"], e["in"], e["rule"]) for e in errors] == [("participant_id", "body", "nul_character")]
+    r = await client.post("/v1/probe/things?note=a%00b", json={"participant_id": "p", "seq": 2}, headers=auth("admin"))
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["in"]) for e in r.json()["errors"]] == [("note", "query")]
+    r = await client.post("/v1/ops/dead-letters/a%00b/replay", headers=auth("admin"))
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["in"]) for e in r.json()["errors"]] == [("service", "path")]
+    # a backslash followed by "u0000" is ordinary text
+    r = await client.post("/v1/probe/things", json={"participant_id": "p\\u0000", "seq": 3}, headers=auth("admin"))
+    assert r.status_code == 201, r.text
+    async with runtime.service("training").db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(probe.things)) == 1
