@@ -21,6 +21,8 @@ def _from_csv(raw: bytes) -> list[dict[str, Any]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise field_error("body", "utf8", "CSV must be UTF-8 text") from exc
+    if "\x00" in text:  # PostgreSQL text cannot hold U+0000
+        raise field_error("body", "nul_character", "CSV contains the NUL character (U+0000)")
     reader = csv.DictReader(io.StringIO(text))
     rows: list[dict[str, Any]] = []
     for row in reader:

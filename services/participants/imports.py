@@ -55,9 +55,12 @@ CONSENT_COLUMNS = {"consent_purpose": "purpose", "consent_given_on": "given_on",
 
 def _decode(content: bytes) -> str:
     try:
-        return content.decode("utf-8-sig")
+        text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise field_error("file", "utf8", "the CSV must be UTF-8 encoded") from exc
+    if "\x00" in text:  # PostgreSQL text cannot hold U+0000; such a file is damaged, not data
+        raise field_error("file", "nul_character", "the CSV contains the NUL character (U+0000)")
+    return text
 
 
 def _reader(text: str) -> csv.DictReader[str]:

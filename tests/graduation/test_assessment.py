@@ -222,6 +222,12 @@ async def test_reference_rows_are_validated_by_field_and_rule(env: Env, auth: An
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "line 3.region_code"
     assert bad.json()["errors"][0]["rule"] == "string_pattern_mismatch"
+    nul = await env.client.put(
+        "/v1/graduation/reference/poverty-lines",
+        content="year,amount,source\n2026,400000,bps\x00\n",
+        headers=auth("admin") | {"Content-Type": "text/csv"},
+    )
+    assert nul.status_code == 422 and nul.json()["errors"][0]["rule"] == "nul_character"
     refused = await env.client.put(
         "/v1/graduation/reference/poverty-lines", json=[{"year": 2026, "amount": 1}], headers=auth("verifier")
     )

@@ -94,6 +94,10 @@ async def test_upload_problems_are_refused_at_once(registry, auth) -> None:
         "/v1/participants/imports", files={"file": ("x.csv", HEADER.encode(), "text/csv")}, headers=registry.admin
     )
     assert empty.status_code == 422 and empty.json()["errors"][0]["rule"] == "empty"
+    nul = await registry.client.post(
+        "/v1/participants/imports", files={"file": ("x.csv", CSV + b"\x00", "text/csv")}, headers=registry.admin
+    )
+    assert nul.status_code == 422 and nul.json()["errors"][0]["rule"] == "nul_character"
     not_writer = await registry.client.post(
         "/v1/participants/imports", files={"file": ("x.csv", CSV, "text/csv")}, headers=auth("facilitator", unit="13")
     )
