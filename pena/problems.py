@@ -100,6 +100,20 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+def data_exception_state(exc: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL data exception (class 22: numeric value out of range, invalid
+    text representation, datetime overflow, ...) anywhere in the cause chain, else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state.startswith("22"):
+            return state
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -146,6 +160,18 @@ def install_problem_handlers(app: FastAPI) -> None:
                 type_="unavailable",
                 instance=request.url.path,
                 headers={"Retry-After": "2"},
+            )
+        if (sqlstate := data_exception_state(exc)) is not None:
+            # a value the database refused (out of range, malformed): the input's fault, and nothing
+            # was written (the transaction rolled back). Logged without the value.
+            log.warning("database refused a value", extra={"path": request.url.path, "sqlstate": sqlstate})
+            return problem_response(
+                422,
+                "Validation failed",
+                "a value is out of the range or form the database can store or compare",
+                type_="validation",
+                instance=request.url.path,
+                errors=[{"field": None, "rule": "database_data_exception", "message": f"SQLSTATE {sqlstate}"}],
             )
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(

@@ -92,7 +92,7 @@ async def put_minimum_wages(
 async def get_minimum_wages(
     session: Session,
     _: Reader,
-    year: int | None = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,4}$")] = None,
 ) -> list[MinimumWageRead]:
     rows = await queries.list_minimum_wages(session, year=year, region_prefix=region)

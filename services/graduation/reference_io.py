@@ -34,6 +34,8 @@ def _from_csv(raw: bytes) -> list[dict[str, Any]]:
 def _from_json(raw: bytes) -> list[dict[str, Any]]:
     try:
         data = json.loads(raw or b"null")
+    except UnicodeDecodeError as exc:  # json.loads decodes bytes itself
+        raise field_error("body", "utf8", "body must be UTF-8 JSON") from exc
     except json.JSONDecodeError as exc:
         raise field_error("body", "json_invalid", f"body is not JSON: {exc.msg}") from exc
     if isinstance(data, dict) and isinstance(data.get("rows"), list):

@@ -228,6 +228,16 @@ async def test_reference_rows_are_validated_by_field_and_rule(env: Env, auth: An
         headers=auth("admin") | {"Content-Type": "text/csv"},
     )
     assert nul.status_code == 422 and nul.json()["errors"][0]["rule"] == "nul_character"
+    not_utf8 = await env.client.put(
+        "/v1/graduation/reference/poverty-lines",
+        content=b'\x80k"',
+        headers=auth("admin") | {"Content-Type": "application/json"},
+    )
+    assert not_utf8.status_code == 422 and not_utf8.json()["errors"][0]["rule"] == "utf8"
+    far_year = await env.client.get(
+        "/v1/graduation/reference/minimum-wages", params={"year": 94443541821}, headers=auth("admin")
+    )
+    assert far_year.status_code == 422 and far_year.json()["errors"][0]["field"] == "year"
     refused = await env.client.put(
         "/v1/graduation/reference/poverty-lines", json=[{"year": 2026, "amount": 1}], headers=auth("verifier")
     )

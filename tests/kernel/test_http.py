@@ -205,3 +205,17 @@ async def test_nul_characters_are_refused_with_the_field_named(make_runtime, api
     assert r.status_code == 201, r.text
     async with runtime.service("training").db.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(probe.things)) == 1
+
+
+async def test_a_value_the_database_refuses_is_a_422_not_a_500(make_runtime, api, auth) -> None:
+    """A safety net behind validation: an integer beyond the column's range reaches PostgreSQL's
+    driver; the answer is 422 problem+json, nothing is written, and the service stays healthy."""
+    runtime, client = await client_for(make_runtime, api)
+    r = await client.post("/v1/probe/things", json={"participant_id": "p", "seq": 2**40}, headers=auth("admin"))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"][0]["rule"] == "database_data_exception"
+    r = await client.post("/v1/probe/things", json={"participant_id": "p", "seq": 1}, headers=auth("admin"))
+    assert r.status_code == 201, r.text
+    async with runtime.service("training").db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(probe.things)) == 1
