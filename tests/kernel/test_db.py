@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+from datetime import UTC, datetime
 
-from pena.db import Database, create_schema, drop_database, ensure_database, insert_unless_conflict
+import pytest
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+
+from pena.db import Database, create_schema, drop_database, ensure_database, insert_rows, insert_unless_conflict
 
 meta = MetaData()
 keyed = Table("keyed", meta, Column("id", Integer, primary_key=True), Column("key", String(20), unique=True))
@@ -58,6 +63,62 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_without_a_faile
         await asyncio.sleep(0.2)  # the server's goodbye reaches the pooled connection's socket
         async with db.transaction() as session:
             assert (await session.execute(select(func.pg_backend_pid()))).scalar_one() != pid
+    finally:
+        await db.dispose()
+        await drop_database(url)
+
+
+documents = Table(
+    "documents",
+    meta,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(20), unique=True),
+    Column("tags", JSONB, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=True),
+)
+
+
+async def test_insert_rows_keeps_json_values_whole_and_stays_in_the_transaction(settings) -> None:
+    """JSON lists stay one value per row (not a nested array), dicts and a JSON null round-trip, a
+    conflict is skipped with skip_conflicts, `returning` gives the inserted rows only, and the rows
+    are written in the caller's transaction (gone after a rollback)."""
+    url = settings.service_database_url("kerneldb")
+    await ensure_database(url)
+    db = Database(url, null_pool=True)
+    at = datetime(2026, 1, 31, 17, 30, tzinfo=UTC)
+    rows = [
+        {"id": 1, "name": "a", "tags": ["x", "y"], "at": at},
+        {"id": 2, "name": "b", "tags": {"k": [1, 2], "s": "é"}, "at": None},
+        {"id": 3, "name": "c", "tags": [], "at": at},
+        {"id": 4, "name": "d", "tags": None, "at": at},
+    ]
+    try:
+        await create_schema(db, meta)
+        async with db.transaction() as session:
+            assert await insert_rows(session, documents, []) == []
+            assert sorted(await insert_rows(session, documents, rows, returning="id")) == [1, 2, 3, 4]
+            again = [{"id": 5, "name": "a", "tags": [], "at": at}, {"id": 6, "name": "e", "tags": ["z"], "at": at}]
+            assert await insert_rows(session, documents, again, skip_conflicts=True, returning="name") == ["e"]
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as session:
+                await insert_rows(session, documents, [{"id": 7, "name": "f", "tags": ["w"], "at": at}])
+                raise RuntimeError("rolled back")
+        with pytest.raises(IntegrityError):
+            async with db.transaction() as session:
+                await insert_rows(session, documents, [{"id": 8, "name": "a", "tags": [], "at": at}])
+        async with db.transaction() as session:
+            stored = (await session.execute(select(documents).order_by(documents.c.id))).all()
+            kinds = (
+                await session.execute(select(func.jsonb_typeof(documents.c.tags)).order_by(documents.c.id))
+            ).scalars()
+            assert list(kinds) == ["array", "object", "array", "null", "array"]  # None is stored as JSON null
+        assert [tuple(r) for r in stored] == [
+            (1, "a", ["x", "y"], at),
+            (2, "b", {"k": [1, 2], "s": "é"}, None),
+            (3, "c", [], at),
+            (4, "d", None, at),
+            (6, "e", ["z"], at),
+        ]
     finally:
         await db.dispose()
         await drop_database(url)
