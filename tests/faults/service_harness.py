@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import BaseModel
 
 from pena.auth import issue_dev_token
 from pena.contracts import TrainingCompleted, contract
@@ -127,8 +128,20 @@ class ServiceProcesses:
 # ------------------------------------------------------------------ events
 
 
+def contract_event(name: str, payload: BaseModel, subject: str, at: datetime) -> CloudEvent:
+    """The CloudEvent the owning service's relay would publish for this contract and payload."""
+    c = contract(name)
+    return make_event(
+        event_type=c.type,
+        source=f"/pena/{c.service}",
+        subject=subject,
+        time=at,
+        data=payload.model_dump(mode="json"),
+        dataschema=c.dataschema,
+    )
+
+
 def completion_event(participant_id: str, batch_id: str, completed_at: datetime) -> CloudEvent:
-    c = contract("training.completed")
     payload = TrainingCompleted(
         participant_id=participant_id,
         batch_id=batch_id,
@@ -140,14 +153,7 @@ def completion_event(participant_id: str, batch_id: str, completed_at: datetime)
         sessions_attended=5,
         sessions_total=5,
     )
-    return make_event(
-        event_type=c.type,
-        source="/pena/training",
-        subject=participant_id,
-        time=completed_at,
-        data=payload.model_dump(mode="json"),
-        dataschema=c.dataschema,
-    )
+    return contract_event("training.completed", payload, participant_id, completed_at)
 
 
 async def produce(settings: Settings, topic: str, records: Sequence[tuple[str | None, bytes]]) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import people
-from pena.contracts import GraduationDecided, contract
+from pena.contracts import GraduationDecided
 from pena.db import drop_database
 from pena.envelope import CloudEvent, make_event
 from pena.kafka import ensure_topics
@@ -35,6 +35,7 @@ from tests.faults.service_harness import (
     ServiceProcesses,
     admin_headers,
     completion_event,
+    contract_event,
     events_on,
     eventually,
     new_ids,
@@ -541,7 +542,6 @@ async def test_broker_down_while_surveys_are_submitted(procs: ServiceProcesses, 
 
 
 def decision_event(participant_id: str, n: int, decided_at: datetime) -> CloudEvent:
-    c = contract("graduation.decided")
     payload = GraduationDecided(
         decision_id=f"dec-{participant_id}",
         participant_id=participant_id,
@@ -552,14 +552,7 @@ def decision_event(participant_id: str, n: int, decided_at: datetime) -> CloudEv
         effective_date=decided_at.date(),
         decided_at=decided_at,
     )
-    return make_event(
-        event_type=c.type,
-        source="/pena/graduation",
-        subject=participant_id,
-        time=decided_at,
-        data=payload.model_dump(mode="json"),
-        dataschema=c.dataschema,
-    )
+    return contract_event("graduation.decided", payload, participant_id, decided_at)
 
 
 async def import_participants(http: httpx.AsyncClient, procs: ServiceProcesses, n: int) -> list[str]:
