@@ -13,7 +13,7 @@ import json
 import random
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -184,6 +184,28 @@ async def test_dead_letters_of_parseable_events_carry_no_nik(procs: ServiceProce
         assert not SIXTEEN_DIGITS.search(json.dumps(letter)), f"a NIK on the DLT for {letter['event_type']}"
 
 
+async def feed_completions(
+    settings: Settings,
+    participants: list[str],
+    batch_id: str,
+    completed: datetime,
+    rng: random.Random,
+    before_chunk: Callable[[int], Awaitable[None]] | None = None,
+) -> None:
+    """training.completed for each participant, in ten chunks with random pauses between them."""
+    size = max(1, len(participants) // 10)
+    for n, start in enumerate(range(0, len(participants), size)):
+        if before_chunk is not None:
+            await before_chunk(n)
+        ids = participants[start : start + size]
+        await produce(
+            settings,
+            settings.topic("training"),
+            [(p, completion_event(p, batch_id, completed).to_bytes()) for p in ids],
+        )
+        await asyncio.sleep(rng.uniform(0.2, 0.8))
+
+
 async def test_kill_9_monev_while_completions_flow(procs: ServiceProcesses) -> None:
     """kill -9 of the monev process at random moments while EVENTS completions flow: one task each."""
     settings = procs.settings
@@ -192,19 +214,7 @@ async def test_kill_9_monev_while_completions_flow(procs: ServiceProcesses) -> N
     completed = datetime.now(UTC) - timedelta(days=10)
     participants = new_ids("k", EVENTS)
     pairs = {(p, "batch-k") for p in participants}
-
-    async def feed() -> None:
-        chunk = max(1, EVENTS // 10)
-        for start in range(0, EVENTS, chunk):
-            batch = participants[start : start + chunk]
-            await produce(
-                settings,
-                settings.topic("training"),
-                [(p, completion_event(p, "batch-k", completed).to_bytes()) for p in batch],
-            )
-            await asyncio.sleep(rng.uniform(0.2, 0.8))
-
-    feeder = asyncio.create_task(feed())
+    feeder = asyncio.create_task(feed_completions(settings, participants, "batch-k", completed, rng))
     async with httpx.AsyncClient(timeout=30) as http:
         for _ in range(scaled(3)):
             await asyncio.sleep(rng.uniform(0.5, 3.0))
@@ -233,16 +243,14 @@ async def test_a_replica_joining_and_one_leaving_mid_stream(procs: ServiceProces
     completed = datetime.now(UTC) - timedelta(days=10)
     participants = new_ids("j", EVENTS)
     pairs = {(p, "batch-j") for p in participants}
-    chunk = max(1, EVENTS // 10)
-    for n, start in enumerate(range(0, EVENTS, chunk)):
-        if n == 3:
+
+    async def membership_changes(chunk: int) -> None:
+        if chunk == 3:
             await asyncio.to_thread(procs.start, "monev", instance="monev-2")
-        if n == 6:
+        if chunk == 6:
             await asyncio.to_thread(procs.stop, "monev")
-        ids = participants[start : start + chunk]
-        records = [(p, completion_event(p, "batch-j", completed).to_bytes()) for p in ids]
-        await produce(settings, settings.topic("training"), records)
-        await asyncio.sleep(rng.uniform(0.2, 0.8))
+
+    await feed_completions(settings, participants, "batch-j", completed, rng, before_chunk=membership_changes)
     left = Stopwatch()
     async with httpx.AsyncClient(timeout=30) as http:
         procs.ports["monev"] = procs.ports["monev-2"]  # the API of the replica that stayed
