@@ -28,7 +28,7 @@ from bench.common import (
     new_namespace,
 )
 from bench.people import participants, to_csv
-from bench.server import participants_service
+from bench.server import service
 from pena.auth import issue_dev_token
 from pena.db import ensure_database
 
@@ -88,7 +88,7 @@ async def run(full: bool) -> Result:
     await ensure_database(settings.service_database_url("bare"))
     try:
         copy_s = await _copy(asyncpg_dsn(settings, "bare"), rows)
-        with participants_service(settings) as (_, url):
+        with service(settings, "participants") as (_, url):
             import_s, counts = await _import(url, content, token, count)
     finally:
         await drop_databases(settings, ["participants", "bare"])

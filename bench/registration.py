@@ -28,7 +28,7 @@ from bench.common import (
     percentile,
 )
 from bench.people import participants
-from bench.server import bare_app, closed_loop, participants_service, rss_mib
+from bench.server import bare_app, closed_loop, rss_mib, service
 from pena.auth import issue_dev_token
 from pena.db import ensure_database
 
@@ -70,7 +70,7 @@ async def run(full: bool) -> Result:
     latencies: dict[str, list[float]] = {"service": [], "bare": []}
     round_ratios: list[float] = []
     try:
-        with participants_service(settings) as (proc, url), bare_app(settings) as (bare_proc, bare_url):
+        with service(settings, "participants") as (proc, url), bare_app(settings) as (bare_proc, bare_url):
             await asyncio.sleep(2)  # let startup work (topics, region load) settle before reading memory
             idle = rss_mib(proc.pid)
             urls = {"service": url, "bare": bare_url}

@@ -97,12 +97,6 @@ def service(settings: Settings, name: str) -> Iterator[tuple[subprocess.Popen[by
 
 
 @contextmanager
-def participants_service(settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    with service(settings, "participants") as running:
-        yield running
-
-
-@contextmanager
 def bare_app(settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     env = dict(os.environ, BENCH_BARE_DSN=asyncpg_dsn(settings, "bare"))

@@ -293,18 +293,24 @@ def is_transient(exc: BaseException) -> bool:
     errors two levels deep."""
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in causes(exc):
         if isinstance(current, OSError | TimeoutError | ConnectionError | InterfaceError | OperationalError):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
         if type(current).__name__ in _TRANSIENT_NAMES:
             return True
-        current = current.__cause__ or current.__context__
     return False
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and its causes (explicit or implicit), each once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 # deadlocks and serialization failures are resolved by trying again

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pena.consumer import is_transient
+from pena.consumer import causes, is_transient
 from pena.context import request_id_var
 
 log = logging.getLogger("pena.http")
@@ -103,14 +103,10 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def data_exception_state(exc: BaseException) -> str | None:
     """The SQLSTATE of a PostgreSQL data exception (class 22: numeric value out of range, invalid
     text representation, datetime overflow, ...) anywhere in the cause chain, else None."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in causes(exc):
         state = getattr(current, "sqlstate", None)
         if isinstance(state, str) and state.startswith("22"):
             return state
-        current = current.__cause__ or current.__context__
     return None
 
 

@@ -23,7 +23,8 @@ from pydantic import BaseModel
 
 from pena.auth import issue_dev_token
 from pena.contracts import TrainingCompleted, contract
-from pena.envelope import CloudEvent, make_event
+from pena.envelope import CloudEvent
+from pena.outbox import outbox_row
 from pena.settings import Settings
 from tests.e2e.conftest import ROOT, free_port
 from tests.faults.conftest import env_for
@@ -129,16 +130,10 @@ class ServiceProcesses:
 
 
 def contract_event(name: str, payload: BaseModel, subject: str, at: datetime) -> CloudEvent:
-    """The CloudEvent the owning service's relay would publish for this contract and payload."""
-    c = contract(name)
-    return make_event(
-        event_type=c.type,
-        source=f"/pena/{c.service}",
-        subject=subject,
-        time=at,
-        data=payload.model_dump(mode="json"),
-        dataschema=c.dataschema,
-    )
+    """The CloudEvent the owning service's relay would publish for this contract and payload (built by
+    the kernel's own outbox code; the outbox row is not needed here)."""
+    event, _ = outbox_row(name, payload, subject=subject, time=at)
+    return event
 
 
 def completion_event(participant_id: str, batch_id: str, completed_at: datetime) -> CloudEvent:
