@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 
 from aiokafka import AIOKafkaConsumer
 
 from pena.settings import Settings
 from tests.e2e.conftest import Deployment
 from tests.e2e.story import MAN, WOMAN, run_story
+from tests.privacy import sixteen_digit_numbers
 
 
 def settings_of(deployment: Deployment) -> Settings:
@@ -46,7 +46,7 @@ def assert_no_identity_in(text: str) -> None:
     for person in (WOMAN, MAN):
         assert person["nik"] not in text and person["kk_number"] not in text
         assert person["full_name"] not in text
-    assert not re.search(r"(?<!\d)\d{16}(?!\d)", text)
+    assert not sixteen_digit_numbers(text)
 
 
 async def test_whole_story_across_four_processes_on_kafka(four_processes: Deployment) -> None:

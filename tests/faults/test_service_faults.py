@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -44,9 +43,9 @@ from tests.faults.service_harness import (
     read_topic,
     survey_body,
 )
+from tests.privacy import sixteen_digit_numbers
 
 NIK = "1371014508900001"
-SIXTEEN_DIGITS = re.compile(r"(?<!\d)\d{16}(?!\d)")
 EVENTS = scaled(1000)
 
 
@@ -152,7 +151,7 @@ async def test_duplicated_reordered_malformed_and_unknown_events(procs: ServiceP
     for letter in letters:
         assert letter["origin"].startswith(settings.topic("training") + "/")
         text = json.dumps(letter)
-        assert not SIXTEEN_DIGITS.search(text), f"a 16-digit number on the DLT: {text[:600]}"
+        assert not sixteen_digit_numbers(text), f"a 16-digit number on the DLT: {text[:600]}"
 
 
 async def test_dead_letters_of_parseable_events_carry_no_nik(procs: ServiceProcesses) -> None:
@@ -181,7 +180,7 @@ async def test_dead_letters_of_parseable_events_carry_no_nik(procs: ServiceProce
     letters = await eventually(dead_letters, "two dead letters")
     assert {d["event_id"] for d in letters} == {unknown.id, invalid.id}
     for letter in letters:
-        assert not SIXTEEN_DIGITS.search(json.dumps(letter)), f"a NIK on the DLT for {letter['event_type']}"
+        assert not sixteen_digit_numbers(json.dumps(letter)), f"a NIK on the DLT for {letter['event_type']}"
 
 
 async def feed_completions(
