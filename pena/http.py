@@ -28,7 +28,7 @@ from pena.consumer import replay_dead_letters
 from pena.context import correlation_id_var, new_traceparent, request_id_var, traceparent_var
 from pena.durations import parse_duration
 from pena.outbox import pending_count
-from pena.problems import Problem, install_problem_handlers, problem_response
+from pena.problems import Problem, field_error, install_problem_handlers, problem_response
 from pena.runtime import Runtime, ServiceRuntime
 from pena.settings import Settings
 from pena.tables import dead_letters
@@ -336,6 +336,19 @@ def _nul_paths(value: Any, path: str = "") -> list[str]:
     if isinstance(value, list):
         return [p for i, item in enumerate(value) for p in _nul_paths(item, f"{path}.{i}" if path else str(i))]
     return []
+
+
+def uploaded_text(raw: bytes, *, field: str, what: str = "the CSV") -> str:
+    """An uploaded text file (CSV) as a string: UTF-8, a byte-order mark dropped, and free of U+0000
+    (such a file is damaged, not data); else a 422 naming `field`. JSON bodies are checked by
+    `refuse_nul_characters`, files are not, so each upload decodes through here."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise field_error(field, "utf8", f"{what} must be UTF-8 encoded") from exc
+    if NUL in text:
+        raise field_error(field, "nul_character", f"{what} contains the NUL character (U+0000)")
+    return text
 
 
 async def refuse_nul_characters(request: Request) -> None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from pena.http import uploaded_text
 from pena.problems import Problem, field_error
 
 MAX_ROWS = 10_000
@@ -17,13 +18,7 @@ RowModel = TypeVar("RowModel", bound=BaseModel)
 
 
 def _from_csv(raw: bytes) -> list[dict[str, Any]]:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise field_error("body", "utf8", "CSV must be UTF-8 text") from exc
-    if "\x00" in text:  # PostgreSQL text cannot hold U+0000
-        raise field_error("body", "nul_character", "CSV contains the NUL character (U+0000)")
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(uploaded_text(raw, field="body")))
     rows: list[dict[str, Any]] = []
     for row in reader:
         # empty cells mean "not given" so model defaults apply

@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
+from pena.http import uploaded_text
 from pena.problems import Problem, field_error
 from pena.scheduler import Job, schedule_job, wake_schedulers
 from pena.settings import Settings, get_settings
@@ -51,16 +52,6 @@ OPTIONAL_COLUMNS = (
     "consent_recorded_by",
 )
 CONSENT_COLUMNS = {"consent_purpose": "purpose", "consent_given_on": "given_on", "consent_recorded_by": "recorded_by"}
-
-
-def _decode(content: bytes) -> str:
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise field_error("file", "utf8", "the CSV must be UTF-8 encoded") from exc
-    if "\x00" in text:  # PostgreSQL text cannot hold U+0000; such a file is damaged, not data
-        raise field_error("file", "nul_character", "the CSV contains the NUL character (U+0000)")
-    return text
 
 
 def _reader(text: str) -> csv.DictReader[str]:
@@ -103,7 +94,8 @@ async def create_import(
 ) -> ImportJob:
     if len(content) > settings.max_upload_bytes:
         raise field_error("file", "too_large", f"the CSV is limited to {settings.max_upload_bytes} bytes", status=413)
-    columns, rows = parse_rows(_decode(content))
+    text = uploaded_text(content, field="file")
+    columns, rows = parse_rows(text)
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise field_error("file", "missing_columns", f"the CSV lacks column(s): {', '.join(missing)}")
@@ -119,7 +111,7 @@ async def create_import(
         id=str(uuid.uuid4()),
         status="queued",
         filename=(filename or "")[:200] or None,
-        content_enc=cipher_for(settings.field_encryption_key).encrypt(_decode(content)),
+        content_enc=cipher_for(settings.field_encryption_key).encrypt(text),
         total_rows=len(rows),
         requested_by=principal.subject,
         requested_client=principal.client_id,
