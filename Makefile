@@ -30,7 +30,7 @@ infra-down: install
 test: install tools  ## starts PostgreSQL + Kafka, checks the AsyncAPI document, runs every test
 	$(BIN)/pena infra up
 	$(BIN)/pena asyncapi --check
-	$(BIN)/ruff check pena services tests bench
+	$(BIN)/ruff check pena services composition tests bench
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 faults-long: install tools  ## the fault tests at 5x their CI size (events, kills, fuzz cases); prints their figures
@@ -38,13 +38,13 @@ faults-long: install tools  ## the fault tests at 5x their CI size (events, kill
 	PENA_FAULT_SCALE=5 $(BIN)/pytest -q -p no:cacheprovider tests/faults
 
 lint: install
-	$(BIN)/ruff check pena services tests bench
-	$(BIN)/ruff format --check pena services tests bench
+	$(BIN)/ruff check pena services composition tests bench
+	$(BIN)/ruff format --check pena services composition tests bench
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format pena services tests bench
-	$(BIN)/ruff check --fix pena services tests bench
+	$(BIN)/ruff format pena services composition tests bench
+	$(BIN)/ruff check --fix pena services composition tests bench
 
 asyncapi: install
 	$(BIN)/pena asyncapi

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pena import infra
+from composition import infra
 from pena.db import drop_database
 from pena.settings import Settings
 

@@ -1,6 +1,6 @@
 """Resident memory (VmRSS) of each PENA service, idle and under the registration load.
 
-The four services run as ops run them, one process each (`python -m pena.cli serve <service>` on
+The four services run as ops run them, one process each (`python -m composition.cli serve <service>` on
 Kafka: API, outbox relay, Kafka consumers and scheduler in one process), in a fresh namespace, next
 to the bare FastAPI + asyncpg app (bench/bare_app.py). After a short settle their idle RSS is read;
 then the registration load (bench/registration.py's closed loop, concurrency 32, bench/people.py rows)
@@ -38,8 +38,8 @@ from bench.common import (
 )
 from bench.people import participants
 from bench.server import bare_app, closed_loop, rss_mib, service
+from composition.catalog import SERVICE_MODULES, load_definitions
 from pena.auth import issue_dev_token
-from pena.cli import SERVICE_MODULES, load_definitions
 from pena.contracts import BY_NAME
 from pena.db import ensure_database
 from pena.settings import Settings
@@ -65,8 +65,8 @@ def import_only_mib(imports: str) -> float:
 def _service_imports(name: str) -> str:
     # what `pena serve <name>` imports before uvicorn starts serving (uvloop and httptools load with it)
     return (
-        "import uvicorn, uvicorn.loops.uvloop, uvicorn.protocols.http.httptools_impl, pena.cli, pena.http, "
-        f"pena.runtime\npena.cli.load_definitions([{name!r}])"
+        "import uvicorn, uvicorn.loops.uvloop, uvicorn.protocols.http.httptools_impl, composition.cli, pena.http, "
+        f"pena.runtime\ncomposition.cli.load_definitions([{name!r}])"
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench import bulk_import, memory, pipeline, registration, scheduler
 from bench.common import Result, machine
-from pena import infra
+from composition import infra
 
 BENCHMARKS: dict[str, Callable[[bool], Coroutine[Any, Any, Result]]] = {
     "scheduler": scheduler.run,

@@ -88,10 +88,10 @@ def _process(cmd: list[str], env: dict[str, str], port: int, ready_path: str) ->
 
 @contextmanager
 def service(settings: Settings, name: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """One PENA service as ops run it (`python -m pena.cli serve <name>` on Kafka: API, relay,
+    """One PENA service as ops run it (`python -m composition.cli serve <name>` on Kafka: API, relay,
     consumers, scheduler in one process), yielded once `/readyz` answers 200."""
     port = free_port()
-    cmd = [sys.executable, "-m", "pena.cli", "serve", name, "--port", str(port)]
+    cmd = [sys.executable, "-m", "composition.cli", "serve", name, "--port", str(port)]
     with _process(cmd, _service_env(settings), port, "/readyz") as proc:
         yield proc, f"http://127.0.0.1:{port}"
 

@@ -86,9 +86,9 @@ def _unauthorized(detail: str) -> Problem:
 def dev_key_dir(settings: Settings) -> Path:
     if settings.dev_key_dir:
         return Path(settings.dev_key_dir)
-    from pena.infra import infra_home
+    from pena.home import pena_home
 
-    return infra_home() / "keys"
+    return pena_home() / "keys"
 
 
 def dev_private_key(settings: Settings) -> bytes:

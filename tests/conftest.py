@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pena import infra
+from composition import infra
 from pena.auth import issue_dev_token
 from pena.clock import Clock, ManualClock
 from pena.db import drop_database

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-import pena.cli as cli
+import composition.cli as cli
 from pena.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

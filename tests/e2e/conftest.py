@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pena import infra
+from composition import infra
 
 SERVICES = ("participants", "training", "monev", "graduation")
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,13 +114,15 @@ def four_processes(infra_up: None, tmp_path: Path) -> Iterator[Deployment]:
     env = base_env(namespace) | {"PENA_BUS": "kafka"}
     ports = {s: free_port() for s in SERVICES}
     deployment = Deployment(namespace, env, {s: f"http://127.0.0.1:{p}" for s, p in ports.items()})
-    subprocess.run([sys.executable, "-m", "pena.cli", "topics"], env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "composition.cli", "topics"], env=env, cwd=ROOT, check=True, capture_output=True
+    )
     try:
         for service, port in ports.items():
             log = tmp_path / f"{service}.log"
             deployment.logs[service] = log
             deployment.processes[service] = _start(
-                [sys.executable, "-m", "pena.cli", "serve", service, "--port", str(port)], env, log
+                [sys.executable, "-m", "composition.cli", "serve", service, "--port", str(port)], env, log
             )
         for service in SERVICES:
             _wait_ready(deployment.urls[service], deployment.processes[service], deployment.logs[service])
@@ -141,7 +143,9 @@ def single_process(infra_up: None, tmp_path: Path) -> Iterator[Deployment]:
     log = tmp_path / "dev.log"
     deployment.logs["dev"] = log
     try:
-        deployment.processes["dev"] = _start([sys.executable, "-m", "pena.cli", "dev", "--port", str(port)], env, log)
+        deployment.processes["dev"] = _start(
+            [sys.executable, "-m", "composition.cli", "dev", "--port", str(port)], env, log
+        )
         _wait_ready(url, deployment.processes["dev"], log)
         yield deployment
     finally:

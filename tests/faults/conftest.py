@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pena import infra
+from composition import infra
 from pena.settings import Settings
 from tests.e2e.conftest import ROOT, free_port
 from tests.faults.figures import RECORDED, SCALE, render

@@ -68,7 +68,7 @@ class ServiceProcesses:
         log = self.logdir / f"{name}-{len(self.logs)}.log"
         self.logs.append(log)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pena.cli", "serve", service, "--port", str(port)],
+            [sys.executable, "-m", "composition.cli", "serve", service, "--port", str(port)],
             env=self.env,
             cwd=ROOT,
             stdout=open(log, "wb"),

@@ -44,7 +44,9 @@ def dev_process(infra_up: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
     log = Path(tmp_path_factory.mktemp("fuzz")) / "dev.log"
     deployment.logs["dev"] = log
     try:
-        deployment.processes["dev"] = _start([sys.executable, "-m", "pena.cli", "dev", "--port", str(port)], env, log)
+        deployment.processes["dev"] = _start(
+            [sys.executable, "-m", "composition.cli", "dev", "--port", str(port)], env, log
+        )
         _wait_ready(url, deployment.processes["dev"], log)
         yield deployment
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pena.cli import SERVICE_MODULES, load_definitions
+from composition.catalog import SERVICE_MODULES, load_definitions
 from pena.db import drop_database
 from pena.schema import migrate, schema_drift
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 from fastapi.routing import APIRoute
 
-from pena.cli import SERVICE_MODULES, build_app, load_definitions
+from composition.catalog import SERVICE_MODULES, build_app, load_definitions
 from pena.settings import Settings
 
 PREFIXES = {

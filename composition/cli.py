@@ -1,4 +1,4 @@
-"""The `pena` command: the one composition place that knows all four services.
+"""The `pena` command (composition.cli:main): runs, migrates and serves the services of the catalogue.
 
 pena dev                      everything in one process (embedded PostgreSQL, in-process bus)
 pena serve <service>          one service with its relay, consumers and scheduler on Kafka
@@ -13,42 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import sys
 from pathlib import Path
 
-from pena.service import ServiceDefinition
+from composition.catalog import DEFAULT_PORTS, SERVICE_MODULES, build_app, load_definitions
 from pena.settings import Settings
-
-SERVICE_MODULES = {
-    "participants": "services.participants.app",
-    "training": "services.training.app",
-    "monev": "services.monev.app",
-    "graduation": "services.graduation.app",
-}
-DEFAULT_PORTS = {"participants": 8001, "training": 8002, "monev": 8003, "graduation": 8004}
-
-
-def load_definitions(names: list[str] | None = None) -> list[ServiceDefinition]:
-    chosen = names or list(SERVICE_MODULES)
-    unknown = [n for n in chosen if n not in SERVICE_MODULES]
-    if unknown:
-        raise SystemExit(f"unknown service(s): {', '.join(unknown)}; one of {', '.join(SERVICE_MODULES)}")
-    return [importlib.import_module(SERVICE_MODULES[n]).definition for n in chosen]
-
-
-def build_app(names: list[str] | None = None, *, settings: Settings | None = None):
-    from pena.http import create_app
-    from pena.runtime import Runtime
-
-    settings = settings or Settings()
-    definitions = load_definitions(names)
-    title = "PENA platform API" if len(definitions) > 1 else f"PENA {definitions[0].name} API"
-    return create_app(Runtime(settings, definitions), title=title)
 
 
 def _cmd_infra(args: argparse.Namespace) -> int:
-    from pena import infra
+    from composition import infra
 
     if args.action == "up":
         lines = infra.up(postgres=not args.no_postgres, kafka=not args.no_kafka)
@@ -65,7 +38,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from pena import infra
+    from composition import infra
     from pena.logging_setup import configure_logging
 
     os.environ.setdefault("PENA_BUS", "inprocess")
