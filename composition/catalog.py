@@ -7,7 +7,7 @@ import importlib
 
 from fastapi import FastAPI
 
-from pena.service import ServiceDefinition
+from pena.definition import ServiceDefinition
 from pena.settings import Settings
 
 SERVICE_MODULES = {

@@ -71,7 +71,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
-    from pena.schema import migrate
+    from pena.migrate import migrate
 
     settings = Settings()
 
@@ -85,7 +85,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrations(args: argparse.Namespace) -> int:
-    from pena.schema import new_revision, schema_drift
+    from pena.migrate import new_revision, schema_drift
 
     settings = Settings()
     if args.action == "revision":

@@ -236,6 +236,3 @@ def require(*scopes: str):
         return principal
 
     return dependency
-
-
-CurrentPrincipal = Annotated[Principal, Depends(authenticated)]

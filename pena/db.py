@@ -21,6 +21,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.settings import Settings
 
+# PostgreSQL advisory-lock keys (pg_advisory_xact_lock) of the kernel's start-up work on a service
+# database; replicas start together, so one of them does each step while the others wait
+SCHEMA_LOCK = 727274  # one schema writer (create_all, or Alembic's upgrade) per database at a time
+SQL_OBJECTS_LOCK = 727275  # one installer of the audit and outbox triggers at a time
+
 
 class Database:
     def __init__(
@@ -207,6 +212,6 @@ async def create_schema(db: Database, *metadatas: MetaData) -> None:
     """Creates kernel and service tables (idempotent). Serialised by an advisory lock so several
     replicas starting at once do not race on CREATE TABLE."""
     async with db.engine.begin() as conn:
-        await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+        await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
         for metadata in metadatas:
             await conn.run_sync(metadata.create_all)

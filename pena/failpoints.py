@@ -16,13 +16,6 @@ def arm(name: str, exc: type[BaseException] = FailPointHit) -> None:
     _armed[name] = exc
 
 
-def disarm(name: str | None = None) -> None:
-    if name is None:
-        _armed.clear()
-    else:
-        _armed.pop(name, None)
-
-
 def hit(name: str) -> None:
     if name in _armed:
         raise _armed.pop(name)(f"fail point {name}")

@@ -22,6 +22,7 @@ from pena import failpoints, metrics
 from pena.contracts import BY_NAME
 from pena.db import Database, insert_rows
 from pena.envelope import CloudEvent, make_event
+from pena.notify import listen, wait_any
 from pena.tables import OUTBOX_CHANNEL, outbox
 
 log = logging.getLogger("pena.outbox")
@@ -148,7 +149,8 @@ class OutboxRelay:
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener = asyncio.create_task(self._listen(stop))
+        # LISTEN for commits that wrote outbox rows (reconnecting after a database restart)
+        listener = asyncio.create_task(listen(self.db, NOTIFY_CHANNEL, self._wake, stop))
         try:
             while not stop.is_set():
                 self._wake.clear()  # before claiming: a commit during this batch wakes the next one
@@ -166,27 +168,9 @@ class OutboxRelay:
                     continue
                 if published == self.batch_size:
                     continue  # more waiting
-                await _wait_any(stop, self._wake, self.idle_poll_seconds)
+                await wait_any(stop, self._wake, self.idle_poll_seconds)
         finally:
             listener.cancel()
-
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """LISTEN for commits that wrote outbox rows; reconnects after a database restart."""
-        while not stop.is_set():
-            conn = None
-            try:
-                conn = await self.db.raw_connection()
-                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-                self._wake.set()  # rows may have been written while we were not listening
-                while not stop.is_set() and not conn.is_closed():
-                    await asyncio.sleep(1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                await _sleep_or_stop(stop, 1.0)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    await conn.close()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
@@ -194,12 +178,3 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     except TimeoutError:
         pass
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()

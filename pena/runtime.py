@@ -13,11 +13,11 @@ from pena.bus import InProcessBus
 from pena.clock import Clock, OffsetClock
 from pena.consumer import Subscriber
 from pena.db import Database
+from pena.definition import ServiceDefinition
 from pena.kafka import KafkaConsumerRunner, KafkaPublisher, ensure_topics
+from pena.migrate import migrate
 from pena.outbox import OutboxRelay, Publisher
 from pena.scheduler import Scheduler
-from pena.schema import migrate
-from pena.service import ServiceDefinition
 from pena.settings import Settings
 
 log = logging.getLogger("pena.runtime")

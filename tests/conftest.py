@@ -17,9 +17,9 @@ from composition import infra
 from pena.auth import issue_dev_token
 from pena.clock import Clock, ManualClock
 from pena.db import drop_database
+from pena.definition import ServiceDefinition
 from pena.http import create_app
 from pena.runtime import Runtime
-from pena.service import ServiceDefinition
 from pena.settings import Settings
 
 

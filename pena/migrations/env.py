@@ -1,4 +1,4 @@
-"""Alembic environment shared by every service: the caller (pena.schema) hands in the connection
+"""Alembic environment shared by every service: the caller (pena.migrate) hands in the connection
 and the metadata (kernel tables + the service's own), so there is no alembic.ini to keep in sync."""
 
 from alembic import context

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from pena.definition import ServiceDefinition
 from pena.runtime import ServiceRuntime
-from pena.service import ServiceDefinition
 from services.graduation import handlers, service
 from services.graduation.api import router
 from services.graduation.models import table_registry

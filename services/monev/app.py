@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pena.service import ServiceDefinition
+from pena.definition import ServiceDefinition
 from services.monev.api import router
 from services.monev.handlers import BATCH_HANDLERS, HANDLERS, JOBS
 from services.monev.models import MonevBase, table_registry

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pena.service import ServiceDefinition
+from pena.definition import ServiceDefinition
 from services.participants.api import router
 from services.participants.handlers import HANDLERS
 from services.participants.imports import JOBS

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pena.service import ServiceDefinition
+from pena.definition import ServiceDefinition
 from services.training.api import batches, centres
 from services.training.handlers import HANDLERS
 from services.training.models import TrainingBase, table_registry

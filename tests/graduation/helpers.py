@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import MetaData, select
 
 from pena.contracts.monev import MonevCompleted, MonevIndicators, MonevMeasures
+from pena.definition import ServiceDefinition
 from pena.outbox import emit
 from pena.runtime import Runtime
-from pena.service import ServiceDefinition
 from pena.tables import audit_log, outbox
 
 # The contract's owning service is "monev": its outbox and topic carry monev.completed.

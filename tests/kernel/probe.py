@@ -16,11 +16,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.auth import Principal, require
 from pena.consumer import Delivery
 from pena.contracts import TrainingCompleted
+from pena.definition import ServiceDefinition
 from pena.http import StrictModel, session_dependency
 from pena.idempotency import claim_key, store_response
 from pena.outbox import emit
 from pena.scheduler import Job, schedule_job
-from pena.service import ServiceDefinition
 
 PUBLISHER = "training"  # the contract's owning service: its outbox publishes training.completed
 CONSUMER = "probe"

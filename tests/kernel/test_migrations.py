@@ -7,7 +7,7 @@ import pytest
 
 from composition.catalog import SERVICE_MODULES, load_definitions
 from pena.db import drop_database
-from pena.schema import migrate, schema_drift
+from pena.migrate import migrate, schema_drift
 
 
 @pytest.mark.parametrize("service", list(SERVICE_MODULES))

@@ -11,10 +11,10 @@ from sqlalchemy import MetaData, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.contracts import ParticipantRegistered, TrainingCompleted
+from pena.definition import ServiceDefinition
 from pena.outbox import emit
 from pena.runtime import Runtime
 from pena.scheduler import Scheduler
-from pena.service import ServiceDefinition
 from pena.tables import audit_log, outbox
 from services.monev.app import definition as monev
 from services.monev.models import MonevTask

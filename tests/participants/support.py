@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import MetaData, select
 
 from pena.contracts import GraduationDecided
+from pena.definition import ServiceDefinition
 from pena.outbox import emit
 from pena.runtime import Runtime
-from pena.service import ServiceDefinition
 from pena.tables import outbox
 
 # Woman born 12 May 1990, first registered in 13.71.01 (Bungus Teluk Kabung, Kota Padang): day 12 + 40 = 52

@@ -11,9 +11,9 @@ from sqlalchemy import MetaData, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.contracts import ParticipantRegistered, ParticipantStatusChanged
+from pena.definition import ServiceDefinition
 from pena.outbox import emit
 from pena.runtime import Runtime
-from pena.service import ServiceDefinition
 from pena.tables import audit_log, outbox
 from tests.kernel.helpers import eventually  # noqa: F401 - re-exported for this suite
 

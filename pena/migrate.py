@@ -17,14 +17,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Connection
 
-from pena.db import Database, create_schema, drop_database, ensure_database
-from pena.service import ServiceDefinition
+from pena.db import SCHEMA_LOCK, SQL_OBJECTS_LOCK, Database, create_schema, drop_database, ensure_database
+from pena.definition import ServiceDefinition
 from pena.settings import Settings
 from pena.tables import AUDIT_APPEND_ONLY_SQL, KERNEL_METADATA, OUTBOX_NOTIFY_SQL
 
-log = logging.getLogger("pena.schema")
+log = logging.getLogger("pena.migrate")
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
-MIGRATE_LOCK = 727274  # one migrator per database at a time (replicas start together)
 
 
 def _config(definition: ServiceDefinition, connection: Connection | None = None) -> Config:
@@ -69,10 +68,10 @@ async def migrate(settings: Settings, definition: ServiceDefinition) -> None:
             await create_schema(db, KERNEL_METADATA, definition.metadata)
         else:
             async with db.engine.begin() as conn:
-                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
                 await conn.run_sync(lambda sync: _upgrade(definition, sync))
         async with db.engine.begin() as conn:
-            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK + 1})")
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SQL_OBJECTS_LOCK})")
             for statement in _split_sql(AUDIT_APPEND_ONLY_SQL + OUTBOX_NOTIFY_SQL):
                 await conn.exec_driver_sql(statement)
     finally:
