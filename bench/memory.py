@@ -65,7 +65,7 @@ def import_only_mib(imports: str) -> float:
 def _service_imports(name: str) -> str:
     # what `pena serve <name>` imports before uvicorn starts serving (uvloop and httptools load with it)
     return (
-        "import uvicorn, uvicorn.loops.uvloop, uvicorn.protocols.http.httptools_impl, composition.cli, pena.http, "
+        "import uvicorn, uvicorn.loops.uvloop, uvicorn.protocols.http.httptools_impl, composition.cli, pena.http.app, "
         f"pena.runtime\ncomposition.cli.load_definitions([{name!r}])"
     )
 

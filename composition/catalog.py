@@ -28,7 +28,7 @@ def load_definitions(names: list[str] | None = None) -> list[ServiceDefinition]:
 
 
 def build_app(names: list[str] | None = None, *, settings: Settings | None = None) -> FastAPI:
-    from pena.http import create_app
+    from pena.http.app import create_app
     from pena.runtime import Runtime
 
     settings = settings or Settings()

@@ -18,7 +18,7 @@ from pena.auth import issue_dev_token
 from pena.clock import Clock, ManualClock
 from pena.db import drop_database
 from pena.definition import ServiceDefinition
-from pena.http import create_app
+from pena.http.app import create_app
 from pena.runtime import Runtime
 from pena.settings import Settings
 

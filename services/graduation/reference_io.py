@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pena.http import uploaded_text
+from pena.http.uploads import uploaded_text
 from pena.problems import Problem, field_error
 
 MAX_ROWS = 10_000

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pena.contracts.graduation import CriterionResult, GraduationKind
-from pena.http import StrictModel
+from pena.http.bodies import StrictModel
 
 # ------------------------------------------------------------------ reference data
 

@@ -11,7 +11,7 @@ from pydantic import AwareDatetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal, require
-from pena.http import ClockDep, SettingsDep, session_dependency
+from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from pena.problems import field_error

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from pena.contracts.monev import MonevIndicators, MonevMeasures
-from pena.http import StrictModel
+from pena.http.bodies import StrictModel
 
 # province (2), regency/city (4), district (6) or village (10) digits
 REGION_CODE = r"^(\d{2}|\d{4}|\d{6}|\d{10})$"

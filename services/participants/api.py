@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal, require
-from pena.http import ClockDep, SettingsDep, session_dependency
+from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
 from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from pena.problems import field_error

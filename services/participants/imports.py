@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
-from pena.http import uploaded_text
+from pena.http.uploads import uploaded_text
 from pena.problems import Problem, field_error
 from pena.scheduler import Job, schedule_job, wake_schedulers
 from pena.settings import Settings, get_settings

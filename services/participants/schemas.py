@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, Field
 
 from pena.contracts.participants import ParticipantStatus
-from pena.http import StrictModel
+from pena.http.bodies import StrictModel
 
 BusinessField = Literal["kuliner", "agribisnis", "dagang", "fashion_menjahit", "jasa", "otomotif", "kerajinan_tangan"]
 Programme = Literal["PKH", "BPNT", "PBI-JK"]

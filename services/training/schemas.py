@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from pena.http import StrictModel
+from pena.http.bodies import StrictModel
 from services.training.reference import DEFAULT_MIN_ATTENDANCE_RATE, MODULES
 
 VILLAGE_CODE = r"^\d{10}$"

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from pena.clock import SystemClock
 from pena.db import drop_database
-from pena.http import create_app
+from pena.http.app import create_app
 from pena.kafka import ensure_topics
 from pena.outbox import pending_count
 from pena.runtime import Runtime

@@ -17,7 +17,8 @@ from pena.auth import Principal, require
 from pena.consumer import Delivery
 from pena.contracts import TrainingCompleted
 from pena.definition import ServiceDefinition
-from pena.http import StrictModel, session_dependency
+from pena.http.bodies import StrictModel
+from pena.http.deps import session_dependency
 from pena.idempotency import claim_key, store_response
 from pena.outbox import emit
 from pena.scheduler import Job, schedule_job

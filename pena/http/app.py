@@ -1,0 +1,45 @@
+"""The app factory: one FastAPI app for the services of a runtime (one service, or all four in
+`pena dev`), with problem+json errors, the request context middleware, NUL screening and the
+operations routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from pena.http.middleware import RequestContextMiddleware
+from pena.http.ops import ops
+from pena.http.screening import refuse_nul_characters
+from pena.problems import install_problem_handlers
+from pena.runtime import Runtime
+
+
+def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    names = ", ".join(runtime.services)
+    app = FastAPI(
+        title=title,
+        version="1.0.0",
+        lifespan=lifespan,
+        description=f"Services in this process: {names}. Authenticate with a bearer JWT "
+        "(`pena token --role admin` prints a local dev token). Errors are RFC 9457 problem+json.",
+        dependencies=[Depends(refuse_nul_characters)],
+    )
+    app.state.runtime = runtime
+    app.state.settings = runtime.settings
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, settings=runtime.settings)
+    app.include_router(ops)
+    for svc in runtime.services.values():
+        for router in svc.definition.routers:
+            app.include_router(router)
+    return app

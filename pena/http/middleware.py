@@ -1,0 +1,127 @@
+"""The request context middleware: request and correlation ids, W3C traceparent, the body-size cap,
+the per-client rate limit, request metrics and the access log."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pena import metrics
+from pena.context import correlation_id_var, new_traceparent, request_id_var, traceparent_var
+from pena.problems import Problem, problem_response
+from pena.settings import Settings
+
+access_log = logging.getLogger("pena.access")
+
+
+class RequestContextMiddleware:
+    """Pure ASGI (no per-request task switch): ids, traceparent, size cap, rate limit, metrics, access log."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.max_body = settings.max_body_bytes
+        self.max_upload = settings.max_upload_bytes
+        self.rate = settings.rate_limit_per_minute
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        tokens = (
+            request_id_var.set(request_id),
+            correlation_id_var.set(headers.get("x-correlation-id") or request_id),
+            traceparent_var.set(new_traceparent(headers.get("traceparent"))),
+        )
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                    (b"x-correlation-id", (correlation_id_var.get() or "").encode()),
+                ]
+            await send(message)
+
+        try:
+            # file uploads (multipart: the participants CSV import) may be larger than other bodies
+            multipart = headers.get("content-type", "").startswith("multipart/form-data")
+            cap = self.max_upload if multipart else self.max_body
+            early = self._refuse_early(headers, scope, cap)
+            if early is not None:
+                await early(scope, receive, send_wrapper)
+            else:
+                await self.app(scope, self._capped(receive, cap), send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            elapsed = time.perf_counter() - started
+            metrics.HTTP_REQUESTS.labels(scope["method"], path, str(status_holder["status"])).inc()
+            metrics.HTTP_LATENCY.labels(scope["method"], path).observe(elapsed)
+            if path not in ("/healthz", "/readyz", "/metrics"):
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": path,
+                        "status": status_holder["status"],
+                        "duration_ms": round(elapsed * 1000, 1),
+                    },
+                )
+            for var, token in zip((request_id_var, correlation_id_var, traceparent_var), tokens, strict=True):
+                var.reset(token)
+
+    def _refuse_early(self, headers: dict[str, str], scope: Scope, cap: int) -> Any:
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > cap:
+            return problem_response(
+                413,
+                "Payload too large",
+                f"request bodies are limited to {cap} bytes",
+                type_="payload-too-large",
+            )
+        client = hashlib.sha1((headers.get("authorization") or str(scope.get("client"))).encode()).hexdigest()
+        now = time.monotonic()
+        allowance, last = self._buckets.get(client, (float(self.rate), now))
+        allowance = min(float(self.rate), allowance + (now - last) * self.rate / 60.0)
+        if allowance < 1.0:
+            self._buckets[client] = (allowance, now)
+            return problem_response(
+                429,
+                "Too many requests",
+                "rate limit reached for this client",
+                type_="rate-limited",
+                headers={"Retry-After": "1"},
+            )
+        self._buckets[client] = (allowance - 1.0, now)
+        return None
+
+    def _capped(self, receive: Receive, cap: int) -> Receive:
+        seen = 0
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > cap:
+                    raise Problem(
+                        413,
+                        "Payload too large",
+                        f"request bodies are limited to {cap} bytes",
+                        type_="payload-too-large",
+                    )
+            return message
+
+        return wrapped

@@ -1,0 +1,123 @@
+"""Operations routes every app serves: liveness, readiness, Prometheus metrics, the service clock
+(dev/test), and the dead letters of the services in the process (list and replay)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from pena import metrics
+from pena.auth import Principal, require
+from pena.clock import OffsetClock
+from pena.consumer import replay_dead_letters
+from pena.deadletters import parked_dead_letters
+from pena.durations import parse_duration
+from pena.http.bodies import StrictModel
+from pena.http.deps import get_runtime
+from pena.outbox import pending_count
+from pena.problems import Problem
+from pena.settings import Settings
+
+ops = APIRouter(tags=["operations"])
+
+
+@ops.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@ops.get("/readyz", summary="Readiness: every service database answers (and Kafka, where used)")
+async def readyz(request: Request) -> Response:
+    runtime = get_runtime(request)
+    checks: dict[str, Any] = {}
+    ready = True
+    for name, svc in runtime.services.items():
+        try:
+            await svc.db.ping()
+            async with svc.db.transaction() as session:
+                pending = await pending_count(session)
+            metrics.OUTBOX_PENDING.labels(name).set(pending)
+            checks[f"db:{name}"] = {"status": "ok", "outbox_pending": pending}
+        except Exception as exc:
+            ready = False
+            checks[f"db:{name}"] = {"status": "down", "error": type(exc).__name__}
+    if runtime.kafka_publisher is not None:
+        # reported, but not fatal: writes still succeed while Kafka is away (the outbox holds them),
+        # so a broker outage must not take every API replica out of the load balancer
+        ok = await _kafka_reachable(runtime.settings)
+        checks["kafka"] = {"status": "ok" if ok else "down"}
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def _kafka_reachable(settings: Settings) -> bool:
+    host, _, port = settings.kafka_bootstrap.split(",")[0].rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout=1.0)
+        writer.close()
+        return True
+    except (OSError, TimeoutError, ValueError):
+        return False
+
+
+@ops.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics_endpoint() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class ClockOffset(StrictModel):
+    offset: str | None  # ISO-8601 duration, e.g. P3M; null resets to real time
+
+
+@ops.put("/v1/ops/clock", summary="Move the service clock (dev/test only; production refuses)")
+async def set_clock(
+    body: ClockOffset, request: Request, _: Annotated[Principal, Depends(require("ops:clock"))]
+) -> dict[str, Any]:
+    runtime = get_runtime(request)
+    if not runtime.settings.allow_clock_control or not isinstance(runtime.clock, OffsetClock):
+        raise Problem(403, "Forbidden", "clock control is disabled in these settings", type_="clock-control-disabled")
+    if body.offset:
+        try:
+            parse_duration(body.offset)
+        except ValueError as exc:
+            raise Problem(
+                422,
+                "Validation failed",
+                str(exc),
+                type_="validation",
+                errors=[{"field": "offset", "rule": "iso8601_duration", "message": str(exc)}],
+            ) from exc
+    runtime.clock.offset = body.offset
+    return {"offset": body.offset, "now": runtime.clock.now().isoformat()}
+
+
+@ops.get("/v1/ops/clock", summary="The service clock")
+async def get_clock_route(request: Request) -> dict[str, Any]:
+    clock = get_runtime(request).clock
+    return {"now": clock.now().isoformat(), "offset": getattr(clock, "offset", None)}
+
+
+@ops.get("/v1/ops/dead-letters", summary="Dead letters of the services in this process")
+async def list_dead_letters(
+    request: Request, _: Annotated[Principal, Depends(require("ops:deadletters"))], include_replayed: bool = False
+) -> dict[str, Any]:
+    items = []
+    for name, svc in get_runtime(request).services.items():
+        async with svc.db.transaction() as session:
+            items += [{"service": name, **row} for row in await parked_dead_letters(session, include_replayed)]
+    return {"items": items}
+
+
+@ops.post("/v1/ops/dead-letters/{service}/replay", summary="Replay a service's parked dead letters")
+async def replay(
+    service: str, request: Request, _: Annotated[Principal, Depends(require("ops:deadletters"))]
+) -> dict[str, Any]:
+    runtime = get_runtime(request)
+    svc = runtime.services.get(service)
+    if svc is None or svc.subscriber is None:
+        raise Problem(404, "Not found", f"no consuming service {service!r} in this process", type_="not-found")
+    return {"results": await replay_dead_letters(svc.subscriber)}
