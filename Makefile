@@ -41,6 +41,7 @@ lint: install
 	$(BIN)/ruff check pena services composition tests bench
 	$(BIN)/ruff format --check pena services composition tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format pena services composition tests bench

@@ -41,16 +41,3 @@ def test_each_service_stays_under_its_own_prefixes() -> None:
             for route in router.routes:
                 assert isinstance(route, APIRoute)
                 assert route.path.startswith(PREFIXES[definition.name]), (definition.name, route.path)
-
-
-def test_services_import_only_the_kernel_never_each_other() -> None:
-    import pathlib
-    import re
-
-    root = pathlib.Path(__file__).resolve().parents[2] / "services"
-    for name in SERVICE_MODULES:
-        for path in (root / name).rglob("*.py"):
-            others = [o for o in SERVICE_MODULES if o != name]
-            text = path.read_text()
-            for other in others:
-                assert not re.search(rf"^\s*(from|import) services\.{other}\b", text, re.M), (path, other)
