@@ -26,6 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pena import infra
 from pena.settings import Settings
+from tests.e2e.conftest import free_port
 
 SCRAM = "SCRAM-SHA-512"
 ADMIN = "admin"  # the broker's own principal and the super user
@@ -136,8 +137,6 @@ class SecureKafka:
     ca: Issued | None = None  # made by up(); tests issue client certificates (mTLS) with it
 
     def __post_init__(self) -> None:
-        from tests.e2e.conftest import free_port
-
         self.sasl_port, self.mtls_port = free_port(), free_port()
         self.base = infra.KafkaInfra(
             port=self.sasl_port, controller_port=free_port(), name=f"secure-kafka-{uuid.uuid4().hex[:8]}"
