@@ -5,17 +5,20 @@ Production mode refuses the development defaults for secrets and the movable clo
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-not-a-secret"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PENA_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused setting must not print the others (secrets among them) in the error
+    model_config = SettingsConfigDict(env_prefix="PENA_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     environment: Literal["dev", "test", "production"] = "dev"
 
@@ -30,6 +33,19 @@ class Settings(BaseSettings):
     topic_namespace: str = "pena"
     topic_partitions: int = 6
     topic_replication_factor: int = 1
+    # Kafka client security, applied to every producer, consumer and admin client (pena.kafka).
+    # Secrets come as values or as files (`*_FILE`: a Kubernetes Secret mounted as a volume).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_cafile: Path | None = None  # PEM; unset: the system's trusted CAs
+    kafka_ssl_certfile: Path | None = None  # PEM client certificate (chain) for mTLS
+    kafka_ssl_keyfile: Path | None = None  # PEM private key of the client certificate
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_key_password_file: Path | None = None
+    kafka_ssl_check_hostname: bool = True
 
     # bus: "kafka" (one service per process) or "inprocess" (pena dev, all services in one process)
     bus: Literal["kafka", "inprocess"] = "kafka"
@@ -76,6 +92,13 @@ class Settings(BaseSettings):
     appeal_window: str = "P30D"
 
     @model_validator(mode="after")
+    def _refuse_inconsistent_kafka_security(self) -> Settings:
+        problems = kafka_security_problems(self)
+        if problems:
+            raise ValueError("Kafka security settings refused: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _refuse_dev_defaults_in_production(self) -> Settings:
         if self.environment == "production":
             problems = []
@@ -102,6 +125,44 @@ class Settings(BaseSettings):
 
     def consumer_group(self, service: str) -> str:
         return f"{self.topic_namespace}.{service}"
+
+
+def kafka_security_problems(settings: Settings) -> list[str]:
+    """What is missing or contradictory in the Kafka security settings, one short sentence each
+    (empty when they are usable). Checked when settings load, so a service refuses to start instead
+    of failing later inside the Kafka client."""
+    s = settings
+    protocol = s.kafka_security_protocol
+    sasl, tls = protocol.startswith("SASL_"), protocol.endswith("SSL")
+    problems = []
+    if sasl:
+        if not s.kafka_sasl_username:
+            problems.append(f"PENA_KAFKA_SASL_USERNAME must be set for {protocol}")
+        if s.kafka_sasl_password is None and s.kafka_sasl_password_file is None:
+            problems.append(f"PENA_KAFKA_SASL_PASSWORD or PENA_KAFKA_SASL_PASSWORD_FILE must be set for {protocol}")
+        if s.kafka_sasl_password is not None and s.kafka_sasl_password_file is not None:
+            problems.append("set PENA_KAFKA_SASL_PASSWORD or PENA_KAFKA_SASL_PASSWORD_FILE, not both")
+        if s.kafka_sasl_mechanism == "PLAIN" and not tls and s.environment == "production":
+            problems.append("SASL PLAIN without TLS sends the password in clear: use SASL_SSL")
+    else:
+        given = [n for n in ("sasl_username", "sasl_password", "sasl_password_file") if getattr(s, f"kafka_{n}")]
+        problems += [f"PENA_KAFKA_{n.upper()} is set but {protocol} does not use SASL" for n in given]
+    if tls:
+        if s.kafka_ssl_keyfile is not None and s.kafka_ssl_certfile is None:
+            problems.append("PENA_KAFKA_SSL_KEYFILE is set without PENA_KAFKA_SSL_CERTFILE")
+        if s.kafka_ssl_key_password is not None and s.kafka_ssl_key_password_file is not None:
+            problems.append("set PENA_KAFKA_SSL_KEY_PASSWORD or PENA_KAFKA_SSL_KEY_PASSWORD_FILE, not both")
+        if (s.kafka_ssl_key_password or s.kafka_ssl_key_password_file) and s.kafka_ssl_certfile is None:
+            problems.append("a client key password is set without PENA_KAFKA_SSL_CERTFILE")
+    else:
+        names = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password", "ssl_key_password_file")
+        given = [n for n in names if getattr(s, f"kafka_{n}")]
+        problems += [f"PENA_KAFKA_{n.upper()} is set but {protocol} does not use TLS" for n in given]
+    for name in ("sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_key_password_file"):
+        path: Path | None = getattr(s, f"kafka_{name}")
+        if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+            problems.append(f"PENA_KAFKA_{name.upper()}: {path} is not a readable file")
+    return problems
 
 
 @lru_cache

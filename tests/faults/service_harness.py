@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from pena.auth import issue_dev_token
 from pena.contracts import TrainingCompleted, contract
 from pena.envelope import CloudEvent
+from pena.kafka import connection_options
 from pena.outbox import outbox_row
 from pena.settings import Settings
 from tests.e2e.conftest import ROOT, free_port
@@ -153,7 +154,7 @@ def completion_event(participant_id: str, batch_id: str, completed_at: datetime)
 
 async def produce(settings: Settings, topic: str, records: Sequence[tuple[str | None, bytes]]) -> None:
     """Sends (key, value) records in order, each acknowledged by the broker."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**connection_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         futures = [await producer.send(topic, value=value, key=key.encode() if key else None) for key, value in records]
@@ -165,7 +166,7 @@ async def produce(settings: Settings, topic: str, records: Sequence[tuple[str | 
 async def read_topic(settings: Settings, topic: str, timeout: float = 30) -> list[bytes]:
     """Every record now on the topic, from the beginning to the end offsets taken at the start."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **connection_options(settings),
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",

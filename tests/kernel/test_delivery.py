@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select, update
 
 from pena import failpoints
-from pena.kafka import ensure_topics
+from pena.kafka import connection_options, ensure_topics
 from pena.outbox import OutboxRelay
 from pena.tables import dead_letters, inbox, outbox
 from tests.kernel import probe
@@ -154,7 +154,7 @@ async def test_malformed_and_unknown_events_go_to_dead_letter_topic_without_pers
     make_runtime, settings
 ) -> None:
     runtime, pub, con = await start(make_runtime, settings, "kafka")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = AIOKafkaProducer(**connection_options(settings))
     await producer.start()
     try:
         topic = settings.topic("training")
