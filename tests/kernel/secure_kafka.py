@@ -2,7 +2,7 @@
 an mTLS listener (client certificates), the StandardAuthorizer with a super user and per-service
 ACLs. Used by tests/kernel/test_kafka_security.py; it never touches the shared broker on 9092.
 
-The jars, the java command line and the stop logic are pena.infra.KafkaInfra's (reused, not copied);
+The jars, the java command line and the stop logic are composition.infra.KafkaInfra's (reused, not copied);
 what differs is the configuration: TLS material made here with `cryptography`, SCRAM users added at
 format time (`StorageTool format --add-scram`, Kafka 3.5+), ACLs created with Kafka's own AclCommand
 (aiokafka's admin client has no ACL API)."""
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pena import infra
+from composition import infra
 from pena.settings import Settings
 from tests.e2e.conftest import free_port
 
@@ -282,7 +282,7 @@ class SecureKafka:
         return props
 
     def _format(self, props: Path) -> None:
-        while True:  # as pena.infra: a cluster id must not start with '-'
+        while True:  # as composition.infra: a cluster id must not start with '-'
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
             if not cluster_id.startswith("-"):
                 break

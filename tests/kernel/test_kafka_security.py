@@ -17,9 +17,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.consumer import Delivery
 from pena.contracts import GraduationDecided, ParticipantStatusChanged
+from pena.definition import ServiceDefinition
 from pena.kafka import KafkaPublisher, connection_options, ensure_topics, make_producer
 from pena.outbox import OutboxMessage, emit, outbox_row
-from pena.service import ServiceDefinition
 from pena.settings import Settings
 from tests.kernel.helpers import eventually
 from tests.kernel.secure_kafka import ADMIN, SecureKafka, ServiceGrant, issue, make_ca
