@@ -1,10 +1,16 @@
-"""Cursor pagination: opaque cursors carrying the last row's sort key, so pages stay stable under
-concurrent inserts (no OFFSET scans). Page size is capped by settings."""
+"""Cursor (keyset) pagination: opaque cursors carrying the last row's sort key, so pages stay stable
+under concurrent inserts (no OFFSET scans). Page size is capped by settings.
+
+The one way a list is paged: the service reads its typed position with `read_cursor`, asks its query
+for `limit + 1` rows after it, and hands them to `keyset_page`, which cuts the extra row off and writes
+the next cursor from the last row kept."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -12,6 +18,9 @@ from pydantic import BaseModel
 from pena.problems import field_error
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+INVALID_CURSOR = "cursor is not one this API returned"
 
 
 class Page(BaseModel, Generic[T]):
@@ -34,10 +43,57 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
             raise ValueError
         return value
     except (ValueError, json.JSONDecodeError) as exc:
-        raise field_error("cursor", "invalid_cursor", "cursor is not one this API returned") from exc
+        raise _invalid() from exc
 
 
 def clamp_limit(limit: int, maximum: int) -> int:
     if limit < 1:
         raise field_error("limit", "greater_than_equal", "limit must be at least 1")
     return min(limit, maximum)
+
+
+def _invalid() -> Exception:
+    return field_error("cursor", "invalid_cursor", INVALID_CURSOR)
+
+
+def _typed(value: Any, kind: type) -> Any:
+    if kind is datetime:
+        return datetime.fromisoformat(str(value))
+    if kind is date:
+        return date.fromisoformat(str(value))
+    if kind is str:
+        return str(value)
+    raise TypeError(f"cursor fields are str, date or datetime, not {kind.__name__}")
+
+
+def read_cursor(cursor: str | None, *fields: tuple[str, type]) -> tuple[Any, ...] | None:
+    """The position a cursor names, as a tuple typed by `fields` ((name, str | date | datetime), ...);
+    None for the first page. A cursor that lacks a field or whose value does not parse is refused with
+    the one 400 `invalid_cursor` problem.
+
+        after = read_cursor(cursor, ("created_at", datetime), ("id", str))
+    """
+    values = decode_cursor(cursor)
+    if values is None:
+        return None
+    try:
+        return tuple(_typed(values[name], kind) for name, kind in fields)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise _invalid() from exc
+
+
+def keyset_page(
+    rows: Sequence[R], *, limit: int, key: Callable[[R], dict[str, Any]], item: Callable[[R], T]
+) -> Page[T]:
+    """The page from `rows` fetched with `limit + 1`: at most `limit` items (each made by `item`) and,
+    when the extra row shows there is more, a cursor built by `key` from the last row kept.
+
+        keyset_page(rows, limit=limit, key=lambda r: {"code": r.code}, item=CentreRead.from_row)
+    """
+    kept = rows[:limit]
+    more = len(rows) > limit and bool(kept)
+    return Page(
+        items=[item(r) for r in kept],
+        next_cursor=encode_cursor(key(kept[-1])) if more else None,
+        limit=limit,
+    )

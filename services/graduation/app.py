@@ -16,7 +16,7 @@ async def load_seed(runtime: ServiceRuntime) -> None:
     """Seeds reference data and the default policy into an empty database (idempotent)."""
     seed = await asyncio.to_thread(service.read_seed)
     async with runtime.db.transaction() as session:
-        await service.seed_reference_data(session, seed=seed, now=runtime.clock.now())
+        await service.seed_reference_data(session, seed=seed, clock=runtime.clock)
 
 
 definition = ServiceDefinition(

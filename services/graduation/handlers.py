@@ -12,7 +12,7 @@ from services.graduation import service
 
 async def on_monev_completed(session: AsyncSession, delivery: Delivery) -> None:
     result: MonevCompleted = delivery.payload
-    await service.assess_monev(session, result=result, now=delivery.clock.now())
+    await service.assess_monev(session, result=result, clock=delivery.clock)
 
 
 async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> None:
@@ -23,7 +23,7 @@ async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> Non
         version=facts.version,
         region_code=facts.region_code,
         status=facts.status,
-        now=delivery.clock.now(),
+        clock=delivery.clock,
     )
 
 
@@ -35,5 +35,5 @@ async def on_participant_status_changed(session: AsyncSession, delivery: Deliver
         version=change.version,
         region_code=None,
         status=change.to_status,
-        now=delivery.clock.now(),
+        clock=delivery.clock,
     )

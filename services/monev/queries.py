@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.readmodel import upsert_if_newer
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
 
 OPEN_STATUSES = ("scheduled", "due", "overdue")
@@ -205,3 +206,18 @@ async def summary(
     if due_before:
         query = query.where(col(MonevTask.due_at) < due_before)
     return [dict(row._mapping) for row in (await session.execute(query)).all()]
+
+
+# ------------------------------------------------------------------ baselines (read model)
+
+
+async def upsert_baseline(
+    session: AsyncSession, *, participant_id: str, version: int, at: datetime, values: dict[str, Any]
+) -> None:
+    """The newer version wins; `values` are the baseline columns to store (all of them, or the erased ones)."""
+    await upsert_if_newer(
+        session,
+        BaselineParticipant.__table__,  # type: ignore[attr-defined]
+        {"participant_id": participant_id, "version": version, "updated_at": at, **values},
+        key="participant_id",
+    )

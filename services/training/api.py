@@ -12,10 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.auth import Principal, require
 from pena.http import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
-from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
-from pena.problems import field_error
+from pena.pagination import Page, clamp_limit
 from services.training import reference, service
-from services.training.models import Enrolment, TrainingCentre
+from services.training.models import Enrolment
 from services.training.schemas import (
     AttendanceIn,
     AttendanceRead,
@@ -43,10 +42,6 @@ centres = APIRouter(prefix="/v1/training-centres", tags=["training centres"])
 batches = APIRouter(prefix="/v1/batches", tags=["training batches"])
 
 
-def _centre_read(centre: TrainingCentre) -> CentreRead:
-    return CentreRead.model_validate(centre, from_attributes=True)
-
-
 def _enrolment_read(enrolment: Enrolment) -> EnrolmentRead:
     return EnrolmentRead.model_validate(enrolment, from_attributes=True)
 
@@ -60,7 +55,7 @@ async def create_centre(
 ) -> JSONResponse:
     async def effect() -> tuple[int, dict[str, Any]]:
         centre = await service.create_centre(session, principal=principal, clock=clock, data=body)
-        return 201, _centre_read(centre).model_dump(mode="json")
+        return 201, service.centre_read(centre).model_dump(mode="json")
 
     return await idempotent(
         session,
@@ -81,27 +76,18 @@ async def list_centres(
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[CentreRead]:
-    limit = clamp_limit(limit, settings.max_page_size)
-    after = decode_cursor(cursor)
-    rows = await service.list_centres(
+    return await service.list_centres(
         session,
         principal=principal,
         region_prefix=region_prefix,
-        after_code=str(after["code"]) if after else None,
-        limit=limit,
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[_centre_read(c) for c in rows],
-        next_cursor=encode_cursor({"code": rows[-1].code}) if more and rows else None,
-        limit=limit,
+        cursor=cursor,
+        limit=clamp_limit(limit, settings.max_page_size),
     )
 
 
 @centres.get("/{centre_id}", response_model=CentreRead, summary="One training centre")
 async def get_centre(centre_id: str, session: Session, principal: Reader) -> CentreRead:
-    return _centre_read(await service.get_centre(session, principal=principal, centre_id=centre_id))
+    return service.centre_read(await service.get_centre(session, principal=principal, centre_id=centre_id))
 
 
 # ------------------------------------------------------------------ batches
@@ -153,34 +139,17 @@ async def list_batches(
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page[BatchSummary]:
-    limit = clamp_limit(limit, settings.max_page_size)
-    after = decode_cursor(cursor)
-    try:
-        after_key = (date.fromisoformat(str(after["start"])), str(after["id"])) if after else None
-    except (KeyError, ValueError) as exc:
-        raise field_error("cursor", "invalid_cursor", "cursor is not one this API returned") from exc
-    scope = service.centre_scope(principal)
-    if scope is not None:
-        if centre_id not in (None, scope):
-            return Page(items=[], next_cursor=None, limit=limit)  # another centre: nothing to see
-        centre_id = scope
-    rows = await service.list_batches(
+    return await service.list_batches(
         session,
+        principal=principal,
         centre_id=centre_id,
         status=status,
         business_field=business_field,
         region_prefix=region_prefix,
         start_from=start_from,
         start_to=start_to,
-        after=after_key,
-        limit=limit,
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[BatchSummary.model_validate(b, from_attributes=True) for b in rows],
-        next_cursor=encode_cursor({"start": rows[-1].start_date, "id": rows[-1].id}) if more and rows else None,
-        limit=limit,
+        cursor=cursor,
+        limit=clamp_limit(limit, settings.max_page_size),
     )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.readmodel import upsert_if_newer
 from services.training.models import (
     Attendance,
     Batch,
@@ -138,3 +139,18 @@ async def present_in_session(session: AsyncSession, session_id: str) -> set[str]
 
 async def eligibility(session: AsyncSession, participant_id: str) -> EligibleParticipant | None:
     return await session.get(EligibleParticipant, participant_id)
+
+
+# ------------------------------------------------------------------ eligible participants (read model)
+
+
+async def upsert_eligible_participant(
+    session: AsyncSession, *, participant_id: str, version: int, at: datetime, values: dict[str, Any]
+) -> None:
+    """The newer version wins; `values` are the columns the event carries (a status change has no region)."""
+    await upsert_if_newer(
+        session,
+        EligibleParticipant.__table__,  # type: ignore[attr-defined]
+        {"participant_id": participant_id, "version": version, "updated_at": at, **values},
+        key="participant_id",
+    )
