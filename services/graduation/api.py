@@ -35,6 +35,7 @@ from services.graduation.schemas import (
     StatisticsRead,
     VerificationCreate,
 )
+from services.graduation.settings import GraduationSettingsDep
 
 router = APIRouter(prefix="/v1/graduation", tags=["graduation"])
 Session = Annotated[AsyncSession, session_dependency("graduation")]
@@ -212,11 +213,18 @@ async def post_decision(
     principal: Approver,
     clock: ClockDep,
     settings: SettingsDep,
+    graduation_settings: GraduationSettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
         decision = await service.decide(
-            session, assessment_id=assessment_id, body=body, principal=principal, clock=clock, settings=settings
+            session,
+            assessment_id=assessment_id,
+            body=body,
+            principal=principal,
+            clock=clock,
+            settings=settings,
+            graduation_settings=graduation_settings,
         )
         return DecisionRead.model_validate(decision)
 
@@ -268,12 +276,17 @@ async def post_appeal(
     session: Session,
     principal: Appellant,
     clock: ClockDep,
-    settings: SettingsDep,
+    graduation_settings: GraduationSettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
         appeal = await service.file_appeal(
-            session, decision_id=decision_id, body=body, principal=principal, clock=clock, settings=settings
+            session,
+            decision_id=decision_id,
+            body=body,
+            principal=principal,
+            clock=clock,
+            graduation_settings=graduation_settings,
         )
         return AppealRead.model_validate(appeal)
 

@@ -46,6 +46,7 @@ from services.graduation.schemas import (
     StatisticsRead,
     VerificationCreate,
 )
+from services.graduation.settings import GraduationSettings
 
 SEED_FILE = Path(__file__).parent / "data" / "reference_seed.json"
 _REGION = re.compile(r"^\d{10}$")
@@ -505,8 +506,8 @@ async def verify_assessment(
     return assessment
 
 
-def _mentoring_until(effective: date, settings: Settings) -> date:
-    until = add_duration(effective, settings.mentoring_period)
+def _mentoring_until(effective: date, graduation_settings: GraduationSettings) -> date:
+    until = add_duration(effective, graduation_settings.mentoring_period)
     return until.date() if isinstance(until, datetime) else until
 
 
@@ -518,6 +519,7 @@ async def decide(
     principal: Principal,
     clock: Clock,
     settings: Settings,
+    graduation_settings: GraduationSettings,
 ) -> Decision:
     now = clock.now()
     assessment = await read_assessment(session, assessment_id=assessment_id, principal=principal, for_update=True)
@@ -581,7 +583,7 @@ async def decide(
                     type_="voluntary_statement_missing",
                 )
         effective = body.effective_date or business_date(now, settings.business_timezone)
-        mentoring_until = _mentoring_until(effective, settings)
+        mentoring_until = _mentoring_until(effective, graduation_settings)
     outcome = {"approve": "approved", "reject": "rejected", "defer": "deferred"}[body.decision]
     decision = Decision(
         id=new_id(),
@@ -656,7 +658,7 @@ async def file_appeal(
     body: AppealCreate,
     principal: Principal,
     clock: Clock,
-    settings: Settings,
+    graduation_settings: GraduationSettings,
 ) -> Appeal:
     now = clock.now()
     decision = await queries.get_decision(session, decision_id, for_update=True)
@@ -664,12 +666,13 @@ async def file_appeal(
         raise not_found("decision", decision_id)
     if decision.outcome == "reversed" or decision.reversed_at is not None:
         raise Problem(409, "Not appealable", "this decision was already reversed", type_="not_appealable")
-    closes = add_duration(decision.decided_at, settings.appeal_window)
+    window = graduation_settings.appeal_window
+    closes = add_duration(decision.decided_at, window)
     if now > closes:
         raise Problem(
             409,
             "Appeal window closed",
-            f"objections to this decision were accepted until {closes.isoformat()} ({settings.appeal_window})",
+            f"objections to this decision were accepted until {closes.isoformat()} ({window})",
             type_="appeal_window_closed",
         )
     existing = await queries.appeals_for_decision(session, decision.id)

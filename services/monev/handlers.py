@@ -13,6 +13,7 @@ from pena.consumer import Delivery
 from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from pena.scheduler import Job
 from services.monev import service
+from services.monev.settings import get_monev_settings
 
 
 async def on_training_completed(session: AsyncSession, delivery: Delivery) -> None:
@@ -26,6 +27,7 @@ async def on_trainings_completed(session: AsyncSession, deliveries: list[Deliver
         session,
         completions=[(d.payload, d.context) for d in deliveries],
         settings=first.settings,
+        monev_settings=get_monev_settings(),
         clock=first.clock,
     )
 

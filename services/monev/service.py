@@ -27,6 +27,7 @@ from pena.settings import Settings
 from services.monev import measures, queries
 from services.monev.models import FacilitatorRegion, MonevSurvey, MonevTask
 from services.monev.schemas import AssignmentIn, FacilitatorRegionIn, FacilitatorRegionRead, SurveyIn, TaskSummary
+from services.monev.settings import MonevSettings
 
 DUE_JOB = "monev.due"
 OVERDUE_JOB = "monev.overdue"
@@ -109,13 +110,18 @@ CompletionInContext = tuple[TrainingCompleted, Callable[[], AbstractContextManag
 
 
 async def schedule_follow_ups(
-    session: AsyncSession, *, completions: list[CompletionInContext], settings: Settings, clock: Clock
+    session: AsyncSession,
+    *,
+    completions: list[CompletionInContext],
+    settings: Settings,
+    monev_settings: MonevSettings,
+    clock: Clock,
 ) -> list[str]:
     """One task per configured wave and completion, written set-based (a few statements for a whole
     batch of events). A task that exists for (participant, batch, wave) is left as it is, so a
     redelivered or re-announced completion changes nothing. Returns the ids of the tasks created."""
     now = clock.now()
-    for wave in settings.monev_delays:
+    for wave in monev_settings.monev_delays:
         parse_duration(wave)  # a misconfigured wave fails loudly (the event is retried, then dead-lettered)
     known_regions = await queries.baseline_regions(session, {c.participant_id for c, _ in completions})
     assigner = RegionAssigner()
@@ -123,7 +129,7 @@ async def schedule_follow_ups(
     await assigner.load(session, set(regions))
     planned: dict[str, tuple[int, dict[str, Any]]] = {}
     for index, ((completion, _), region_code) in enumerate(zip(completions, regions, strict=True)):
-        for wave in settings.monev_delays:
+        for wave in monev_settings.monev_delays:
             # assigned before the insert: a rare conflicting duplicate still counts towards its facilitator
             assignee = assigner.pick(region_code)
             task_id = new_id()
@@ -162,7 +168,11 @@ async def schedule_follow_ups(
                 kind=DUE_JOB,
                 key=due_job_key(task_id),
                 due_at=task["due_at"],
-                payload={"task_id": task_id, "grace": settings.monev_grace, "timezone": settings.business_timezone},
+                payload={
+                    "task_id": task_id,
+                    "grace": monev_settings.monev_grace,
+                    "timezone": settings.business_timezone,
+                },
             )
         )
         with in_context():
