@@ -26,15 +26,6 @@ async def task_by_id(session: AsyncSession, task_id: str, *, for_update: bool = 
     return (await session.execute(query)).scalars().first()
 
 
-async def task_by_key(session: AsyncSession, participant_id: str, batch_id: str, wave: str) -> MonevTask | None:
-    query = select(MonevTask).where(
-        col(MonevTask.participant_id) == participant_id,
-        col(MonevTask.batch_id) == batch_id,
-        col(MonevTask.wave) == wave,
-    )
-    return (await session.execute(query)).scalars().first()
-
-
 @dataclass(frozen=True)
 class TaskFilter:
     status: str | None = None

@@ -578,8 +578,6 @@ def measures_of(survey: MonevSurvey) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ summary
 
-GROUPINGS = ("centre", "business_field", "province", "regency", "training_year")
-
 
 async def summary(
     session: AsyncSession,

@@ -10,7 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.consumer import Delivery
 from pena.contracts import GraduationDecided
-from services.participants import service
+from services.participants import imports, service
+from services.participants.regions import load_regions_if_empty
 
 
 async def on_graduation_decided(session: AsyncSession, delivery: Delivery) -> None:
@@ -21,3 +22,5 @@ async def on_graduation_decided(session: AsyncSession, delivery: Delivery) -> No
 
 
 HANDLERS = {"graduation.decided": on_graduation_decided}
+JOBS = {imports.JOB_KIND: imports.run_import_chunk}  # one chunk of a bulk import per job
+STARTUP = [load_regions_if_empty]  # the Kemendagri region codes, loaded into an empty database

@@ -235,6 +235,3 @@ async def load_import(session: AsyncSession, *, principal: Principal, import_id:
     if record is None or not (principal.is_admin or record.requested_by == principal.subject):
         raise Problem(404, "Not found", f"no import with id {import_id}", type_="not-found")
     return record
-
-
-JOBS = {JOB_KIND: run_import_chunk}

@@ -41,7 +41,6 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     "erased": set(),
 }
 ALL_UNITS = ""  # the visible-prefix value for callers who see every region
-PERSONAL_FIELDS = ("nik", "kk_number", "full_name", "birth_date", "baseline_monthly_income")
 PROFILE_FIELDS = ("address", "phone", "business_description", "potential_notes")
 
 
