@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.auth import Principal, require
 from pena.http import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
-from pena.pagination import Page, clamp_limit
+from pena.pagination import Page, Paging
 from pena.problems import not_found
 from services.graduation import queries, service
 from services.graduation.reference_io import parse_rows
@@ -154,14 +154,12 @@ async def get_policy(policy_id: str, session: Session, _: Reader) -> PolicyRead:
 @router.get("/assessments", summary="Assessments, newest first (cursor pagination)")
 async def get_assessments(
     session: Session,
-    settings: SettingsDep,
     principal: Reader,
+    page: Paging,
     outcome: Literal["ready", "not_ready", "cannot_assess"] | None = None,
     participant_id: str | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
     status: Literal["current", "superseded"] | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[AssessmentRead]:
     return await service.list_assessments(
         session,
@@ -170,8 +168,7 @@ async def get_assessments(
         participant_id=participant_id,
         region=region,
         status=status,
-        cursor=cursor,
-        limit=clamp_limit(limit, settings.max_page_size),
+        page=page,
     )
 
 
@@ -239,13 +236,11 @@ async def post_decision(
 @router.get("/decisions", summary="Decisions, newest first (cursor pagination)")
 async def get_decisions(
     session: Session,
-    settings: SettingsDep,
     principal: Reader,
+    page: Paging,
     outcome: Literal["approved", "rejected", "deferred", "reversed"] | None = None,
     participant_id: str | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[DecisionRead]:
     return await service.list_decisions(
         session,
@@ -253,8 +248,7 @@ async def get_decisions(
         outcome=outcome,
         participant_id=participant_id,
         region=region,
-        cursor=cursor,
-        limit=clamp_limit(limit, settings.max_page_size),
+        page=page,
     )
 
 

@@ -107,31 +107,17 @@ async def participant_view(session: AsyncSession, participant_id: str) -> Partic
     return await session.get(ParticipantView, participant_id, populate_existing=True)
 
 
-async def apply_participant_facts(
-    session: AsyncSession,
-    *,
-    participant_id: str,
-    version: int,
-    region_code: str | None,
-    status: str | None,
-    at: datetime,
-) -> None:
+async def apply_participant_facts(session: AsyncSession, facts: ParticipantView) -> None:
     """The newer version wins, keeping the stored region and status where the event carries none;
     an event of the same or an older version only fills a region still unknown."""
     table = ParticipantView.__table__  # type: ignore[attr-defined]
-    row = {
-        "participant_id": participant_id,
-        "region_code": region_code,
-        "status": status,
-        "version": version,
-        "updated_at": at,
-    }
+    row = {column.name: getattr(facts, column.name) for column in table.columns}
     await upsert_if_newer(session, table, row, key="participant_id", keep_when_null=("region_code", "status"))
-    if region_code:
+    if facts.region_code:
         await session.execute(
             update(table)
-            .where(table.c.participant_id == participant_id, table.c.region_code.is_(None))
-            .values(region_code=region_code, updated_at=at)
+            .where(table.c.participant_id == facts.participant_id, table.c.region_code.is_(None))
+            .values(region_code=facts.region_code, updated_at=facts.updated_at)
         )
 
 

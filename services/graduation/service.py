@@ -20,7 +20,7 @@ from pena.contracts.monev import MonevCompleted
 from pena.durations import add_duration
 from pena.ids import new_id
 from pena.outbox import emit
-from pena.pagination import Page, keyset_page, read_cursor
+from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.problems import Problem, field_error, not_found
 from pena.settings import Settings
 from services.graduation import queries
@@ -29,6 +29,7 @@ from services.graduation.models import (
     Assessment,
     Decision,
     MinimumWage,
+    ParticipantView,
     Policy,
     PovertyLine,
 )
@@ -207,9 +208,10 @@ async def apply_participant_facts(
 ) -> None:
     """Keeps the newest version; an older event only fills a region still unknown."""
     now = clock.now()
-    await queries.apply_participant_facts(
-        session, participant_id=participant_id, version=version, region_code=region_code, status=status, at=now
+    facts = ParticipantView(
+        participant_id=participant_id, region_code=region_code, status=status, version=version, updated_at=now
     )
+    await queries.apply_participant_facts(session, facts)
 
 
 # ------------------------------------------------------------------ assessment
@@ -371,13 +373,12 @@ async def list_assessments(
     participant_id: str | None,
     region: str | None,
     status: str | None,
-    cursor: str | None,
-    limit: int,
+    page: PageRequest,
 ) -> Page[AssessmentRead]:
-    after = read_cursor(cursor, ("at", datetime), ("id", str))
+    after = read_cursor(page, ("at", datetime), ("id", str))
     prefix, possible = scoped_region_prefix(principal, region)
     if not possible:
-        return keyset_page([], limit=limit, key=_assessment_key, item=AssessmentRead.model_validate)
+        return keyset_page([], page, key=_assessment_key, item=AssessmentRead.model_validate)
     rows = await queries.list_assessments(
         session,
         outcome=outcome,
@@ -385,7 +386,7 @@ async def list_assessments(
         region_prefix=prefix,
         status=status,
         after=after,
-        limit=limit,
+        limit=page.limit,
     )
     await record_audit(
         session,
@@ -396,10 +397,10 @@ async def list_assessments(
         purpose="graduation",
         details={
             "filters": {"outcome": outcome, "participant_id": participant_id, "region": prefix, "status": status},
-            "returned": min(len(rows), limit),
+            "returned": min(len(rows), page.limit),
         },
     )
-    return keyset_page(rows, limit=limit, key=_assessment_key, item=AssessmentRead.model_validate)
+    return keyset_page(rows, page, key=_assessment_key, item=AssessmentRead.model_validate)
 
 
 def _assessment_key(assessment: Assessment) -> dict[str, Any]:
@@ -417,15 +418,14 @@ async def list_decisions(
     outcome: str | None,
     participant_id: str | None,
     region: str | None,
-    cursor: str | None,
-    limit: int,
+    page: PageRequest,
 ) -> Page[DecisionRead]:
-    after = read_cursor(cursor, ("at", datetime), ("id", str))
+    after = read_cursor(page, ("at", datetime), ("id", str))
     prefix, possible = scoped_region_prefix(principal, region)
     if not possible:
-        return keyset_page([], limit=limit, key=_decision_key, item=DecisionRead.model_validate)
+        return keyset_page([], page, key=_decision_key, item=DecisionRead.model_validate)
     rows = await queries.list_decisions(
-        session, outcome=outcome, participant_id=participant_id, region_prefix=prefix, after=after, limit=limit
+        session, outcome=outcome, participant_id=participant_id, region_prefix=prefix, after=after, limit=page.limit
     )
     await record_audit(
         session,
@@ -436,7 +436,7 @@ async def list_decisions(
         purpose="graduation",
         details={"filters": {"outcome": outcome, "participant_id": participant_id, "region": prefix}},
     )
-    return keyset_page(rows, limit=limit, key=_decision_key, item=DecisionRead.model_validate)
+    return keyset_page(rows, page, key=_decision_key, item=DecisionRead.model_validate)
 
 
 async def read_decision(session: AsyncSession, *, decision_id: str, principal: Principal) -> Decision:

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.auth import Principal, require
 from pena.http import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
-from pena.pagination import Page, clamp_limit
+from pena.pagination import Page, Paging
 from pena.settings import Settings
 from services.monev import queries, service
 from services.monev.measures import FORMULA_VERSION
@@ -99,15 +99,11 @@ async def add_facilitator_region(
 @router.get("/facilitators", response_model=Page[FacilitatorRegionRead], summary="Facilitator region coverage")
 async def list_facilitator_regions(
     session: Session,
-    settings: SettingsDep,
     _: Assigner,
+    page: Paging,
     subject: str | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[FacilitatorRegionRead]:
-    return await service.list_facilitator_regions(
-        session, subject=subject, cursor=cursor, limit=clamp_limit(limit, settings.max_page_size)
-    )
+    return await service.list_facilitator_regions(session, subject=subject, page=page)
 
 
 @router.delete("/facilitators/{coverage_id}", status_code=204, summary="Remove a facilitator's region coverage")
@@ -126,16 +122,14 @@ async def remove_facilitator_region(coverage_id: str, session: Session, principa
 )
 async def list_tasks(
     session: Session,
-    settings: SettingsDep,
     principal: Reader,
+    page: Paging,
     status: TaskStatus | None = None,
     assignee: str | None = None,
     region_prefix: RegionPrefix = None,
     participant_id: str | None = None,
     due_before: AwareDatetime | None = None,
     due_after: AwareDatetime | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[TaskSummary]:
     return await service.list_tasks(
         session,
@@ -148,8 +142,7 @@ async def list_tasks(
             due_before=due_before,
             due_after=due_after,
         ),
-        cursor=cursor,
-        limit=clamp_limit(limit, settings.max_page_size),
+        page=page,
     )
 
 

@@ -202,13 +202,7 @@ async def summary(
 # ------------------------------------------------------------------ baselines (read model)
 
 
-async def upsert_baseline(
-    session: AsyncSession, *, participant_id: str, version: int, at: datetime, values: dict[str, Any]
-) -> None:
-    """The newer version wins; `values` are the baseline columns to store (all of them, or the erased ones)."""
-    await upsert_if_newer(
-        session,
-        BaselineParticipant.__table__,  # type: ignore[attr-defined]
-        {"participant_id": participant_id, "version": version, "updated_at": at, **values},
-        key="participant_id",
-    )
+async def upsert_baseline(session: AsyncSession, row: dict[str, Any]) -> None:
+    """The newer version wins; `row` holds the baseline columns to store (all of them, or the erased ones)."""
+    table = BaselineParticipant.__table__  # type: ignore[attr-defined]
+    await upsert_if_newer(session, table, row, key="participant_id")

@@ -20,7 +20,7 @@ from pena.db import insert_rows
 from pena.durations import add_duration, parse_duration
 from pena.ids import new_id
 from pena.outbox import emit, emit_rows, outbox_row
-from pena.pagination import Page, keyset_page, read_cursor
+from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.problems import Problem, field_error, not_found
 from pena.scheduler import cancel_job, job_row, lock_jobs, schedule_job, schedule_jobs
 from pena.settings import Settings
@@ -269,12 +269,17 @@ async def apply_baseline(
 ) -> None:
     """Moves a row forward only: a version not newer than the stored one changes nothing."""
     now = clock.now()
-    values = {
-        "region_code": region_code,
-        "household_size": household_size,
-        "baseline_monthly_income": baseline_monthly_income,
-    }
-    await queries.upsert_baseline(session, participant_id=participant_id, version=version, at=now, values=values)
+    await queries.upsert_baseline(
+        session,
+        {
+            "participant_id": participant_id,
+            "version": version,
+            "updated_at": now,
+            "region_code": region_code,
+            "household_size": household_size,
+            "baseline_monthly_income": baseline_monthly_income,
+        },
+    )
 
 
 async def forget_baseline(session: AsyncSession, *, participant_id: str, version: int, clock: Clock) -> None:
@@ -282,7 +287,9 @@ async def forget_baseline(session: AsyncSession, *, participant_id: str, version
     programme's statistics). Stored with the erasure's version, so a late older event cannot restore them."""
     now = clock.now()
     erased = {"household_size": None, "baseline_monthly_income": None}
-    await queries.upsert_baseline(session, participant_id=participant_id, version=version, at=now, values=erased)
+    await queries.upsert_baseline(
+        session, {"participant_id": participant_id, "version": version, "updated_at": now} | erased
+    )
 
 
 # ------------------------------------------------------------------ facilitators and assignment
@@ -390,13 +397,17 @@ async def list_tasks(
     *,
     principal: Principal,
     filters: queries.TaskFilter,
-    cursor: str | None,
-    limit: int,
+    page: PageRequest,
 ) -> Page[TaskSummary]:
-    after = read_cursor(cursor, ("due_at", datetime), ("id", str))
+    after = read_cursor(page, ("due_at", datetime), ("id", str))
     scope_assignee, scope_region = task_scope(principal)
     rows = await queries.list_tasks(
-        session, filters=filters, scope_assignee=scope_assignee, scope_region=scope_region, after=after, limit=limit
+        session,
+        filters=filters,
+        scope_assignee=scope_assignee,
+        scope_region=scope_region,
+        after=after,
+        limit=page.limit,
     )
     await record_audit(
         session,
@@ -405,9 +416,9 @@ async def list_tasks(
         subject_type="monev_task",
         subject_id=None,
         purpose="monev follow-up",
-        details={"returned": min(len(rows), limit)},
+        details={"returned": min(len(rows), page.limit)},
     )
-    return keyset_page(rows, limit=limit, key=lambda t: {"due_at": t.due_at.isoformat(), "id": t.id}, item=task_summary)
+    return keyset_page(rows, page, key=lambda t: {"due_at": t.due_at.isoformat(), "id": t.id}, item=task_summary)
 
 
 def task_summary(task: MonevTask) -> TaskSummary:
@@ -415,13 +426,13 @@ def task_summary(task: MonevTask) -> TaskSummary:
 
 
 async def list_facilitator_regions(
-    session: AsyncSession, *, subject: str | None, cursor: str | None, limit: int
+    session: AsyncSession, *, subject: str | None, page: PageRequest
 ) -> Page[FacilitatorRegionRead]:
-    after = read_cursor(cursor, ("prefix", str), ("id", str))
-    rows = await queries.list_facilitator_regions(session, subject=subject, after=after, limit=limit)
+    after = read_cursor(page, ("prefix", str), ("id", str))
+    rows = await queries.list_facilitator_regions(session, subject=subject, after=after, limit=page.limit)
     return keyset_page(
         rows,
-        limit=limit,
+        page,
         key=lambda r: {"prefix": r.region_prefix, "id": r.id},
         item=lambda r: FacilitatorRegionRead.model_validate(r, from_attributes=True),
     )

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.auth import Principal, require
 from pena.http import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
-from pena.pagination import Page, clamp_limit
+from pena.pagination import Page, Paging
 from pena.settings import Settings
 from services.participants import imports, queries, service
 from services.participants.models import ImportJob, Participant
@@ -125,16 +125,14 @@ async def list_participants(
     settings: SettingsDep,
     principal: Reader,
     filters: Filters,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: Paging,
 ) -> Page[ParticipantSummary]:
     return await service.participants_page(
         session,
         principal=principal,
         settings=settings,
         filters=filters,
-        cursor=cursor,
-        limit=clamp_limit(limit, settings.max_page_size),
+        page=page,
     )
 
 

@@ -22,7 +22,7 @@ from pena.contracts import GraduationDecided, ParticipantRegistered, Participant
 from pena.crypto import FieldCipher, mask_nik, nik_token
 from pena.ids import new_id
 from pena.outbox import emit, emit_rows, outbox_row
-from pena.pagination import Page, keyset_page, read_cursor
+from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.problems import Problem, field_error, not_found
 from pena.settings import Settings
 from services.participants import queries
@@ -566,14 +566,13 @@ async def participants_page(
     principal: Principal,
     settings: Settings,
     filters: queries.ParticipantFilter,
-    cursor: str | None,
-    limit: int,
+    page: PageRequest,
 ) -> Page[ParticipantSummary]:
-    after = read_cursor(cursor, ("created_at", datetime), ("id", str))
-    rows = await list_participants(session, principal=principal, filters=filters, after=after, limit=limit)
+    after = read_cursor(page, ("created_at", datetime), ("id", str))
+    rows = await list_participants(session, principal=principal, filters=filters, after=after, limit=page.limit)
     return keyset_page(
         rows,
-        limit=limit,
+        page,
         key=lambda p: {"created_at": p.created_at.isoformat(), "id": p.id},
         item=lambda p: ParticipantSummary.model_validate(view(p, principal=principal, settings=settings)),
     )

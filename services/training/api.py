@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal, require
-from pena.http import ClockDep, SettingsDep, session_dependency
+from pena.http import ClockDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
-from pena.pagination import Page, clamp_limit
+from pena.pagination import Page, Paging
 from services.training import reference, service
 from services.training.models import Enrolment
 from services.training.schemas import (
@@ -70,18 +70,15 @@ async def create_centre(
 @centres.get("", response_model=Page[CentreRead], summary="Training centres (an operator sees only their own)")
 async def list_centres(
     session: Session,
-    settings: SettingsDep,
     principal: Reader,
+    page: Paging,
     region_prefix: RegionPrefix = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[CentreRead]:
     return await service.list_centres(
         session,
         principal=principal,
         region_prefix=region_prefix,
-        cursor=cursor,
-        limit=clamp_limit(limit, settings.max_page_size),
+        page=page,
     )
 
 
@@ -128,16 +125,14 @@ async def create_batch(
 @batches.get("", response_model=Page[BatchSummary], summary="Batches, filtered, cursor-paginated by start date")
 async def list_batches(
     session: Session,
-    settings: SettingsDep,
     principal: Reader,
+    page: Paging,
     centre_id: str | None = None,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(reference.BATCH_STATUSES) + ")$")] = None,
     business_field: str | None = None,
     region_prefix: RegionPrefix = None,
     start_from: date | None = None,
     start_to: date | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[BatchSummary]:
     return await service.list_batches(
         session,
@@ -148,8 +143,7 @@ async def list_batches(
         region_prefix=region_prefix,
         start_from=start_from,
         start_to=start_to,
-        cursor=cursor,
-        limit=clamp_limit(limit, settings.max_page_size),
+        page=page,
     )
 
 

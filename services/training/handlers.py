@@ -5,50 +5,37 @@ to a version newer than the one stored, so an old event arriving late changes no
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.consumer import Delivery
 from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from services.training import queries
 
-
-async def on_participant_registered(session: AsyncSession, delivery: Delivery) -> None:
-    payload: ParticipantRegistered = delivery.payload
-    await queries.upsert_eligible_participant(
-        session,
-        participant_id=payload.participant_id,
-        version=payload.version,
-        at=delivery.clock.now(),
-        values={"status": payload.status, "region_code": payload.region_code},
-    )
+ParticipantEvent = ParticipantRegistered | ParticipantUpdated | ParticipantStatusChanged
 
 
-async def on_participant_updated(session: AsyncSession, delivery: Delivery) -> None:
-    payload: ParticipantUpdated = delivery.payload
-    await queries.upsert_eligible_participant(
-        session,
-        participant_id=payload.participant_id,
-        version=payload.version,
-        at=delivery.clock.now(),
-        values={"status": payload.status, "region_code": payload.region_code},
-    )
+async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> None:
+    facts: ParticipantRegistered | ParticipantUpdated = delivery.payload
+    row = {"status": facts.status, "region_code": facts.region_code}
+    await queries.upsert_eligible_participant(session, _versioned(facts, delivery) | row)
+
+
+def _versioned(facts: ParticipantEvent, delivery: Delivery) -> dict[str, Any]:
+    """The row's key, the event's version and when it was applied."""
+    return {"participant_id": facts.participant_id, "version": facts.version, "updated_at": delivery.clock.now()}
 
 
 async def on_participant_status_changed(session: AsyncSession, delivery: Delivery) -> None:
     # carries no region: a status change seen before the registration still records the status;
     # the region fills in when a newer registered/updated event brings it
-    payload: ParticipantStatusChanged = delivery.payload
-    await queries.upsert_eligible_participant(
-        session,
-        participant_id=payload.participant_id,
-        version=payload.version,
-        at=delivery.clock.now(),
-        values={"status": payload.to_status},
-    )
+    change: ParticipantStatusChanged = delivery.payload
+    await queries.upsert_eligible_participant(session, _versioned(change, delivery) | {"status": change.to_status})
 
 
 HANDLERS = {
-    "participant.registered": on_participant_registered,
-    "participant.updated": on_participant_updated,
+    "participant.registered": on_participant_facts,
+    "participant.updated": on_participant_facts,
     "participant.status_changed": on_participant_status_changed,
 }

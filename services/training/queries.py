@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -144,13 +144,7 @@ async def eligibility(session: AsyncSession, participant_id: str) -> EligiblePar
 # ------------------------------------------------------------------ eligible participants (read model)
 
 
-async def upsert_eligible_participant(
-    session: AsyncSession, *, participant_id: str, version: int, at: datetime, values: dict[str, Any]
-) -> None:
-    """The newer version wins; `values` are the columns the event carries (a status change has no region)."""
-    await upsert_if_newer(
-        session,
-        EligibleParticipant.__table__,  # type: ignore[attr-defined]
-        {"participant_id": participant_id, "version": version, "updated_at": at, **values},
-        key="participant_id",
-    )
+async def upsert_eligible_participant(session: AsyncSession, row: dict[str, Any]) -> None:
+    """The newer version wins; `row` holds the columns the event carries (a status change has no region)."""
+    table = EligibleParticipant.__table__  # type: ignore[attr-defined]
+    await upsert_if_newer(session, table, row, key="participant_id")

@@ -16,7 +16,7 @@ from pena.clock import Clock
 from pena.contracts import BatchScheduled, TrainingCompleted, TrainingDropped, TrainingEnrolled
 from pena.ids import new_id
 from pena.outbox import emit
-from pena.pagination import Page, keyset_page, read_cursor
+from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.problems import Problem, field_error, not_found
 from services.training import queries
 from services.training.models import Attendance, Batch, BatchSession, Enrolment, TrainingCentre
@@ -113,17 +113,17 @@ async def get_centre(session: AsyncSession, *, principal: Principal, centre_id: 
 
 
 async def list_centres(
-    session: AsyncSession, *, principal: Principal, region_prefix: str | None, cursor: str | None, limit: int
+    session: AsyncSession, *, principal: Principal, region_prefix: str | None, page: PageRequest
 ) -> Page[CentreRead]:
-    after = read_cursor(cursor, ("code", str))
+    after = read_cursor(page, ("code", str))
     rows = await queries.list_centres(
         session,
         only_id=centre_scope(principal),
         region_prefix=region_prefix,
         after_code=after[0] if after else None,
-        limit=limit,
+        limit=page.limit,
     )
-    return keyset_page(rows, limit=limit, key=lambda c: {"code": c.code}, item=centre_read)
+    return keyset_page(rows, page, key=lambda c: {"code": c.code}, item=centre_read)
 
 
 def centre_read(centre: TrainingCentre) -> CentreRead:
@@ -654,15 +654,14 @@ async def list_batches(
     region_prefix: str | None,
     start_from: date | None,
     start_to: date | None,
-    cursor: str | None,
-    limit: int,
+    page: PageRequest,
 ) -> Page[BatchSummary]:
     """Batches by start date; a centre operator sees only their own centre's."""
-    after = read_cursor(cursor, ("start", date), ("id", str))
+    after = read_cursor(page, ("start", date), ("id", str))
     scope = centre_scope(principal)
     if scope is not None:
         if centre_id not in (None, scope):
-            return Page(items=[], next_cursor=None, limit=limit)  # another centre: nothing to see
+            return Page(items=[], next_cursor=None, limit=page.limit)  # another centre: nothing to see
         centre_id = scope
     rows = await queries.list_batches(
         session,
@@ -673,11 +672,11 @@ async def list_batches(
         start_from=start_from,
         start_to=start_to,
         after=after,
-        limit=limit,
+        limit=page.limit,
     )
     return keyset_page(
         rows,
-        limit=limit,
+        page,
         key=lambda b: {"start": b.start_date, "id": b.id},
         item=lambda b: BatchSummary.model_validate(b, from_attributes=True),
     )
