@@ -539,7 +539,7 @@ async def submit_survey(
     await emit(
         session,
         "monev.completed",
-        completed_event(task, survey, indicators=indicators, result=result, now=now),
+        _completed_event(task, survey, indicators=indicators, result=result, now=now),
         subject=task.participant_id,
         time=now,
     )
@@ -555,7 +555,7 @@ async def submit_survey(
     return task, survey
 
 
-def completed_event(
+def _completed_event(
     task: MonevTask,
     survey: MonevSurvey,
     *,

@@ -712,7 +712,7 @@ def _apply(participant: Participant, merged: dict[str, Any], changed: list[str],
         participant.identity_hash = identity_hash(merged["full_name"], merged["birth_date"], settings.nik_hmac_key)
 
 
-async def set_status(
+async def _set_status(
     session: AsyncSession,
     participant: Participant,
     *,
@@ -786,7 +786,7 @@ async def change_status(
             f"cannot move from {participant.status} to {data.status}",
             current_status=participant.status,
         )
-    await set_status(
+    await _set_status(
         session,
         participant,
         to_status=data.status,
@@ -823,7 +823,7 @@ async def apply_graduation_decision(
     session.add(participant)
     if participant.status == target:
         return
-    await set_status(
+    await _set_status(
         session,
         participant,
         to_status=target,
@@ -863,7 +863,7 @@ async def erase(
     now = clock.now()
     participant.erased_at = now
     participant.nik_region = None
-    await set_status(
+    await _set_status(
         session,
         participant,
         to_status="erased",
