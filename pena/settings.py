@@ -1,6 +1,8 @@
 """Settings from `PENA_`-prefixed environment variables (pydantic-settings).
 
-Production mode refuses the development defaults for secrets and the movable clock.
+Production mode refuses the development defaults for secrets and the movable clock. Only what the
+kernel itself uses lives here; a service's own settings live with it (services/<name>/settings.py),
+read from the same `PENA_` variables.
 """
 
 from __future__ import annotations
@@ -85,11 +87,6 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
-
-    monev_delays: list[str] = ["P3M"]
-    monev_grace: str = "P30D"
-    mentoring_period: str = "P4M"
-    appeal_window: str = "P30D"
 
     @model_validator(mode="after")
     def _refuse_inconsistent_kafka_security(self) -> Settings:

@@ -15,6 +15,7 @@ from pena.clock import ManualClock
 from pena.consumer import deliver, deliver_records
 from pena.tables import audit_log, scheduled_jobs
 from services.monev.models import FacilitatorRegion
+from services.monev.settings import get_monev_settings
 from tests.monev.support import (
     WIB,
     announce_completions,
@@ -72,11 +73,12 @@ async def test_due_dates_are_calendar_months_on_the_business_calendar(make_runti
     assert due["p-jan"] == datetime(2026, 4, 30, 14, 0, tzinfo=WIB)
 
 
-async def test_each_wave_gets_its_own_task(make_runtime, settings) -> None:
-    waves = settings.model_copy(update={"monev_delays": ["P3M", "P6M"]})
-    runtime = await make_runtime(
-        [training_stub, monev], clock=ManualClock(datetime(2026, 1, 5, tzinfo=UTC)), settings_=waves
-    )
+async def test_each_wave_gets_its_own_task(make_runtime, monkeypatch, request) -> None:
+    # monev's own settings, read from the environment variable a deployment sets
+    monkeypatch.setenv("PENA_MONEV_DELAYS", '["P3M", "P6M"]')
+    get_monev_settings.cache_clear()
+    request.addfinalizer(get_monev_settings.cache_clear)  # runs before the variable is restored
+    runtime = await make_runtime([training_stub, monev], clock=ManualClock(datetime(2026, 1, 5, tzinfo=UTC)))
     done = completion("p-w", datetime(2025, 11, 30, 10, 0, tzinfo=WIB))
     await announce_completions(runtime, done)
     await announce_completions(runtime, done)
