@@ -6,7 +6,7 @@ import pytest
 
 from pena.kafka import ensure_topics
 from services.participants.app import definition as participants
-from tests.kernel.helpers import read_topic
+from tests.support import read_topic
 from tests.participants.support import KK, WOMAN_NIK, woman
 
 pytestmark = pytest.mark.kafka
