@@ -154,13 +154,13 @@ async def test_region_from_participant_read_model_when_monev_has_none(make_runti
     runtime = await make_runtime(
         [participants_publisher, monev_publisher, graduation], bus="inprocess", clock=ManualClock(START)
     )
-    facts = {"status": "active", "nik_token": "0" * 64}
     registered = ParticipantRegistered(
         participant_id="p-rm",
         version=1,
         registered_at=datetime(2025, 1, 1, tzinfo=UTC),
         region_code="1371011001",
-        **facts,
+        status="active",
+        nik_token="0" * 64,
     )
     moved = ParticipantUpdated(
         participant_id="p-rm",
@@ -193,9 +193,11 @@ async def test_assessment_list_pages_with_a_cursor(env: Env, auth: Any) -> None:
         await publish_monev(env.runtime, monev_result(f"p-page-{n}", income=3_500_000))
         env.clock.advance("PT1M")
     seen: list[str] = []
-    cursor = None
+    cursor: str | None = None
     for _ in range(3):
-        params = {"limit": 2, "outcome": "ready"} | ({"cursor": cursor} if cursor else {})
+        params: dict[str, str | int] = {"limit": 2, "outcome": "ready"}
+        if cursor:
+            params["cursor"] = cursor
         page = (await env.client.get("/v1/graduation/assessments", params=params, headers=auth("admin"))).json()
         seen += [a["participant_id"] for a in page["items"]]
         cursor = page["next_cursor"]

@@ -47,5 +47,6 @@ async def test_erasure_in_the_registry_drops_the_baseline_figures_for_good(make_
     await publish(runtime, erased)
     await register(runtime, "p-9", income=1_500_000, household_size=4, version=1)  # a late copy of the old facts
     row = await in_monev(runtime, lambda s: queries.baseline(s, "p-9"))
+    assert row is not None
     assert (row.version, row.baseline_monthly_income, row.household_size) == (2, None, None)
     assert row.region_code == PADANG_VILLAGE  # the village stays for statistics
