@@ -197,11 +197,27 @@ async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float 
     return out
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = "condition") -> None:
-    """Polls `check` every 0.1 s until it holds; fails naming `what` after `timeout` seconds."""
+async def eventually(
+    check: Callable[[], Awaitable[T]],
+    what: str = "condition",
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    tolerate: tuple[type[Exception], ...] = (),
+) -> T:
+    """Polls `check` every `interval` seconds until it returns something truthy, and returns that; fails
+    naming `what` (and the last answer) after `timeout` seconds. Exceptions of the `tolerate` types count as
+    "not yet" (a service still starting answers with connection errors)."""
     deadline = asyncio.get_running_loop().time() + timeout
+    last: object = None
     while asyncio.get_running_loop().time() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+        try:
+            result = await check()
+        except tolerate as exc:
+            last = exc
+        else:
+            if result:
+                return result
+            last = result
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {str(last)[:500]})")
