@@ -27,6 +27,7 @@ from pena.envelope import CloudEvent
 from pena.kafka import connection_options
 from pena.outbox import outbox_row
 from pena.settings import Settings
+from tests import support
 from tests.e2e.conftest import ROOT, free_port
 from tests.faults.conftest import env_for
 
@@ -219,18 +220,9 @@ async def paged(http: httpx.AsyncClient, url: str, headers: dict[str, str], **pa
 
 
 async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 90) -> Any:
-    """Polls until probe() is truthy; the timeout is only a failure guard."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            last = await probe()
-        except httpx.HTTPError as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what} (last: {str(last)[:500]})")
+    """Polls until probe() is truthy; the timeout is only a failure guard. A service that is still starting
+    or restarting answers with connection errors: those count as "not yet"."""
+    return await support.eventually(probe, what, timeout=timeout, interval=0.5, tolerate=(httpx.HTTPError,))
 
 
 def new_ids(prefix: str, n: int) -> list[str]:

@@ -6,14 +6,8 @@ from datetime import date
 from typing import Any
 
 from tests.graduation.conftest import Env
-from tests.graduation.helpers import (
-    SOLOK_VILLAGE,
-    audit_actions,
-    graduation_events,
-    monev_publisher,
-    monev_result,
-    publish_monev,
-)
+from tests.graduation.support import SOLOK_VILLAGE, monev_result, publish_monev
+from tests.support import Announcement, audit_actions, monev_publisher, outbox_data, participants_publisher, publish
 
 
 async def assessments_of(env: Env, auth: Any, participant_id: str) -> list[dict[str, Any]]:
@@ -43,9 +37,9 @@ async def test_income_above_umk_is_ready_with_reasons(env: Env, auth: Any) -> No
     assert assessment["reference_values"]["minimum_wage"]["amount"] == 3_000_000
     assert assessment["reference_values"]["poverty_line"]["amount"] == 400_000
 
-    [event] = await graduation_events(env.runtime, "graduation.assessed")
+    [event] = await outbox_data(env.runtime, "graduation", "graduation.assessed")
     assert event["outcome"] == "ready" and event["assessment_id"] == assessment["id"]
-    assert "graduation.assessed" in await audit_actions(env.runtime)
+    assert "graduation.assessed" in await audit_actions(env.runtime, "graduation")
 
 
 async def test_income_below_umk_is_not_ready_naming_the_criterion(env: Env, auth: Any) -> None:
@@ -145,7 +139,7 @@ async def test_newer_result_supersedes_and_late_older_one_does_not(env: Env, aut
     late = next(a for a in items if a["monev_task_id"] == "task-0")
     assert late["status"] == "superseded" and late["superseded_by_assessment_id"] == current[0]["id"]
 
-    events = await graduation_events(env.runtime, "graduation.assessed")
+    events = await outbox_data(env.runtime, "graduation", "graduation.assessed")
     assert [e["supersedes_assessment_id"] for e in events] == [None, first_row["id"]]
 
 
@@ -154,35 +148,34 @@ async def test_region_from_participant_read_model_when_monev_has_none(make_runti
 
     from pena.clock import ManualClock
     from pena.contracts.participants import ParticipantRegistered, ParticipantUpdated
-    from pena.outbox import emit
     from services.graduation.app import definition as graduation
     from tests.graduation.conftest import START
-    from tests.graduation.helpers import participants_publisher
 
     runtime = await make_runtime(
         [participants_publisher, monev_publisher, graduation], bus="inprocess", clock=ManualClock(START)
     )
-    facts = {"status": "active", "nik_token": "0" * 64}
-    async with runtime.service("participants").db.transaction() as session:
-        registered = ParticipantRegistered(
-            participant_id="p-rm",
-            version=1,
-            registered_at=datetime(2025, 1, 1, tzinfo=UTC),
-            region_code="1371011001",
-            **facts,
-        )
-        moved = ParticipantUpdated(
-            participant_id="p-rm",
-            version=2,
-            changed_fields=["region_code"],
-            updated_at=datetime(2025, 6, 1, tzinfo=UTC),
-            region_code="1372011001",
-            status="active",
-        )
-        # the newer version first: the older one arriving late must not overwrite it
-        await emit(session, "participant.updated", moved, subject="p-rm", time=START)
-        await emit(session, "participant.registered", registered, subject="p-rm", time=START)
-    await runtime.service("participants").relay.drain()
+    registered = ParticipantRegistered(
+        participant_id="p-rm",
+        version=1,
+        registered_at=datetime(2025, 1, 1, tzinfo=UTC),
+        region_code="1371011001",
+        status="active",
+        nik_token="0" * 64,
+    )
+    moved = ParticipantUpdated(
+        participant_id="p-rm",
+        version=2,
+        changed_fields=["region_code"],
+        updated_at=datetime(2025, 6, 1, tzinfo=UTC),
+        region_code="1372011001",
+        status="active",
+    )
+    # the newer version first: the older one arriving late must not overwrite it
+    await publish(
+        runtime,
+        Announcement("participant.updated", moved, "p-rm", START),
+        Announcement("participant.registered", registered, "p-rm", START),
+    )
     await publish_monev(runtime, monev_result("p-rm", income=3_000_000, region=None, visit=date(2023, 7, 1)))
 
     async with api(runtime) as client:
@@ -200,9 +193,11 @@ async def test_assessment_list_pages_with_a_cursor(env: Env, auth: Any) -> None:
         await publish_monev(env.runtime, monev_result(f"p-page-{n}", income=3_500_000))
         env.clock.advance("PT1M")
     seen: list[str] = []
-    cursor = None
+    cursor: str | None = None
     for _ in range(3):
-        params = {"limit": 2, "outcome": "ready"} | ({"cursor": cursor} if cursor else {})
+        params: dict[str, str | int] = {"limit": 2, "outcome": "ready"}
+        if cursor:
+            params["cursor"] = cursor
         page = (await env.client.get("/v1/graduation/assessments", params=params, headers=auth("admin"))).json()
         seen += [a["participant_id"] for a in page["items"]]
         cursor = page["next_cursor"]

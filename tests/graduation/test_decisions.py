@@ -6,7 +6,8 @@ from datetime import date
 from typing import Any
 
 from tests.graduation.conftest import Env
-from tests.graduation.helpers import graduation_events, monev_result, publish_monev
+from tests.graduation.support import monev_result, publish_monev
+from tests.support import outbox_data
 
 
 async def ready_assessment(env: Env, auth: Any, participant_id: str, **kwargs: Any) -> str:
@@ -44,7 +45,7 @@ async def test_the_verifier_cannot_also_approve(env: Env, auth: Any) -> None:
     same_person = await approve(env, auth, assessment_id, sub="vera")
     assert same_person.status_code == 403
     assert same_person.json()["type"].endswith("four_eyes")
-    assert await graduation_events(env.runtime, "graduation.decided") == []
+    assert await outbox_data(env.runtime, "graduation", "graduation.decided") == []
 
     other = await approve(env, auth, assessment_id, sub="abdi")
     assert other.status_code == 201, other.text
@@ -69,7 +70,7 @@ async def test_approval_emits_decided_with_mentoring_until(env: Env, auth: Any) 
     )
     assert retry.status_code == 201 and retry.json()["id"] == answer.json()["id"]
 
-    [event] = await graduation_events(env.runtime, "graduation.decided")
+    [event] = await outbox_data(env.runtime, "graduation", "graduation.decided")
     assert event["participant_id"] == "p-approve"
     assert event["outcome"] == "approved" and event["graduated"] is True
     assert event["kind"] == "sejahtera_mandiri"
@@ -147,13 +148,13 @@ async def test_appeal_reversal_emits_decided_reversed(env: Env, auth: Any) -> No
     assert reversed_.status_code == 201, reversed_.text
     assert reversed_.json()["status"] == "reversed"
 
-    decided = await graduation_events(env.runtime, "graduation.decided")
+    decided = await outbox_data(env.runtime, "graduation", "graduation.decided")
     assert [e["outcome"] for e in decided] == ["approved", "reversed"]
     reversal = decided[1]
     assert reversal["graduated"] is False
     assert reversal["supersedes_decision_id"] == decision["id"]
     assert reversal["decision_id"] == reversed_.json()["reversal_decision_id"]
-    appealed = await graduation_events(env.runtime, "graduation.appealed")
+    appealed = await outbox_data(env.runtime, "graduation", "graduation.appealed")
     assert [e["status"] for e in appealed] == ["filed", "reversed"]
 
     original = await env.client.get(f"/v1/graduation/decisions/{decision['id']}", headers=auth("integrator"))
@@ -172,7 +173,7 @@ async def test_appeal_after_the_window_is_refused(env: Env, auth: Any) -> None:
     )
     assert late.status_code == 409
     assert late.json()["type"].endswith("appeal_window_closed")
-    assert [e["outcome"] for e in await graduation_events(env.runtime, "graduation.decided")] == ["approved"]
+    assert [e["outcome"] for e in await outbox_data(env.runtime, "graduation", "graduation.decided")] == ["approved"]
 
 
 async def test_appeal_upheld_keeps_the_decision(env: Env, auth: Any) -> None:
@@ -192,8 +193,11 @@ async def test_appeal_upheld_keeps_the_decision(env: Env, auth: Any) -> None:
         headers=auth("approver", sub="budi"),
     )
     assert upheld.status_code == 201 and upheld.json()["status"] == "upheld"
-    assert [e["status"] for e in await graduation_events(env.runtime, "graduation.appealed")] == ["filed", "upheld"]
-    assert [e["outcome"] for e in await graduation_events(env.runtime, "graduation.decided")] == ["approved"]
+    assert [e["status"] for e in await outbox_data(env.runtime, "graduation", "graduation.appealed")] == [
+        "filed",
+        "upheld",
+    ]
+    assert [e["outcome"] for e in await outbox_data(env.runtime, "graduation", "graduation.decided")] == ["approved"]
 
 
 async def statistics(env: Env, auth: Any, as_of: str, **params: Any) -> dict[str, Any]:

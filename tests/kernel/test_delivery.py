@@ -14,7 +14,7 @@ from pena.kafka import connection_options, ensure_topics
 from pena.outbox import OutboxRelay
 from pena.tables import dead_letters, inbox, outbox
 from tests.kernel import probe
-from tests.kernel.helpers import eventually, read_topic
+from tests.support import eventually, read_topic
 
 BUSES = ["kafka", "inprocess"]
 

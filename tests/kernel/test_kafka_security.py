@@ -21,8 +21,8 @@ from pena.definition import ServiceDefinition
 from pena.kafka import KafkaPublisher, connection_options, ensure_topics, make_producer
 from pena.outbox import OutboxMessage, emit, outbox_row
 from pena.settings import Settings
-from tests.kernel.helpers import eventually
 from tests.kernel.secure_kafka import ADMIN, SecureKafka, ServiceGrant, issue, make_ca
+from tests.support import eventually
 
 pytestmark = pytest.mark.kafka
 

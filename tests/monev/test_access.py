@@ -6,24 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pena.clock import ManualClock
-from tests.monev.support import (
-    WIB,
-    announce_completions,
-    audit_actions,
-    completion,
-    monev,
-    participants_stub,
-    register,
-    scheduler,
-    survey_body,
-    tasks,
-    training_stub,
-)
+from tests.monev.support import WIB, announce_completions, completion, monev, register, scheduler, survey_body, tasks
+from tests.support import audit_actions, participants_publisher, training_publisher
 
 
 async def _setup(make_runtime, api, auth):
     clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
-    runtime = await make_runtime([training_stub, participants_stub, monev], clock=clock)
+    runtime = await make_runtime([training_publisher, participants_publisher, monev], clock=clock)
     admin = auth("admin")
     async with api(runtime) as setup_client:
         for subject, prefix in (("fac-province", "13"), ("fac-village", "1371011001"), ("fac-bandung", "3273")):
@@ -77,7 +66,7 @@ async def test_tasks_are_assigned_by_the_longest_covering_region_prefix(make_run
         )
         second = [t for t in await tasks(runtime) if t.batch_id == "batch-2"][0]
         assert second.assignee == "fac-province"
-        assert "monev.facilitator_region.removed" in await audit_actions(runtime)
+        assert "monev.facilitator_region.removed" in await audit_actions(runtime, "monev")
 
 
 async def test_a_facilitator_sees_and_submits_only_their_own_tasks(make_runtime, api, auth) -> None:
@@ -98,7 +87,7 @@ async def test_a_facilitator_sees_and_submits_only_their_own_tasks(make_runtime,
         assert refused.status_code == 404
         mine = await client.get(f"/v1/monev/tasks/{by_participant['p-padang'].id}", headers=village)
         assert mine.status_code == 200 and mine.json()["result"] is None
-        assert "monev.task.read" in await audit_actions(runtime)
+        assert "monev.task.read" in await audit_actions(runtime, "monev")
 
         # facilitators neither assign nor read the programme summary
         assign = await client.post(
@@ -117,7 +106,7 @@ async def test_a_facilitator_sees_and_submits_only_their_own_tasks(make_runtime,
         assert sorted(t["participant_id"] for t in own.json()["items"]) == ["p-bogor", "p-padang"]
         submitted = await client.post(f"/v1/monev/tasks/{bogor}/survey", json=survey_body(), headers=village)
         assert submitted.status_code == 201, submitted.text
-        assert "monev.task.assigned" in await audit_actions(runtime)
+        assert "monev.task.assigned" in await audit_actions(runtime, "monev")
 
 
 async def test_admins_and_verifiers_list_everything_with_filters_and_cursors(make_runtime, api, auth) -> None:

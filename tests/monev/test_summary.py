@@ -6,23 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pena.clock import ManualClock
-from tests.monev.support import (
-    WIB,
-    announce_completions,
-    completion,
-    monev,
-    participants_stub,
-    register,
-    scheduler,
-    survey_body,
-    tasks,
-    training_stub,
-)
+from tests.monev.support import WIB, announce_completions, completion, monev, register, scheduler, survey_body, tasks
+from tests.support import participants_publisher, training_publisher
 
 
 async def test_summary_by_centre_year_and_province(make_runtime, api, auth) -> None:
     clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
-    runtime = await make_runtime([training_stub, participants_stub, monev], clock=clock)
+    runtime = await make_runtime([training_publisher, participants_publisher, monev], clock=clock)
     admin = auth("admin")
     nov = datetime(2025, 11, 30, 10, 0, tzinfo=WIB)
     for pid in ("p-a1", "p-a2", "p-a3", "p-b1", "p-b2"):

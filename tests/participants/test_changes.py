@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from tests.participants.support import KK, WOMAN_NIK, outbox_events, woman
+from tests.participants.support import KK, WOMAN_NIK, woman
+from tests.support import outbox_events
 
 
 async def _created(registry) -> dict:
@@ -51,7 +52,7 @@ async def test_history_names_fields_not_values_and_update_is_announced(registry)
     assert history.json()[1]["changed_fields"] == ["baseline_monthly_income", "full_name"]
     assert history.json()[1]["actor"] == "dev-admin"
     assert "Putri" not in history.text and "950000" not in history.text
-    [updated] = await outbox_events(registry.runtime, "participant.updated")
+    [updated] = await outbox_events(registry.runtime, "participants", "participant.updated")
     assert updated["data"]["version"] == 2 and updated["data"]["changed_fields"] == [
         "baseline_monthly_income",
         "full_name",
@@ -74,7 +75,7 @@ async def test_status_transitions_are_validated(registry) -> None:
         url, json={"status": "exited", "reason_code": "Moved Away!", "reason": "moved"}, headers=registry.admin
     )
     assert bad_code.status_code == 422 and bad_code.json()["errors"][0]["field"] == "reason_code"
-    [changed] = await outbox_events(registry.runtime, "participant.status_changed")
+    [changed] = await outbox_events(registry.runtime, "participants", "participant.status_changed")
     assert changed["data"]["from_status"] == "candidate" and changed["data"]["to_status"] == "active"
     assert changed["data"]["reason_code"] == "verified" and "DTSEN" not in str(changed)
 
@@ -93,7 +94,7 @@ async def test_erasure_blanks_personal_fields_and_keeps_facts(registry, auth) ->
     assert body["birth_date"] is None and body["baseline_monthly_income"] is None
     assert body["status"] == "erased" and body["erased_at"]
     assert body["region_code"] == "1371011001" and body["birth_year"] == 1990 and body["dtsen_decile"] == 1
-    [changed] = await outbox_events(registry.runtime, "participant.status_changed")
+    [changed] = await outbox_events(registry.runtime, "participants", "participant.status_changed")
     assert changed["data"]["to_status"] == "erased" and changed["data"]["reason_code"] == "erasure_requested"
     # the NIK token went too: the same person may register again
     again = await registry.client.post("/v1/participants", json=woman(), headers=registry.admin)

@@ -5,12 +5,13 @@ from datetime import UTC, datetime
 import pytest
 
 from services.participants.app import definition as participants
-from tests.participants.support import decide_graduation, graduation_stub, outbox_events, woman
+from tests.participants.support import decide_graduation, woman
+from tests.support import graduation_publisher, outbox_events
 
 
 @pytest.fixture
 async def world(make_runtime, api, auth):
-    runtime = await make_runtime([participants, graduation_stub])
+    runtime = await make_runtime([participants, graduation_publisher])
     async with api(runtime) as client:
         admin = auth("admin")
         created = (await client.post("/v1/participants", json=woman(status="active"), headers=admin)).json()
@@ -29,7 +30,7 @@ async def test_graduation_decided_sets_graduated_and_a_reversal_sets_active(worl
     reversed_ = (await client.get(f"/v1/participants/{participant_id}", headers=admin)).json()
     assert reversed_["status"] == "active" and reversed_["version"] == 3
 
-    changes = [e["data"] for e in await outbox_events(runtime, "participant.status_changed")]
+    changes = [e["data"] for e in await outbox_events(runtime, "participants", "participant.status_changed")]
     assert [(c["from_status"], c["to_status"], c["reason_code"], c["version"]) for c in changes] == [
         ("active", "graduated", "graduation_decided", 2),
         ("graduated", "active", "graduation_reversed", 3),
@@ -50,4 +51,4 @@ async def test_stale_or_non_graduating_decisions_change_nothing(world) -> None:
     )
     seen = (await client.get(f"/v1/participants/{participant_id}", headers=admin)).json()
     assert seen["status"] == "graduated" and seen["version"] == 2
-    assert len(await outbox_events(runtime, "participant.status_changed")) == 1
+    assert len(await outbox_events(runtime, "participants", "participant.status_changed")) == 1

@@ -16,7 +16,8 @@ from services.participants import imports
 from services.participants.models import Participant, ParticipantChange
 from services.participants.schemas import ParticipantCreate
 from services.participants.service import register, register_many
-from tests.participants.support import MAN_NIK, WOMAN_NIK, man, outbox_events, woman
+from tests.participants.support import MAN_NIK, WOMAN_NIK, man, woman
+from tests.support import outbox_events
 
 HEADER = (
     "nik,kk_number,full_name,birth_date,sex,region_code,business_field,assistance_programmes,dtsen_decile,"
@@ -132,7 +133,7 @@ async def test_each_created_participant_gets_history_audit_and_one_registered_ev
     assert sorted(a.subject_id for a in audits) == sorted(created)
     assert all(a.details == {"flagged_possible_duplicate": False} for a in audits)
 
-    events = await outbox_events(registry.runtime, "participant.registered")
+    events = await outbox_events(registry.runtime, "participants", "participant.registered")
     imported = [e for e in events if e["subject"] in created]
     assert sorted(e["subject"] for e in imported) == sorted(created)  # exactly one each
     api_event = next(e for e in events if e["subject"] == single.json()["id"])
@@ -216,7 +217,7 @@ async def test_a_registration_committing_during_a_chunk_makes_a_duplicate_not_a_
     assert (outcome.created, outcome.duplicates, outcome.errors) == (1, 1, {})
     rows = await _all(registry, select(col(Participant.nik_token)))
     assert sorted(t for (t,) in rows) == sorted(nik_token(n, settings.nik_hmac_key) for n in (WOMAN_NIK, MAN_NIK))
-    events = await outbox_events(runtime, "participant.registered")
+    events = await outbox_events(runtime, "participants", "participant.registered")
     assert len(events) == 2 and len({e["subject"] for e in events}) == 2
 
 

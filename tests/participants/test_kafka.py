@@ -6,8 +6,8 @@ import pytest
 
 from pena.kafka import ensure_topics
 from services.participants.app import definition as participants
-from tests.kernel.helpers import read_topic
 from tests.participants.support import KK, WOMAN_NIK, woman
+from tests.support import read_topic
 
 pytestmark = pytest.mark.kafka
 

@@ -4,23 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
-from services.training.app import definition as training
-from tests.training.support import (
-    batch_body,
-    create_centre,
-    open_batch,
-    outbox_events,
-    participants_stub,
-    register,
-    set_status,
-)
-
-
-@pytest.fixture
-async def runtime(make_runtime):
-    return await make_runtime([participants_stub, training], bus="inprocess")
+from tests.support import outbox_events, register
+from tests.training.support import batch_body, create_centre, open_batch, set_status
 
 
 async def test_operator_of_another_centre_gets_404_and_sees_none_of_its_batches(runtime, api, auth) -> None:
@@ -71,7 +56,7 @@ async def test_lifecycle_refuses_invalid_transitions(runtime, api, auth) -> None
         close_empty = await client.post(f"/v1/batches/{bid}/close", headers=admin)
     assert close_empty.status_code == 200  # no enrolments: closes with no outcomes
     assert close_empty.json()["outcomes"] == []
-    [scheduled] = await outbox_events(runtime, "training.batch_scheduled")
+    [scheduled] = await outbox_events(runtime, "training", "training.batch_scheduled")
     assert scheduled["subject"] == bid and scheduled["data"]["business_field"] == "fashion_menjahit"
 
 
