@@ -310,4 +310,35 @@ def undeclared_routes(app: FastAPI, *, public_paths: Iterable[str] = DEFAULT_PUB
     return missing
 
 
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+def publish_policies(app: FastAPI) -> None:
+    """Makes the app's OpenAPI document carry each operation's declared policy as `x-pena-policy`
+    (`{"permission": ..., "scope": ...}`), so clients and `undeclared_operations` can read it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        paths = document.get("paths", {})
+        for key, declared in route_policies(app).items():
+            method, _, path = key.partition(" ")
+            operation = paths.get(path, {}).get(method.lower())
+            if operation is not None and declared is not None:
+                operation["x-pena-policy"] = {"permission": declared.permission, "scope": declared.scope}
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def undeclared_operations(document: dict[str, Any]) -> list[str]:
+    """`"METHOD /path"` of every operation in an OpenAPI document without `x-pena-policy`."""
+    return [
+        f"{method.upper()} {path}"
+        for path, item in document.get("paths", {}).items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS and "x-pena-policy" not in operation
+    ]
+
+
 ReachDep = Annotated[Reach, Depends(request_reach)]

@@ -9,7 +9,15 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter
 
-from pena.access import ReachDep, covers_region, list_region_prefix, policy, undeclared_routes
+from pena.access import (
+    ReachDep,
+    covers_region,
+    list_region_prefix,
+    policy,
+    publish_policies,
+    undeclared_operations,
+    undeclared_routes,
+)
 from pena.auth import Principal
 from pena.http import create_app
 from pena.problems import not_found
@@ -131,3 +139,12 @@ async def test_route_policies_on_a_real_app(make_runtime, auth) -> None:
     missing = undeclared_routes(app)
     assert not [m for m in missing if "/v1/scoped/" in m]
     assert "POST /v1/probe/things" in missing
+    # and the OpenAPI document says the same
+    publish_policies(app)
+    document = (await client.get("/openapi.json")).json()
+    assert document["paths"]["/v1/scoped/policy"]["put"]["x-pena-policy"] == {
+        "permission": "graduation:read",
+        "scope": "national",
+    }
+    assert "POST /v1/probe/things" in undeclared_operations(document)
+    assert not [m for m in undeclared_operations(document) if "/v1/scoped/" in m]

@@ -16,9 +16,11 @@ from pena.access import (
     list_region_prefix,
     policy,
     public,
+    publish_policies,
     reach_of,
     region_code,
     route_policies,
+    undeclared_operations,
     undeclared_routes,
 )
 from pena.auth import ROLE_SCOPES, Principal
@@ -233,3 +235,22 @@ def test_undeclared_routes_are_found_and_declared_ones_are_not() -> None:
     app2 = FastAPI()
     app2.include_router(guarded)
     assert undeclared_routes(app2) == []
+
+
+def test_the_openapi_document_carries_each_declared_policy() -> None:
+    app = FastAPI()
+
+    @app.get("/v1/things/{id}", dependencies=[policy("participants:read", "region")])
+    async def declared(id: str) -> dict[str, str]:
+        return {}
+
+    @app.post("/v1/bare")
+    async def bare() -> dict[str, str]:
+        return {}
+
+    publish_policies(app)
+    document = app.openapi()
+    operation = document["paths"]["/v1/things/{id}"]["get"]
+    assert operation["x-pena-policy"] == {"permission": "participants:read", "scope": "region"}
+    assert undeclared_operations(document) == ["POST /v1/bare"]
+    assert undeclared_operations(app.openapi()) == ["POST /v1/bare"]  # a second build is the same
