@@ -18,6 +18,10 @@ from pena.problems import Problem
 REFILL_SECONDS = 60.0
 
 
+def _now() -> float:
+    return time.monotonic()
+
+
 class RateLimiter:
     def __init__(self, per_minute: int, *, max_subjects: int, name: str = "requests") -> None:
         if per_minute < 1 or max_subjects < 1:
@@ -27,7 +31,7 @@ class RateLimiter:
         self.name = name
         # (allowance, last update) per key; re-set on every hit so the entry's TTL restarts
         self._buckets: TTLCache[tuple[str, ...], tuple[float, float]] = TTLCache(
-            maxsize=max_subjects, ttl=REFILL_SECONDS, timer=time.monotonic
+            maxsize=max_subjects, ttl=REFILL_SECONDS, timer=_now
         )
 
     def __len__(self) -> int:
@@ -39,7 +43,7 @@ class RateLimiter:
 
     def hit(self, *key: str) -> None:
         """Takes one token from the key's bucket; 429 problem+json when it is empty."""
-        now = time.monotonic()
+        now = _now()
         allowance, last = self._buckets.get(key, (self.capacity, now))
         allowance = min(self.capacity, allowance + (now - last) * self.refill_per_second)
         if allowance < 1.0:
