@@ -326,10 +326,14 @@ def test_configmap_and_secret_keys_are_settings() -> None:
     assert {"PENA_NIK_HMAC_KEY", "PENA_FIELD_ENCRYPTION_KEY", "PENA_DATABASE_URL"} <= set(secret["stringData"])
     assert not {"PENA_NIK_HMAC_KEY", "PENA_FIELD_ENCRYPTION_KEY"} & set(configmap["data"]), "secrets in a ConfigMap"
     assert configmap["data"]["PENA_ENVIRONMENT"] == "production"
-    # the non-secret values load as Settings (types, list syntax) once the secrets are added
+    # the values load as Settings (types, list syntax); production refuses the template's placeholder
+    # secrets and example identity provider (tests/unit/test_production_settings.py names each)
     env = {**configmap["data"], **secret["stringData"]}
-    settings = Settings(**{k.removeprefix("PENA_").lower(): v for k, v in env.items() if k != "PENA_MONEV_DELAYS"})
+    values = {k.removeprefix("PENA_").lower(): v for k, v in env.items() if k != "PENA_MONEV_DELAYS"}
+    settings = Settings(**(values | {"environment": "dev"}))
     assert settings.topic_replication_factor == 3
+    with pytest.raises(ValueError, match="production settings refused"):
+        Settings(**values)
     assert json.loads(configmap["data"]["PENA_MONEV_DELAYS"]) == MonevSettings.model_fields["monev_delays"].default
 
 
