@@ -4,6 +4,7 @@ offset commits after the database commit, topic administration and the dead-lett
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
@@ -152,10 +153,8 @@ class KafkaPublisher:
         async with self._lock:
             if self._producer is not None:
                 producer, self._producer = self._producer, None
-                try:
+                with contextlib.suppress(Exception):
                     await producer.stop()
-                except Exception:
-                    pass
 
 
 def _headers(envelope: dict[str, Any]) -> list[tuple[str, bytes]]:
@@ -180,7 +179,7 @@ async def ensure_topics(settings: Settings, services: list[str], *, timeout: flo
             existing = set(await admin.list_topics())
             missing = [t for t in topics if t not in existing]
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(
                         [
                             NewTopic(
@@ -191,8 +190,6 @@ async def ensure_topics(settings: Settings, services: list[str], *, timeout: flo
                             for t in missing
                         ]
                     )
-                except TopicAlreadyExistsError:
-                    pass
             return
         except KafkaError:
             if asyncio.get_running_loop().time() > deadline:
@@ -226,7 +223,7 @@ class KafkaConsumerRunner:
 
     async def _to_dead_letter_topic(self, record: dict[str, Any]) -> None:
         origin_topic = record["origin"].split("/")[0]
-        body = {k: v for k, v in record.items()} | {"failed_at": self.sub.clock.now().isoformat()}
+        body = dict(record.items()) | {"failed_at": self.sub.clock.now().isoformat()}
         await self.publisher.send_raw(
             f"{origin_topic}.DLT",
             json.dumps(body).encode(),
@@ -257,10 +254,8 @@ class KafkaConsumerRunner:
                 await asyncio.sleep(1.0)
             finally:
                 if consumer is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         await consumer.stop()
-                    except Exception:
-                        pass
         await self.publisher.close()
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:

@@ -147,7 +147,7 @@ def _row_model(row: dict[str, str]) -> dict[str, Any]:
         "business_description",
         "potential_notes",
     ):
-        if values.get(name, None) == "":
+        if values.get(name) == "":
             values.pop(name)
     consent = {field: values.pop(column) for column, field in CONSENT_COLUMNS.items() if values.get(column)}
     for column in CONSENT_COLUMNS:

@@ -54,7 +54,8 @@ def of_kind(kind: str) -> list[dict[str, Any]]:
 def parse_pena_command(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> argparse.Namespace:
     """Runs the real `pena` argument parser on argv with every command body replaced by a recorder,
     so unknown subcommands, unknown services and bad options fail exactly as they would in a container."""
-    assert argv and argv[0] == "pena", f"not a pena command: {argv}"
+    assert argv, "an empty command"
+    assert argv[0] == "pena", f"not a pena command: {argv}"
     seen: list[argparse.Namespace] = []
     for name in dir(cli):
         if name.startswith("_cmd_"):
@@ -125,7 +126,8 @@ def test_every_service_using_the_image_runs_a_real_pena_command(monkeypatch: pyt
         assert (ROOT / spec["build"]["context"] / spec["build"]["dockerfile"]).is_file()
         args = parse_pena_command(spec["command"], monkeypatch)
         if name in cli.SERVICE_MODULES:
-            assert args.command == "serve" and args.service == name
+            assert args.command == "serve"
+            assert args.service == name
             assert args.host == "0.0.0.0", f"{name} must listen on all interfaces in a container"
         else:
             assert args.command == name
@@ -179,7 +181,8 @@ def test_kafka_is_single_node_kraft_without_topic_auto_creation() -> None:
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert env["KAFKA_NODE_ID"] == "1"
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
-    assert "PLAINTEXT://:9092" in env["KAFKA_LISTENERS"] and "CONTROLLER://:9093" in env["KAFKA_LISTENERS"]
+    assert "PLAINTEXT://:9092" in env["KAFKA_LISTENERS"]
+    assert "CONTROLLER://:9093" in env["KAFKA_LISTENERS"]
     assert env["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
@@ -220,7 +223,9 @@ def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
     assert users, "no USER line"
     assert users[-1].split(":")[0] not in ("root", "0"), "the final user must not be root"
     health = [rest for kw, rest in instructions if kw == "HEALTHCHECK"]
-    assert health and "/healthz" in health[-1] and "python" in health[-1]
+    assert health
+    assert "/healthz" in health[-1]
+    assert "python" in health[-1]
     code = json.loads(health[-1][health[-1].index("CMD") + 3 :].strip())
     assert code[:2] == ["python", "-c"]
     compile(code[2], "healthcheck", "exec")  # the inline script is valid Python
@@ -231,7 +236,8 @@ def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
 def test_dockerfile_installs_without_dev_extras_and_bakes_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     instructions = dockerfile_instructions()
     runs = " ".join(rest for kw, rest in instructions if kw == "RUN")
-    assert "pip install ." in runs and "[dev]" not in runs
+    assert "pip install ." in runs
+    assert "[dev]" not in runs
     for kw, rest in instructions:
         if kw == "ENV":
             for name in re.findall(r"\b(PENA_[A-Z_]+)=", rest):
@@ -351,7 +357,8 @@ def test_kustomize_renders() -> None:
         if d["kind"] in ("Deployment", "Job")
         for c in d["spec"]["template"]["spec"]["containers"]
     }
-    assert len(images) == 1 and images != {"pena"}
+    assert len(images) == 1
+    assert images != {"pena"}
 
 
 # ------------------------------------------------------------------ docs/operations.md

@@ -38,7 +38,8 @@ def test_each_kafka_client_pod_mounts_only_its_own_credentials(tmp_path: Path) -
         pod = docs[key]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         env = {e["name"]: e["value"] for e in container["env"]}
-        assert env["PENA_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and env["PENA_KAFKA_SASL_USERNAME"] == principal
+        assert env["PENA_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["PENA_KAFKA_SASL_USERNAME"] == principal
         assert "PENA_KAFKA_SASL_PASSWORD" not in env, "the password belongs in a file, not the environment"
         mount = next(m for m in container["volumeMounts"] if m["mountPath"] == MOUNT)
         assert mount.get("readOnly") is True
@@ -53,7 +54,8 @@ def test_each_kafka_client_pod_mounts_only_its_own_credentials(tmp_path: Path) -
         values = {k.removeprefix("PENA_").lower(): v for k, v in values.items() if k != "PENA_MONEV_DELAYS"}
         values |= {"environment": "test"}  # the Secret template holds placeholders, not production secrets
         options = connection_options(Settings(**values))
-        assert options["security_protocol"] == "SASL_SSL" and options["sasl_mechanism"] == "SCRAM-SHA-512"
+        assert options["security_protocol"] == "SASL_SSL"
+        assert options["sasl_mechanism"] == "SCRAM-SHA-512"
         assert options["sasl_plain_username"] == principal
         assert options["sasl_plain_password"] == f"{principal}-password"
 

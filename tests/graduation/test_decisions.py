@@ -39,7 +39,8 @@ async def approve(env: Env, auth: Any, assessment_id: str, sub: str = "abdi", **
 async def test_the_verifier_cannot_also_approve(env: Env, auth: Any) -> None:
     assessment_id = await ready_assessment(env, auth, "p-4eyes")
     early = await approve(env, auth, assessment_id, sub="vera")
-    assert early.status_code == 409 and early.json()["type"].endswith("verification_required")
+    assert early.status_code == 409
+    assert early.json()["type"].endswith("verification_required")
 
     await verify(env, auth, assessment_id, sub="vera")
     same_person = await approve(env, auth, assessment_id, sub="vera")
@@ -50,7 +51,8 @@ async def test_the_verifier_cannot_also_approve(env: Env, auth: Any) -> None:
     other = await approve(env, auth, assessment_id, sub="abdi")
     assert other.status_code == 201, other.text
     again = await approve(env, auth, assessment_id, sub="budi")
-    assert again.status_code == 409 and again.json()["type"].endswith("already_decided")
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("already_decided")
 
 
 async def test_approval_emits_decided_with_mentoring_until(env: Env, auth: Any) -> None:
@@ -68,11 +70,13 @@ async def test_approval_emits_decided_with_mentoring_until(env: Env, auth: Any) 
         json={"decision": "approve", "kind": "sejahtera_mandiri", "reason": "income above UMK"},
         headers=auth("approver", sub="abdi", unit="1371") | {"Idempotency-Key": "approve-p-approve"},
     )
-    assert retry.status_code == 201 and retry.json()["id"] == answer.json()["id"]
+    assert retry.status_code == 201
+    assert retry.json()["id"] == answer.json()["id"]
 
     [event] = await outbox_data(env.runtime, "graduation", "graduation.decided")
     assert event["participant_id"] == "p-approve"
-    assert event["outcome"] == "approved" and event["graduated"] is True
+    assert event["outcome"] == "approved"
+    assert event["graduated"] is True
     assert event["kind"] == "sejahtera_mandiri"
     assert event["effective_date"] == "2026-01-05"  # today on the injected clock (WIB)
     assert event["mentoring_until"] == "2026-05-05"  # + P4M
@@ -86,15 +90,18 @@ async def test_sejahtera_mandiri_needs_ready_and_the_voluntary_statement(env: En
     assessment_id = await ready_assessment(env, auth, "p-novol", voluntary=False)
     await verify(env, auth, assessment_id)
     refused = await approve(env, auth, assessment_id)
-    assert refused.status_code == 409 and refused.json()["type"].endswith("voluntary_statement_missing")
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("voluntary_statement_missing")
     missing_kind = await approve(env, auth, assessment_id, kind=None)
-    assert missing_kind.status_code == 422 and missing_kind.json()["errors"][0]["field"] == "kind"
+    assert missing_kind.status_code == 422
+    assert missing_kind.json()["errors"][0]["field"] == "kind"
     deferred = await env.client.post(
         f"/v1/graduation/assessments/{assessment_id}/decision",
         json={"decision": "defer", "reason": "await the family's statement"},
         headers=auth("approver", sub="abdi"),
     )
-    assert deferred.status_code == 201 and deferred.json()["outcome"] == "deferred"
+    assert deferred.status_code == 201
+    assert deferred.json()["outcome"] == "deferred"
 
 
 async def test_units_only_see_their_region(env: Env, auth: Any) -> None:
@@ -138,7 +145,8 @@ async def test_appeal_reversal_emits_decided_reversed(env: Env, auth: Any) -> No
         json={"resolution": "reverse", "reason": "field evidence shows the business closed"},
         headers=auth("approver", sub="abdi"),
     )
-    assert same_approver.status_code == 403 and same_approver.json()["type"].endswith("four_eyes")
+    assert same_approver.status_code == 403
+    assert same_approver.json()["type"].endswith("four_eyes")
 
     reversed_ = await env.client.post(
         f"/v1/graduation/appeals/{appeal['id']}/decision",
@@ -192,7 +200,8 @@ async def test_appeal_upheld_keeps_the_decision(env: Env, auth: Any) -> None:
         json={"resolution": "uphold", "reason": "income verified twice"},
         headers=auth("approver", sub="budi"),
     )
-    assert upheld.status_code == 201 and upheld.json()["status"] == "upheld"
+    assert upheld.status_code == 201
+    assert upheld.json()["status"] == "upheld"
     assert [e["status"] for e in await outbox_data(env.runtime, "graduation", "graduation.appealed")] == [
         "filed",
         "upheld",
@@ -220,9 +229,11 @@ async def test_statistics_as_of_a_past_date_ignore_later_decisions(env: Env, aut
     before = await statistics(env, auth, "2026-01-10")
     assert before["totals"] | {"key": None} == {"key": None, "ready": 2, "graduated": 0, "deferred": 0, "rejected": 0}
     after = await statistics(env, auth, "2026-01-20", group_by="region")
-    assert after["totals"]["ready"] == 1 and after["totals"]["graduated"] == 1
+    assert after["totals"]["ready"] == 1
+    assert after["totals"]["graduated"] == 1
     by_region = {g["key"]: g for g in after["groups"]}
-    assert by_region["1371"]["graduated"] == 1 and by_region["1372"]["ready"] == 1
+    assert by_region["1371"]["graduated"] == 1
+    assert by_region["1372"]["ready"] == 1
     earlier = await statistics(env, auth, "2026-01-04")  # before anything was assessed
     assert earlier["totals"]["ready"] == 0
     by_kind = await statistics(env, auth, "2026-01-20", group_by="kind")

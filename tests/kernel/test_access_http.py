@@ -36,7 +36,8 @@ async def test_rate_limit_keys_on_the_verified_subject_not_the_header(make_runti
     app = create_app(runtime)
     client = client_on(app)
     first = await client.post("/v1/probe/things", json=THING, headers=auth("admin", sub="alice"))
-    assert first.status_code == 201 and len(app.state.rate_limiter) == 1
+    assert first.status_code == 201
+    assert len(app.state.rate_limiter) == 1
     # random, unverifiable Authorization headers: each is refused by authentication (401), and none
     # of them gets a bucket (before, each was a fresh bucket of its own)
     for _ in range(20):
@@ -51,7 +52,8 @@ async def test_rate_limit_keys_on_the_verified_subject_not_the_header(make_runti
     over = await client.post("/v1/probe/things", json=THING, headers=auth("admin", sub="alice"))
     assert over.status_code == 429
     assert over.headers["content-type"].startswith("application/problem+json")
-    assert over.json()["type"].endswith("rate-limited") and int(over.headers["retry-after"]) >= 1
+    assert over.json()["type"].endswith("rate-limited")
+    assert int(over.headers["retry-after"]) >= 1
     # another subject has its own bucket
     assert (await client.post("/v1/probe/things", json=THING, headers=auth("admin", sub="bob"))).status_code == 201
     assert len(app.state.rate_limiter) == 2
@@ -66,7 +68,8 @@ async def test_rate_limit_memory_is_bounded(make_runtime, auth, settings) -> Non
         r = await client.post("/v1/probe/things", json=THING, headers=auth("admin", sub=f"subject-{i}"))
         assert r.status_code == 201
         assert len(app.state.rate_limiter) <= 5
-    assert app.state.rate_limiter.max_subjects == 5 and len(app.state.rate_limiter) == 5
+    assert app.state.rate_limiter.max_subjects == 5
+    assert len(app.state.rate_limiter) == 5
 
 
 def scoped_router() -> APIRouter:
@@ -129,12 +132,14 @@ async def test_route_policies_on_a_real_app(make_runtime, auth) -> None:
         if isinstance(listed, int):
             assert r.status_code == listed, why
         else:
-            assert r.status_code == 200 and r.json() == {"prefix": listed}, why
+            assert r.status_code == 200, why
+            assert r.json() == {"prefix": listed}, why
         national = await client.put("/v1/scoped/policy", headers=headers)
         assert national.status_code == national_status, why
     # a permission the role lacks is 403 naming it
     r = await client.put("/v1/scoped/policy", headers=auth("centre_operator", unit="lpk-1"))
-    assert r.status_code == 403 and "graduation:read" in r.json()["detail"]
+    assert r.status_code == 403
+    assert "graduation:read" in r.json()["detail"]
     # the scoped routes are declared; the probe's own route is not (it uses plain `require`)
     missing = undeclared_routes(app)
     assert not [m for m in missing if "/v1/scoped/" in m]

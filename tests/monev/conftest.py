@@ -41,5 +41,6 @@ async def world(make_runtime, api, auth) -> Any:
         clock.set(datetime(2026, 3, 10, 9, 0, tzinfo=WIB))
         assert await scheduler(runtime).drain() == 1
         [task] = await tasks(runtime)
-        assert task.status == "due" and task.assignee == "fac-1"
+        assert task.status == "due"
+        assert task.assignee == "fac-1"
         yield World(runtime, client, clock, admin, auth("facilitator", sub="fac-1"), task.id)

@@ -52,7 +52,8 @@ async def test_a_2022_batch_closed_in_training_becomes_a_due_monev_task(make_run
         assert [t["id"] for t in listed.json()["items"]] == [task.id]
         url = f"/v1/monev/tasks/{task.id}/survey"
         early = await client.post(url, json=survey_body(visit=date(2022, 8, 19)), headers=facilitator)
-        assert early.status_code == 422 and early.json()["errors"][0]["rule"] == "visit_before_training"
+        assert early.status_code == 422
+        assert early.json()["errors"][0]["rule"] == "visit_before_training"
         done = await client.post(url, json=survey_body(visit=date(2026, 1, 4)), headers=facilitator)
         assert done.status_code == 201, done.text
 

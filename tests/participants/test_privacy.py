@@ -35,7 +35,9 @@ async def test_events_and_logs_carry_no_nik_kk_or_name(registry, caplog, capsys)
     assert names == ["participant.registered", "participant.registered", "participant.updated"]
     assert [e["type"] for e in events] == [BY_NAME[name].type for name in names]
     registered = events[0]["data"]
-    assert registered["nik_token"] and registered["region_code"] == "1371011001" and registered["version"] == 1
+    assert registered["nik_token"]
+    assert registered["region_code"] == "1371011001"
+    assert registered["version"] == 1
     wire = json.dumps(events)
     logged = _everything_logged(caplog)
     printed = capsys.readouterr()

@@ -7,9 +7,11 @@ from tests.participants.support import man
 def test_shipped_reference_data_has_38_provinces_and_all_of_sumatera_barat() -> None:
     rows = read_regions_csv(DEFAULT_REGIONS_CSV)
     provinces = {r["code"] for r in rows if r["level"] == "province"}
-    assert len(provinces) == 38 and {"13", "31", "93", "94", "95", "96"} <= provinces
+    assert len(provinces) == 38
+    assert {"13", "31", "93", "94", "95", "96"} <= provinces
     sumbar = {r["code"]: r["name"] for r in rows if r["level"] == "regency" and r["code"].startswith("13")}
-    assert len(sumbar) == 19 and sumbar["1371"] == "Kota Padang"
+    assert len(sumbar) == 19
+    assert sumbar["1371"] == "Kota Padang"
     assert {r["version"] for r in rows} == {"kemendagri-2022-pena1"}
 
 

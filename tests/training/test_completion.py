@@ -61,7 +61,8 @@ async def test_close_emits_one_completed_per_qualifying_participant_and_nothing_
     assert sorted(e["subject"] for e in completed) == ["p-exact", "p-full"]
     by_subject = {e["subject"]: e["data"] for e in completed}
     assert by_subject["p-exact"]["attendance_rate"] == 0.8
-    assert by_subject["p-exact"]["sessions_attended"] == 4 and by_subject["p-exact"]["sessions_total"] == 5
+    assert by_subject["p-exact"]["sessions_attended"] == 4
+    assert by_subject["p-exact"]["sessions_total"] == 5
     assert by_subject["p-full"]["completed_at"].startswith("2026-01-05")  # the injected clock
 
     dropped = await outbox_events(runtime, "training", "training.dropped")
@@ -121,8 +122,10 @@ async def test_reposting_a_session_is_an_audited_correction(runtime, api, auth) 
         fixed = await client.post(url, json={"session_date": day, "present": ["p-1", "p-2"]}, headers=admin)
         stranger = await client.post(url, json={"session_date": day, "present": ["p-x"]}, headers=admin)
         roster = await client.get(f"/v1/batches/{batch['id']}/roster", headers=admin)
-    assert first.json()["corrected"] is False and first.json()["present"] == 1
-    assert fixed.json()["corrected"] is True and fixed.json()["present"] == 2
+    assert first.json()["corrected"] is False
+    assert first.json()["present"] == 1
+    assert fixed.json()["corrected"] is True
+    assert fixed.json()["present"] == 2
     [correction] = await audit_rows(runtime, "training", "training.attendance.corrected")
     assert (correction.details["old_present"], correction.details["new_present"]) == (1, 2)
     assert stranger.status_code == 422
@@ -142,7 +145,9 @@ async def test_cancelling_a_batch_drops_its_enrolled_participants(runtime, api, 
         await _enrol_all(client, admin, batch["id"], ["p-1"])
         cancelled = await set_status(client, admin, batch["id"], "cancelled")
         reopened = await set_status(client, admin, batch["id"], "open")
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    assert reopened.status_code == 409 and reopened.json()["type"].endswith("/invalid_transition")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    assert reopened.status_code == 409
+    assert reopened.json()["type"].endswith("/invalid_transition")
     [event] = await outbox_events(runtime, "training", "training.dropped")
     assert event["data"]["reason_code"] == "batch_cancelled"

@@ -139,9 +139,12 @@ def test_covers_region(reach: Reach, code: str | None, covered: bool) -> None:
 
 
 def test_covers_centre_and_assignments() -> None:
-    assert covers_centre(NATIONAL, "lpk-9") and covers_centre(CENTRE, "lpk-1")
-    assert not covers_centre(CENTRE, "lpk-2") and not covers_centre(CENTRE, None)
-    assert not covers_centre(PADANG, "lpk-1") and not covers_centre(NOTHING, "lpk-1")
+    assert covers_centre(NATIONAL, "lpk-9")
+    assert covers_centre(CENTRE, "lpk-1")
+    assert not covers_centre(CENTRE, "lpk-2")
+    assert not covers_centre(CENTRE, None)
+    assert not covers_centre(PADANG, "lpk-1")
+    assert not covers_centre(NOTHING, "lpk-1")
     # a facilitator reaches their own tasks, in any region, and nobody else's
     assert covers_assigned(FACILITATOR, assignee="f-1", region_code="3201011001")
     assert not covers_assigned(FACILITATOR, assignee="f-2", region_code="1371011001")

@@ -60,7 +60,8 @@ def test_sasl_ssl_with_scram_and_a_private_ca(pki: tuple[Issued, Issued]) -> Non
         "sasl_plain_password": "s3cret",
     }
     assert isinstance(context, ssl.SSLContext)
-    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
     assert [c["subject"] for c in context.get_ca_certs()] == [((("commonName", "ca"),),)]
 
 
@@ -107,7 +108,8 @@ def test_mtls_loads_the_client_certificate_with_the_key_password_file(
             kafka_ssl_key_password_file=key_password,
         )
     )
-    assert options["security_protocol"] == "SSL" and "sasl_mechanism" not in options
+    assert options["security_protocol"] == "SSL"
+    assert "sasl_mechanism" not in options
     assert isinstance(options["ssl_context"], ssl.SSLContext)
 
     key_password.write_text("wrong")

@@ -23,12 +23,16 @@ WIB = "Asia/Jakarta"
 def test_keyset_page_cuts_the_extra_row_and_points_after_the_last_row_kept() -> None:
     rows = [{"code": c} for c in "abc"]
     page = keyset_page(rows, PageRequest(limit=2), key=lambda r: {"code": r["code"]}, item=lambda r: r["code"])
-    assert page.items == ["a", "b"] and page.limit == 2
-    assert page.next_cursor is not None and decode_cursor(page.next_cursor) == {"code": "b"}
+    assert page.items == ["a", "b"]
+    assert page.limit == 2
+    assert page.next_cursor is not None
+    assert decode_cursor(page.next_cursor) == {"code": "b"}
     last = keyset_page(rows[:2], PageRequest(limit=2), key=lambda r: {"code": r["code"]}, item=lambda r: r["code"])
-    assert last.items == ["a", "b"] and last.next_cursor is None
+    assert last.items == ["a", "b"]
+    assert last.next_cursor is None
     empty = keyset_page([], PageRequest(limit=2), key=lambda r: {}, item=lambda r: r)
-    assert empty.items == [] and empty.next_cursor is None
+    assert empty.items == []
+    assert empty.next_cursor is None
 
 
 def test_read_cursor_types_the_position_and_refuses_what_it_did_not_write() -> None:
@@ -54,4 +58,5 @@ def test_business_days_are_taken_in_the_configured_zone() -> None:
     assert business_today(ManualClock(late_evening_utc), WIB) == date(2026, 1, 6)
     start, end = start_of_business_day(date(2026, 1, 6), WIB), end_of_business_day(date(2026, 1, 6), WIB)
     assert start == datetime(2026, 1, 5, 17, 0, tzinfo=UTC)
-    assert end - start == timedelta(days=1) and end.utcoffset() == timedelta(hours=7)
+    assert end - start == timedelta(days=1)
+    assert end.utcoffset() == timedelta(hours=7)

@@ -69,7 +69,8 @@ def test_without_a_umk_the_ump_is_the_threshold_and_the_note_says_so() -> None:
     passed = only(evaluate(WAGE_ONLY, survey(2_900_000), refs(wage=UMP_SUMBAR))[1])
     failed = only(evaluate(WAGE_ONLY, survey(2_899_999), refs(wage=UMP_SUMBAR))[1])
     assert (passed.threshold, passed.passed, failed.passed) == (2_900_000, True, False)
-    assert passed.note is not None and passed.note.startswith("UMP fallback: no UMK for 1371 in 2026; UMP 13 2026")
+    assert passed.note is not None
+    assert passed.note.startswith("UMP fallback: no UMK for 1371 in 2026; UMP 13 2026")
 
 
 def test_without_any_minimum_wage_the_criterion_cannot_be_assessed() -> None:

@@ -40,7 +40,8 @@ def refused(**overrides: object) -> str:
 
 def test_a_good_production_configuration_is_accepted() -> None:
     settings = Settings(**good())  # type: ignore[arg-type]
-    assert settings.environment == "production" and settings.production_problems() == []
+    assert settings.environment == "production"
+    assert settings.production_problems() == []
     # a hex key of 32 random bytes is as good as base64
     Settings(**(good() | {"nik_hmac_key": secrets.token_hex(32)}))  # type: ignore[arg-type]
 

@@ -30,7 +30,8 @@ def test_a_subject_gets_its_limit_then_429_then_tokens_back_as_time_passes(clock
         limiter.hit("alice", "app")
     with pytest.raises(Problem) as caught:
         limiter.hit("alice", "app")
-    assert caught.value.status == 429 and caught.value.headers == {"Retry-After": "1"}
+    assert caught.value.status == 429
+    assert caught.value.headers == {"Retry-After": "1"}
     limiter.hit("bob", "app")  # another subject is not affected
     limiter.hit("alice", "other-client")  # nor the same subject through another client
     clock.now += 1.0
@@ -51,7 +52,7 @@ def test_idle_buckets_expire_and_the_size_is_bounded(clock: FakeTime) -> None:
 
 
 def test_nonsense_limits_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1"):
         RateLimiter(0, max_subjects=1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1"):
         RateLimiter(10, max_subjects=0)
