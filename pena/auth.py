@@ -241,7 +241,7 @@ async def authenticated(request: Request) -> Principal:
     return principal
 
 
-def require(*scopes: str):
+def require(*scopes: str) -> Any:
     """Dependency: an authenticated principal holding every scope given."""
 
     async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:

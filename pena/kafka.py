@@ -9,7 +9,7 @@ import json
 import logging
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -86,7 +86,7 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext:
     # create_ssl_context verifies the broker's certificate and its host name; the name check may
     # be turned off (brokers reached by an address their certificate does not name), never the chain
     context.check_hostname = s.kafka_ssl_check_hostname
-    return context
+    return cast(ssl.SSLContext, context)
 
 
 def make_producer(settings: Settings) -> AIOKafkaProducer:

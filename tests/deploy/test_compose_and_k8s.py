@@ -162,7 +162,7 @@ def test_compose_dev_secret_defaults_are_refused_in_production() -> None:
     """The compose fallbacks for secrets are the code's public dev values, so a production stack that
     forgets to set them fails at start instead of running with a known key."""
     env = compose()["x-pena-env"]
-    defaults = {}
+    defaults: dict[str, Any] = {}
     for name in ("PENA_NIK_HMAC_KEY", "PENA_FIELD_ENCRYPTION_KEY", "PENA_JWKS_URL"):
         match = re.fullmatch(r"\$\{" + name + r":-(.*)\}", env[name])
         assert match, f"{name} should be `${{{name}:-<dev default>}}`"

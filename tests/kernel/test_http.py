@@ -54,7 +54,7 @@ async def test_tokens_expired_wrong_audience_wrong_key_or_alg_none_are_401(make_
         "audience": jwt.encode(good | {"aud": "someone-else"}, key, algorithm="RS256"),
         "issuer": jwt.encode(good | {"iss": "evil"}, key, algorithm="RS256"),
         "wrong key": jwt.encode(good, other_key, algorithm="RS256"),
-        "alg none": jwt.encode(good, None, algorithm="none"),
+        "alg none": jwt.encode(good, None, algorithm="none"),  # type: ignore[arg-type]
         "hs256 with public key": jwt.encode(good, "secret", algorithm="HS256"),
         "garbage": "not-a-jwt",
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, select
 
@@ -29,7 +30,7 @@ async def test_only_a_newer_version_moves_the_row_and_nulls_can_keep_the_stored_
     try:
         await create_schema(db, meta)
 
-        async def put(row: dict[str, object], **options: object) -> None:
+        async def put(row: dict[str, object], **options: Any) -> None:
             async with db.transaction() as session:
                 await upsert_if_newer(session, facts, {"participant_id": "p-1", **row}, key="participant_id", **options)
 

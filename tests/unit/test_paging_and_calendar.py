@@ -14,7 +14,7 @@ from pena.clock import (
     end_of_business_day,
     start_of_business_day,
 )
-from pena.pagination import PageRequest, decode_cursor, encode_cursor, keyset_page, read_cursor
+from pena.pagination import Page, PageRequest, decode_cursor, encode_cursor, keyset_page, read_cursor
 from pena.problems import Problem
 
 WIB = "Asia/Jakarta"
@@ -30,7 +30,7 @@ def test_keyset_page_cuts_the_extra_row_and_points_after_the_last_row_kept() -> 
     last = keyset_page(rows[:2], PageRequest(limit=2), key=lambda r: {"code": r["code"]}, item=lambda r: r["code"])
     assert last.items == ["a", "b"]
     assert last.next_cursor is None
-    empty = keyset_page([], PageRequest(limit=2), key=lambda r: {}, item=lambda r: r)
+    empty: Page[str] = keyset_page([], PageRequest(limit=2), key=lambda r: {}, item=lambda r: r)
     assert empty.items == []
     assert empty.next_cursor is None
 

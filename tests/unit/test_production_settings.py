@@ -94,7 +94,7 @@ def test_the_k8s_template_and_example_config_are_refused_naming_each_value(monke
     for name, value in (config | secret).items():
         monkeypatch.setenv(name, str(value))
     with pytest.raises(ValidationError) as caught:
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
     message = str(caught.value)
     named = ("PENA_NIK_HMAC_KEY", "PENA_FIELD_ENCRYPTION_KEY", "PENA_JWKS_URL", "PENA_JWT_ISSUER", "PENA_DATABASE_URL")
     assert all(name in message for name in named), message
