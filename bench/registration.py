@@ -30,7 +30,7 @@ from bench.common import (
     new_namespace,
 )
 from bench.people import regencies
-from bench.server import RATE_LIMIT_PER_MINUTE, WrkRun, bare_app, rss_mib, service, wrk
+from bench.server import RATE_LIMIT_PER_MINUTE, WrkRun, bare_app, cpu_seconds, rss_mib, service, wrk
 from pena.auth import issue_dev_token
 from pena.db import ensure_database
 
@@ -79,6 +79,7 @@ async def run(full: bool) -> Result:
     codes = regencies()
     await ensure_database(settings.service_database_url("bare"))
     runs: dict[str, list[WrkRun]] = {side: [] for side in SIDES}
+    cpu_ms: dict[str, list[float]] = {side: [] for side in SIDES}  # server process CPU per request
     round_ratios: list[float] = []
     headroom: list[float] = []
     first = 0  # each wrk run numbers its registrations from its own block (no NIK repeats on a side)
@@ -106,6 +107,7 @@ async def run(full: bool) -> Result:
             await asyncio.sleep(2)  # let startup work (topics, region load) settle before reading memory
             idle = rss_mib(proc.pid)
             targets = {"service": (url, 1), "bare": (bare_url, 1), "bare 2x": (bare_url, 2)}
+            pids = {"service": proc.pid, "bare": bare_proc.pid, "bare 2x": bare_proc.pid}
             for side in ("service", "bare"):  # connections, pools, prepared statements, caches
                 await drive(targets[side][0], 1, WARMUP_SECONDS)
             for i in range(rounds):
@@ -113,7 +115,9 @@ async def run(full: bool) -> Result:
                 rates = {}
                 for side in order:
                     await asyncio.sleep(SETTLE_SECONDS)
+                    before = cpu_seconds(pids[side])
                     result = await drive(*targets[side], seconds)
+                    cpu_ms[side].append((cpu_seconds(pids[side]) - before) * 1000 / result.requests)
                     runs[side].append(result)
                     rates[side] = result.rate
                 round_ratios.append(rates["service"] / rates["bare"])
@@ -138,6 +142,8 @@ async def run(full: bool) -> Result:
             "bare FastAPI + asyncpg (baseline)": _line(runs["bare"]),
             f"bare, generator 2x ({2 * THREADS} t / {2 * CONNECTIONS} c)": _line(runs["bare 2x"]),
             "participants service": _line(runs["service"]),
+            "server process CPU per request": f"service {statistics.median(cpu_ms['service']):.2f} ms, "
+            f"bare {statistics.median(cpu_ms['bare']):.2f} ms (median of rounds; PostgreSQL's and wrk's not counted)",
             "service RSS idle / after load": f"{idle:.0f} / {loaded:.0f} MiB (bare app loaded {bare_rss:.0f} MiB)",
             "rate limiter": f"PENA_RATE_LIMIT_PER_MINUTE={RATE_LIMIT_PER_MINUTE:,} per client (one token here); "
             "answers other than 201: 0",

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from bench.common import asyncpg_dsn
+from pena.infra import infra_home
 from pena.settings import Settings
 
 
@@ -39,6 +40,13 @@ def rss_mib(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # The limiter is per client (per Authorization header); every benchmark request carries one token, so
@@ -67,10 +75,12 @@ def _service_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def _process(cmd: list[str], env: dict[str, str], port: int, ready_path: str) -> Iterator[subprocess.Popen[bytes]]:
+def _process(
+    cmd: list[str], env: dict[str, str], port: int, ready_path: str, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     # stderr to a file, not a pipe: nobody reads a pipe while the server runs, and a full one blocks it
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log, cwd=cwd)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -98,12 +108,20 @@ def _process(cmd: list[str], env: dict[str, str], port: int, ready_path: str) ->
 
 
 @contextmanager
-def service(settings: Settings, name: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def service(
+    settings: Settings, name: str, *, source: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """One PENA service as ops run it (`python -m pena.cli serve <name>` on Kafka: API, relay,
-    consumers, scheduler in one process), yielded once `/readyz` answers 200."""
+    consumers, scheduler in one process), yielded once `/readyz` answers 200. `source`: another
+    checkout of the code to run instead of this one; `env`: variables over the benchmark's own
+    (bench.registration_ab compares two)."""
     port = free_port()
     cmd = [sys.executable, "-m", "pena.cli", "serve", name, "--port", str(port)]
-    with _process(cmd, _service_env(settings), port, "/readyz") as proc:
+    environ = _service_env(settings) | (env or {})
+    if source is not None:  # ahead of the editable install of this checkout on sys.path
+        environ["PYTHONPATH"] = str(source)
+        environ.setdefault("PENA_HOME", str(infra_home()))  # this checkout's dev keys (tokens verify)
+    with _process(cmd, environ, port, "/readyz", cwd=source) as proc:
         yield proc, f"http://127.0.0.1:{port}"
 
 
