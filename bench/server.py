@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -202,10 +203,17 @@ class WrkRun:
     p99_ms: float
     statuses: dict[int, int]
     socket_errors: int
+    cpu_seconds: float  # wrk's own CPU time (user + system) during the run
+    threads: int
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def generator_busy(self) -> float:
+        """wrk's CPU time over its threads' wall time: near 1.0 means its threads were saturated."""
+        return self.cpu_seconds / (self.seconds * self.threads)
 
     @property
     def failed(self) -> int:
@@ -237,8 +245,11 @@ async def wrk(
         ",".join(regencies),
         token,
     ]
+    # wrk is the only child process that ends during the run: the children's rusage grows by its CPU
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = await proc.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     text = out.decode(errors="replace")
     line = next((x for x in text.splitlines() if x.startswith("WRKJSON ")), None)
     if proc.returncode != 0 or line is None:
@@ -251,4 +262,6 @@ async def wrk(
         p99_ms=data["p99_us"] / 1000,
         statuses={int(k): v for k, v in data["statuses"].items()},
         socket_errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
+        cpu_seconds=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        threads=threads,
     )
