@@ -61,7 +61,10 @@ def headroom_verdict(ratios: list[float]) -> tuple[str, str]:
     if mid > 1 + HEADROOM_NOISE:
         return "GENERATOR-BOUND", (
             f"the bare rate rose {mid - 1:+.0%} with twice the generator: at {THREADS} threads / "
-            f"{CONNECTIONS} connections wrk was the limit, so the bare figure (and the ratio) is understated"
+            f"{CONNECTIONS} connections the load, not the bare server, was the limit, so the bare figure is "
+            "understated and the ratio overstated (see the ratio against the bare app at 2x; if wrk's threads "
+            "are far from busy, its concurrency rather than its CPU was short: on a crowded machine more "
+            "requests in flight hide the wait for a CPU)"
         )
     if mid < 1 - HEADROOM_NOISE:
         return "holds (bare fell)", (
@@ -158,7 +161,8 @@ async def run(full: bool) -> Result:
             + " (median of rounds; busy = CPU time / threads' wall time)",
             "generator headroom, bare 2x / 1x": ", ".join(f"{r:.2f}" for r in headroom)
             + f" (median {statistics.median(headroom):.2f}): {short}",
-            "rate ratio service/bare": f"{ratio:.2f}",
+            "rate ratio service/bare": f"{ratio:.2f} (against the bare app at 2x: "
+            f"{rate('service') / rate('bare 2x'):.2f})",
         },
         ratio=ratio,
         target=">= 0.5",
