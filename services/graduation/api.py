@@ -15,25 +15,24 @@ from pena.auth import Principal, require
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
-from pena.problems import not_found
-from services.graduation import queries, service
+from services.graduation import appeals, assessments, decisions, policies, reference, statistics
 from services.graduation.reference_io import parse_rows
 from services.graduation.schemas import (
     AppealCreate,
-    AppealDecisionCreate,
+    AppealDecisionCommand,
     AppealRead,
     AssessmentRead,
-    DecisionCreate,
+    DecisionCommand,
     DecisionRead,
     MinimumWageRead,
-    MinimumWageRow,
+    MinimumWageUpdate,
     PolicyCreate,
     PolicyRead,
     PovertyLineRead,
-    PovertyLineRow,
-    ReferenceUpsertResult,
+    PovertyLineUpdate,
+    ReferenceUpsertRead,
     StatisticsRead,
-    VerificationCreate,
+    VerificationCommand,
 )
 from services.graduation.settings import GraduationSettingsDep
 
@@ -83,10 +82,10 @@ async def _once(
 )
 async def put_minimum_wages(
     request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep
-) -> ReferenceUpsertResult:
-    rows = parse_rows(request.headers.get("content-type", ""), await request.body(), MinimumWageRow)
-    count = await service.upsert_minimum_wages(session, rows=rows, actor=principal, clock=clock)
-    return ReferenceUpsertResult(upserted=count)
+) -> ReferenceUpsertRead:
+    rows = parse_rows(request.headers.get("content-type", ""), await request.body(), MinimumWageUpdate)
+    count = await reference.upsert_minimum_wages(session, rows=rows, actor=principal, clock=clock)
+    return ReferenceUpsertRead(upserted=count)
 
 
 @router.get("/reference/minimum-wages", summary="Minimum wages (UMK/UMP) held")
@@ -96,8 +95,7 @@ async def get_minimum_wages(
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,4}$")] = None,
 ) -> list[MinimumWageRead]:
-    rows = await queries.list_minimum_wages(session, year=year, region_prefix=region)
-    return [MinimumWageRead.model_validate(r) for r in rows]
+    return await reference.list_minimum_wages(session, year=year, region=region)
 
 
 @router.put(
@@ -107,15 +105,15 @@ async def get_minimum_wages(
 )
 async def put_poverty_lines(
     request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep
-) -> ReferenceUpsertResult:
-    rows = parse_rows(request.headers.get("content-type", ""), await request.body(), PovertyLineRow)
-    count = await service.upsert_poverty_lines(session, rows=rows, actor=principal, clock=clock)
-    return ReferenceUpsertResult(upserted=count)
+) -> ReferenceUpsertRead:
+    rows = parse_rows(request.headers.get("content-type", ""), await request.body(), PovertyLineUpdate)
+    count = await reference.upsert_poverty_lines(session, rows=rows, actor=principal, clock=clock)
+    return ReferenceUpsertRead(upserted=count)
 
 
 @router.get("/reference/poverty-lines", summary="Extreme-poverty lines held")
 async def get_poverty_lines(session: Session, _: Reader) -> list[PovertyLineRead]:
-    return [PovertyLineRead.model_validate(r) for r in await queries.list_poverty_lines(session)]
+    return await reference.list_poverty_lines(session)
 
 
 # ------------------------------------------------------------------ policies
@@ -123,10 +121,15 @@ async def get_poverty_lines(session: Session, _: Reader) -> list[PovertyLineRead
 
 @router.get("/policies", summary="Every published policy version")
 async def get_policies(session: Session, _: Reader) -> list[PolicyRead]:
-    return [PolicyRead.model_validate(p) for p in await queries.list_policies(session)]
+    return [PolicyRead.model_validate(p) for p in await policies.list_policies(session)]
 
 
-@router.post("/policies", status_code=201, summary="Publish a new policy version (past assessments keep theirs)")
+@router.post(
+    "/policies",
+    status_code=201,
+    response_model=PolicyRead,
+    summary="Publish a new policy version (past assessments keep theirs)",
+)
 async def post_policy(
     body: PolicyCreate,
     session: Session,
@@ -135,17 +138,16 @@ async def post_policy(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
-        return PolicyRead.model_validate(await service.publish_policy(session, body=body, actor=principal, clock=clock))
+        return PolicyRead.model_validate(
+            await policies.publish_policy(session, body=body, actor=principal, clock=clock)
+        )
 
     return await _once(session, principal, idempotency_key, body.model_dump(mode="json"), effect, scope="policy")
 
 
 @router.get("/policies/{policy_id}", summary="One policy version")
 async def get_policy(policy_id: str, session: Session, _: Reader) -> PolicyRead:
-    policy = await queries.get_policy(session, policy_id)
-    if policy is None:
-        raise not_found("policy", policy_id)
-    return PolicyRead.model_validate(policy)
+    return PolicyRead.model_validate(await policies.read_policy(session, policy_id=policy_id))
 
 
 # ------------------------------------------------------------------ assessments
@@ -161,7 +163,7 @@ async def get_assessments(
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
     status: Literal["current", "superseded"] | None = None,
 ) -> Page[AssessmentRead]:
-    return await service.list_assessments(
+    return await assessments.list_assessments(
         session,
         principal=principal,
         outcome=outcome,
@@ -174,21 +176,26 @@ async def get_assessments(
 
 @router.get("/assessments/{assessment_id}", summary="One assessment with every criterion and reference value")
 async def get_assessment(assessment_id: str, session: Session, principal: Reader) -> AssessmentRead:
-    assessment = await service.audited_assessment(session, assessment_id=assessment_id, principal=principal)
+    assessment = await assessments.audited_assessment(session, assessment_id=assessment_id, principal=principal)
     return AssessmentRead.model_validate(assessment)
 
 
-@router.post("/assessments/{assessment_id}/verification", status_code=201, summary="Verify the evidence")
+@router.post(
+    "/assessments/{assessment_id}/verification",
+    status_code=201,
+    response_model=AssessmentRead,
+    summary="Verify the evidence",
+)
 async def post_verification(
     assessment_id: str,
-    body: VerificationCreate,
+    body: VerificationCommand,
     session: Session,
     principal: Verifier,
     clock: ClockDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
-        assessment = await service.verify_assessment(
+        assessment = await assessments.verify_assessment(
             session, assessment_id=assessment_id, body=body, principal=principal, clock=clock
         )
         return AssessmentRead.model_validate(assessment)
@@ -201,11 +208,12 @@ async def post_verification(
 @router.post(
     "/assessments/{assessment_id}/decision",
     status_code=201,
+    response_model=DecisionRead,
     summary="Approve, reject or defer (four-eyes: not by the verifier)",
 )
 async def post_decision(
     assessment_id: str,
-    body: DecisionCreate,
+    body: DecisionCommand,
     session: Session,
     principal: Approver,
     clock: ClockDep,
@@ -214,7 +222,7 @@ async def post_decision(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
-        decision = await service.decide(
+        decision = await decisions.decide(
             session,
             assessment_id=assessment_id,
             body=body,
@@ -242,7 +250,7 @@ async def get_decisions(
     participant_id: str | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
 ) -> Page[DecisionRead]:
-    return await service.list_decisions(
+    return await decisions.list_decisions(
         session,
         principal=principal,
         outcome=outcome,
@@ -255,13 +263,14 @@ async def get_decisions(
 @router.get("/decisions/{decision_id}", summary="One decision")
 async def get_decision(decision_id: str, session: Session, principal: Reader) -> DecisionRead:
     return DecisionRead.model_validate(
-        await service.read_decision(session, decision_id=decision_id, principal=principal)
+        await decisions.read_decision(session, decision_id=decision_id, principal=principal)
     )
 
 
 @router.post(
     "/decisions/{decision_id}/appeals",
     status_code=201,
+    response_model=AppealRead,
     summary="File an objection (keberatan) on behalf of the family, within the appeal window",
 )
 async def post_appeal(
@@ -274,7 +283,7 @@ async def post_appeal(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
-        appeal = await service.file_appeal(
+        appeal = await appeals.file_appeal(
             session,
             decision_id=decision_id,
             body=body,
@@ -291,17 +300,18 @@ async def post_appeal(
 
 @router.get("/appeals/{appeal_id}", summary="One appeal")
 async def get_appeal(appeal_id: str, session: Session, principal: Reader) -> AppealRead:
-    return AppealRead.model_validate(await service.read_appeal(session, appeal_id=appeal_id, principal=principal))
+    return AppealRead.model_validate(await appeals.read_appeal(session, appeal_id=appeal_id, principal=principal))
 
 
 @router.post(
     "/appeals/{appeal_id}/decision",
     status_code=201,
+    response_model=AppealRead,
     summary="Uphold or reverse (by an approver other than the original decision's)",
 )
 async def post_appeal_decision(
     appeal_id: str,
-    body: AppealDecisionCreate,
+    body: AppealDecisionCommand,
     session: Session,
     principal: Approver,
     clock: ClockDep,
@@ -309,7 +319,7 @@ async def post_appeal_decision(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
-        appeal = await service.decide_appeal(
+        appeal = await appeals.decide_appeal(
             session, appeal_id=appeal_id, body=body, principal=principal, clock=clock, settings=settings
         )
         return AppealRead.model_validate(appeal)
@@ -334,7 +344,7 @@ async def get_statistics(
         Literal[2, 4, 6, 10], Query(description="level for group_by=region: 2 province, 4 regency, 6 district")
     ] = 4,
 ) -> StatisticsRead:
-    return await service.statistics(
+    return await statistics.statistics(
         session,
         principal=principal,
         as_of=as_of,
