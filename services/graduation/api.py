@@ -1,4 +1,5 @@
-"""Thin routes of the graduation service under /v1/graduation: parse, authorise, call a use case."""
+"""Thin routes of the graduation service under /v1/graduation: parse, declare the access policy, call a
+use case with the caller's reach (records out of reach answer 404 like missing ones)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.auth import Principal, require
+from pena.access import ReachDep, policy
+from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
@@ -38,11 +40,14 @@ from services.graduation.settings import GraduationSettingsDep
 
 router = APIRouter(prefix="/v1/graduation", tags=["graduation"])
 Session = Annotated[AsyncSession, session_dependency("graduation")]
-Reader = Annotated[Principal, Depends(require("graduation:read"))]
-PolicyAdmin = Annotated[Principal, Depends(require("graduation:policy"))]
-Verifier = Annotated[Principal, Depends(require("graduation:verify"))]
-Approver = Annotated[Principal, Depends(require("graduation:decide"))]
-Appellant = Annotated[Principal, Depends(require("graduation:appeal"))]
+# every route declares its policy (pena.access): reference data and policy versions are not
+# object-scoped; assessments, decisions, appeals and statistics are scoped by the record's region
+ReferenceReader = Annotated[Principal, policy("graduation:read", "none")]
+PolicyAdmin = Annotated[Principal, policy("graduation:policy", "national")]
+Reader = Annotated[Principal, policy("graduation:read", "region")]
+Verifier = Annotated[Principal, policy("graduation:verify", "region")]
+Approver = Annotated[Principal, policy("graduation:decide", "region")]
+Appellant = Annotated[Principal, policy("graduation:appeal", "region")]
 
 CSV_OR_JSON = {
     "requestBody": {
@@ -91,7 +96,7 @@ async def put_minimum_wages(
 @router.get("/reference/minimum-wages", summary="Minimum wages (UMK/UMP) held")
 async def get_minimum_wages(
     session: Session,
-    _: Reader,
+    _: ReferenceReader,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,4}$")] = None,
 ) -> list[MinimumWageRead]:
@@ -112,7 +117,7 @@ async def put_poverty_lines(
 
 
 @router.get("/reference/poverty-lines", summary="Extreme-poverty lines held")
-async def get_poverty_lines(session: Session, _: Reader) -> list[PovertyLineRead]:
+async def get_poverty_lines(session: Session, _: ReferenceReader) -> list[PovertyLineRead]:
     return await reference.list_poverty_lines(session)
 
 
@@ -120,7 +125,7 @@ async def get_poverty_lines(session: Session, _: Reader) -> list[PovertyLineRead
 
 
 @router.get("/policies", summary="Every published policy version")
-async def get_policies(session: Session, _: Reader) -> list[PolicyRead]:
+async def get_policies(session: Session, _: ReferenceReader) -> list[PolicyRead]:
     return [PolicyRead.model_validate(p) for p in await policies.list_policies(session)]
 
 
@@ -146,7 +151,7 @@ async def post_policy(
 
 
 @router.get("/policies/{policy_id}", summary="One policy version")
-async def get_policy(policy_id: str, session: Session, _: Reader) -> PolicyRead:
+async def get_policy(policy_id: str, session: Session, _: ReferenceReader) -> PolicyRead:
     return PolicyRead.model_validate(await policies.read_policy(session, policy_id=policy_id))
 
 
@@ -157,6 +162,7 @@ async def get_policy(policy_id: str, session: Session, _: Reader) -> PolicyRead:
 async def get_assessments(
     session: Session,
     principal: Reader,
+    reach: ReachDep,
     page: Paging,
     outcome: Literal["ready", "not_ready", "cannot_assess"] | None = None,
     participant_id: str | None = None,
@@ -166,6 +172,7 @@ async def get_assessments(
     return await assessments.list_assessments(
         session,
         principal=principal,
+        reach=reach,
         outcome=outcome,
         participant_id=participant_id,
         region=region,
@@ -175,8 +182,10 @@ async def get_assessments(
 
 
 @router.get("/assessments/{assessment_id}", summary="One assessment with every criterion and reference value")
-async def get_assessment(assessment_id: str, session: Session, principal: Reader) -> AssessmentRead:
-    assessment = await assessments.audited_assessment(session, assessment_id=assessment_id, principal=principal)
+async def get_assessment(assessment_id: str, session: Session, principal: Reader, reach: ReachDep) -> AssessmentRead:
+    assessment = await assessments.audited_assessment(
+        session, assessment_id=assessment_id, principal=principal, reach=reach
+    )
     return AssessmentRead.model_validate(assessment)
 
 
@@ -191,12 +200,13 @@ async def post_verification(
     body: VerificationCommand,
     session: Session,
     principal: Verifier,
+    reach: ReachDep,
     clock: ClockDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
         assessment = await assessments.verify_assessment(
-            session, assessment_id=assessment_id, body=body, principal=principal, clock=clock
+            session, assessment_id=assessment_id, body=body, principal=principal, reach=reach, clock=clock
         )
         return AssessmentRead.model_validate(assessment)
 
@@ -216,6 +226,7 @@ async def post_decision(
     body: DecisionCommand,
     session: Session,
     principal: Approver,
+    reach: ReachDep,
     clock: ClockDep,
     settings: SettingsDep,
     graduation_settings: GraduationSettingsDep,
@@ -227,6 +238,7 @@ async def post_decision(
             assessment_id=assessment_id,
             body=body,
             principal=principal,
+            reach=reach,
             clock=clock,
             settings=settings,
             graduation_settings=graduation_settings,
@@ -245,6 +257,7 @@ async def post_decision(
 async def get_decisions(
     session: Session,
     principal: Reader,
+    reach: ReachDep,
     page: Paging,
     outcome: Literal["approved", "rejected", "deferred", "reversed"] | None = None,
     participant_id: str | None = None,
@@ -253,6 +266,7 @@ async def get_decisions(
     return await decisions.list_decisions(
         session,
         principal=principal,
+        reach=reach,
         outcome=outcome,
         participant_id=participant_id,
         region=region,
@@ -261,9 +275,9 @@ async def get_decisions(
 
 
 @router.get("/decisions/{decision_id}", summary="One decision")
-async def get_decision(decision_id: str, session: Session, principal: Reader) -> DecisionRead:
+async def get_decision(decision_id: str, session: Session, principal: Reader, reach: ReachDep) -> DecisionRead:
     return DecisionRead.model_validate(
-        await decisions.read_decision(session, decision_id=decision_id, principal=principal)
+        await decisions.read_decision(session, decision_id=decision_id, principal=principal, reach=reach)
     )
 
 
@@ -278,6 +292,7 @@ async def post_appeal(
     body: AppealCreate,
     session: Session,
     principal: Appellant,
+    reach: ReachDep,
     clock: ClockDep,
     graduation_settings: GraduationSettingsDep,
     idempotency_key: IdempotencyKey = None,
@@ -288,6 +303,7 @@ async def post_appeal(
             decision_id=decision_id,
             body=body,
             principal=principal,
+            reach=reach,
             clock=clock,
             graduation_settings=graduation_settings,
         )
@@ -299,8 +315,10 @@ async def post_appeal(
 
 
 @router.get("/appeals/{appeal_id}", summary="One appeal")
-async def get_appeal(appeal_id: str, session: Session, principal: Reader) -> AppealRead:
-    return AppealRead.model_validate(await appeals.read_appeal(session, appeal_id=appeal_id, principal=principal))
+async def get_appeal(appeal_id: str, session: Session, principal: Reader, reach: ReachDep) -> AppealRead:
+    return AppealRead.model_validate(
+        await appeals.read_appeal(session, appeal_id=appeal_id, principal=principal, reach=reach)
+    )
 
 
 @router.post(
@@ -314,13 +332,14 @@ async def post_appeal_decision(
     body: AppealDecisionCommand,
     session: Session,
     principal: Approver,
+    reach: ReachDep,
     clock: ClockDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
         appeal = await appeals.decide_appeal(
-            session, appeal_id=appeal_id, body=body, principal=principal, clock=clock, settings=settings
+            session, appeal_id=appeal_id, body=body, principal=principal, reach=reach, clock=clock, settings=settings
         )
         return AppealRead.model_validate(appeal)
 
@@ -337,6 +356,7 @@ async def get_statistics(
     session: Session,
     settings: SettingsDep,
     principal: Reader,
+    reach: ReachDep,
     as_of: date,
     group_by: Literal["region", "centre", "business_field", "kind"] | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
@@ -347,6 +367,7 @@ async def get_statistics(
     return await statistics.statistics(
         session,
         principal=principal,
+        reach=reach,
         as_of=as_of,
         group_by=group_by,
         region=region,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.access import Reach, covers_region
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock, business_date
@@ -16,15 +17,14 @@ from pena.problems import Problem, not_found
 from pena.settings import Settings
 from services.graduation import queries
 from services.graduation.decisions import emit_decided
-from services.graduation.models import Appeal, Decision
+from services.graduation.models import Appeal, Assessment, Decision
 from services.graduation.schemas import AppealCreate, AppealDecisionCommand
-from services.graduation.scope import within_unit
 from services.graduation.settings import GraduationSettings
 
 
-async def read_appeal(session: AsyncSession, *, appeal_id: str, principal: Principal) -> Appeal:
+async def read_appeal(session: AsyncSession, *, appeal_id: str, principal: Principal, reach: Reach) -> Appeal:
     appeal = await queries.get_appeal(session, appeal_id)
-    if appeal is None or not within_unit(principal, appeal.region_code):
+    if appeal is None or not covers_region(reach, appeal.region_code):
         raise not_found("appeal", appeal_id)
     await record_audit(
         session,
@@ -55,12 +55,13 @@ async def file_appeal(
     decision_id: str,
     body: AppealCreate,
     principal: Principal,
+    reach: Reach,
     clock: Clock,
     graduation_settings: GraduationSettings,
 ) -> Appeal:
     now = clock.now()
     decision = await queries.get_decision(session, decision_id, for_update=True)
-    if decision is None or not within_unit(principal, decision.region_code):
+    if decision is None or not covers_region(reach, decision.region_code):
         raise not_found("decision", decision_id)
     if decision.outcome == "reversed" or decision.reversed_at is not None:
         raise Problem(409, "Not appealable", "this decision was already reversed", type_="not_appealable")
@@ -106,31 +107,57 @@ async def file_appeal(
     return appeal
 
 
+# who may not decide an appeal, in the order checked, and why (issue 13: the appeal is a second look
+# by someone who took no part in the decision or the objection)
+DECIDER_CONFLICTS = {
+    "filer": "the person who filed an appeal may not also decide it",
+    "original_approver": "an appeal is decided by someone other than the approver of the original decision",
+    "verifier": "the verifier of the assessment behind the decision may not decide its appeal",
+}
+
+
+def _refuse_conflicted_decider(
+    principal: Principal, appeal: Appeal, original: Decision, assessment: Assessment | None
+) -> None:
+    """403 `appeal_decider_conflict` (naming the `conflict`) when the caller filed the appeal, made the
+    original decision or verified the assessment it was made on."""
+    took_part = {
+        "filer": appeal.filed_by,
+        "original_approver": original.decided_by,
+        "verifier": assessment.verified_by if assessment is not None else None,
+    }
+    for conflict, subject in took_part.items():
+        if subject is not None and subject == principal.subject:
+            raise Problem(
+                403,
+                "Appeal decider conflict",
+                DECIDER_CONFLICTS[conflict],
+                type_="appeal_decider_conflict",
+                conflict=conflict,
+            )
+
+
 async def decide_appeal(
     session: AsyncSession,
     *,
     appeal_id: str,
     body: AppealDecisionCommand,
     principal: Principal,
+    reach: Reach,
     clock: Clock,
     settings: Settings,
 ) -> Appeal:
     now = clock.now()
     appeal = await queries.get_appeal(session, appeal_id, for_update=True)
-    if appeal is None or not within_unit(principal, appeal.region_code):
+    if appeal is None or not covers_region(reach, appeal.region_code):
         raise not_found("appeal", appeal_id)
     if appeal.status != "filed":
         raise Problem(409, "Appeal already decided", f"this appeal was {appeal.status}", type_="appeal_already_decided")
     original = await queries.get_decision(session, appeal.decision_id, for_update=True)
     if original is None:  # pragma: no cover - appeals reference decisions that are never deleted
         raise not_found("decision", appeal.decision_id)
-    if original.decided_by == principal.subject:
-        raise Problem(
-            403,
-            "Four-eyes rule",
-            "an appeal is decided by an approver other than the one who made the original decision",
-            type_="four_eyes",
-        )
+    assessment = await queries.get_assessment(session, original.assessment_id, for_update=True)
+    _refuse_conflicted_decider(principal, appeal, original, assessment)
     appeal.decided_by = principal.subject
     appeal.decided_at = now
     appeal.resolution_reason = body.reason
@@ -155,6 +182,8 @@ async def decide_appeal(
         original.reversed_at = now
         original.reversed_by_appeal_id = appeal.id
         appeal.reversal_decision_id = reversal.id
+        if assessment is not None:
+            assessment.reverification_required = True
         session.add(reversal)
         await session.flush()
         await emit_decided(session, reversal, now)

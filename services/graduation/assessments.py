@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.access import Reach, covers_region, list_region_prefix
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
@@ -23,7 +24,6 @@ from services.graduation import queries
 from services.graduation.models import Assessment
 from services.graduation.policy import PovertyFigure, ReferenceFigures, WageFigure, evaluate
 from services.graduation.schemas import AssessmentRead, VerificationCommand
-from services.graduation.scope import scoped_region_prefix, within_unit
 
 _REGION = re.compile(r"^\d{10}$")
 
@@ -150,16 +150,18 @@ async def assess_monev(session: AsyncSession, *, result: MonevCompleted, clock: 
 
 
 async def read_assessment(
-    session: AsyncSession, *, assessment_id: str, principal: Principal, for_update: bool = False
+    session: AsyncSession, *, assessment_id: str, reach: Reach, for_update: bool = False
 ) -> Assessment:
     assessment = await queries.get_assessment(session, assessment_id, for_update=for_update)
-    if assessment is None or not within_unit(principal, assessment.region_code):
+    if assessment is None or not covers_region(reach, assessment.region_code):
         raise not_found("assessment", assessment_id)
     return assessment
 
 
-async def audited_assessment(session: AsyncSession, *, assessment_id: str, principal: Principal) -> Assessment:
-    assessment = await read_assessment(session, assessment_id=assessment_id, principal=principal)
+async def audited_assessment(
+    session: AsyncSession, *, assessment_id: str, principal: Principal, reach: Reach
+) -> Assessment:
+    assessment = await read_assessment(session, assessment_id=assessment_id, reach=reach)
     # income figures are specific personal data (UU PDP): every read is recorded
     await record_audit(
         session,
@@ -177,6 +179,7 @@ async def list_assessments(
     session: AsyncSession,
     *,
     principal: Principal,
+    reach: Reach,
     outcome: str | None,
     participant_id: str | None,
     region: str | None,
@@ -184,8 +187,8 @@ async def list_assessments(
     page: PageRequest,
 ) -> Page[AssessmentRead]:
     after = read_cursor(page, ("at", datetime), ("id", str))
-    prefix, possible = scoped_region_prefix(principal, region)
-    if not possible:
+    prefix = list_region_prefix(reach, region)
+    if prefix is None:
         return keyset_page([], page, key=_assessment_key, item=AssessmentRead.model_validate)
     rows = await queries.list_assessments(
         session,
@@ -216,10 +219,16 @@ def _assessment_key(assessment: Assessment) -> dict[str, Any]:
 
 
 async def verify_assessment(
-    session: AsyncSession, *, assessment_id: str, body: VerificationCommand, principal: Principal, clock: Clock
+    session: AsyncSession,
+    *,
+    assessment_id: str,
+    body: VerificationCommand,
+    principal: Principal,
+    reach: Reach,
+    clock: Clock,
 ) -> Assessment:
     now = clock.now()
-    assessment = await read_assessment(session, assessment_id=assessment_id, principal=principal, for_update=True)
+    assessment = await read_assessment(session, assessment_id=assessment_id, reach=reach, for_update=True)
     if assessment.status != "current":
         raise Problem(
             409,
@@ -228,8 +237,12 @@ async def verify_assessment(
             type_="assessment_superseded",
             current_id=assessment.superseded_by_assessment_id,
         )
-    if assessment.verified_at is not None:
+    reverification = assessment.reverification_required
+    if assessment.verified_at is not None and not reverification:
         raise Problem(409, "Already verified", "this assessment was verified already", type_="already_verified")
+    # after a reversal on appeal the evidence is checked again: the new check replaces the old one
+    # (the audit log keeps both) and opens the assessment for a new decision
+    assessment.reverification_required = False
     assessment.verified_by = principal.subject
     assessment.verified_at = now
     assessment.evidence_checked = body.evidence_checked
@@ -242,6 +255,10 @@ async def verify_assessment(
         subject_type="participant",
         subject_id=assessment.participant_id,
         purpose="graduation",
-        details={"assessment_id": assessment.id, "evidence_checked": body.evidence_checked},
+        details={
+            "assessment_id": assessment.id,
+            "evidence_checked": body.evidence_checked,
+            "after_reversal": reverification,
+        },
     )
     return assessment

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.access import Reach, covers_region, list_region_prefix
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock, business_date
@@ -22,7 +23,6 @@ from services.graduation import queries
 from services.graduation.assessments import read_assessment
 from services.graduation.models import Decision
 from services.graduation.schemas import DecisionCommand, DecisionRead
-from services.graduation.scope import scoped_region_prefix, within_unit
 from services.graduation.settings import GraduationSettings
 
 
@@ -34,14 +34,15 @@ async def list_decisions(
     session: AsyncSession,
     *,
     principal: Principal,
+    reach: Reach,
     outcome: str | None,
     participant_id: str | None,
     region: str | None,
     page: PageRequest,
 ) -> Page[DecisionRead]:
     after = read_cursor(page, ("at", datetime), ("id", str))
-    prefix, possible = scoped_region_prefix(principal, region)
-    if not possible:
+    prefix = list_region_prefix(reach, region)
+    if prefix is None:
         return keyset_page([], page, key=_decision_key, item=DecisionRead.model_validate)
     rows = await queries.list_decisions(
         session, outcome=outcome, participant_id=participant_id, region_prefix=prefix, after=after, limit=page.limit
@@ -58,9 +59,9 @@ async def list_decisions(
     return keyset_page(rows, page, key=_decision_key, item=DecisionRead.model_validate)
 
 
-async def read_decision(session: AsyncSession, *, decision_id: str, principal: Principal) -> Decision:
+async def read_decision(session: AsyncSession, *, decision_id: str, principal: Principal, reach: Reach) -> Decision:
     decision = await queries.get_decision(session, decision_id)
-    if decision is None or not within_unit(principal, decision.region_code):
+    if decision is None or not covers_region(reach, decision.region_code):
         raise not_found("decision", decision_id)
     await record_audit(
         session,
@@ -85,12 +86,13 @@ async def decide(
     assessment_id: str,
     body: DecisionCommand,
     principal: Principal,
+    reach: Reach,
     clock: Clock,
     settings: Settings,
     graduation_settings: GraduationSettings,
 ) -> Decision:
     now = clock.now()
-    assessment = await read_assessment(session, assessment_id=assessment_id, principal=principal, for_update=True)
+    assessment = await read_assessment(session, assessment_id=assessment_id, reach=reach, for_update=True)
     if assessment.status != "current":
         raise Problem(
             409,
@@ -104,6 +106,16 @@ async def decide(
     if final:
         raise Problem(
             409, "Already decided", "this assessment has a decision", type_="already_decided", existing_id=final[0].id
+        )
+    if assessment.reverification_required:
+        # a decision on it was reversed on appeal: the same evidence may not simply be decided again
+        raise Problem(
+            409,
+            "Reassessment required",
+            "a decision on this assessment was reversed on appeal; a new decision needs a new verification"
+            " of the evidence or a newer Monev result (a new assessment)",
+            type_="reassessment_required",
+            reversed_decision_ids=[d.id for d in earlier if d.reversed_at is not None],
         )
     if assessment.verified_by is not None and assessment.verified_by == principal.subject:
         raise Problem(

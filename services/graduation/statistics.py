@@ -6,19 +6,20 @@ from datetime import date
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.access import Reach, list_region_prefix
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import end_of_business_day
 from pena.settings import Settings
 from services.graduation import queries
 from services.graduation.schemas import StatisticsGroup, StatisticsRead
-from services.graduation.scope import scoped_region_prefix
 
 
 async def statistics(
     session: AsyncSession,
     *,
     principal: Principal,
+    reach: Reach,
     as_of: date,
     group_by: str | None,
     region: str | None,
@@ -26,12 +27,12 @@ async def statistics(
     settings: Settings,
 ) -> StatisticsRead:
     cutoff = end_of_business_day(as_of, settings.business_timezone)
-    prefix, possible = scoped_region_prefix(principal, region)
+    prefix = list_region_prefix(reach, region)
     rows = (
         await queries.statistics(
             session, cutoff=cutoff, group_by=group_by, region_prefix=prefix, region_digits=region_digits
         )
-        if possible
+        if prefix is not None
         else []
     )
     groups: dict[str | None, StatisticsGroup] = {}
