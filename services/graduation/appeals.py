@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.access import Reach, covers_region
+from pena.access import Reach
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock, business_date
@@ -18,23 +18,14 @@ from pena.settings import Settings
 from services.graduation import queries
 from services.graduation.decisions import emit_decided
 from services.graduation.models import Appeal, Assessment, Decision
+from services.graduation.reads import audit_read, reached
 from services.graduation.schemas import AppealCreate, AppealDecisionCommand
 from services.graduation.settings import GraduationSettings
 
 
 async def read_appeal(session: AsyncSession, *, appeal_id: str, principal: Principal, reach: Reach) -> Appeal:
-    appeal = await queries.get_appeal(session, appeal_id)
-    if appeal is None or not covers_region(reach, appeal.region_code):
-        raise not_found("appeal", appeal_id)
-    await record_audit(
-        session,
-        actor=principal,
-        action="graduation.appeal.read",
-        subject_type="participant",
-        subject_id=appeal.participant_id,
-        purpose="graduation",
-        details={"appeal_id": appeal.id},
-    )
+    appeal = reached(await queries.get_appeal(session, appeal_id), reach, kind="appeal", ident=appeal_id)
+    await audit_read(session, principal, appeal, kind="appeal")
     return appeal
 
 
@@ -60,9 +51,8 @@ async def file_appeal(
     graduation_settings: GraduationSettings,
 ) -> Appeal:
     now = clock.now()
-    decision = await queries.get_decision(session, decision_id, for_update=True)
-    if decision is None or not covers_region(reach, decision.region_code):
-        raise not_found("decision", decision_id)
+    found = await queries.get_decision(session, decision_id, for_update=True)
+    decision = reached(found, reach, kind="decision", ident=decision_id)
     if decision.outcome == "reversed" or decision.reversed_at is not None:
         raise Problem(409, "Not appealable", "this decision was already reversed", type_="not_appealable")
     window = graduation_settings.appeal_window
@@ -148,9 +138,9 @@ async def decide_appeal(
     settings: Settings,
 ) -> Appeal:
     now = clock.now()
-    appeal = await queries.get_appeal(session, appeal_id, for_update=True)
-    if appeal is None or not covers_region(reach, appeal.region_code):
-        raise not_found("appeal", appeal_id)
+    appeal = reached(
+        await queries.get_appeal(session, appeal_id, for_update=True), reach, kind="appeal", ident=appeal_id
+    )
     if appeal.status != "filed":
         raise Problem(409, "Appeal already decided", f"this appeal was {appeal.status}", type_="appeal_already_decided")
     original = await queries.get_decision(session, appeal.decision_id, for_update=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.access import Reach, covers_region, list_region_prefix
+from pena.access import Reach, list_region_prefix
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
@@ -19,10 +19,11 @@ from pena.contracts.monev import MonevCompleted
 from pena.ids import new_id
 from pena.outbox import emit
 from pena.pagination import Page, PageRequest, keyset_page, read_cursor
-from pena.problems import Problem, not_found
+from pena.problems import Problem
 from services.graduation import queries
 from services.graduation.models import Assessment
 from services.graduation.policy import PovertyFigure, ReferenceFigures, WageFigure, evaluate
+from services.graduation.reads import audit_read, reached
 from services.graduation.schemas import AssessmentRead, VerificationCommand
 
 _REGION = re.compile(r"^\d{10}$")
@@ -152,10 +153,8 @@ async def assess_monev(session: AsyncSession, *, result: MonevCompleted, clock: 
 async def read_assessment(
     session: AsyncSession, *, assessment_id: str, reach: Reach, for_update: bool = False
 ) -> Assessment:
-    assessment = await queries.get_assessment(session, assessment_id, for_update=for_update)
-    if assessment is None or not covers_region(reach, assessment.region_code):
-        raise not_found("assessment", assessment_id)
-    return assessment
+    found = await queries.get_assessment(session, assessment_id, for_update=for_update)
+    return reached(found, reach, kind="assessment", ident=assessment_id)
 
 
 async def audited_assessment(
@@ -163,15 +162,7 @@ async def audited_assessment(
 ) -> Assessment:
     assessment = await read_assessment(session, assessment_id=assessment_id, reach=reach)
     # income figures are specific personal data (UU PDP): every read is recorded
-    await record_audit(
-        session,
-        actor=principal,
-        action="graduation.assessment.read",
-        subject_type="participant",
-        subject_id=assessment.participant_id,
-        purpose="graduation",
-        details={"assessment_id": assessment.id},
-    )
+    await audit_read(session, principal, assessment, kind="assessment")
     return assessment
 
 

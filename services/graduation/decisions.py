@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.access import Reach, covers_region, list_region_prefix
+from pena.access import Reach, list_region_prefix
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock, business_date
@@ -17,11 +17,12 @@ from pena.durations import add_duration
 from pena.ids import new_id
 from pena.outbox import emit
 from pena.pagination import Page, PageRequest, keyset_page, read_cursor
-from pena.problems import Problem, field_error, not_found
+from pena.problems import Problem, field_error
 from pena.settings import Settings
 from services.graduation import queries
 from services.graduation.assessments import read_assessment
 from services.graduation.models import Decision
+from services.graduation.reads import audit_read, reached
 from services.graduation.schemas import DecisionCommand, DecisionRead
 from services.graduation.settings import GraduationSettings
 
@@ -60,18 +61,8 @@ async def list_decisions(
 
 
 async def read_decision(session: AsyncSession, *, decision_id: str, principal: Principal, reach: Reach) -> Decision:
-    decision = await queries.get_decision(session, decision_id)
-    if decision is None or not covers_region(reach, decision.region_code):
-        raise not_found("decision", decision_id)
-    await record_audit(
-        session,
-        actor=principal,
-        action="graduation.decision.read",
-        subject_type="participant",
-        subject_id=decision.participant_id,
-        purpose="graduation",
-        details={"decision_id": decision.id},
-    )
+    decision = reached(await queries.get_decision(session, decision_id), reach, kind="decision", ident=decision_id)
+    await audit_read(session, principal, decision, kind="decision")
     return decision
 
 
