@@ -127,7 +127,9 @@ class DecisionCommand(StrictModel):
     decision: Literal["approve", "reject", "defer"]
     kind: GraduationKind | None = Field(default=None, description="required to approve")
     reason: str = Field(min_length=1, max_length=2000)
-    effective_date: date | None = Field(default=None, description="defaults to today (WIB)")
+    effective_date: date | None = Field(
+        default=None, description="defaults to today on the business calendar (PENA_BUSINESS_TIMEZONE, WIB by default)"
+    )
 
 
 class DecisionRead(BaseModel):
@@ -188,6 +190,11 @@ class StatisticsGroup(BaseModel):
 class StatisticsRead(BaseModel):
     as_of: date
     group_by: str | None
-    cutoff: datetime = Field(description="end of the as_of day in WIB (UTC+07:00); later facts are ignored")
+    cutoff: datetime = Field(
+        description=(
+            "end of the as_of day on the business calendar (PENA_BUSINESS_TIMEZONE, WIB by default);"
+            " later facts are ignored"
+        )
+    )
     totals: StatisticsGroup
     groups: list[StatisticsGroup]
