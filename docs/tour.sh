@@ -10,8 +10,8 @@ call() { curl -sS -H "Authorization: Bearer $TOKEN" -H 'content-type: applicatio
 
 # 0. who am I: a local dev token (production verifies the ministry's JWKS instead)
 TOKEN=$($PENA token --role admin --sub tour-admin)
-APPROVER=$($PENA token --role approver --sub tour-approver)
-VERIFIER=$($PENA token --role verifier --sub tour-verifier)
+APPROVER=$($PENA token --role approver --unit 13 --sub tour-approver)  # acts within a region
+VERIFIER=$($PENA token --role verifier --unit 13 --sub tour-verifier)
 curl -sS "$BASE/readyz"; echo
 call -X PUT "$BASE/v1/ops/clock" -d '{"offset": null}' >/dev/null
 

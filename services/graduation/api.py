@@ -1,4 +1,5 @@
-"""Thin routes of the graduation service under /v1/graduation: parse, authorise, call a use case."""
+"""Thin routes of the graduation service under /v1/graduation: parse, declare the access policy, call a
+use case with the caller's reach (records out of reach answer 404 like missing ones)."""
 
 from __future__ import annotations
 
@@ -6,44 +7,47 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.auth import Principal, require
+from pena.access import ReachDep, policy
+from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
-from pena.problems import not_found
-from services.graduation import queries, service
+from services.graduation import appeals, assessments, decisions, policies, reference, statistics
 from services.graduation.reference_io import parse_rows
 from services.graduation.schemas import (
     AppealCreate,
-    AppealDecisionCreate,
+    AppealDecisionCommand,
     AppealRead,
     AssessmentRead,
-    DecisionCreate,
+    DecisionCommand,
     DecisionRead,
     MinimumWageRead,
-    MinimumWageRow,
+    MinimumWageUpdate,
     PolicyCreate,
     PolicyRead,
     PovertyLineRead,
-    PovertyLineRow,
-    ReferenceUpsertResult,
+    PovertyLineUpdate,
+    ReferenceUpsertRead,
     StatisticsRead,
-    VerificationCreate,
+    VerificationCommand,
 )
 from services.graduation.settings import GraduationSettingsDep
 
 router = APIRouter(prefix="/v1/graduation", tags=["graduation"])
 Session = Annotated[AsyncSession, session_dependency("graduation")]
-Reader = Annotated[Principal, Depends(require("graduation:read"))]
-PolicyAdmin = Annotated[Principal, Depends(require("graduation:policy"))]
-Verifier = Annotated[Principal, Depends(require("graduation:verify"))]
-Approver = Annotated[Principal, Depends(require("graduation:decide"))]
-Appellant = Annotated[Principal, Depends(require("graduation:appeal"))]
+# every route declares its policy (pena.access): reference data and policy versions are not
+# object-scoped; assessments, decisions, appeals and statistics are scoped by the record's region
+ReferenceReader = Annotated[Principal, policy("graduation:read", "none")]
+PolicyAdmin = Annotated[Principal, policy("graduation:policy", "national")]
+Reader = Annotated[Principal, policy("graduation:read", "region")]
+Verifier = Annotated[Principal, policy("graduation:verify", "region")]
+Approver = Annotated[Principal, policy("graduation:decide", "region")]
+Appellant = Annotated[Principal, policy("graduation:appeal", "region")]
 
 CSV_OR_JSON = {
     "requestBody": {
@@ -83,21 +87,20 @@ async def _once(
 )
 async def put_minimum_wages(
     request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep
-) -> ReferenceUpsertResult:
-    rows = parse_rows(request.headers.get("content-type", ""), await request.body(), MinimumWageRow)
-    count = await service.upsert_minimum_wages(session, rows=rows, actor=principal, clock=clock)
-    return ReferenceUpsertResult(upserted=count)
+) -> ReferenceUpsertRead:
+    rows = parse_rows(request.headers.get("content-type", ""), await request.body(), MinimumWageUpdate)
+    count = await reference.upsert_minimum_wages(session, rows=rows, actor=principal, clock=clock)
+    return ReferenceUpsertRead(upserted=count)
 
 
 @router.get("/reference/minimum-wages", summary="Minimum wages (UMK/UMP) held")
 async def get_minimum_wages(
     session: Session,
-    _: Reader,
+    _: ReferenceReader,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,4}$")] = None,
 ) -> list[MinimumWageRead]:
-    rows = await queries.list_minimum_wages(session, year=year, region_prefix=region)
-    return [MinimumWageRead.model_validate(r) for r in rows]
+    return await reference.list_minimum_wages(session, year=year, region=region)
 
 
 @router.put(
@@ -107,26 +110,31 @@ async def get_minimum_wages(
 )
 async def put_poverty_lines(
     request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep
-) -> ReferenceUpsertResult:
-    rows = parse_rows(request.headers.get("content-type", ""), await request.body(), PovertyLineRow)
-    count = await service.upsert_poverty_lines(session, rows=rows, actor=principal, clock=clock)
-    return ReferenceUpsertResult(upserted=count)
+) -> ReferenceUpsertRead:
+    rows = parse_rows(request.headers.get("content-type", ""), await request.body(), PovertyLineUpdate)
+    count = await reference.upsert_poverty_lines(session, rows=rows, actor=principal, clock=clock)
+    return ReferenceUpsertRead(upserted=count)
 
 
 @router.get("/reference/poverty-lines", summary="Extreme-poverty lines held")
-async def get_poverty_lines(session: Session, _: Reader) -> list[PovertyLineRead]:
-    return [PovertyLineRead.model_validate(r) for r in await queries.list_poverty_lines(session)]
+async def get_poverty_lines(session: Session, _: ReferenceReader) -> list[PovertyLineRead]:
+    return await reference.list_poverty_lines(session)
 
 
 # ------------------------------------------------------------------ policies
 
 
 @router.get("/policies", summary="Every published policy version")
-async def get_policies(session: Session, _: Reader) -> list[PolicyRead]:
-    return [PolicyRead.model_validate(p) for p in await queries.list_policies(session)]
+async def get_policies(session: Session, _: ReferenceReader) -> list[PolicyRead]:
+    return [PolicyRead.model_validate(p) for p in await policies.list_policies(session)]
 
 
-@router.post("/policies", status_code=201, summary="Publish a new policy version (past assessments keep theirs)")
+@router.post(
+    "/policies",
+    status_code=201,
+    response_model=PolicyRead,
+    summary="Publish a new policy version (past assessments keep theirs)",
+)
 async def post_policy(
     body: PolicyCreate,
     session: Session,
@@ -135,17 +143,16 @@ async def post_policy(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
-        return PolicyRead.model_validate(await service.publish_policy(session, body=body, actor=principal, clock=clock))
+        return PolicyRead.model_validate(
+            await policies.publish_policy(session, body=body, actor=principal, clock=clock)
+        )
 
     return await _once(session, principal, idempotency_key, body.model_dump(mode="json"), effect, scope="policy")
 
 
 @router.get("/policies/{policy_id}", summary="One policy version")
-async def get_policy(policy_id: str, session: Session, _: Reader) -> PolicyRead:
-    policy = await queries.get_policy(session, policy_id)
-    if policy is None:
-        raise not_found("policy", policy_id)
-    return PolicyRead.model_validate(policy)
+async def get_policy(policy_id: str, session: Session, _: ReferenceReader) -> PolicyRead:
+    return PolicyRead.model_validate(await policies.read_policy(session, policy_id=policy_id))
 
 
 # ------------------------------------------------------------------ assessments
@@ -155,15 +162,17 @@ async def get_policy(policy_id: str, session: Session, _: Reader) -> PolicyRead:
 async def get_assessments(
     session: Session,
     principal: Reader,
+    reach: ReachDep,
     page: Paging,
     outcome: Literal["ready", "not_ready", "cannot_assess"] | None = None,
     participant_id: str | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
     status: Literal["current", "superseded"] | None = None,
 ) -> Page[AssessmentRead]:
-    return await service.list_assessments(
+    return await assessments.list_assessments(
         session,
         principal=principal,
+        reach=reach,
         outcome=outcome,
         participant_id=participant_id,
         region=region,
@@ -173,23 +182,31 @@ async def get_assessments(
 
 
 @router.get("/assessments/{assessment_id}", summary="One assessment with every criterion and reference value")
-async def get_assessment(assessment_id: str, session: Session, principal: Reader) -> AssessmentRead:
-    assessment = await service.audited_assessment(session, assessment_id=assessment_id, principal=principal)
+async def get_assessment(assessment_id: str, session: Session, principal: Reader, reach: ReachDep) -> AssessmentRead:
+    assessment = await assessments.audited_assessment(
+        session, assessment_id=assessment_id, principal=principal, reach=reach
+    )
     return AssessmentRead.model_validate(assessment)
 
 
-@router.post("/assessments/{assessment_id}/verification", status_code=201, summary="Verify the evidence")
+@router.post(
+    "/assessments/{assessment_id}/verification",
+    status_code=201,
+    response_model=AssessmentRead,
+    summary="Verify the evidence",
+)
 async def post_verification(
     assessment_id: str,
-    body: VerificationCreate,
+    body: VerificationCommand,
     session: Session,
     principal: Verifier,
+    reach: ReachDep,
     clock: ClockDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
-        assessment = await service.verify_assessment(
-            session, assessment_id=assessment_id, body=body, principal=principal, clock=clock
+        assessment = await assessments.verify_assessment(
+            session, assessment_id=assessment_id, body=body, principal=principal, reach=reach, clock=clock
         )
         return AssessmentRead.model_validate(assessment)
 
@@ -201,24 +218,27 @@ async def post_verification(
 @router.post(
     "/assessments/{assessment_id}/decision",
     status_code=201,
+    response_model=DecisionRead,
     summary="Approve, reject or defer (four-eyes: not by the verifier)",
 )
 async def post_decision(
     assessment_id: str,
-    body: DecisionCreate,
+    body: DecisionCommand,
     session: Session,
     principal: Approver,
+    reach: ReachDep,
     clock: ClockDep,
     settings: SettingsDep,
     graduation_settings: GraduationSettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
-        decision = await service.decide(
+        decision = await decisions.decide(
             session,
             assessment_id=assessment_id,
             body=body,
             principal=principal,
+            reach=reach,
             clock=clock,
             settings=settings,
             graduation_settings=graduation_settings,
@@ -237,14 +257,16 @@ async def post_decision(
 async def get_decisions(
     session: Session,
     principal: Reader,
+    reach: ReachDep,
     page: Paging,
     outcome: Literal["approved", "rejected", "deferred", "reversed"] | None = None,
     participant_id: str | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
 ) -> Page[DecisionRead]:
-    return await service.list_decisions(
+    return await decisions.list_decisions(
         session,
         principal=principal,
+        reach=reach,
         outcome=outcome,
         participant_id=participant_id,
         region=region,
@@ -253,15 +275,16 @@ async def get_decisions(
 
 
 @router.get("/decisions/{decision_id}", summary="One decision")
-async def get_decision(decision_id: str, session: Session, principal: Reader) -> DecisionRead:
+async def get_decision(decision_id: str, session: Session, principal: Reader, reach: ReachDep) -> DecisionRead:
     return DecisionRead.model_validate(
-        await service.read_decision(session, decision_id=decision_id, principal=principal)
+        await decisions.read_decision(session, decision_id=decision_id, principal=principal, reach=reach)
     )
 
 
 @router.post(
     "/decisions/{decision_id}/appeals",
     status_code=201,
+    response_model=AppealRead,
     summary="File an objection (keberatan) on behalf of the family, within the appeal window",
 )
 async def post_appeal(
@@ -269,16 +292,18 @@ async def post_appeal(
     body: AppealCreate,
     session: Session,
     principal: Appellant,
+    reach: ReachDep,
     clock: ClockDep,
     graduation_settings: GraduationSettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
-        appeal = await service.file_appeal(
+        appeal = await appeals.file_appeal(
             session,
             decision_id=decision_id,
             body=body,
             principal=principal,
+            reach=reach,
             clock=clock,
             graduation_settings=graduation_settings,
         )
@@ -290,27 +315,31 @@ async def post_appeal(
 
 
 @router.get("/appeals/{appeal_id}", summary="One appeal")
-async def get_appeal(appeal_id: str, session: Session, principal: Reader) -> AppealRead:
-    return AppealRead.model_validate(await service.read_appeal(session, appeal_id=appeal_id, principal=principal))
+async def get_appeal(appeal_id: str, session: Session, principal: Reader, reach: ReachDep) -> AppealRead:
+    return AppealRead.model_validate(
+        await appeals.read_appeal(session, appeal_id=appeal_id, principal=principal, reach=reach)
+    )
 
 
 @router.post(
     "/appeals/{appeal_id}/decision",
     status_code=201,
+    response_model=AppealRead,
     summary="Uphold or reverse (by an approver other than the original decision's)",
 )
 async def post_appeal_decision(
     appeal_id: str,
-    body: AppealDecisionCreate,
+    body: AppealDecisionCommand,
     session: Session,
     principal: Approver,
+    reach: ReachDep,
     clock: ClockDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
-        appeal = await service.decide_appeal(
-            session, appeal_id=appeal_id, body=body, principal=principal, clock=clock, settings=settings
+        appeal = await appeals.decide_appeal(
+            session, appeal_id=appeal_id, body=body, principal=principal, reach=reach, clock=clock, settings=settings
         )
         return AppealRead.model_validate(appeal)
 
@@ -327,6 +356,7 @@ async def get_statistics(
     session: Session,
     settings: SettingsDep,
     principal: Reader,
+    reach: ReachDep,
     as_of: date,
     group_by: Literal["region", "centre", "business_field", "kind"] | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
@@ -334,9 +364,10 @@ async def get_statistics(
         Literal[2, 4, 6, 10], Query(description="level for group_by=region: 2 province, 4 regency, 6 district")
     ] = 4,
 ) -> StatisticsRead:
-    return await service.statistics(
+    return await statistics.statistics(
         session,
         principal=principal,
+        reach=reach,
         as_of=as_of,
         group_by=group_by,
         region=region,

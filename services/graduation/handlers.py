@@ -11,43 +11,52 @@ from pena.consumer import Delivery
 from pena.contracts.monev import MonevCompleted
 from pena.contracts.participants import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from pena.runtime import ServiceRuntime
-from services.graduation import service
+from services.graduation import queries
+from services.graduation.assessments import assess_monev
+from services.graduation.models import ParticipantView
+from services.graduation.reference import read_seed, seed_reference_data
 
 
 async def on_monev_completed(session: AsyncSession, delivery: Delivery) -> None:
     result: MonevCompleted = delivery.payload
-    await service.assess_monev(session, result=result, clock=delivery.clock)
+    await assess_monev(session, result=result, clock=delivery.clock)
 
 
 async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> None:
+    """The participant read model: the newest version wins; an older event only fills a region still
+    unknown (queries.apply_participant_facts)."""
     facts: ParticipantRegistered | ParticipantUpdated = delivery.payload
-    await service.apply_participant_facts(
+    await queries.apply_participant_facts(
         session,
-        participant_id=facts.participant_id,
-        version=facts.version,
-        region_code=facts.region_code,
-        status=facts.status,
-        clock=delivery.clock,
+        ParticipantView(
+            participant_id=facts.participant_id,
+            region_code=facts.region_code,
+            status=facts.status,
+            version=facts.version,
+            updated_at=delivery.clock.now(),
+        ),
     )
 
 
 async def on_participant_status_changed(session: AsyncSession, delivery: Delivery) -> None:
     change: ParticipantStatusChanged = delivery.payload
-    await service.apply_participant_facts(
+    await queries.apply_participant_facts(
         session,
-        participant_id=change.participant_id,
-        version=change.version,
-        region_code=None,
-        status=change.to_status,
-        clock=delivery.clock,
+        ParticipantView(
+            participant_id=change.participant_id,
+            region_code=None,
+            status=change.to_status,
+            version=change.version,
+            updated_at=delivery.clock.now(),
+        ),
     )
 
 
 async def load_seed(runtime: ServiceRuntime) -> None:
     """Seeds reference data and the default policy into an empty database (idempotent)."""
-    seed = await asyncio.to_thread(service.read_seed)
+    seed = await asyncio.to_thread(read_seed)
     async with runtime.db.transaction() as session:
-        await service.seed_reference_data(session, seed=seed, clock=runtime.clock)
+        await seed_reference_data(session, seed=seed, clock=runtime.clock)
 
 
 HANDLERS = {

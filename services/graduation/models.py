@@ -93,6 +93,9 @@ class Assessment(GraduationBase, table=True):
     verified_at: datetime | None = _moment(nullable=True)
     evidence_checked: bool | None = None
     verification_notes: str | None = Field(default=None, max_length=2000)
+    # set when a decision on this assessment is reversed on appeal: the next decision needs a new
+    # verification (or a newer Monev result, i.e. a new assessment); cleared by that verification
+    reverification_required: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
 
 
 class Decision(GraduationBase, table=True):

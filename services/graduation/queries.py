@@ -1,4 +1,5 @@
-"""Every SELECT and read-model write of the graduation service."""
+"""All SQL of the graduation service (reads, the reference-data upsert, the participant read model);
+the use-case modules call these functions and never build statements themselves."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -62,6 +64,29 @@ async def list_minimum_wages(
 
 async def list_poverty_lines(session: AsyncSession) -> list[PovertyLine]:
     return list((await session.execute(select(PovertyLine).order_by(col(PovertyLine.year)))).scalars().all())
+
+
+ReferenceTable = type[MinimumWage] | type[PovertyLine]
+
+REFERENCE_KEYS: dict[ReferenceTable, tuple[str, ...]] = {
+    MinimumWage: ("level", "region_code", "year"),
+    PovertyLine: ("year",),
+}
+REFERENCE_UPDATED = ("amount", "source", "is_example", "updated_at", "updated_by")
+
+
+async def upsert_reference(session: AsyncSession, table: ReferenceTable, rows: list[dict[str, Any]]) -> None:
+    """Inserts each reference row or, when its key (minimum wages: level, region, year; poverty lines:
+    year) is held already, replaces its figure, source and example flag. Row by row, so the same key
+    twice in one upload keeps the last row."""
+    for values in rows:
+        statement = pg_insert(table).values(**values)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=list(REFERENCE_KEYS[table]),
+                set_={k: statement.excluded[k] for k in REFERENCE_UPDATED},
+            )
+        )
 
 
 async def reference_counts(session: AsyncSession) -> tuple[int, int]:

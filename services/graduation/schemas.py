@@ -1,4 +1,7 @@
-"""Request (StrictModel: unknown fields refused) and response models of the graduation API."""
+"""Request (StrictModel: unknown fields refused) and response models of the graduation API. Suffixes:
+`Create` a new resource, `Update` a change (the reference rows a PUT upserts), `Command` an action
+(verification, decision, appeal decision), `Read` every response; nested value objects keep bare
+names (`PolicyCriteria`, `StatisticsGroup`)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from pena.http.bodies import StrictModel
 # ------------------------------------------------------------------ reference data
 
 
-class MinimumWageRow(StrictModel):
+class MinimumWageUpdate(StrictModel):
     level: Literal["umk", "ump"]
     region_code: str = Field(pattern=r"^\d{2}(\d{2})?$", description="2 digits for UMP, 4 for UMK")
     year: int = Field(ge=2000, le=2100)
@@ -22,14 +25,14 @@ class MinimumWageRow(StrictModel):
     is_example: bool = False
 
 
-class PovertyLineRow(StrictModel):
+class PovertyLineUpdate(StrictModel):
     year: int = Field(ge=2000, le=2100)
     amount: int = Field(gt=0, le=100_000_000, description="rupiah per person per month")
     source: str = Field(min_length=1, max_length=300)
     is_example: bool = False
 
 
-class ReferenceUpsertResult(BaseModel):
+class ReferenceUpsertRead(BaseModel):
     upserted: int
 
 
@@ -112,7 +115,7 @@ class AssessmentRead(BaseModel):
     verification_notes: str | None
 
 
-class VerificationCreate(StrictModel):
+class VerificationCommand(StrictModel):
     evidence_checked: bool = Field(description="the verifier checked the field evidence behind the Monev result")
     notes: str | None = Field(default=None, max_length=2000)
 
@@ -120,11 +123,13 @@ class VerificationCreate(StrictModel):
 # ------------------------------------------------------------------ decisions and appeals
 
 
-class DecisionCreate(StrictModel):
+class DecisionCommand(StrictModel):
     decision: Literal["approve", "reject", "defer"]
     kind: GraduationKind | None = Field(default=None, description="required to approve")
     reason: str = Field(min_length=1, max_length=2000)
-    effective_date: date | None = Field(default=None, description="defaults to today (WIB)")
+    effective_date: date | None = Field(
+        default=None, description="defaults to today on the business calendar (PENA_BUSINESS_TIMEZONE, WIB by default)"
+    )
 
 
 class DecisionRead(BaseModel):
@@ -150,7 +155,7 @@ class AppealCreate(StrictModel):
     grounds: str = Field(min_length=1, max_length=4000, description="the family's objection, as recorded")
 
 
-class AppealDecisionCreate(StrictModel):
+class AppealDecisionCommand(StrictModel):
     resolution: Literal["uphold", "reverse"]
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -185,6 +190,11 @@ class StatisticsGroup(BaseModel):
 class StatisticsRead(BaseModel):
     as_of: date
     group_by: str | None
-    cutoff: datetime = Field(description="end of the as_of day in WIB (UTC+07:00); later facts are ignored")
+    cutoff: datetime = Field(
+        description=(
+            "end of the as_of day on the business calendar (PENA_BUSINESS_TIMEZONE, WIB by default);"
+            " later facts are ignored"
+        )
+    )
     totals: StatisticsGroup
     groups: list[StatisticsGroup]

@@ -52,8 +52,9 @@ def tokens(settings: Settings, centre_id: str = "") -> Tokens:
         admin=h("admin", sub="admin-1"),
         operator=h("centre_operator", sub="op-1", unit=centre_id),
         facilitator=h("facilitator", sub="fac-1", unit="1371"),
-        verifier=h("verifier", sub="ver-1"),
-        approver=h("approver", sub="app-1"),
+        # verifiers and approvers act within a region (a token without a unit reaches nothing)
+        verifier=h("verifier", sub="ver-1", unit="13"),
+        approver=h("approver", sub="app-1", unit="13"),
     )
 
 

@@ -98,7 +98,7 @@ async def test_sejahtera_mandiri_needs_ready_and_the_voluntary_statement(env: En
     deferred = await env.client.post(
         f"/v1/graduation/assessments/{assessment_id}/decision",
         json={"decision": "defer", "reason": "await the family's statement"},
-        headers=auth("approver", sub="abdi"),
+        headers=auth("approver", sub="abdi", unit="13"),
     )
     assert deferred.status_code == 201
     assert deferred.json()["outcome"] == "deferred"
@@ -143,15 +143,16 @@ async def test_appeal_reversal_emits_decided_reversed(env: Env, auth: Any) -> No
     same_approver = await env.client.post(
         f"/v1/graduation/appeals/{appeal['id']}/decision",
         json={"resolution": "reverse", "reason": "field evidence shows the business closed"},
-        headers=auth("approver", sub="abdi"),
+        headers=auth("approver", sub="abdi", unit="13"),
     )
     assert same_approver.status_code == 403
-    assert same_approver.json()["type"].endswith("four_eyes")
+    assert same_approver.json()["type"].endswith("appeal_decider_conflict")
+    assert same_approver.json()["conflict"] == "original_approver"
 
     reversed_ = await env.client.post(
         f"/v1/graduation/appeals/{appeal['id']}/decision",
         json={"resolution": "reverse", "reason": "field evidence shows the business closed"},
-        headers=auth("approver", sub="budi"),
+        headers=auth("approver", sub="budi", unit="13"),
     )
     assert reversed_.status_code == 201, reversed_.text
     assert reversed_.json()["status"] == "reversed"
@@ -192,13 +193,13 @@ async def test_appeal_upheld_keeps_the_decision(env: Env, auth: Any) -> None:
         await env.client.post(
             f"/v1/graduation/decisions/{decision['id']}/appeals",
             json={"grounds": "objection"},
-            headers=auth("facilitator", sub="fasil"),
+            headers=auth("facilitator", sub="fasil", unit="1371"),
         )
     ).json()
     upheld = await env.client.post(
         f"/v1/graduation/appeals/{appeal['id']}/decision",
         json={"resolution": "uphold", "reason": "income verified twice"},
-        headers=auth("approver", sub="budi"),
+        headers=auth("approver", sub="budi", unit="13"),
     )
     assert upheld.status_code == 201
     assert upheld.json()["status"] == "upheld"
