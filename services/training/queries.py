@@ -1,11 +1,12 @@
-"""Every SELECT of the training service."""
+"""All SQL of the training service (the convention in docs/kernel.md): every read, the attendance
+writes and the read-model upsert. Use cases call these; nothing else in the package builds a statement."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -135,6 +136,16 @@ async def attended_counts(session: AsyncSession, batch_id: str) -> dict[str, int
 async def present_in_session(session: AsyncSession, session_id: str) -> set[str]:
     query = select(col(Attendance.participant_id)).where(col(Attendance.session_id) == session_id)
     return set((await session.execute(query)).scalars().all())
+
+
+async def replace_attendance(session: AsyncSession, *, batch_id: str, session_id: str, present: list[str]) -> None:
+    """The session's attendance becomes exactly `present` (a correction replaces the earlier record)."""
+    await session.execute(delete(Attendance).where(col(Attendance.session_id) == session_id))
+    if present:
+        await session.execute(
+            insert(Attendance),
+            [{"session_id": session_id, "participant_id": p, "batch_id": batch_id} for p in present],
+        )
 
 
 async def eligibility(session: AsyncSession, participant_id: str) -> EligibleParticipant | None:
