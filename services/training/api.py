@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.auth import Principal, require
+from pena.access import policy
+from pena.auth import Principal
 from pena.http.deps import ClockDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
@@ -33,9 +34,13 @@ from services.training.schemas import (
 )
 
 Session = Annotated[AsyncSession, session_dependency("training")]
-Reader = Annotated[Principal, Depends(require("training:read"))]
-Writer = Annotated[Principal, Depends(require("training:write"))]
-Admin = Annotated[Principal, Depends(require("training:admin"))]
+# every route declares its policy (pena.access): the permission, and that its objects are scoped by
+# centre (an operator reaches their centre, a region-narrowed integrator the centres of its region,
+# admin and integrator every centre); the service answers 404 for what lies out of reach
+Reader = Annotated[Principal, policy("training:read", "centre")]
+Writer = Annotated[Principal, policy("training:write", "centre")]
+Admin = Annotated[Principal, policy("training:admin", "national")]
+ReferenceReader = Annotated[Principal, policy("training:read", "none")]  # not object-scoped
 RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,10}$", description="Kemendagri code prefix")]
 
 centres = APIRouter(prefix="/v1/training-centres", tags=["training centres"])
@@ -91,7 +96,7 @@ async def get_centre(centre_id: str, session: Session, principal: Reader) -> Cen
 
 
 @batches.get("/reference-data", summary="Business fields, methods and modules (extensible reference data)")
-async def reference_data(_: Reader) -> dict[str, Any]:
+async def reference_data(_: ReferenceReader) -> dict[str, Any]:
     return {
         "business_fields": [
             {"code": code, "label": label, "parent": parent}
@@ -173,7 +178,12 @@ async def enrol(
 ) -> JSONResponse:
     async def effect() -> tuple[int, dict[str, Any]]:
         enrolment = await service.enrol(
-            session, principal=principal, clock=clock, batch_id=batch_id, participant_id=body.participant_id
+            session,
+            principal=principal,
+            clock=clock,
+            batch_id=batch_id,
+            participant_id=body.participant_id,
+            override_reason=body.override_reason,
         )
         return 201, _enrolment_read(enrolment).model_dump(mode="json")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.access import reach_of
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
@@ -36,7 +37,7 @@ async def record_attendance(
     session: AsyncSession, *, principal: Principal, clock: Clock, batch_id: str, data: AttendanceCommand
 ) -> AttendanceRead:
     """Records who was present at one session; posting the same session again replaces it (a correction)."""
-    batch = await load_batch(session, principal=principal, batch_id=batch_id, for_update=True)
+    batch = await load_batch(session, reach=reach_of(principal), batch_id=batch_id, for_update=True)
     if batch.status not in ATTENDANCE_STATUSES:
         raise Problem(
             409,

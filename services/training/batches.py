@@ -6,6 +6,7 @@ from datetime import date
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.access import reach_of
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
@@ -19,7 +20,7 @@ from services.training.models import Batch, BatchSession
 from services.training.outcomes import drop_all_enrolled
 from services.training.reference import BUSINESS_FIELDS, MODULES, TRANSITIONS
 from services.training.schemas import BatchCreate, BatchRead, BatchSummaryRead, SessionRead
-from services.training.visibility import centre_scope, load_batch, load_centre
+from services.training.visibility import load_batch, load_centre, reachable_centres
 
 
 def _validate_batch(data: BatchCreate) -> None:
@@ -42,7 +43,7 @@ def _validate_batch(data: BatchCreate) -> None:
 
 
 async def create_batch(session: AsyncSession, *, principal: Principal, clock: Clock, data: BatchCreate) -> Batch:
-    centre = await load_centre(session, principal=principal, centre_id=data.centre_id)
+    centre = await load_centre(session, reach=reach_of(principal), centre_id=data.centre_id)
     _validate_batch(data)
     now = clock.now()
     batch = Batch(
@@ -95,7 +96,7 @@ async def create_batch(session: AsyncSession, *, principal: Principal, clock: Cl
 
 
 async def get_batch(session: AsyncSession, *, principal: Principal, batch_id: str) -> BatchRead:
-    return await batch_view(session, await load_batch(session, principal=principal, batch_id=batch_id))
+    return await batch_view(session, await load_batch(session, reach=reach_of(principal), batch_id=batch_id))
 
 
 async def batch_view(session: AsyncSession, batch: Batch) -> BatchRead:
@@ -113,7 +114,7 @@ async def batch_view(session: AsyncSession, batch: Batch) -> BatchRead:
 async def change_status(
     session: AsyncSession, *, principal: Principal, clock: Clock, batch_id: str, to: str, reason_code: str | None
 ) -> Batch:
-    batch = await load_batch(session, principal=principal, batch_id=batch_id, for_update=True)
+    batch = await load_batch(session, reach=reach_of(principal), batch_id=batch_id, for_update=True)
     if to == "completed" and batch.status == "running":
         raise Problem(
             409,
@@ -161,16 +162,16 @@ async def list_batches(
     start_to: date | None,
     page: PageRequest,
 ) -> Page[BatchSummaryRead]:
-    """Batches by start date; a centre operator sees only their own centre's."""
+    """Batches by start date; only those of centres the caller reaches (an operator: their own centre's).
+    `region_prefix` filters on the batch's location; the reach on its centre."""
     after = read_cursor(page, ("start", date), ("id", str))
-    scope = centre_scope(principal)
-    if scope is not None:
-        if centre_id not in (None, scope):
-            return Page(items=[], next_cursor=None, limit=page.limit)  # another centre: nothing to see
-        centre_id = scope
+    reachable = reachable_centres(reach_of(principal))
+    if reachable is None or (reachable.centre_id and centre_id not in (None, reachable.centre_id)):
+        return Page(items=[], next_cursor=None, limit=page.limit)  # nothing in reach
     rows = await queries.list_batches(
         session,
-        centre_id=centre_id,
+        centre_id=centre_id or reachable.centre_id,
+        centre_region_prefix=reachable.region_prefix,
         status=status,
         business_field=business_field,
         region_prefix=region_prefix,

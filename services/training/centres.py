@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.access import reach_of
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
@@ -14,7 +15,7 @@ from pena.problems import Problem
 from services.training import queries
 from services.training.models import TrainingCentre
 from services.training.schemas import CentreCreate, CentreRead
-from services.training.visibility import centre_scope, load_centre
+from services.training.visibility import load_centre, reachable_centres
 
 
 async def create_centre(
@@ -51,17 +52,21 @@ async def create_centre(
 
 
 async def get_centre(session: AsyncSession, *, principal: Principal, centre_id: str) -> TrainingCentre:
-    return await load_centre(session, principal=principal, centre_id=centre_id)
+    return await load_centre(session, reach=reach_of(principal), centre_id=centre_id)
 
 
 async def list_centres(
     session: AsyncSession, *, principal: Principal, region_prefix: str | None, page: PageRequest
 ) -> Page[CentreRead]:
+    """Centres by code; only those the caller reaches (an operator: their own)."""
     after = read_cursor(page, ("code", str))
+    reachable = reachable_centres(reach_of(principal))
+    if reachable is None:
+        return Page(items=[], next_cursor=None, limit=page.limit)
     rows = await queries.list_centres(
         session,
-        only_id=centre_scope(principal),
-        region_prefix=region_prefix,
+        only_id=reachable.centre_id,
+        region_prefixes=[p for p in (reachable.region_prefix, region_prefix) if p],
         after_code=after[0] if after else None,
         limit=page.limit,
     )

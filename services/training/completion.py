@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.access import reach_of
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
@@ -60,7 +61,7 @@ async def close_batch(
 ) -> CloseOutcome:
     """Computes each enrolled participant's outcome once. Closing a completed batch again returns the
     stored result and emits nothing."""
-    batch = await load_batch(session, principal=principal, batch_id=batch_id, for_update=True)
+    batch = await load_batch(session, reach=reach_of(principal), batch_id=batch_id, for_update=True)
     sessions = await queries.sessions_of(session, batch.id)
     total = len(sessions)
     if batch.status == "completed":

@@ -31,13 +31,14 @@ async def centre_by_code(session: AsyncSession, code: str) -> TrainingCentre | N
 
 
 async def list_centres(
-    session: AsyncSession, *, only_id: str | None, region_prefix: str | None, after_code: str | None, limit: int
+    session: AsyncSession, *, only_id: str | None, region_prefixes: list[str], after_code: str | None, limit: int
 ) -> list[TrainingCentre]:
+    """Centres by code; `region_prefixes`: the region code starts with every one of them."""
     query = select(TrainingCentre)
     if only_id is not None:
         query = query.where(col(TrainingCentre.id) == only_id)
-    if region_prefix:
-        query = query.where(col(TrainingCentre.region_code).startswith(region_prefix))
+    for prefix in region_prefixes:
+        query = query.where(col(TrainingCentre.region_code).startswith(prefix, autoescape=True))
     if after_code is not None:
         query = query.where(col(TrainingCentre.code) > after_code)
     query = query.order_by(col(TrainingCentre.code)).limit(limit + 1)
@@ -56,6 +57,7 @@ async def list_batches(
     session: AsyncSession,
     *,
     centre_id: str | None,
+    centre_region_prefix: str | None,
     status: str | None,
     business_field: str | None,
     region_prefix: str | None,
@@ -68,6 +70,11 @@ async def list_batches(
     conditions: list[Any] = []
     if centre_id:
         conditions.append(col(Batch.centre_id) == centre_id)
+    if centre_region_prefix:
+        centres_there = select(col(TrainingCentre.id)).where(
+            col(TrainingCentre.region_code).startswith(centre_region_prefix, autoescape=True)
+        )
+        conditions.append(col(Batch.centre_id).in_(centres_there))
     if status:
         conditions.append(col(Batch.status) == status)
     if business_field:

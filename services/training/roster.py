@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.access import reach_of
 from pena.audit import record_audit
 from pena.auth import Principal
 from services.training import queries
@@ -13,7 +14,7 @@ from services.training.visibility import load_batch
 
 
 async def roster(session: AsyncSession, *, principal: Principal, batch_id: str) -> RosterRead:
-    batch = await load_batch(session, principal=principal, batch_id=batch_id)
+    batch = await load_batch(session, reach=reach_of(principal), batch_id=batch_id)
     total = len(await queries.sessions_of(session, batch.id))
     attended = await queries.attended_counts(session, batch.id)
     items = []

@@ -101,6 +101,15 @@ class BatchStatusCommand(StrictModel):
 
 class EnrolmentCreate(StrictModel):
     participant_id: str = SubjectId
+    override_reason: str | None = Field(
+        default=None,
+        min_length=5,
+        max_length=500,
+        description=(
+            "admin only: why a participant from outside the regions the batch's centre serves is enrolled "
+            "(audited; no NIK, KK number or name)"
+        ),
+    )
 
 
 class EnrolmentRead(BaseModel):
