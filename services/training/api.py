@@ -5,37 +5,42 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.auth import Principal, require
+from pena.access import policy
+from pena.auth import Principal
 from pena.http.deps import ClockDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
 from services.training import reference, service
 from services.training.models import Enrolment
 from services.training.schemas import (
-    AttendanceIn,
+    AttendanceCommand,
     AttendanceRead,
     BatchCreate,
     BatchRead,
-    BatchSummary,
+    BatchStatusCommand,
+    BatchSummaryRead,
     CentreCreate,
     CentreRead,
-    CloseIn,
-    CloseResult,
+    CloseCommand,
+    CloseResultRead,
     EnrolmentCreate,
     EnrolmentRead,
-    Roster,
-    StatusChange,
-    WithdrawalIn,
+    RosterRead,
+    WithdrawalCommand,
 )
 
 Session = Annotated[AsyncSession, session_dependency("training")]
-Reader = Annotated[Principal, Depends(require("training:read"))]
-Writer = Annotated[Principal, Depends(require("training:write"))]
-Admin = Annotated[Principal, Depends(require("training:admin"))]
+# every route declares its policy (pena.access): the permission, and that its objects are scoped by
+# centre (an operator reaches their centre, a region-narrowed integrator the centres of its region,
+# admin and integrator every centre); the service answers 404 for what lies out of reach
+Reader = Annotated[Principal, policy("training:read", "centre")]
+Writer = Annotated[Principal, policy("training:write", "centre")]
+Admin = Annotated[Principal, policy("training:admin", "national")]
+ReferenceReader = Annotated[Principal, policy("training:read", "none")]  # not object-scoped
 RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,10}$", description="Kemendagri code prefix")]
 
 centres = APIRouter(prefix="/v1/training-centres", tags=["training centres"])
@@ -91,7 +96,7 @@ async def get_centre(centre_id: str, session: Session, principal: Reader) -> Cen
 
 
 @batches.get("/reference-data", summary="Business fields, methods and modules (extensible reference data)")
-async def reference_data(_: Reader) -> dict[str, Any]:
+async def reference_data(_: ReferenceReader) -> dict[str, Any]:
     return {
         "business_fields": [
             {"code": code, "label": label, "parent": parent}
@@ -122,7 +127,7 @@ async def create_batch(
     )
 
 
-@batches.get("", response_model=Page[BatchSummary], summary="Batches, filtered, cursor-paginated by start date")
+@batches.get("", response_model=Page[BatchSummaryRead], summary="Batches, filtered, cursor-paginated by start date")
 async def list_batches(
     session: Session,
     principal: Reader,
@@ -133,7 +138,7 @@ async def list_batches(
     region_prefix: RegionPrefix = None,
     start_from: date | None = None,
     start_to: date | None = None,
-) -> Page[BatchSummary]:
+) -> Page[BatchSummaryRead]:
     return await service.list_batches(
         session,
         principal=principal,
@@ -149,13 +154,12 @@ async def list_batches(
 
 @batches.get("/{batch_id}", response_model=BatchRead, summary="One batch with its sessions")
 async def get_batch(batch_id: str, session: Session, principal: Reader) -> BatchRead:
-    batch = await service.load_batch(session, principal=principal, batch_id=batch_id)
-    return await service.batch_view(session, batch)
+    return await service.get_batch(session, principal=principal, batch_id=batch_id)
 
 
 @batches.post("/{batch_id}/status", response_model=BatchRead, summary="Move a batch: planned, open, running, cancelled")
 async def change_status(
-    batch_id: str, body: StatusChange, session: Session, clock: ClockDep, principal: Writer
+    batch_id: str, body: BatchStatusCommand, session: Session, clock: ClockDep, principal: Writer
 ) -> BatchRead:
     batch = await service.change_status(
         session, principal=principal, clock=clock, batch_id=batch_id, to=body.status, reason_code=body.reason_code
@@ -174,7 +178,12 @@ async def enrol(
 ) -> JSONResponse:
     async def effect() -> tuple[int, dict[str, Any]]:
         enrolment = await service.enrol(
-            session, principal=principal, clock=clock, batch_id=batch_id, participant_id=body.participant_id
+            session,
+            principal=principal,
+            clock=clock,
+            batch_id=batch_id,
+            participant_id=body.participant_id,
+            override_reason=body.override_reason,
         )
         return 201, _enrolment_read(enrolment).model_dump(mode="json")
 
@@ -199,7 +208,7 @@ async def withdraw(
     session: Session,
     clock: ClockDep,
     principal: Writer,
-    body: WithdrawalIn | None = None,
+    body: WithdrawalCommand | None = None,
 ) -> EnrolmentRead:
     enrolment = await service.withdraw(
         session,
@@ -207,7 +216,7 @@ async def withdraw(
         clock=clock,
         batch_id=batch_id,
         participant_id=participant_id,
-        reason_code=(body or WithdrawalIn()).reason_code,
+        reason_code=(body or WithdrawalCommand()).reason_code,
     )
     return _enrolment_read(enrolment)
 
@@ -218,19 +227,19 @@ async def withdraw(
     summary="Record who was present at one session (posting it again is an audited correction)",
 )
 async def record_attendance(
-    batch_id: str, body: AttendanceIn, session: Session, clock: ClockDep, principal: Writer
+    batch_id: str, body: AttendanceCommand, session: Session, clock: ClockDep, principal: Writer
 ) -> AttendanceRead:
     return await service.record_attendance(session, principal=principal, clock=clock, batch_id=batch_id, data=body)
 
 
 @batches.post(
     "/{batch_id}/close",
-    response_model=CloseResult,
+    response_model=CloseResultRead,
     summary="Close a running batch: one training.completed or training.dropped per enrolled participant",
 )
 async def close_batch(
-    batch_id: str, session: Session, clock: ClockDep, principal: Writer, body: CloseIn | None = None
-) -> CloseResult:
+    batch_id: str, session: Session, clock: ClockDep, principal: Writer, body: CloseCommand | None = None
+) -> CloseResultRead:
     outcome = await service.close_batch(
         session,
         principal=principal,
@@ -241,6 +250,6 @@ async def close_batch(
     return outcome.result
 
 
-@batches.get("/{batch_id}/roster", response_model=Roster, summary="Participants with attendance rates and outcomes")
-async def roster(batch_id: str, session: Session, principal: Reader) -> Roster:
+@batches.get("/{batch_id}/roster", response_model=RosterRead, summary="Participants with attendance rates and outcomes")
+async def roster(batch_id: str, session: Session, principal: Reader) -> RosterRead:
     return await service.roster(session, principal=principal, batch_id=batch_id)

@@ -1,11 +1,12 @@
-"""Every SELECT of the training service."""
+"""All SQL of the training service (the convention in docs/kernel.md): every read, the attendance
+writes and the read-model upsert. Use cases call these; nothing else in the package builds a statement."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -30,13 +31,14 @@ async def centre_by_code(session: AsyncSession, code: str) -> TrainingCentre | N
 
 
 async def list_centres(
-    session: AsyncSession, *, only_id: str | None, region_prefix: str | None, after_code: str | None, limit: int
+    session: AsyncSession, *, only_id: str | None, region_prefixes: list[str], after_code: str | None, limit: int
 ) -> list[TrainingCentre]:
+    """Centres by code; `region_prefixes`: the region code starts with every one of them."""
     query = select(TrainingCentre)
     if only_id is not None:
         query = query.where(col(TrainingCentre.id) == only_id)
-    if region_prefix:
-        query = query.where(col(TrainingCentre.region_code).startswith(region_prefix))
+    for prefix in region_prefixes:
+        query = query.where(col(TrainingCentre.region_code).startswith(prefix, autoescape=True))
     if after_code is not None:
         query = query.where(col(TrainingCentre.code) > after_code)
     query = query.order_by(col(TrainingCentre.code)).limit(limit + 1)
@@ -55,6 +57,7 @@ async def list_batches(
     session: AsyncSession,
     *,
     centre_id: str | None,
+    centre_region_prefix: str | None,
     status: str | None,
     business_field: str | None,
     region_prefix: str | None,
@@ -67,6 +70,11 @@ async def list_batches(
     conditions: list[Any] = []
     if centre_id:
         conditions.append(col(Batch.centre_id) == centre_id)
+    if centre_region_prefix:
+        centres_there = select(col(TrainingCentre.id)).where(
+            col(TrainingCentre.region_code).startswith(centre_region_prefix, autoescape=True)
+        )
+        conditions.append(col(Batch.centre_id).in_(centres_there))
     if status:
         conditions.append(col(Batch.status) == status)
     if business_field:
@@ -135,6 +143,16 @@ async def attended_counts(session: AsyncSession, batch_id: str) -> dict[str, int
 async def present_in_session(session: AsyncSession, session_id: str) -> set[str]:
     query = select(col(Attendance.participant_id)).where(col(Attendance.session_id) == session_id)
     return set((await session.execute(query)).scalars().all())
+
+
+async def replace_attendance(session: AsyncSession, *, batch_id: str, session_id: str, present: list[str]) -> None:
+    """The session's attendance becomes exactly `present` (a correction replaces the earlier record)."""
+    await session.execute(delete(Attendance).where(col(Attendance.session_id) == session_id))
+    if present:
+        await session.execute(
+            insert(Attendance),
+            [{"session_id": session_id, "participant_id": p, "batch_id": batch_id} for p in present],
+        )
 
 
 async def eligibility(session: AsyncSession, participant_id: str) -> EligibleParticipant | None:

@@ -33,7 +33,7 @@ class CentreRead(BaseModel):
     created_at: datetime
 
 
-class SessionIn(StrictModel):
+class PlannedSession(StrictModel):
     date: date
     module: str = Field(min_length=1, max_length=60)
 
@@ -53,7 +53,7 @@ class BatchCreate(StrictModel):
     modules: list[str] = Field(default_factory=lambda: list(MODULES), min_length=1, max_length=20)
     start_date: date
     end_date: date
-    sessions: list[SessionIn] = Field(default_factory=list, max_length=500)
+    sessions: list[PlannedSession] = Field(default_factory=list, max_length=500)
     region_code: str = Field(pattern=VILLAGE_CODE, description="10-digit village code of the training location")
     capacity: int = Field(ge=1, le=1000)
     trainers: list[str] = Field(default_factory=list, max_length=50, description="subject ids of the trainers")
@@ -81,7 +81,7 @@ class BatchRead(BaseModel):
     completed_at: datetime | None
 
 
-class BatchSummary(BaseModel):
+class BatchSummaryRead(BaseModel):
     id: str
     centre_id: str
     name: str | None
@@ -94,13 +94,22 @@ class BatchSummary(BaseModel):
     status: str
 
 
-class StatusChange(StrictModel):
+class BatchStatusCommand(StrictModel):
     status: Literal["planned", "open", "running", "completed", "cancelled"]
     reason_code: str | None = Field(default=None, pattern=REASON_CODE)
 
 
 class EnrolmentCreate(StrictModel):
     participant_id: str = SubjectId
+    override_reason: str | None = Field(
+        default=None,
+        min_length=5,
+        max_length=500,
+        description=(
+            "admin only: why a participant from outside the regions the batch's centre serves is enrolled "
+            "(audited; no NIK, KK number or name)"
+        ),
+    )
 
 
 class EnrolmentRead(BaseModel):
@@ -113,13 +122,13 @@ class EnrolmentRead(BaseModel):
     outcome_at: datetime | None
 
 
-class WithdrawalIn(StrictModel):
+class WithdrawalCommand(StrictModel):
     reason_code: str = Field(
         default="withdrawn", pattern=REASON_CODE, description="short code, never free text with personal data"
     )
 
 
-class AttendanceIn(StrictModel):
+class AttendanceCommand(StrictModel):
     session_id: str | None = Field(default=None, max_length=40)
     session_date: date | None = None
     present: list[str] = Field(max_length=1000, description="participant ids present; everyone else was absent")
@@ -135,7 +144,7 @@ class AttendanceRead(BaseModel):
     recorded_at: datetime
 
 
-class CloseIn(StrictModel):
+class CloseCommand(StrictModel):
     completed_at: AwareDatetime | None = Field(
         default=None, description="completion time of a historical batch; defaults to now"
     )
@@ -149,7 +158,7 @@ class Outcome(BaseModel):
     attendance_rate: float
 
 
-class CloseResult(BaseModel):
+class CloseResultRead(BaseModel):
     batch_id: str
     status: str
     completed_at: datetime
@@ -169,7 +178,7 @@ class RosterEntry(BaseModel):
     outcome_at: datetime | None
 
 
-class Roster(BaseModel):
+class RosterRead(BaseModel):
     batch_id: str
     status: str
     sessions_total: int
