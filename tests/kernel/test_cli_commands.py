@@ -76,7 +76,11 @@ def test_regions_import_reports_its_steps(namespace_env: tuple[str, dict[str, st
     result = pena("regions", "import", str(csv), env=env)
     assert result.returncode == 0, result.stderr
     steps = [re.sub(r"\(\d+\.\d\ds\)", "(T)", line) for line in result.stderr.strip().splitlines()]
-    assert steps == ["migrated participants (T)", f"importing region codes from {csv} ...", "imported 2 region codes (T)"]
+    assert steps == [
+        "migrated participants (T)",
+        f"importing region codes from {csv} ...",
+        "imported 2 region codes (T)",
+    ]
     assert result.stdout == f"imported 2 region codes from {csv}\n"
 
     csv.write_text("version,code,name,level\n2026,123,BAD,province\n")
