@@ -63,9 +63,10 @@ def _same_folder(a: str | Path | None, b: Path) -> bool:
     return a is not None and Path(a).resolve() == b.resolve()
 
 
-def _owner_of(what: str, port: int, served: str | None, ours: Path, env: str) -> str:
-    """The line `up` reports for a port that is already served; raises InfraConflict for a stranger."""
-    if _same_folder(served, ours):
+def _owner_of(what: str, port: int, served: str | None, ours: Path, env: str, *, own_process: bool) -> str:
+    """The line `up` reports for a port that is already served; raises InfraConflict for a stranger.
+    A server that does not answer yet (still starting) is ours when our own process is alive."""
+    if _same_folder(served, ours) or (served is None and own_process):
         return f"{what} already running on 127.0.0.1:{port} (this checkout's, data {ours})"
     where = f"the {what} whose data is in {served}" if served else f"something that is not this checkout's {what}"
     if shared_allowed():
@@ -158,7 +159,9 @@ class PostgresInfra:
         """Starts our server; an already running one of ours is fine, another checkout's one is refused
         (InfraConflict) unless PENA_INFRA_SHARED=1."""
         if self.is_running():
-            return _owner_of("postgres", self.port, self.served_data_directory(), self.data_dir, "PENA_PG_PORT")
+            served = self.served_data_directory()
+            own = (self.data_dir / "postmaster.pid").exists()
+            return _owner_of("postgres", self.port, served, self.data_dir, "PENA_PG_PORT", own_process=own)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if (self.data_dir / "postmaster.pid").exists():
             self.down()  # a server left on this data folder (another port, or a crash): stop it first
@@ -385,7 +388,9 @@ class KafkaInfra:
         """Starts our broker; an already running one of ours is fine, another checkout's one is refused
         (InfraConflict) unless PENA_INFRA_SHARED=1."""
         if self.is_running():
-            return _owner_of("kafka", self.port, self.served_log_dirs(), self.home / "data", "PENA_KAFKA_PORT")
+            served = self.served_log_dirs()
+            own = self.pid() is not None
+            return _owner_of("kafka", self.port, served, self.home / "data", "PENA_KAFKA_PORT", own_process=own)
         self.home.mkdir(parents=True, exist_ok=True)
         self.resolve_jars()
         props = self._write_config()
