@@ -24,7 +24,7 @@ from pena.settings import Settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and found a problem (stale document, drift) or refused (dev token in production)
-EXIT_USAGE = 2  # bad arguments: unknown command, option, role or service; unreadable input file
+EXIT_USAGE = 2  # bad arguments: unknown command, option, role or service; unusable input or output file
 EXIT_DATABASE = 3  # PostgreSQL unreachable or refused a statement
 EXIT_KAFKA = 4  # Kafka unreachable
 EXIT_INFRA = 5  # local infrastructure: the port is another checkout's server, a server did not start
@@ -36,7 +36,7 @@ EXIT_TERMINATED = 143  # SIGTERM (pena dev, after a clean shutdown)
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_FAILED: "the command ran and found a problem (stale document, schema drift) or refused",
-    EXIT_USAGE: "bad arguments: unknown command, option, role or service; unreadable input file",
+    EXIT_USAGE: "bad arguments: unknown command, option, role or service; unusable input or output file",
     EXIT_DATABASE: "PostgreSQL unreachable, or it refused a statement (serve/dev: the app did not start, see its log)",
     EXIT_KAFKA: "Kafka unreachable",
     EXIT_INFRA: "local infrastructure: the port is served by another checkout's server, or a server did not start",
@@ -370,8 +370,11 @@ def _cmd_asyncapi(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         print(f"{target} is current")
         return EXIT_OK
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    except OSError as exc:
+        raise CliError(f"cannot write {target}: {exc.strerror}", EXIT_USAGE) from exc
     print(f"wrote {target}")
     return EXIT_OK
 

@@ -200,7 +200,7 @@ class PostgresInfra:
 
     def down(self) -> str:
         if not (self.data_dir / "postmaster.pid").exists():
-            return "postgres not running"
+            return f"postgres not running from {self.data_dir} (nothing to stop)"
         subprocess.run(
             [self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
             check=False,
@@ -427,7 +427,7 @@ class KafkaInfra:
     def down(self, kill: bool = False) -> str:
         pid = self.pid()
         if pid is None:
-            return "kafka not running"
+            return f"kafka not running from {self.home} (nothing to stop)"
         os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
         try:
             _wait_for(lambda: self.pid() is None or _is_zombie(pid), 60, "kafka to stop")
