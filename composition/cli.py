@@ -106,6 +106,30 @@ def _database(url: str) -> Iterator[None]:
         raise CliError(f"PostgreSQL at {_safe_url(url)} refused: {_first_line(exc)}", EXIT_DATABASE) from exc
 
 
+def _database_answers(url: str) -> None:
+    """Before a server starts: one line instead of the application's startup traceback when nothing
+    listens at the database's host and port (a TCP check; unix-socket URLs are left to the driver)."""
+    import socket
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return
+    if not parsed.host:
+        return
+    try:
+        with socket.create_connection((parsed.host, parsed.port or 5432), timeout=5):
+            return
+    except OSError as exc:
+        raise CliError(
+            f"cannot reach PostgreSQL at {_safe_url(url)} ({_first_line(exc)}); "
+            "start it with `pena infra up`, or point PENA_DATABASE_URL at a running server",
+            EXIT_DATABASE,
+        ) from exc
+
+
 @contextmanager
 def _kafka(bootstrap: str) -> Iterator[None]:
     from aiokafka.errors import KafkaError
@@ -195,6 +219,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
                 _progress(pg.up())
             started = True
     settings = _settings()
+    _database_answers(settings.database_url)
     configure_logging(settings.log_level, settings.log_json)
     app = build_app(settings=settings)
     base = f"http://{args.host}:{args.port}"
@@ -232,6 +257,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from pena.logging_setup import configure_logging
 
     settings = _settings()
+    _database_answers(settings.service_database_url(args.service))
     configure_logging(settings.log_level, settings.log_json)
     app = build_app([args.service], settings=settings)
     uvicorn.run(app, host=args.host, port=args.port or DEFAULT_PORTS[args.service], log_config=None, access_log=False)

@@ -82,6 +82,15 @@ def test_migrate_with_the_database_down_names_the_url_without_password() -> None
     assert "s3cret-pw" not in result.stderr + result.stdout
 
 
+def test_serve_and_dev_with_the_database_down_fail_before_starting() -> None:
+    url = f"postgresql+asyncpg://pena:s3cret-pw@{CLOSED}/pena_{{service}}"
+    for args in (["serve", "monev", "--port", "0"], ["dev", "--port", "0"]):
+        result = pena(*args, env={"PENA_DATABASE_URL": url})
+        assert result.returncode == cli.EXIT_DATABASE, (args, result.stderr)
+        assert error_line(result).startswith("pena: error: cannot reach PostgreSQL at postgresql+asyncpg://pena:***@")
+        assert "s3cret-pw" not in result.stderr + result.stdout
+
+
 def test_debug_shows_the_traceback_with_the_same_exit_code() -> None:
     url = f"postgresql+asyncpg://postgres@{CLOSED}/pena_{{service}}"
     for args, env in ((["--debug", "migrate", "monev"], {}), (["migrate", "monev"], {"PENA_DEBUG": "1"})):
