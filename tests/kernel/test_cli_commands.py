@@ -85,7 +85,8 @@ def test_regions_import_reports_its_steps(namespace_env: tuple[str, dict[str, st
 
     csv.write_text("version,code,name,level\n2026,123,BAD,province\n")
     bad = pena("regions", "import", str(csv), env=env)
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1] == f"pena: error: {csv}: region code '123' is not 2, 4, 6 or 10 digits"
 
 

@@ -47,12 +47,14 @@ def test_up_refuses_another_checkouts_servers(infra_up: None, tmp_path: Path) ->
     assert line.startswith(f"pena: error: 127.0.0.1:{infra.PostgresInfra().port} is served by the postgres")
     assert str(owner_home() / "postgres" / "data") in line  # names the owning folder
     assert str(tmp_path / "postgres" / "data") in line
-    assert "PENA_PG_PORT" in line and "PENA_INFRA_SHARED=1" in line
+    assert "PENA_PG_PORT" in line
+    assert "PENA_INFRA_SHARED=1" in line
     assert not (tmp_path / "postgres" / "data" / "PG_VERSION").exists()  # nothing was set up there
 
     kafka_only = pena("infra", "up", "--no-postgres", env={"PENA_HOME": str(tmp_path)})
     assert kafka_only.returncode == EXIT_INFRA
-    assert "is served by the kafka whose data is in" in kafka_only.stderr and "PENA_KAFKA_PORT" in kafka_only.stderr
+    assert "is served by the kafka whose data is in" in kafka_only.stderr
+    assert "PENA_KAFKA_PORT" in kafka_only.stderr
 
     status = pena("infra", "status", env={"PENA_HOME": str(tmp_path)})
     assert status.returncode == 0
@@ -69,7 +71,8 @@ def test_shared_opt_in_uses_the_running_servers(infra_up: None, tmp_path: Path) 
 def test_the_owner_sees_its_own_servers(infra_up: None) -> None:
     result = pena("infra", "up", env={"PENA_HOME": str(owner_home())})
     assert result.returncode == 0, result.stderr
-    assert "postgres already running" in result.stdout and "(this checkout's" in result.stdout
+    assert "postgres already running" in result.stdout
+    assert "(this checkout's" in result.stdout
     assert "kafka already running" in result.stdout
 
 

@@ -60,14 +60,16 @@ def test_an_unknown_role_is_one_line_listing_the_valid_roles() -> None:
 def test_a_known_role_prints_a_token_and_nothing_else(tmp_path: Path) -> None:
     result = pena("token", "--role", "admin", env={"PENA_HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count(".") == 2 and len(result.stdout.splitlines()) == 1  # a JWT
+    assert result.stdout.count(".") == 2
+    assert len(result.stdout.splitlines()) == 1
 
 
 def test_unknown_service_names_are_usage_errors() -> None:
     for args in (["migrate", "participants", "nosuch"], ["serve", "nosuch"], ["migrations", "check", "nosuch"]):
         result = pena(*args)
         assert result.returncode == cli.EXIT_USAGE, (args, result.stderr)
-        assert "'nosuch'" in error_line(result) and "participants" in error_line(result)
+        assert "'nosuch'" in error_line(result)
+        assert "participants" in error_line(result)
 
 
 def test_migrate_with_the_database_down_names_the_url_without_password() -> None:
@@ -78,7 +80,8 @@ def test_migrate_with_the_database_down_names_the_url_without_password() -> None
     assert line.startswith(
         "pena: error: cannot reach PostgreSQL at postgresql+asyncpg://pena:***@127.0.0.1:1/pena_training"
     )
-    assert "pena infra up" in line and "PENA_DATABASE_URL" in line
+    assert "pena infra up" in line
+    assert "PENA_DATABASE_URL" in line
     assert "s3cret-pw" not in result.stderr + result.stdout
 
 
@@ -96,7 +99,8 @@ def test_debug_shows_the_traceback_with_the_same_exit_code() -> None:
     for args, env in ((["--debug", "migrate", "monev"], {}), (["migrate", "monev"], {"PENA_DEBUG": "1"})):
         result = pena(*args, env={"PENA_DATABASE_URL": url} | env)
         assert result.returncode == cli.EXIT_DATABASE
-        assert "Traceback (most recent call last)" in result.stderr and "ConnectionRefusedError" in result.stderr
+        assert "Traceback (most recent call last)" in result.stderr
+        assert "ConnectionRefusedError" in result.stderr
         assert result.stderr.strip().splitlines()[-1].startswith("pena: error: cannot reach PostgreSQL")
 
 
@@ -155,7 +159,8 @@ def test_every_command_and_option_has_help() -> None:
     assert missing == []
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     summaries = {c.dest: c.help for c in subparsers._choices_actions}
-    assert set(summaries) == set(subparsers.choices) and all(summaries.values())
+    assert set(summaries) == set(subparsers.choices)
+    assert all(summaries.values())
 
 
 def test_help_lists_the_exit_codes() -> None:
