@@ -119,6 +119,15 @@ def test_an_invalid_setting_names_the_variable() -> None:
     assert error_line(result).startswith("pena: error: invalid setting: PENA_TOPIC_PARTITIONS:")
 
 
+def test_contradictory_settings_are_one_line_without_a_variable_prefix() -> None:
+    result = pena("token", "--role", "admin", env={"PENA_KAFKA_SSL_KEYFILE": "/nonexistent/client.key"})
+    assert result.returncode == cli.EXIT_SETTINGS
+    line = error_line(result)
+    assert line.startswith("pena: error: invalid setting: ")
+    assert "Kafka security settings refused: PENA_KAFKA_SSL_KEYFILE is set but PLAINTEXT does not use TLS" in line
+    assert "PENA_:" not in line
+
+
 def test_a_missing_region_file_is_a_usage_error(tmp_path: Path) -> None:
     result = pena("regions", "import", str(tmp_path / "absent.csv"))
     assert result.returncode == cli.EXIT_USAGE
