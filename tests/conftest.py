@@ -25,8 +25,15 @@ from pena.settings import Settings
 
 @pytest.fixture(scope="session")
 def infra_up() -> None:
-    """PostgreSQL and Kafka, started once (idempotent: already running is fine)."""
-    infra.up()
+    """PostgreSQL and Kafka, started once (idempotent: this checkout's servers already running is fine).
+
+    A port served by another checkout's server stops the session with the reason (in CI, a clean
+    clone, nothing else runs). Several worktrees on one machine share one checkout's servers by
+    setting PENA_INFRA_SHARED=1."""
+    try:
+        infra.up()
+    except infra.InfraConflict as exc:
+        pytest.exit(f"{exc}", returncode=3)
 
 
 @pytest.fixture
