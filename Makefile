@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # changes only what the edit needs; `make lock-upgrade` moves everything to the newest allowed versions.
 UV := $(BIN)/uv
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet --custom-compile-command "make lock"
-LOCKS := requirements.lock:  requirements-dev.lock:--extra=local,--extra=dev
+LOCKS := requirements.lock:  requirements-dev.lock:--extra=local,--extra=dev,--constraint=requirements.lock
 # uv uses its own CA roots unless told; the system bundle also trusts an intercepting proxy when there is one
 export SSL_CERT_FILE ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
 
