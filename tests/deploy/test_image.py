@@ -2,7 +2,10 @@
 by mmdebstrap (deploy/local/build-image.sh, the same recipe ops use with a registry base), then
 `pena migrate participants`, `pena topics` and `pena serve participants` in containers against the test
 suite's PostgreSQL and Kafka on 127.0.0.1 (`--network host`), one registration over HTTP and its
-`participant.registered` event read back from Kafka.
+`participant.registered` event read back from Kafka. Then the same through docker-compose.yml with
+podman-compose: its migrate, topics and participants services with deploy/local/compose.host.yml (the
+host network and the local PostgreSQL and Kafka instead of the registry images of postgres and kafka,
+which cannot be pulled here), a dev token from `pena token` inside the container, as the compose docs say.
 
 The container runs with PENA_ENVIRONMENT=production, the image's default, so it accepts no dev key: the
 test is the identity provider. It makes an RSA key, serves its JWKS on 127.0.0.1 and signs the token
@@ -24,6 +27,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -47,6 +51,7 @@ PODMAN_CONF = ROOT / "deploy" / "local" / "podman.conf"
 # one tag per checkout, so test runs in two worktrees on one machine do not swap each other's image
 IMAGE = "localhost/pena:test-" + hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
 ISSUER = "https://idp.test.pena.invalid/realms/pena"
+PODMAN_COMPOSE = Path(sys.executable).parent / "podman-compose"  # from the dev lock
 
 pytestmark = [
     pytest.mark.kafka,
@@ -249,3 +254,54 @@ async def test_image_serves_a_registration_and_publishes_its_event(image: str, i
     finally:
         podman("rm", "-f", "-t", "2", container, check=False)
         await drop_database(env["PENA_DATABASE_URL"].replace("{service}", "participants"))
+
+
+async def test_compose_stack_serves_a_registration_and_publishes_its_event(image: str) -> None:
+    ns = "t" + uuid.uuid4().hex[:10]
+    port = free_port()
+    env = {
+        **podman_env(),
+        "PENA_IMAGE_TAG": image.rpartition(":")[2],  # the compose file's image is pena:${PENA_IMAGE_TAG}
+        "PENA_BASE_IMAGE": "localhost/pena-base:bookworm",
+        "PENA_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{infra.PostgresInfra().port}/{ns}_{{service}}",
+        "PENA_KAFKA_BOOTSTRAP": infra.KafkaInfra().bootstrap,
+        "PENA_TOPIC_NAMESPACE": ns,
+        "PENA_PARTICIPANTS_PORT": str(port),
+    }
+    files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(ROOT / "deploy" / "local" / "compose.host.yml")]
+
+    def compose(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(PODMAN_COMPOSE), "-p", ns, *files, *args],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+
+    try:
+        up = compose("up", "-d", "--no-deps", "migrate", "topics", "participants")
+        assert up.returncode == 0, up.stdout + up.stderr
+        for one_shot, said in (("migrate", "migrated participants"), ("topics", f"{ns}.participants.events")):
+            name = f"{ns}_{one_shot}_1"
+            assert podman("wait", name, timeout=90).stdout.strip() == "0", podman("logs", name, check=False).stderr
+            assert said in podman("logs", name).stdout
+        container = f"{ns}_participants_1"
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base, container)
+        assert podman("healthcheck", "run", container, check=False).returncode == 0, "the compose healthcheck fails"
+
+        issued = compose("exec", "participants", "pena", "token", "--role", "integrator")
+        assert issued.returncode == 0, issued.stdout + issued.stderr
+        token = issued.stdout.strip().splitlines()[-1]
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            created = await client.post("/v1/participants", json=woman(), headers={"Authorization": f"Bearer {token}"})
+            assert created.status_code == 201, created.text
+        [message] = await read_topic(env["PENA_KAFKA_BOOTSTRAP"], f"{ns}.participants.events", expect=1)
+        assert message["key"].decode() == created.json()["id"]
+        assert message["value"]["type"] == "id.go.kemensos.pena.participant.registered.v1"
+    finally:
+        down = compose("down", "-v", "-t", "2")
+        left = podman("ps", "-a", "-q", "--filter", f"label=io.podman.compose.project={ns}", check=False).stdout.split()
+        if left:
+            podman("rm", "-f", *left, check=False)
+        for service in ("participants", "training", "monev", "graduation"):  # `pena migrate` makes all four
+            await drop_database(env["PENA_DATABASE_URL"].replace("{service}", service))
+    assert not left, f"podman-compose down left {left}: {down.stdout}{down.stderr}"
