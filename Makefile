@@ -43,7 +43,8 @@ lock-check: install  ## fails when a lock file does not match pyproject.toml (ne
 	  if diff -u $$out $$tmp/$$out; then echo "$$out matches pyproject.toml"; \
 	  else echo "$$out is stale: run make lock" >&2; rc=1; fi; done; exit $$rc
 
-image: tools  ## the production image from deploy/Dockerfile with podman (base: localhost/pena-base:bookworm)
+image:  ## the production image from deploy/Dockerfile with podman (base: localhost/pena-base:bookworm)
+	@bash deploy/local/ensure-tools.sh podman
 	deploy/local/build-image.sh
 
 dev: install  ## all four services in one process on http://127.0.0.1:8000 (embedded PostgreSQL)
