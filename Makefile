@@ -56,10 +56,13 @@ infra: install tools
 infra-down: install
 	$(BIN)/pena infra down
 
-test: install tools  ## starts PostgreSQL + Kafka, checks the AsyncAPI document, runs every test
+test: install tools  ## gates (ruff lint + format, mypy, import contracts), starts PostgreSQL + Kafka, checks the AsyncAPI document, runs every test
+	$(BIN)/ruff check pena services composition tests bench
+	$(BIN)/ruff format --check pena services composition tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pena infra up
 	$(BIN)/pena asyncapi --check
-	$(BIN)/ruff check pena services composition tests bench
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 faults-long: install tools  ## the fault tests at 5x their CI size (events, kills, fuzz cases); prints their figures

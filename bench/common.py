@@ -54,7 +54,9 @@ async def delete_topics(settings: Settings) -> None:
     """Removes this run's topics (the namespace prefix makes them ours alone)."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    from pena.kafka import connection_options
+
+    admin = AIOKafkaAdminClient(**connection_options(settings))
     await admin.start()
     try:
         ours = [t for t in await admin.list_topics() if t.startswith(settings.topic_namespace + ".")]

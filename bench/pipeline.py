@@ -39,7 +39,7 @@ from pena.clock import SystemClock
 from pena.contracts import BY_NAME, TrainingCompleted
 from pena.db import ensure_database
 from pena.envelope import CONTENT_TYPE, make_event
-from pena.kafka import ensure_topics
+from pena.kafka import connection_options, ensure_topics
 from pena.outbox import emit
 from pena.runtime import Runtime
 from pena.settings import Settings
@@ -87,7 +87,7 @@ def _event(participant_id: str, when: datetime) -> tuple[bytes, bytes, list[tupl
 async def _produce(settings: Settings, ids: list[str], *, rate: float | None = None) -> float:
     """Sends one event per id; `rate` (events/s) paces the sends for the lag phase. Returns the rate
     achieved (events/s until the last send was acknowledged)."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True, linger_ms=5)
+    producer = AIOKafkaProducer(**connection_options(settings), enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
         started = time.perf_counter()
@@ -186,7 +186,7 @@ async def _bare(settings: Settings, expected: int, *, mode: str = "batched") -> 
     insert = f"INSERT INTO {table} VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING"  # noqa: S608 (fixed names)
     consumer = AIOKafkaConsumer(
         settings.topic("training"),
-        bootstrap_servers=settings.kafka_bootstrap,
+        **connection_options(settings),
         group_id=f"{settings.topic_namespace}.{table}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from bench.common import Result, Timer, bench_settings, drop_databases, main_for, new_namespace
 from pena.clock import ManualClock
 from pena.db import Database
-from pena.runtime import migrate
+from pena.migrate import migrate
 from pena.scheduler import Scheduler
 from pena.settings import Settings
 from services.monev.app import definition as monev

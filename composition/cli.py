@@ -123,7 +123,7 @@ def _cmd_topics(args: argparse.Namespace) -> int:
 
 def _cmd_regions(args: argparse.Namespace) -> int:
     # the region reference data belongs to the participants service; the CLI only composes
-    from pena.runtime import migrate
+    from pena.migrate import migrate
     from services.participants.regions import DEFAULT_REGIONS_CSV, import_regions
 
     settings = Settings()

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, Request
 
 from pena.problems import Problem
+from pena.ratelimit import RateLimiter
 from pena.settings import Settings, get_settings
 
 ROLE_SCOPES: dict[str, set[str]] = {
@@ -218,17 +219,29 @@ def get_verifier(request: Request) -> TokenVerifier:
     return verifier
 
 
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        settings = getattr(request.app.state, "settings", None) or get_settings()
+        limiter = request.app.state.rate_limiter = RateLimiter(
+            settings.rate_limit_per_minute, max_subjects=settings.rate_limit_max_subjects
+        )
+    return limiter
+
+
 async def authenticated(request: Request) -> Principal:
+    """The verified caller; its requests are rate-limited per (subject, client id) (429 above)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("a bearer token is required")
     principal = get_verifier(request).verify(token.strip())
+    get_rate_limiter(request).hit(principal.subject, principal.client_id or "")
     request.state.principal = principal
     return principal
 
 
-def require(*scopes: str):
+def require(*scopes: str) -> Any:
     """Dependency: an authenticated principal holding every scope given."""
 
     async def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -46,11 +47,38 @@ class OffsetClock:
         return add_duration(real, parse_duration(self.offset)) if self.offset else real
 
 
-def business_today(clock: Clock, tz: str = "Asia/Jakarta") -> date:
-    """The calendar date of business facts (decision dates, visit dates) in the deployment's zone."""
-    return clock.now().astimezone(ZoneInfo(tz)).date()
+# ------------------------------------------------------------------ the business calendar
+# Business facts (decision and effective dates, visit dates, "as of" days, calendar-month waves) are
+# read on the deployment's business zone, `settings.business_timezone` (Asia/Jakarta, WIB, by
+# default; it has no daylight saving). Every service asks these functions; none builds its own zone.
 
 
-def end_of_business_day(day: date, tz: str = "Asia/Jakarta") -> datetime:
+@lru_cache(maxsize=8)
+def business_zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
+
+
+def business_time(moment: datetime, tz: str) -> datetime:
+    """`moment` on the business zone's wall clock; a naive moment is taken as UTC."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(business_zone(tz))
+
+
+def business_date(moment: datetime, tz: str) -> date:
+    """The business calendar date `moment` falls on."""
+    return business_time(moment, tz).date()
+
+
+def business_today(clock: Clock, tz: str) -> date:
+    """Today's date in the business zone, on the injected clock."""
+    return business_date(clock.now(), tz)
+
+
+def start_of_business_day(day: date, tz: str) -> datetime:
+    """The first instant of `day` in the business zone."""
+    return datetime.combine(day, time(0, 0), tzinfo=business_zone(tz))
+
+
+def end_of_business_day(day: date, tz: str) -> datetime:
     """The first instant after `day` in the business zone: "as of 31 July" means before this."""
-    return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=ZoneInfo(tz))
+    return start_of_business_day(day + timedelta(days=1), tz)

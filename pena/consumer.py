@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -202,7 +202,9 @@ class _Batchable:
     payload: BaseModel
 
 
-async def deliver_records(sub: Subscriber, records: list[tuple[bytes | str | dict[str, Any], str]]) -> list[Outcome]:
+async def deliver_records(
+    sub: Subscriber, records: Sequence[tuple[bytes | str | dict[str, Any], str]]
+) -> list[Outcome]:
     """Delivers one partition's fetched records (raw, origin) in order. Consecutive events of a type
     with a batch handler are applied together in one transaction (their inbox rows and the handler's
     set-based writes); everything else goes one by one through `deliver`."""

@@ -106,7 +106,7 @@ def _replace_dead_connections(engine: AsyncEngine) -> None:
 
 @lru_cache(maxsize=256)
 def _unnest_insert(table: Table, columns: tuple[str, ...], skip_conflicts: bool, returning: str | None) -> TextClause:
-    dialect = postgresql.dialect()
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     casts = ", ".join(f"CAST(:c{i} AS {table.c[c].type.compile(dialect)}[])" for i, c in enumerate(columns))
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({casts})"  # noqa: S608 (table metadata)
     if skip_conflicts:
@@ -143,7 +143,9 @@ Companions = tuple[tuple[Table, tuple[str, ...]], ...]
 
 
 @lru_cache(maxsize=64)
-def _insert_unless_conflict(table: Table, columns: tuple[str, ...], conflict: str, companions: Companions) -> Select:
+def _insert_unless_conflict(
+    table: Table, columns: tuple[str, ...], conflict: str, companions: Companions
+) -> Select[Any]:
     new = (
         postgresql.insert(table)
         .values({c: bindparam(f"r_{c}", type_=table.c[c].type) for c in columns})

@@ -6,13 +6,13 @@ clear errors and the same model for the AsyncAPI document, which pydantic alread
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pena.context import current_causation_id, current_correlation_id, current_traceparent
+from pena.ids import new_id
 
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 
@@ -43,7 +43,7 @@ class CloudEvent(BaseModel):
 
 
 def new_event_id() -> str:
-    return str(uuid.uuid4())
+    return new_id()
 
 
 def make_event(

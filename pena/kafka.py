@@ -4,27 +4,95 @@ offset commits after the database commit, topic administration and the dead-lett
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from typing import Any
+import ssl
+from pathlib import Path
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from pena import failpoints
 from pena.consumer import Subscriber, deliver_records
 from pena.envelope import CONTENT_TYPE
 from pena.outbox import OutboxMessage
-from pena.settings import Settings
+from pena.settings import Settings, kafka_security_problems
 
 log = logging.getLogger("pena.kafka")
+
+
+class KafkaSettingsError(ValueError):
+    """The Kafka connection settings cannot be used; the message is one line naming the setting."""
+
+
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments that connect any aiokafka client (producer, consumer, admin) as the
+    settings say: bootstrap servers, security protocol, TLS context (CA, client certificate for
+    mTLS, hostname check) and SASL credentials. Every client of the project is built with these.
+
+    Secret files are read here, on each client construction, so a rotated Kubernetes Secret is
+    picked up by the next (re)connection."""
+    problems = kafka_security_problems(settings)  # again: a file may have gone since start-up
+    if problems:
+        raise KafkaSettingsError("Kafka security settings refused: " + "; ".join(problems))
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap, "security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = _ssl_context(settings)
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        options["sasl_plain_password"] = _secret(
+            settings.kafka_sasl_password, settings.kafka_sasl_password_file, "PENA_KAFKA_SASL_PASSWORD_FILE"
+        )
+    return options
+
+
+def _secret(value: Any, file: Path | None, name: str) -> str | None:
+    if value is not None:
+        return str(value.get_secret_value())
+    if file is None:
+        return None
+    try:
+        # a mounted Secret ends with the newline its author typed: it is not part of the secret
+        text = file.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KafkaSettingsError(f"{name}: cannot read {file} ({exc.__class__.__name__})") from None
+    if not text:
+        raise KafkaSettingsError(f"{name}: {file} is empty")
+    return text
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext:
+    s = settings
+    try:
+        context = create_ssl_context(cafile=s.kafka_ssl_cafile)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        problem = f"PENA_KAFKA_SSL_CAFILE: {s.kafka_ssl_cafile} holds no usable PEM CA ({exc})"
+        raise KafkaSettingsError(problem) from None
+    if s.kafka_ssl_certfile is not None:
+        password = _secret(s.kafka_ssl_key_password, s.kafka_ssl_key_password_file, "PENA_KAFKA_SSL_KEY_PASSWORD_FILE")
+        try:
+            context.load_cert_chain(s.kafka_ssl_certfile, s.kafka_ssl_keyfile, password)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise KafkaSettingsError(
+                "PENA_KAFKA_SSL_CERTFILE/PENA_KAFKA_SSL_KEYFILE: cannot load the client certificate and key"
+                f" (wrong file, key not matching, or wrong key password: {exc})"
+            ) from None
+    # create_ssl_context verifies the broker's certificate and its host name; the name check may
+    # be turned off (brokers reached by an address their certificate does not name), never the chain
+    context.check_hostname = s.kafka_ssl_check_hostname
+    return cast(ssl.SSLContext, context)
 
 
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     # enable_idempotence forces acks=all and dedupes the producer's own retries on the broker
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **connection_options(settings),
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
@@ -39,6 +107,7 @@ class KafkaPublisher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        connection_options(settings)  # unusable certificates or secret files stop the start-up here
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self.healthy = False
@@ -84,10 +153,8 @@ class KafkaPublisher:
         async with self._lock:
             if self._producer is not None:
                 producer, self._producer = self._producer, None
-                try:
+                with contextlib.suppress(Exception):
                     await producer.stop()
-                except Exception:
-                    pass
 
 
 def _headers(envelope: dict[str, Any]) -> list[tuple[str, bytes]]:
@@ -106,13 +173,13 @@ async def ensure_topics(settings: Settings, services: list[str], *, timeout: flo
     topics = [t for s in services for t in (settings.topic(s), settings.dead_letter_topic(s))]
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000)
+        admin = AIOKafkaAdminClient(**connection_options(settings), request_timeout_ms=10000)
         try:
             await admin.start()
             existing = set(await admin.list_topics())
             missing = [t for t in topics if t not in existing]
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(
                         [
                             NewTopic(
@@ -123,8 +190,6 @@ async def ensure_topics(settings: Settings, services: list[str], *, timeout: flo
                             for t in missing
                         ]
                     )
-                except TopicAlreadyExistsError:
-                    pass
             return
         except KafkaError:
             if asyncio.get_running_loop().time() > deadline:
@@ -158,7 +223,7 @@ class KafkaConsumerRunner:
 
     async def _to_dead_letter_topic(self, record: dict[str, Any]) -> None:
         origin_topic = record["origin"].split("/")[0]
-        body = {k: v for k, v in record.items()} | {"failed_at": self.sub.clock.now().isoformat()}
+        body = dict(record.items()) | {"failed_at": self.sub.clock.now().isoformat()}
         await self.publisher.send_raw(
             f"{origin_topic}.DLT",
             json.dumps(body).encode(),
@@ -167,17 +232,19 @@ class KafkaConsumerRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            consumer = AIOKafkaConsumer(
-                *self.topics,
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                group_id=self.settings.consumer_group(self.sub.name),
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                isolation_level="read_committed",
-                max_poll_records=self.settings.consumer_fetch_max_records,
-                client_id=f"{self.settings.consumer_group(self.sub.name)}-consumer",
-            )
+            consumer: AIOKafkaConsumer | None = None
             try:
+                # built inside the retry: a secret file replaced mid-rotation is read again next round
+                consumer = AIOKafkaConsumer(
+                    *self.topics,
+                    **connection_options(self.settings),
+                    group_id=self.settings.consumer_group(self.sub.name),
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    isolation_level="read_committed",
+                    max_poll_records=self.settings.consumer_fetch_max_records,
+                    client_id=f"{self.settings.consumer_group(self.sub.name)}-consumer",
+                )
                 await consumer.start()
                 await self._consume(consumer, stop)
             except asyncio.CancelledError:
@@ -186,10 +253,9 @@ class KafkaConsumerRunner:
                 log.warning("consumer restarting", extra={"consumer": self.sub.name, "error": repr(exc)[:300]})
                 await asyncio.sleep(1.0)
             finally:
-                try:
-                    await consumer.stop()
-                except Exception:
-                    pass
+                if consumer is not None:
+                    with contextlib.suppress(Exception):
+                        await consumer.stop()
         await self.publisher.close()
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:

@@ -4,6 +4,8 @@ service's own tables (services keep their tables on their own SQLModel registry)
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -22,7 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 KERNEL_METADATA = MetaData()
 
 
-def _ts(name: str, nullable: bool = False, default: bool = False) -> Column:
+def _ts(name: str, nullable: bool = False, default: bool = False) -> Column[Any]:
     return Column(name, DateTime(timezone=True), nullable=nullable, server_default=func.now() if default else None)
 
 

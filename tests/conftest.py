@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -60,7 +60,7 @@ async def make_runtime(settings: Settings) -> AsyncIterator[RuntimeFactory]:
     async def factory(
         definitions: list[ServiceDefinition],
         *,
-        bus: str = "inprocess",
+        bus: Literal["kafka", "inprocess"] = "inprocess",
         clock: Clock | None = None,
         workers: bool = False,
         settings_: Settings | None = None,
@@ -71,7 +71,7 @@ async def make_runtime(settings: Settings) -> AsyncIterator[RuntimeFactory]:
             clock=clock or ManualClock(datetime(2026, 1, 5, tzinfo=UTC)),
             bus=bus,
             workers=workers,
-        )  # type: ignore[arg-type]
+        )
         await runtime.start()
         created.append(runtime)
         return runtime

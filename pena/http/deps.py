@@ -6,7 +6,7 @@ worker thread, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -18,17 +18,18 @@ from pena.settings import Settings
 
 
 def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-def service_runtime(name: str):
+def service_runtime(name: str) -> Callable[[Request], Awaitable[ServiceRuntime]]:
     async def dependency(request: Request) -> ServiceRuntime:
         return get_runtime(request).services[name]
 
     return dependency
 
 
-def session_for(name: str):
+def session_for(name: str) -> Callable[[Request], AsyncIterator[AsyncSession]]:
     """The request's one transaction on the service's database: commits after the route returns
     (before the response is sent, so a failed commit is the caller's error), rolls back on error."""
 

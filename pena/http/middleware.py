@@ -1,9 +1,8 @@
 """The request context middleware: request and correlation ids, W3C traceparent, the body-size cap,
-the per-client rate limit, request metrics and the access log."""
+request metrics and the access log (the rate limit is per authenticated subject: pena/ratelimit.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import uuid
@@ -20,14 +19,12 @@ access_log = logging.getLogger("pena.access")
 
 
 class RequestContextMiddleware:
-    """Pure ASGI (no per-request task switch): ids, traceparent, size cap, rate limit, metrics, access log."""
+    """Pure ASGI (no per-request task switch): ids, traceparent, size cap, metrics, access log."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.max_body = settings.max_body_bytes
         self.max_upload = settings.max_upload_bytes
-        self.rate = settings.rate_limit_per_minute
-        self._buckets: dict[str, tuple[float, float]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,20 +88,6 @@ class RequestContextMiddleware:
                 f"request bodies are limited to {cap} bytes",
                 type_="payload-too-large",
             )
-        client = hashlib.sha1((headers.get("authorization") or str(scope.get("client"))).encode()).hexdigest()
-        now = time.monotonic()
-        allowance, last = self._buckets.get(client, (float(self.rate), now))
-        allowance = min(float(self.rate), allowance + (now - last) * self.rate / 60.0)
-        if allowance < 1.0:
-            self._buckets[client] = (allowance, now)
-            return problem_response(
-                429,
-                "Too many requests",
-                "rate limit reached for this client",
-                type_="rate-limited",
-                headers={"Retry-After": "1"},
-            )
-        self._buckets[client] = (allowance - 1.0, now)
         return None
 
     def _capped(self, receive: Receive, cap: int) -> Receive:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -36,10 +37,8 @@ async def refuse_nul_characters(request: Request) -> None:
     if request.headers.get("content-type", "").startswith("application/json"):
         body = await request.body()  # cached: the route reads the same bytes
         if b"\\u0000" in body:  # JSON must escape U+0000; parse only when it may be there
-            try:
+            with contextlib.suppress(ValueError):  # malformed JSON: the route's own validation answers it
                 places += [("body", p) for p in _nul_paths(json.loads(body))]
-            except ValueError:
-                pass  # malformed JSON: the route's own validation answers it
     if places:
         raise Problem(
             422,

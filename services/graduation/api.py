@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.auth import Principal, require
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
-from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from pena.pagination import Page, Paging
 from pena.problems import not_found
 from services.graduation import queries, service
 from services.graduation.reference_io import parse_rows
@@ -35,6 +35,7 @@ from services.graduation.schemas import (
     StatisticsRead,
     VerificationCreate,
 )
+from services.graduation.settings import GraduationSettingsDep
 
 router = APIRouter(prefix="/v1/graduation", tags=["graduation"])
 Session = Annotated[AsyncSession, session_dependency("graduation")]
@@ -84,7 +85,7 @@ async def put_minimum_wages(
     request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep
 ) -> ReferenceUpsertResult:
     rows = parse_rows(request.headers.get("content-type", ""), await request.body(), MinimumWageRow)
-    count = await service.upsert_minimum_wages(session, rows=rows, actor=principal, now=clock.now())
+    count = await service.upsert_minimum_wages(session, rows=rows, actor=principal, clock=clock)
     return ReferenceUpsertResult(upserted=count)
 
 
@@ -108,7 +109,7 @@ async def put_poverty_lines(
     request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep
 ) -> ReferenceUpsertResult:
     rows = parse_rows(request.headers.get("content-type", ""), await request.body(), PovertyLineRow)
-    count = await service.upsert_poverty_lines(session, rows=rows, actor=principal, now=clock.now())
+    count = await service.upsert_poverty_lines(session, rows=rows, actor=principal, clock=clock)
     return ReferenceUpsertResult(upserted=count)
 
 
@@ -134,9 +135,7 @@ async def post_policy(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
-        return PolicyRead.model_validate(
-            await service.publish_policy(session, body=body, actor=principal, now=clock.now())
-        )
+        return PolicyRead.model_validate(await service.publish_policy(session, body=body, actor=principal, clock=clock))
 
     return await _once(session, principal, idempotency_key, body.model_dump(mode="json"), effect, scope="policy")
 
@@ -155,30 +154,21 @@ async def get_policy(policy_id: str, session: Session, _: Reader) -> PolicyRead:
 @router.get("/assessments", summary="Assessments, newest first (cursor pagination)")
 async def get_assessments(
     session: Session,
-    settings: SettingsDep,
     principal: Reader,
+    page: Paging,
     outcome: Literal["ready", "not_ready", "cannot_assess"] | None = None,
     participant_id: str | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
     status: Literal["current", "superseded"] | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[AssessmentRead]:
-    size = clamp_limit(limit, settings.max_page_size)
-    rows = await service.list_assessments(
+    return await service.list_assessments(
         session,
         principal=principal,
         outcome=outcome,
         participant_id=participant_id,
         region=region,
         status=status,
-        after=decode_cursor(cursor),
-        limit=size,
-    )
-    page, more = rows[:size], len(rows) > size
-    next_cursor = encode_cursor({"at": page[-1].assessed_at.isoformat(), "id": page[-1].id}) if more else None
-    return Page[AssessmentRead](
-        items=[AssessmentRead.model_validate(a) for a in page], next_cursor=next_cursor, limit=size
+        page=page,
     )
 
 
@@ -199,7 +189,7 @@ async def post_verification(
 ) -> JSONResponse:
     async def effect() -> BaseModel:
         assessment = await service.verify_assessment(
-            session, assessment_id=assessment_id, body=body, principal=principal, now=clock.now()
+            session, assessment_id=assessment_id, body=body, principal=principal, clock=clock
         )
         return AssessmentRead.model_validate(assessment)
 
@@ -220,11 +210,18 @@ async def post_decision(
     principal: Approver,
     clock: ClockDep,
     settings: SettingsDep,
+    graduation_settings: GraduationSettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
         decision = await service.decide(
-            session, assessment_id=assessment_id, body=body, principal=principal, now=clock.now(), settings=settings
+            session,
+            assessment_id=assessment_id,
+            body=body,
+            principal=principal,
+            clock=clock,
+            settings=settings,
+            graduation_settings=graduation_settings,
         )
         return DecisionRead.model_validate(decision)
 
@@ -239,27 +236,20 @@ async def post_decision(
 @router.get("/decisions", summary="Decisions, newest first (cursor pagination)")
 async def get_decisions(
     session: Session,
-    settings: SettingsDep,
     principal: Reader,
+    page: Paging,
     outcome: Literal["approved", "rejected", "deferred", "reversed"] | None = None,
     participant_id: str | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[DecisionRead]:
-    size = clamp_limit(limit, settings.max_page_size)
-    rows = await service.list_decisions(
+    return await service.list_decisions(
         session,
         principal=principal,
         outcome=outcome,
         participant_id=participant_id,
         region=region,
-        after=decode_cursor(cursor),
-        limit=size,
+        page=page,
     )
-    page, more = rows[:size], len(rows) > size
-    next_cursor = encode_cursor({"at": page[-1].decided_at.isoformat(), "id": page[-1].id}) if more else None
-    return Page[DecisionRead](items=[DecisionRead.model_validate(d) for d in page], next_cursor=next_cursor, limit=size)
 
 
 @router.get("/decisions/{decision_id}", summary="One decision")
@@ -280,12 +270,17 @@ async def post_appeal(
     session: Session,
     principal: Appellant,
     clock: ClockDep,
-    settings: SettingsDep,
+    graduation_settings: GraduationSettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
         appeal = await service.file_appeal(
-            session, decision_id=decision_id, body=body, principal=principal, now=clock.now(), settings=settings
+            session,
+            decision_id=decision_id,
+            body=body,
+            principal=principal,
+            clock=clock,
+            graduation_settings=graduation_settings,
         )
         return AppealRead.model_validate(appeal)
 
@@ -310,11 +305,12 @@ async def post_appeal_decision(
     session: Session,
     principal: Approver,
     clock: ClockDep,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> BaseModel:
         appeal = await service.decide_appeal(
-            session, appeal_id=appeal_id, body=body, principal=principal, now=clock.now()
+            session, appeal_id=appeal_id, body=body, principal=principal, clock=clock, settings=settings
         )
         return AppealRead.model_validate(appeal)
 
@@ -329,6 +325,7 @@ async def post_appeal_decision(
 @router.get("/statistics", summary="Ready / graduated / deferred / rejected counts as of a date")
 async def get_statistics(
     session: Session,
+    settings: SettingsDep,
     principal: Reader,
     as_of: date,
     group_by: Literal["region", "centre", "business_field", "kind"] | None = None,
@@ -338,5 +335,11 @@ async def get_statistics(
     ] = 4,
 ) -> StatisticsRead:
     return await service.statistics(
-        session, principal=principal, as_of=as_of, group_by=group_by, region=region, region_digits=region_digits
+        session,
+        principal=principal,
+        as_of=as_of,
+        group_by=group_by,
+        region=region,
+        region_digits=region_digits,
+        settings=settings,
     )

@@ -1,15 +1,16 @@
-"""Every SELECT of the graduation service."""
+"""Every SELECT and read-model write of the graduation service."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select
+from sqlalchemy import and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.readmodel import upsert_if_newer
 from services.graduation.models import (
     Appeal,
     Assessment,
@@ -103,7 +104,21 @@ async def get_policy(session: AsyncSession, policy_id: str) -> Policy | None:
 
 
 async def participant_view(session: AsyncSession, participant_id: str) -> ParticipantView | None:
-    return await session.get(ParticipantView, participant_id)
+    return await session.get(ParticipantView, participant_id, populate_existing=True)
+
+
+async def apply_participant_facts(session: AsyncSession, facts: ParticipantView) -> None:
+    """The newer version wins, keeping the stored region and status where the event carries none;
+    an event of the same or an older version only fills a region still unknown."""
+    table = ParticipantView.__table__  # type: ignore[attr-defined]
+    row = {column.name: getattr(facts, column.name) for column in table.columns}
+    await upsert_if_newer(session, table, row, key="participant_id", keep_when_null=("region_code", "status"))
+    if facts.region_code:
+        await session.execute(
+            update(table)
+            .where(table.c.participant_id == facts.participant_id, table.c.region_code.is_(None))
+            .values(region_code=facts.region_code, updated_at=facts.updated_at)
+        )
 
 
 # ------------------------------------------------------------------ assessments
@@ -143,7 +158,7 @@ async def list_assessments(
     participant_id: str | None,
     region_prefix: str | None,
     status: str | None,
-    after: dict[str, Any] | None,
+    after: tuple[datetime, str] | None,
     limit: int,
 ) -> list[Assessment]:
     query = select(Assessment)
@@ -156,11 +171,11 @@ async def list_assessments(
     if status:
         query = query.where(col(Assessment.status) == status)
     if after:
-        at = datetime.fromisoformat(after["at"])
+        at, last_id = after
         query = query.where(
             or_(
                 col(Assessment.assessed_at) < at,
-                and_(col(Assessment.assessed_at) == at, col(Assessment.id) < after["id"]),
+                and_(col(Assessment.assessed_at) == at, col(Assessment.id) < last_id),
             )
         )
     query = query.order_by(col(Assessment.assessed_at).desc(), col(Assessment.id).desc()).limit(limit + 1)
@@ -195,7 +210,7 @@ async def list_decisions(
     outcome: str | None,
     participant_id: str | None,
     region_prefix: str | None,
-    after: dict[str, Any] | None,
+    after: tuple[datetime, str] | None,
     limit: int,
 ) -> list[Decision]:
     query = select(Decision)
@@ -206,9 +221,9 @@ async def list_decisions(
     if region_prefix:
         query = query.where(col(Decision.region_code).startswith(region_prefix))
     if after:
-        at = datetime.fromisoformat(after["at"])
+        at, last_id = after
         query = query.where(
-            or_(col(Decision.decided_at) < at, and_(col(Decision.decided_at) == at, col(Decision.id) < after["id"]))
+            or_(col(Decision.decided_at) < at, and_(col(Decision.decided_at) == at, col(Decision.id) < last_id))
         )
     query = query.order_by(col(Decision.decided_at).desc(), col(Decision.id).desc()).limit(limit + 1)
     return list((await session.execute(query)).scalars().all())

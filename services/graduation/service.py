@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.audit import record_audit
 from pena.auth import Principal
+from pena.clock import Clock, business_date, end_of_business_day
 from pena.consumer import RetryLater
 from pena.contracts.graduation import GraduationAppealed, GraduationAssessed, GraduationDecided
 from pena.contracts.monev import MonevCompleted
 from pena.durations import add_duration
+from pena.ids import new_id
 from pena.outbox import emit
+from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.problems import Problem, field_error, not_found
 from pena.settings import Settings
 from services.graduation import queries
@@ -35,7 +37,9 @@ from services.graduation.policy import DEFAULT_CRITERIA, PovertyFigure, Referenc
 from services.graduation.schemas import (
     AppealCreate,
     AppealDecisionCreate,
+    AssessmentRead,
     DecisionCreate,
+    DecisionRead,
     MinimumWageRow,
     PolicyCreate,
     PovertyLineRow,
@@ -43,24 +47,10 @@ from services.graduation.schemas import (
     StatisticsRead,
     VerificationCreate,
 )
+from services.graduation.settings import GraduationSettings
 
-# Business dates (effective dates, "as of" days) are read on Western Indonesia Time, where the
-# ministry sits; WIB has no daylight saving.
-WIB = timezone(timedelta(hours=7), "WIB")
 SEED_FILE = Path(__file__).parent / "data" / "reference_seed.json"
 _REGION = re.compile(r"^\d{10}$")
-
-
-def today_wib(now: datetime) -> date:
-    return now.astimezone(WIB).date()
-
-
-def end_of_day_wib(day: date) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=WIB)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def within_unit(principal: Principal, region_code: str | None) -> bool:
@@ -84,8 +74,9 @@ def scoped_region_prefix(principal: Principal, requested: str | None) -> tuple[s
 
 
 async def upsert_minimum_wages(
-    session: AsyncSession, *, rows: list[MinimumWageRow], actor: Principal | None, now: datetime
+    session: AsyncSession, *, rows: list[MinimumWageRow], actor: Principal | None, clock: Clock
 ) -> int:
+    now = clock.now()
     for row in rows:
         if (row.level == "umk") != (len(row.region_code) == 4):
             raise field_error(
@@ -112,8 +103,9 @@ async def upsert_minimum_wages(
 
 
 async def upsert_poverty_lines(
-    session: AsyncSession, *, rows: list[PovertyLineRow], actor: Principal | None, now: datetime
+    session: AsyncSession, *, rows: list[PovertyLineRow], actor: Principal | None, clock: Clock
 ) -> int:
+    now = clock.now()
     for row in rows:
         values = row.model_dump() | {"updated_at": now, "updated_by": actor.subject if actor else "seed"}
         statement = pg_insert(PovertyLine).values(**values)
@@ -139,16 +131,17 @@ def read_seed(seed_file: Path = SEED_FILE) -> dict[str, Any]:
     return seed
 
 
-async def seed_reference_data(session: AsyncSession, *, seed: dict[str, Any], now: datetime) -> None:
+async def seed_reference_data(session: AsyncSession, *, seed: dict[str, Any], clock: Clock) -> None:
     """Loads the shipped seed when the tables are empty, and a default policy v1 when none exists."""
+    now = clock.now()
     await queries.lock_key(session, "graduation-seed")
     wages, lines = await queries.reference_counts(session)
     if wages == 0:
         rows = [MinimumWageRow.model_validate(r) for r in seed["minimum_wages"]]
-        await upsert_minimum_wages(session, rows=rows, actor=None, now=now)
+        await upsert_minimum_wages(session, rows=rows, actor=None, clock=clock)
     if lines == 0:
         line_rows = [PovertyLineRow.model_validate(r) for r in seed["poverty_lines"]]
-        await upsert_poverty_lines(session, rows=line_rows, actor=None, now=now)
+        await upsert_poverty_lines(session, rows=line_rows, actor=None, clock=clock)
     if await queries.latest_policy_version(session) == 0:
         default = seed.get("default_policy", {})
         session.add(
@@ -168,7 +161,8 @@ async def seed_reference_data(session: AsyncSession, *, seed: dict[str, Any], no
 # ------------------------------------------------------------------ policies
 
 
-async def publish_policy(session: AsyncSession, *, body: PolicyCreate, actor: Principal, now: datetime) -> Policy:
+async def publish_policy(session: AsyncSession, *, body: PolicyCreate, actor: Principal, clock: Clock) -> Policy:
+    now = clock.now()
     await queries.lock_key(session, "graduation-policy")
     previous = await queries.latest_policy_version(session)
     policies = await queries.list_policies(session)
@@ -210,26 +204,14 @@ async def apply_participant_facts(
     version: int,
     region_code: str | None,
     status: str | None,
-    now: datetime,
+    clock: Clock,
 ) -> None:
     """Keeps the newest version; an older event only fills a region still unknown."""
-    view = await queries.participant_view(session, participant_id)
-    if view is None:
-        session.add(
-            ParticipantView(
-                participant_id=participant_id, region_code=region_code, status=status, version=version, updated_at=now
-            )
-        )
-        await session.flush()
-        return
-    if version > view.version:
-        view.version = version
-        view.region_code = region_code or view.region_code
-        view.status = status or view.status
-        view.updated_at = now
-    elif view.region_code is None and region_code:
-        view.region_code = region_code
-        view.updated_at = now
+    now = clock.now()
+    facts = ParticipantView(
+        participant_id=participant_id, region_code=region_code, status=status, version=version, updated_at=now
+    )
+    await queries.apply_participant_facts(session, facts)
 
 
 # ------------------------------------------------------------------ assessment
@@ -270,9 +252,10 @@ async def _reference_figures(session: AsyncSession, region_code: str, year: int)
     )
 
 
-async def assess_monev(session: AsyncSession, *, result: MonevCompleted, now: datetime) -> Assessment | None:
+async def assess_monev(session: AsyncSession, *, result: MonevCompleted, clock: Clock) -> Assessment | None:
     """Assesses one Monev result against the policy in force on the visit date. Returns None when this
     exact submission was assessed already (same task, same submission version)."""
+    now = clock.now()
     await queries.lock_key(session, f"graduation-participant:{result.participant_id}")
     if await queries.assessment_for_submission(session, result.task_id, result.submission_version):
         return None
@@ -390,12 +373,12 @@ async def list_assessments(
     participant_id: str | None,
     region: str | None,
     status: str | None,
-    after: dict[str, Any] | None,
-    limit: int,
-) -> list[Assessment]:
+    page: PageRequest,
+) -> Page[AssessmentRead]:
+    after = read_cursor(page, ("at", datetime), ("id", str))
     prefix, possible = scoped_region_prefix(principal, region)
     if not possible:
-        return []
+        return keyset_page([], page, key=_assessment_key, item=AssessmentRead.model_validate)
     rows = await queries.list_assessments(
         session,
         outcome=outcome,
@@ -403,7 +386,7 @@ async def list_assessments(
         region_prefix=prefix,
         status=status,
         after=after,
-        limit=limit,
+        limit=page.limit,
     )
     await record_audit(
         session,
@@ -414,10 +397,18 @@ async def list_assessments(
         purpose="graduation",
         details={
             "filters": {"outcome": outcome, "participant_id": participant_id, "region": prefix, "status": status},
-            "returned": min(len(rows), limit),
+            "returned": min(len(rows), page.limit),
         },
     )
-    return rows
+    return keyset_page(rows, page, key=_assessment_key, item=AssessmentRead.model_validate)
+
+
+def _assessment_key(assessment: Assessment) -> dict[str, Any]:
+    return {"at": assessment.assessed_at.isoformat(), "id": assessment.id}
+
+
+def _decision_key(decision: Decision) -> dict[str, Any]:
+    return {"at": decision.decided_at.isoformat(), "id": decision.id}
 
 
 async def list_decisions(
@@ -427,14 +418,14 @@ async def list_decisions(
     outcome: str | None,
     participant_id: str | None,
     region: str | None,
-    after: dict[str, Any] | None,
-    limit: int,
-) -> list[Decision]:
+    page: PageRequest,
+) -> Page[DecisionRead]:
+    after = read_cursor(page, ("at", datetime), ("id", str))
     prefix, possible = scoped_region_prefix(principal, region)
     if not possible:
-        return []
+        return keyset_page([], page, key=_decision_key, item=DecisionRead.model_validate)
     rows = await queries.list_decisions(
-        session, outcome=outcome, participant_id=participant_id, region_prefix=prefix, after=after, limit=limit
+        session, outcome=outcome, participant_id=participant_id, region_prefix=prefix, after=after, limit=page.limit
     )
     await record_audit(
         session,
@@ -445,7 +436,7 @@ async def list_decisions(
         purpose="graduation",
         details={"filters": {"outcome": outcome, "participant_id": participant_id, "region": prefix}},
     )
-    return rows
+    return keyset_page(rows, page, key=_decision_key, item=DecisionRead.model_validate)
 
 
 async def read_decision(session: AsyncSession, *, decision_id: str, principal: Principal) -> Decision:
@@ -484,8 +475,9 @@ async def read_appeal(session: AsyncSession, *, appeal_id: str, principal: Princ
 
 
 async def verify_assessment(
-    session: AsyncSession, *, assessment_id: str, body: VerificationCreate, principal: Principal, now: datetime
+    session: AsyncSession, *, assessment_id: str, body: VerificationCreate, principal: Principal, clock: Clock
 ) -> Assessment:
+    now = clock.now()
     assessment = await read_assessment(session, assessment_id=assessment_id, principal=principal, for_update=True)
     if assessment.status != "current":
         raise Problem(
@@ -514,8 +506,8 @@ async def verify_assessment(
     return assessment
 
 
-def _mentoring_until(effective: date, settings: Settings) -> date:
-    until = add_duration(effective, settings.mentoring_period)
+def _mentoring_until(effective: date, graduation_settings: GraduationSettings) -> date:
+    until = add_duration(effective, graduation_settings.mentoring_period)
     return until.date() if isinstance(until, datetime) else until
 
 
@@ -525,9 +517,11 @@ async def decide(
     assessment_id: str,
     body: DecisionCreate,
     principal: Principal,
-    now: datetime,
+    clock: Clock,
     settings: Settings,
+    graduation_settings: GraduationSettings,
 ) -> Decision:
+    now = clock.now()
     assessment = await read_assessment(session, assessment_id=assessment_id, principal=principal, for_update=True)
     if assessment.status != "current":
         raise Problem(
@@ -588,8 +582,8 @@ async def decide(
                     "the policy of this assessment needs the family's voluntary exit statement for sejahtera mandiri",
                     type_="voluntary_statement_missing",
                 )
-        effective = body.effective_date or today_wib(now)
-        mentoring_until = _mentoring_until(effective, settings)
+        effective = body.effective_date or business_date(now, settings.business_timezone)
+        mentoring_until = _mentoring_until(effective, graduation_settings)
     outcome = {"approve": "approved", "reject": "rejected", "defer": "deferred"}[body.decision]
     decision = Decision(
         id=new_id(),
@@ -663,20 +657,22 @@ async def file_appeal(
     decision_id: str,
     body: AppealCreate,
     principal: Principal,
-    now: datetime,
-    settings: Settings,
+    clock: Clock,
+    graduation_settings: GraduationSettings,
 ) -> Appeal:
+    now = clock.now()
     decision = await queries.get_decision(session, decision_id, for_update=True)
     if decision is None or not within_unit(principal, decision.region_code):
         raise not_found("decision", decision_id)
     if decision.outcome == "reversed" or decision.reversed_at is not None:
         raise Problem(409, "Not appealable", "this decision was already reversed", type_="not_appealable")
-    closes = add_duration(decision.decided_at, settings.appeal_window)
+    window = graduation_settings.appeal_window
+    closes = add_duration(decision.decided_at, window)
     if now > closes:
         raise Problem(
             409,
             "Appeal window closed",
-            f"objections to this decision were accepted until {closes.isoformat()} ({settings.appeal_window})",
+            f"objections to this decision were accepted until {closes.isoformat()} ({window})",
             type_="appeal_window_closed",
         )
     existing = await queries.appeals_for_decision(session, decision.id)
@@ -718,8 +714,10 @@ async def decide_appeal(
     appeal_id: str,
     body: AppealDecisionCreate,
     principal: Principal,
-    now: datetime,
+    clock: Clock,
+    settings: Settings,
 ) -> Appeal:
+    now = clock.now()
     appeal = await queries.get_appeal(session, appeal_id, for_update=True)
     if appeal is None or not within_unit(principal, appeal.region_code):
         raise not_found("appeal", appeal_id)
@@ -748,7 +746,7 @@ async def decide_appeal(
             graduated=False,
             kind=original.kind,
             reason=body.reason,
-            effective_date=today_wib(now),
+            effective_date=business_date(now, settings.business_timezone),
             decided_by=principal.subject,
             decided_at=now,
             region_code=original.region_code,
@@ -789,8 +787,9 @@ async def statistics(
     group_by: str | None,
     region: str | None,
     region_digits: int,
+    settings: Settings,
 ) -> StatisticsRead:
-    cutoff = end_of_day_wib(as_of)
+    cutoff = end_of_business_day(as_of, settings.business_timezone)
     prefix, possible = scoped_region_prefix(principal, region)
     rows = (
         await queries.statistics(

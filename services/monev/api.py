@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -13,12 +12,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.auth import Principal, require
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
-from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
-from pena.problems import field_error
+from pena.pagination import Page, Paging
 from pena.settings import Settings
 from services.monev import queries, service
 from services.monev.measures import FORMULA_VERSION
-from services.monev.models import FacilitatorRegion, MonevSurvey, MonevTask
+from services.monev.models import MonevSurvey, MonevTask
 from services.monev.schemas import (
     AssignmentIn,
     FacilitatorRegionIn,
@@ -42,10 +40,6 @@ RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,10}$", description="K
 router = APIRouter(prefix="/v1/monev", tags=["monev"])
 
 
-def _summary(task: MonevTask) -> TaskSummary:
-    return TaskSummary.model_validate(task, from_attributes=True)
-
-
 def _survey_read(survey: MonevSurvey, settings: Settings) -> SurveyRead:
     return SurveyRead(
         id=survey.id,
@@ -64,7 +58,7 @@ def _survey_read(survey: MonevSurvey, settings: Settings) -> SurveyRead:
 
 def _task_read(task: MonevTask, survey: MonevSurvey | None, settings: Settings) -> TaskRead:
     return TaskRead(
-        **_summary(task).model_dump(),
+        **service.task_summary(task).model_dump(),
         announced_at=task.announced_at,
         created_at=task.created_at,
         updated_at=task.updated_at,
@@ -105,27 +99,11 @@ async def add_facilitator_region(
 @router.get("/facilitators", response_model=Page[FacilitatorRegionRead], summary="Facilitator region coverage")
 async def list_facilitator_regions(
     session: Session,
-    settings: SettingsDep,
     _: Assigner,
+    page: Paging,
     subject: str | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[FacilitatorRegionRead]:
-    limit = clamp_limit(limit, settings.max_page_size)
-    after = decode_cursor(cursor)
-    rows: list[FacilitatorRegion] = await queries.list_facilitator_regions(
-        session,
-        subject=subject,
-        after=(str(after["prefix"]), str(after["id"])) if after else None,
-        limit=limit,
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[FacilitatorRegionRead.model_validate(r, from_attributes=True) for r in rows],
-        next_cursor=encode_cursor({"prefix": rows[-1].region_prefix, "id": rows[-1].id}) if more and rows else None,
-        limit=limit,
-    )
+    return await service.list_facilitator_regions(session, subject=subject, page=page)
 
 
 @router.delete("/facilitators/{coverage_id}", status_code=204, summary="Remove a facilitator's region coverage")
@@ -144,20 +122,16 @@ async def remove_facilitator_region(coverage_id: str, session: Session, principa
 )
 async def list_tasks(
     session: Session,
-    settings: SettingsDep,
     principal: Reader,
+    page: Paging,
     status: TaskStatus | None = None,
     assignee: str | None = None,
     region_prefix: RegionPrefix = None,
     participant_id: str | None = None,
     due_before: AwareDatetime | None = None,
     due_after: AwareDatetime | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[TaskSummary]:
-    limit = clamp_limit(limit, settings.max_page_size)
-    after = _task_cursor(decode_cursor(cursor))
-    rows = await service.list_tasks(
+    return await service.list_tasks(
         session,
         principal=principal,
         filters=queries.TaskFilter(
@@ -168,27 +142,8 @@ async def list_tasks(
             due_before=due_before,
             due_after=due_after,
         ),
-        after=after,
-        limit=limit,
+        page=page,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[_summary(t) for t in rows],
-        next_cursor=encode_cursor({"due_at": rows[-1].due_at.isoformat(), "id": rows[-1].id})
-        if more and rows
-        else None,
-        limit=limit,
-    )
-
-
-def _task_cursor(values: dict[str, Any] | None) -> tuple[datetime, str] | None:
-    if values is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(values["due_at"])), str(values["id"])
-    except (KeyError, ValueError) as exc:
-        raise field_error("cursor", "invalid_cursor", "cursor is not one this API returned") from exc
 
 
 @router.get("/tasks/{task_id}", response_model=TaskRead, summary="One task with the survey result in force")
@@ -203,7 +158,9 @@ async def get_task(task_id: str, session: Session, settings: SettingsDep, princi
 async def assign_task(
     task_id: str, body: AssignmentIn, session: Session, clock: ClockDep, principal: Assigner
 ) -> TaskSummary:
-    return _summary(await service.assign_task(session, principal=principal, clock=clock, task_id=task_id, data=body))
+    return service.task_summary(
+        await service.assign_task(session, principal=principal, clock=clock, task_id=task_id, data=body)
+    )
 
 
 @router.post(

@@ -13,6 +13,7 @@ from pena.consumer import Delivery
 from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from pena.scheduler import Job
 from services.monev import service
+from services.monev.settings import get_monev_settings
 
 
 async def on_training_completed(session: AsyncSession, delivery: Delivery) -> None:
@@ -26,7 +27,8 @@ async def on_trainings_completed(session: AsyncSession, deliveries: list[Deliver
         session,
         completions=[(d.payload, d.context) for d in deliveries],
         settings=first.settings,
-        now=first.clock.now(),
+        monev_settings=get_monev_settings(),
+        clock=first.clock,
     )
 
 
@@ -39,7 +41,7 @@ async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> Non
         region_code=facts.region_code,
         household_size=facts.household_size,
         baseline_monthly_income=facts.baseline_monthly_income,
-        now=delivery.clock.now(),
+        clock=delivery.clock,
     )
 
 
@@ -47,7 +49,7 @@ async def on_participant_status_changed(session: AsyncSession, delivery: Deliver
     change: ParticipantStatusChanged = delivery.payload
     if change.to_status == "erased":
         await service.forget_baseline(
-            session, participant_id=change.participant_id, version=change.version, now=delivery.clock.now()
+            session, participant_id=change.participant_id, version=change.version, clock=delivery.clock
         )
 
 
@@ -57,12 +59,12 @@ async def due_job(session: AsyncSession, job: Job, clock: Clock) -> None:
         task_id=str(job.payload["task_id"]),
         grace=str(job.payload.get("grace") or "P30D"),
         timezone=str(job.payload.get("timezone") or "Asia/Jakarta"),
-        now=clock.now(),
+        clock=clock,
     )
 
 
 async def overdue_job(session: AsyncSession, job: Job, clock: Clock) -> None:
-    await service.announce_overdue(session, task_id=str(job.payload["task_id"]), now=clock.now())
+    await service.announce_overdue(session, task_id=str(job.payload["task_id"]), clock=clock)
 
 
 HANDLERS = {

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.readmodel import upsert_if_newer
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
 
 OPEN_STATUSES = ("scheduled", "due", "overdue")
@@ -22,15 +23,6 @@ async def task_by_id(session: AsyncSession, task_id: str, *, for_update: bool = 
     if for_update:
         # serialises survey submissions, assignment and the due/overdue jobs of one task
         query = query.with_for_update()
-    return (await session.execute(query)).scalars().first()
-
-
-async def task_by_key(session: AsyncSession, participant_id: str, batch_id: str, wave: str) -> MonevTask | None:
-    query = select(MonevTask).where(
-        col(MonevTask.participant_id) == participant_id,
-        col(MonevTask.batch_id) == batch_id,
-        col(MonevTask.wave) == wave,
-    )
     return (await session.execute(query)).scalars().first()
 
 
@@ -205,3 +197,12 @@ async def summary(
     if due_before:
         query = query.where(col(MonevTask.due_at) < due_before)
     return [dict(row._mapping) for row in (await session.execute(query)).all()]
+
+
+# ------------------------------------------------------------------ baselines (read model)
+
+
+async def upsert_baseline(session: AsyncSession, row: dict[str, Any]) -> None:
+    """The newer version wins; `row` holds the baseline columns to store (all of them, or the erased ones)."""
+    table = BaselineParticipant.__table__  # type: ignore[attr-defined]
+    await upsert_if_newer(session, table, row, key="participant_id")

@@ -3,39 +3,35 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.audit import audit_row, record_audit, record_audits
 from pena.auth import Principal
-from pena.clock import Clock, business_today
+from pena.clock import Clock, business_date, business_time, business_today
 from pena.contracts import MonevCompleted, MonevDue, MonevOverdue, MonevScheduled, TrainingCompleted
 from pena.crypto import FieldCipher
 from pena.db import insert_rows
 from pena.durations import add_duration, parse_duration
+from pena.ids import new_id
 from pena.outbox import emit, emit_rows, outbox_row
+from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.problems import Problem, field_error, not_found
 from pena.scheduler import cancel_job, job_row, lock_jobs, schedule_job, schedule_jobs
 from pena.settings import Settings
 from services.monev import measures, queries
-from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
-from services.monev.schemas import AssignmentIn, FacilitatorRegionIn, SurveyIn
+from services.monev.models import FacilitatorRegion, MonevSurvey, MonevTask
+from services.monev.schemas import AssignmentIn, FacilitatorRegionIn, FacilitatorRegionRead, SurveyIn, TaskSummary
+from services.monev.settings import MonevSettings
 
 DUE_JOB = "monev.due"
 OVERDUE_JOB = "monev.overdue"
 AUTO_ASSIGNED = "auto:region"
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def due_job_key(task_id: str) -> str:
@@ -49,8 +45,7 @@ def overdue_job_key(task_id: str) -> str:
 def due_time(completed_at: datetime, wave: str, business_timezone: str) -> datetime:
     """Calendar months are counted on the business calendar (WIB by default), so a completion on the
     evening of 30 November local time is due at the end of February, not on 1 March."""
-    aware = completed_at if completed_at.tzinfo else completed_at.replace(tzinfo=UTC)
-    return add_duration(aware.astimezone(ZoneInfo(business_timezone)), wave)
+    return add_duration(business_time(completed_at, business_timezone), wave)
 
 
 # ------------------------------------------------------------------ who sees what
@@ -115,12 +110,18 @@ CompletionInContext = tuple[TrainingCompleted, Callable[[], AbstractContextManag
 
 
 async def schedule_follow_ups(
-    session: AsyncSession, *, completions: list[CompletionInContext], settings: Settings, now: datetime
+    session: AsyncSession,
+    *,
+    completions: list[CompletionInContext],
+    settings: Settings,
+    monev_settings: MonevSettings,
+    clock: Clock,
 ) -> list[str]:
     """One task per configured wave and completion, written set-based (a few statements for a whole
     batch of events). A task that exists for (participant, batch, wave) is left as it is, so a
     redelivered or re-announced completion changes nothing. Returns the ids of the tasks created."""
-    for wave in settings.monev_delays:
+    now = clock.now()
+    for wave in monev_settings.monev_delays:
         parse_duration(wave)  # a misconfigured wave fails loudly (the event is retried, then dead-lettered)
     known_regions = await queries.baseline_regions(session, {c.participant_id for c, _ in completions})
     assigner = RegionAssigner()
@@ -128,10 +129,10 @@ async def schedule_follow_ups(
     await assigner.load(session, set(regions))
     planned: dict[str, tuple[int, dict[str, Any]]] = {}
     for index, ((completion, _), region_code) in enumerate(zip(completions, regions, strict=True)):
-        for wave in settings.monev_delays:
+        for wave in monev_settings.monev_delays:
             # assigned before the insert: a rare conflicting duplicate still counts towards its facilitator
             assignee = assigner.pick(region_code)
-            task_id = _new_id()
+            task_id = new_id()
             planned[task_id] = (
                 index,
                 {
@@ -167,7 +168,11 @@ async def schedule_follow_ups(
                 kind=DUE_JOB,
                 key=due_job_key(task_id),
                 due_at=task["due_at"],
-                payload={"task_id": task_id, "grace": settings.monev_grace, "timezone": settings.business_timezone},
+                payload={
+                    "task_id": task_id,
+                    "grace": monev_settings.monev_grace,
+                    "timezone": settings.business_timezone,
+                },
             )
         )
         with in_context():
@@ -195,14 +200,15 @@ async def schedule_follow_ups(
     return [task_id for task_id in planned if task_id in created]
 
 
-async def announce_due(session: AsyncSession, *, task_id: str, grace: str, timezone: str, now: datetime) -> bool:
+async def announce_due(session: AsyncSession, *, task_id: str, grace: str, timezone: str, clock: Clock) -> bool:
     """Job: the task came due. Marks it, announces it and schedules the overdue check. A task already
     done (survey submitted right at due time) is not announced. Returns True when announced."""
+    now = clock.now()
     task = await queries.task_by_id(session, task_id, for_update=True)
     if task is None or task.status != "scheduled":
         return False
     # backfilled tasks (due long ago) come due now: the grace period counts from the announcement
-    grace_from = max(task.due_at, now).astimezone(ZoneInfo(timezone))
+    grace_from = business_time(max(task.due_at, now), timezone)
     task.status = "due"
     task.announced_at = now
     task.overdue_at = add_duration(grace_from, grace)
@@ -222,7 +228,8 @@ async def announce_due(session: AsyncSession, *, task_id: str, grace: str, timez
     return True
 
 
-async def announce_overdue(session: AsyncSession, *, task_id: str, now: datetime) -> bool:
+async def announce_overdue(session: AsyncSession, *, task_id: str, clock: Clock) -> bool:
+    now = clock.now()
     task = await queries.task_by_id(session, task_id, for_update=True)
     if task is None or task.status != "due":
         return False  # done in time (the job is normally cancelled then) or already overdue
@@ -258,37 +265,31 @@ async def apply_baseline(
     region_code: str | None,
     household_size: int | None,
     baseline_monthly_income: int | None,
-    now: datetime,
+    clock: Clock,
 ) -> None:
     """Moves a row forward only: a version not newer than the stored one changes nothing."""
-    table = BaselineParticipant.__table__  # type: ignore[attr-defined]
-    values = {
-        "region_code": region_code,
-        "household_size": household_size,
-        "baseline_monthly_income": baseline_monthly_income,
-    }
-    statement = pg_insert(table).values(participant_id=participant_id, version=version, updated_at=now, **values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.participant_id],
-        set_={"version": statement.excluded.version, "updated_at": statement.excluded.updated_at}
-        | {name: statement.excluded[name] for name in values},
-        where=table.c.version < statement.excluded.version,
+    now = clock.now()
+    await queries.upsert_baseline(
+        session,
+        {
+            "participant_id": participant_id,
+            "version": version,
+            "updated_at": now,
+            "region_code": region_code,
+            "household_size": household_size,
+            "baseline_monthly_income": baseline_monthly_income,
+        },
     )
-    await session.execute(statement)
 
 
-async def forget_baseline(session: AsyncSession, *, participant_id: str, version: int, now: datetime) -> None:
+async def forget_baseline(session: AsyncSession, *, participant_id: str, version: int, clock: Clock) -> None:
     """Erasure in the registry: drop the baseline figures held here (the village code stays for the
     programme's statistics). Stored with the erasure's version, so a late older event cannot restore them."""
-    table = BaselineParticipant.__table__  # type: ignore[attr-defined]
+    now = clock.now()
     erased = {"household_size": None, "baseline_monthly_income": None}
-    statement = pg_insert(table).values(participant_id=participant_id, version=version, updated_at=now, **erased)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.participant_id],
-        set_={"version": statement.excluded.version, "updated_at": statement.excluded.updated_at} | erased,
-        where=table.c.version < statement.excluded.version,
+    await queries.upsert_baseline(
+        session, {"participant_id": participant_id, "version": version, "updated_at": now} | erased
     )
-    await session.execute(statement)
 
 
 # ------------------------------------------------------------------ facilitators and assignment
@@ -302,7 +303,7 @@ async def add_facilitator_region(
     if existing is not None:
         return existing  # the same coverage twice is the same fact
     row = FacilitatorRegion(
-        id=_new_id(),
+        id=new_id(),
         subject=data.subject,
         region_prefix=data.region_prefix,
         created_by=principal.subject,
@@ -396,12 +397,17 @@ async def list_tasks(
     *,
     principal: Principal,
     filters: queries.TaskFilter,
-    after: tuple[datetime, str] | None,
-    limit: int,
-) -> list[MonevTask]:
+    page: PageRequest,
+) -> Page[TaskSummary]:
+    after = read_cursor(page, ("due_at", datetime), ("id", str))
     scope_assignee, scope_region = task_scope(principal)
     rows = await queries.list_tasks(
-        session, filters=filters, scope_assignee=scope_assignee, scope_region=scope_region, after=after, limit=limit
+        session,
+        filters=filters,
+        scope_assignee=scope_assignee,
+        scope_region=scope_region,
+        after=after,
+        limit=page.limit,
     )
     await record_audit(
         session,
@@ -410,9 +416,26 @@ async def list_tasks(
         subject_type="monev_task",
         subject_id=None,
         purpose="monev follow-up",
-        details={"returned": min(len(rows), limit)},
+        details={"returned": min(len(rows), page.limit)},
     )
-    return rows
+    return keyset_page(rows, page, key=lambda t: {"due_at": t.due_at.isoformat(), "id": t.id}, item=task_summary)
+
+
+def task_summary(task: MonevTask) -> TaskSummary:
+    return TaskSummary.model_validate(task, from_attributes=True)
+
+
+async def list_facilitator_regions(
+    session: AsyncSession, *, subject: str | None, page: PageRequest
+) -> Page[FacilitatorRegionRead]:
+    after = read_cursor(page, ("prefix", str), ("id", str))
+    rows = await queries.list_facilitator_regions(session, subject=subject, after=after, limit=page.limit)
+    return keyset_page(
+        rows,
+        page,
+        key=lambda r: {"prefix": r.region_prefix, "id": r.id},
+        item=lambda r: FacilitatorRegionRead.model_validate(r, from_attributes=True),
+    )
 
 
 async def survey_history(session: AsyncSession, *, principal: Principal, task_id: str) -> list[MonevSurvey]:
@@ -440,8 +463,7 @@ def decrypt_notes(survey: MonevSurvey, settings: Settings) -> str | None:
 
 
 def _validate_visit(visit_date: date, task: MonevTask, *, clock: Clock, settings: Settings) -> None:
-    zone = ZoneInfo(settings.business_timezone)
-    trained_on = task.training_completed_at.astimezone(zone).date()
+    trained_on = business_date(task.training_completed_at, settings.business_timezone)
     if visit_date < trained_on:
         raise field_error(
             "visit_date",
@@ -492,7 +514,7 @@ async def submit_survey(
     )
     version = task.submission_version + 1
     survey = MonevSurvey(
-        id=_new_id(),
+        id=new_id(),
         task_id=task.id,
         version=version,
         visit_date=data.visit_date,
@@ -517,7 +539,7 @@ async def submit_survey(
     await emit(
         session,
         "monev.completed",
-        completed_event(task, survey, indicators=indicators, result=result, now=now),
+        _completed_event(task, survey, indicators=indicators, result=result, now=now),
         subject=task.participant_id,
         time=now,
     )
@@ -533,7 +555,7 @@ async def submit_survey(
     return task, survey
 
 
-def completed_event(
+def _completed_event(
     task: MonevTask,
     survey: MonevSurvey,
     *,
@@ -566,8 +588,6 @@ def measures_of(survey: MonevSurvey) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ summary
-
-GROUPINGS = ("centre", "business_field", "province", "regency", "training_year")
 
 
 async def summary(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
@@ -15,8 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.auth import Principal, require
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
-from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
-from pena.problems import field_error
+from pena.pagination import Page, Paging
 from pena.settings import Settings
 from services.participants import imports, queries, service
 from services.participants.models import ImportJob, Participant
@@ -94,16 +92,6 @@ def _filters(
 Filters = Annotated[queries.ParticipantFilter, Depends(_filters)]
 
 
-def _cursor_after(cursor: str | None) -> tuple[datetime, str] | None:
-    after = decode_cursor(cursor)
-    if after is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(after["created_at"])), str(after["id"])
-    except (KeyError, ValueError) as exc:
-        raise field_error("cursor", "invalid_cursor", "cursor is not one this API returned") from exc
-
-
 # ------------------------------------------------------------------ collection
 
 
@@ -137,23 +125,14 @@ async def list_participants(
     settings: SettingsDep,
     principal: Reader,
     filters: Filters,
-    cursor: str | None = None,
-    limit: int = 50,
+    page: Paging,
 ) -> Page[ParticipantSummary]:
-    limit = clamp_limit(limit, settings.max_page_size)
-    rows = await service.list_participants(
-        session, principal=principal, filters=filters, after=_cursor_after(cursor), limit=limit
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[
-            ParticipantSummary.model_validate(service.view(p, principal=principal, settings=settings)) for p in rows
-        ],
-        next_cursor=encode_cursor({"created_at": rows[-1].created_at.isoformat(), "id": rows[-1].id})
-        if more and rows
-        else None,
-        limit=limit,
+    return await service.participants_page(
+        session,
+        principal=principal,
+        settings=settings,
+        filters=filters,
+        page=page,
     )
 
 

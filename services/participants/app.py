@@ -4,10 +4,8 @@ from pathlib import Path
 
 from pena.definition import ServiceDefinition
 from services.participants.api import router
-from services.participants.handlers import HANDLERS
-from services.participants.imports import JOBS
+from services.participants.handlers import HANDLERS, JOBS, STARTUP
 from services.participants.models import ParticipantsBase, table_registry
-from services.participants.regions import load_regions_if_empty
 
 __all__ = ["ParticipantsBase", "definition", "table_registry"]
 
@@ -18,6 +16,6 @@ definition = ServiceDefinition(
     routers=[router],
     handlers=dict(HANDLERS),
     jobs=dict(JOBS),
-    on_startup=[load_regions_if_empty],
+    on_startup=list(STARTUP),
     description="The KPM registry: participants, identity (encrypted), status, history, bulk import.",
 )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import uuid
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,6 +21,7 @@ from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
 from pena.http.uploads import uploaded_text
+from pena.ids import new_id
 from pena.problems import Problem, field_error
 from pena.scheduler import Job, schedule_job, wake_schedulers
 from pena.settings import Settings, get_settings
@@ -108,7 +108,7 @@ async def create_import(
         raise field_error("file", "too_many_rows", f"at most {MAX_ROWS} rows per import")
     now = clock.now()
     job = ImportJob(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         status="queued",
         filename=(filename or "")[:200] or None,
         content_enc=cipher_for(settings.field_encryption_key).encrypt(text),
@@ -147,7 +147,7 @@ def _row_model(row: dict[str, str]) -> dict[str, Any]:
         "business_description",
         "potential_notes",
     ):
-        if values.get(name, None) == "":
+        if values.get(name) == "":
             values.pop(name)
     consent = {field: values.pop(column) for column, field in CONSENT_COLUMNS.items() if values.get(column)}
     for column in CONSENT_COLUMNS:
@@ -235,6 +235,3 @@ async def load_import(session: AsyncSession, *, principal: Principal, import_id:
     if record is None or not (principal.is_admin or record.requested_by == principal.subject):
         raise Problem(404, "Not found", f"no import with id {import_id}", type_="not-found")
     return record
-
-
-JOBS = {JOB_KIND: run_import_chunk}

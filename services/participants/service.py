@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,16 +17,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.audit import audit_row, record_audit, record_audits
 from pena.auth import Principal
 from pena.clock import Clock, business_today
-from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
+from pena.consumer import RetryLater
+from pena.contracts import GraduationDecided, ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from pena.crypto import FieldCipher, mask_nik, nik_token
+from pena.ids import new_id
 from pena.outbox import emit, emit_rows, outbox_row
+from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.problems import Problem, field_error, not_found
 from pena.settings import Settings
 from services.participants import queries
 from services.participants.identity import Error, identity_hash, kk_errors, kk_token, nik_errors
 from services.participants.models import Participant, ParticipantChange
 from services.participants.regions import known_regions, region_known
-from services.participants.schemas import ParticipantCreate, ParticipantUpdate, StatusChange
+from services.participants.schemas import ParticipantCreate, ParticipantSummary, ParticipantUpdate, StatusChange
 
 # candidate -> active -> graduated | exited; erased only through erasure; graduated -> active only
 # when an appeal reverses a graduation (the graduation.decided handler)
@@ -39,7 +41,6 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     "erased": set(),
 }
 ALL_UNITS = ""  # the visible-prefix value for callers who see every region
-PERSONAL_FIELDS = ("nik", "kk_number", "full_name", "birth_date", "baseline_monthly_income")
 PROFILE_FIELDS = ("address", "phone", "business_description", "potential_notes")
 
 
@@ -51,10 +52,6 @@ def _sealed_profile(cipher: Any, profile: dict[str, Any]) -> str | None:
 @lru_cache(maxsize=4)
 def cipher_for(key_b64: str) -> FieldCipher:
     return FieldCipher(key_b64)
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
 
 
 # ------------------------------------------------------------------ access
@@ -324,7 +321,7 @@ def participant_values(
     cipher = cipher_for(settings.field_encryption_key)
     income = data.baseline_monthly_income
     return {
-        "id": _new_id(),
+        "id": new_id(),
         "nik_token": token,
         "kk_token": kk_token(data.kk_number, settings.nik_hmac_key),
         "identity_hash": identity,
@@ -563,6 +560,24 @@ async def list_participants(
     return rows
 
 
+async def participants_page(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    settings: Settings,
+    filters: queries.ParticipantFilter,
+    page: PageRequest,
+) -> Page[ParticipantSummary]:
+    after = read_cursor(page, ("created_at", datetime), ("id", str))
+    rows = await list_participants(session, principal=principal, filters=filters, after=after, limit=page.limit)
+    return keyset_page(
+        rows,
+        page,
+        key=lambda p: {"created_at": p.created_at.isoformat(), "id": p.id},
+        item=lambda p: ParticipantSummary.model_validate(view(p, principal=principal, settings=settings)),
+    )
+
+
 async def history(session: AsyncSession, *, principal: Principal, participant_id: str) -> list[ParticipantChange]:
     participant = await load_visible(session, principal=principal, participant_id=participant_id)
     await record_audit(
@@ -697,7 +712,7 @@ def _apply(participant: Participant, merged: dict[str, Any], changed: list[str],
         participant.identity_hash = identity_hash(merged["full_name"], merged["birth_date"], settings.nik_hmac_key)
 
 
-async def set_status(
+async def _set_status(
     session: AsyncSession,
     participant: Participant,
     *,
@@ -771,7 +786,7 @@ async def change_status(
             f"cannot move from {participant.status} to {data.status}",
             current_status=participant.status,
         )
-    await set_status(
+    await _set_status(
         session,
         participant,
         to_status=data.status,
@@ -782,6 +797,42 @@ async def change_status(
         now=clock.now(),
     )
     return participant
+
+
+async def apply_graduation_decision(
+    session: AsyncSession, *, decision: GraduationDecided, settings: Settings, clock: Clock
+) -> None:
+    """graduation.decided: a graduation sets the status graduated, an appeal that reverses one sets it
+    back to active. A decision older than the newest one applied is ignored (out-of-order arrival); a
+    decision for a participant not (yet) here is retried, then dead-lettered."""
+    participant = await queries.participant_by_id(session, decision.participant_id, for_update=True)
+    if participant is None:
+        raise RetryLater("graduation decided for a participant this registry does not hold (yet)")
+    if participant.status == "erased":
+        return
+    last = participant.graduation_decided_at
+    if last is not None and decision.decided_at < last:
+        return  # a newer decision was already applied
+    if decision.graduated:
+        target, reason_code = "graduated", "graduation_decided"
+    elif decision.outcome == "reversed":
+        target, reason_code = "active", "graduation_reversed"
+    else:
+        return  # rejected or deferred: the status stays as it is
+    participant.graduation_decided_at = decision.decided_at
+    session.add(participant)
+    if participant.status == target:
+        return
+    await _set_status(
+        session,
+        participant,
+        to_status=target,
+        reason_code=reason_code,
+        reason=f"graduation decision {decision.decision_id}",
+        actor=None,
+        settings=settings,
+        now=clock.now(),
+    )
 
 
 async def erase(
@@ -812,7 +863,7 @@ async def erase(
     now = clock.now()
     participant.erased_at = now
     participant.nik_region = None
-    await set_status(
+    await _set_status(
         session,
         participant,
         to_status="erased",

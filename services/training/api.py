@@ -10,12 +10,11 @@ from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal, require
-from pena.http.deps import ClockDep, SettingsDep, session_dependency
+from pena.http.deps import ClockDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
-from pena.pagination import Page, clamp_limit, decode_cursor, encode_cursor
-from pena.problems import field_error
+from pena.pagination import Page, Paging
 from services.training import reference, service
-from services.training.models import Enrolment, TrainingCentre
+from services.training.models import Enrolment
 from services.training.schemas import (
     AttendanceIn,
     AttendanceRead,
@@ -43,10 +42,6 @@ centres = APIRouter(prefix="/v1/training-centres", tags=["training centres"])
 batches = APIRouter(prefix="/v1/batches", tags=["training batches"])
 
 
-def _centre_read(centre: TrainingCentre) -> CentreRead:
-    return CentreRead.model_validate(centre, from_attributes=True)
-
-
 def _enrolment_read(enrolment: Enrolment) -> EnrolmentRead:
     return EnrolmentRead.model_validate(enrolment, from_attributes=True)
 
@@ -60,7 +55,7 @@ async def create_centre(
 ) -> JSONResponse:
     async def effect() -> tuple[int, dict[str, Any]]:
         centre = await service.create_centre(session, principal=principal, clock=clock, data=body)
-        return 201, _centre_read(centre).model_dump(mode="json")
+        return 201, service.centre_read(centre).model_dump(mode="json")
 
     return await idempotent(
         session,
@@ -75,33 +70,21 @@ async def create_centre(
 @centres.get("", response_model=Page[CentreRead], summary="Training centres (an operator sees only their own)")
 async def list_centres(
     session: Session,
-    settings: SettingsDep,
     principal: Reader,
+    page: Paging,
     region_prefix: RegionPrefix = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[CentreRead]:
-    limit = clamp_limit(limit, settings.max_page_size)
-    after = decode_cursor(cursor)
-    rows = await service.list_centres(
+    return await service.list_centres(
         session,
         principal=principal,
         region_prefix=region_prefix,
-        after_code=str(after["code"]) if after else None,
-        limit=limit,
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[_centre_read(c) for c in rows],
-        next_cursor=encode_cursor({"code": rows[-1].code}) if more and rows else None,
-        limit=limit,
+        page=page,
     )
 
 
 @centres.get("/{centre_id}", response_model=CentreRead, summary="One training centre")
 async def get_centre(centre_id: str, session: Session, principal: Reader) -> CentreRead:
-    return _centre_read(await service.get_centre(session, principal=principal, centre_id=centre_id))
+    return service.centre_read(await service.get_centre(session, principal=principal, centre_id=centre_id))
 
 
 # ------------------------------------------------------------------ batches
@@ -142,45 +125,25 @@ async def create_batch(
 @batches.get("", response_model=Page[BatchSummary], summary="Batches, filtered, cursor-paginated by start date")
 async def list_batches(
     session: Session,
-    settings: SettingsDep,
     principal: Reader,
+    page: Paging,
     centre_id: str | None = None,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(reference.BATCH_STATUSES) + ")$")] = None,
     business_field: str | None = None,
     region_prefix: RegionPrefix = None,
     start_from: date | None = None,
     start_to: date | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
 ) -> Page[BatchSummary]:
-    limit = clamp_limit(limit, settings.max_page_size)
-    after = decode_cursor(cursor)
-    try:
-        after_key = (date.fromisoformat(str(after["start"])), str(after["id"])) if after else None
-    except (KeyError, ValueError) as exc:
-        raise field_error("cursor", "invalid_cursor", "cursor is not one this API returned") from exc
-    scope = service.centre_scope(principal)
-    if scope is not None:
-        if centre_id not in (None, scope):
-            return Page(items=[], next_cursor=None, limit=limit)  # another centre: nothing to see
-        centre_id = scope
-    rows = await service.list_batches(
+    return await service.list_batches(
         session,
+        principal=principal,
         centre_id=centre_id,
         status=status,
         business_field=business_field,
         region_prefix=region_prefix,
         start_from=start_from,
         start_to=start_to,
-        after=after_key,
-        limit=limit,
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(
-        items=[BatchSummary.model_validate(b, from_attributes=True) for b in rows],
-        next_cursor=encode_cursor({"start": rows[-1].start_date, "id": rows[-1].id}) if more and rows else None,
-        limit=limit,
+        page=page,
     )
 
 

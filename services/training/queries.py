@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.readmodel import upsert_if_newer
 from services.training.models import (
     Attendance,
     Batch,
@@ -138,3 +139,12 @@ async def present_in_session(session: AsyncSession, session_id: str) -> set[str]
 
 async def eligibility(session: AsyncSession, participant_id: str) -> EligibleParticipant | None:
     return await session.get(EligibleParticipant, participant_id)
+
+
+# ------------------------------------------------------------------ eligible participants (read model)
+
+
+async def upsert_eligible_participant(session: AsyncSession, row: dict[str, Any]) -> None:
+    """The newer version wins; `row` holds the columns the event carries (a status change has no region)."""
+    table = EligibleParticipant.__table__  # type: ignore[attr-defined]
+    await upsert_if_newer(session, table, row, key="participant_id")

@@ -3,7 +3,6 @@ commit (the request dependency or the consumer runner owns the transaction)."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -15,7 +14,9 @@ from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
 from pena.contracts import BatchScheduled, TrainingCompleted, TrainingDropped, TrainingEnrolled
+from pena.ids import new_id
 from pena.outbox import emit
+from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.problems import Problem, field_error, not_found
 from services.training import queries
 from services.training.models import Attendance, Batch, BatchSession, Enrolment, TrainingCentre
@@ -32,7 +33,9 @@ from services.training.schemas import (
     AttendanceRead,
     BatchCreate,
     BatchRead,
+    BatchSummary,
     CentreCreate,
+    CentreRead,
     CloseResult,
     Outcome,
     Roster,
@@ -66,10 +69,6 @@ async def load_batch(session: AsyncSession, *, principal: Principal, batch_id: s
     return batch
 
 
-def _new_id() -> str:
-    return str(uuid.uuid4())
-
-
 # ------------------------------------------------------------------ centres
 
 
@@ -87,7 +86,7 @@ async def create_centre(
             existing_id=existing.id,
         )
     centre = TrainingCentre(
-        id=_new_id(),
+        id=new_id(),
         name=data.name,
         code=data.code,
         region_code=data.region_code,
@@ -114,11 +113,21 @@ async def get_centre(session: AsyncSession, *, principal: Principal, centre_id: 
 
 
 async def list_centres(
-    session: AsyncSession, *, principal: Principal, region_prefix: str | None, after_code: str | None, limit: int
-) -> list[TrainingCentre]:
-    return await queries.list_centres(
-        session, only_id=centre_scope(principal), region_prefix=region_prefix, after_code=after_code, limit=limit
+    session: AsyncSession, *, principal: Principal, region_prefix: str | None, page: PageRequest
+) -> Page[CentreRead]:
+    after = read_cursor(page, ("code", str))
+    rows = await queries.list_centres(
+        session,
+        only_id=centre_scope(principal),
+        region_prefix=region_prefix,
+        after_code=after[0] if after else None,
+        limit=page.limit,
     )
+    return keyset_page(rows, page, key=lambda c: {"code": c.code}, item=centre_read)
+
+
+def centre_read(centre: TrainingCentre) -> CentreRead:
+    return CentreRead.model_validate(centre, from_attributes=True)
 
 
 # ------------------------------------------------------------------ batches
@@ -150,7 +159,7 @@ async def create_batch(session: AsyncSession, *, principal: Principal, clock: Cl
     _validate_batch(data)
     now = clock.now()
     batch = Batch(
-        id=_new_id(),
+        id=new_id(),
         centre_id=centre.id,
         name=data.name,
         business_field=data.business_field,
@@ -169,7 +178,7 @@ async def create_batch(session: AsyncSession, *, principal: Principal, clock: Cl
     session.add(batch)
     await session.flush()
     for s in data.sessions:
-        session.add(BatchSession(id=_new_id(), batch_id=batch.id, session_date=s.date, module=s.module))
+        session.add(BatchSession(id=new_id(), batch_id=batch.id, session_date=s.date, module=s.module))
     await session.flush()
     await emit(
         session,
@@ -338,7 +347,7 @@ async def enrol(
         raise Problem(409, "Conflict", f"the batch is full ({batch.capacity} seats)", type_="batch_full")
     now = clock.now()
     enrolment = Enrolment(
-        id=_new_id(), batch_id=batch.id, participant_id=participant_id, status="enrolled", enrolled_at=now
+        id=new_id(), batch_id=batch.id, participant_id=participant_id, status="enrolled", enrolled_at=now
     )
     try:
         async with session.begin_nested():
@@ -638,17 +647,23 @@ async def roster(session: AsyncSession, *, principal: Principal, batch_id: str) 
 async def list_batches(
     session: AsyncSession,
     *,
+    principal: Principal,
     centre_id: str | None,
     status: str | None,
     business_field: str | None,
     region_prefix: str | None,
     start_from: date | None,
     start_to: date | None,
-    after: tuple[date, str] | None,
-    limit: int,
-) -> list[Batch]:
-    """Callers pass the centre scope already narrowed by centre_scope()."""
-    return await queries.list_batches(
+    page: PageRequest,
+) -> Page[BatchSummary]:
+    """Batches by start date; a centre operator sees only their own centre's."""
+    after = read_cursor(page, ("start", date), ("id", str))
+    scope = centre_scope(principal)
+    if scope is not None:
+        if centre_id not in (None, scope):
+            return Page(items=[], next_cursor=None, limit=page.limit)  # another centre: nothing to see
+        centre_id = scope
+    rows = await queries.list_batches(
         session,
         centre_id=centre_id,
         status=status,
@@ -657,5 +672,11 @@ async def list_batches(
         start_from=start_from,
         start_to=start_to,
         after=after,
-        limit=limit,
+        limit=page.limit,
+    )
+    return keyset_page(
+        rows,
+        page,
+        key=lambda b: {"start": b.start_date, "id": b.id},
+        item=lambda b: BatchSummary.model_validate(b, from_attributes=True),
     )

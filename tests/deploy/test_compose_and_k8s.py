@@ -18,6 +18,8 @@ import yaml
 
 import composition.cli as cli
 from pena.settings import Settings
+from services.graduation.settings import GraduationSettings
+from services.monev.settings import MonevSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -52,7 +54,8 @@ def of_kind(kind: str) -> list[dict[str, Any]]:
 def parse_pena_command(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> argparse.Namespace:
     """Runs the real `pena` argument parser on argv with every command body replaced by a recorder,
     so unknown subcommands, unknown services and bad options fail exactly as they would in a container."""
-    assert argv and argv[0] == "pena", f"not a pena command: {argv}"
+    assert argv, "an empty command"
+    assert argv[0] == "pena", f"not a pena command: {argv}"
     seen: list[argparse.Namespace] = []
     for name in dir(cli):
         if name.startswith("_cmd_"):
@@ -65,10 +68,15 @@ def parse_pena_command(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> argp
     return seen[0]
 
 
+# the kernel's settings and the services' own (same PENA_ variables)
+SETTINGS_CLASSES = (Settings, MonevSettings, GraduationSettings)
+
+
 def assert_setting(name: str, where: str) -> None:
     assert name.startswith("PENA_"), f"{where}: {name}"
     field = name.removeprefix("PENA_").lower()
-    assert field in Settings.model_fields, f"{where}: {name} is not a field of pena.settings.Settings"
+    known = any(field in k.model_fields for k in SETTINGS_CLASSES)
+    assert known, f"{where}: {name} is not a field of pena.settings.Settings or a service's settings"
 
 
 def service_ports(service_def: dict[str, Any]) -> list[tuple[int, int]]:
@@ -118,7 +126,8 @@ def test_every_service_using_the_image_runs_a_real_pena_command(monkeypatch: pyt
         assert (ROOT / spec["build"]["context"] / spec["build"]["dockerfile"]).is_file()
         args = parse_pena_command(spec["command"], monkeypatch)
         if name in cli.SERVICE_MODULES:
-            assert args.command == "serve" and args.service == name
+            assert args.command == "serve"
+            assert args.service == name
             assert args.host == "0.0.0.0", f"{name} must listen on all interfaces in a container"
         else:
             assert args.command == name
@@ -153,7 +162,7 @@ def test_compose_dev_secret_defaults_are_refused_in_production() -> None:
     """The compose fallbacks for secrets are the code's public dev values, so a production stack that
     forgets to set them fails at start instead of running with a known key."""
     env = compose()["x-pena-env"]
-    defaults = {}
+    defaults: dict[str, Any] = {}
     for name in ("PENA_NIK_HMAC_KEY", "PENA_FIELD_ENCRYPTION_KEY", "PENA_JWKS_URL"):
         match = re.fullmatch(r"\$\{" + name + r":-(.*)\}", env[name])
         assert match, f"{name} should be `${{{name}:-<dev default>}}`"
@@ -172,7 +181,8 @@ def test_kafka_is_single_node_kraft_without_topic_auto_creation() -> None:
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert env["KAFKA_NODE_ID"] == "1"
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
-    assert "PLAINTEXT://:9092" in env["KAFKA_LISTENERS"] and "CONTROLLER://:9093" in env["KAFKA_LISTENERS"]
+    assert "PLAINTEXT://:9092" in env["KAFKA_LISTENERS"]
+    assert "CONTROLLER://:9093" in env["KAFKA_LISTENERS"]
     assert env["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
@@ -215,7 +225,9 @@ def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
     assert users, "no USER line"
     assert users[-1].split(":")[0] not in ("root", "0"), "the final user must not be root"
     health = [rest for kw, rest in instructions if kw == "HEALTHCHECK"]
-    assert health and "/healthz" in health[-1] and "python" in health[-1]
+    assert health
+    assert "/healthz" in health[-1]
+    assert "python" in health[-1]
     code = json.loads(health[-1][health[-1].index("CMD") + 3 :].strip())
     assert code[:2] == ["python", "-c"]
     compile(code[2], "healthcheck", "exec")  # the inline script is valid Python
@@ -226,7 +238,8 @@ def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
 def test_dockerfile_installs_without_dev_extras_and_bakes_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     instructions = dockerfile_instructions()
     runs = " ".join(rest for kw, rest in instructions if kw == "RUN")
-    assert "pip install --no-deps ." in runs and "[" not in runs.replace("[ -z", ""), "no extras in the image"
+    assert "pip install --no-deps ." in runs
+    assert "[" not in runs.replace("[ -z", ""), "no extras in the image"
     # the locked dependencies go in before any code, so a code change keeps their layer
     steps = [f"{kw} {rest}" for kw, rest in instructions]
     lock_install = next(i for i, step in enumerate(steps) if "--require-hashes -r requirements.lock" in step)
@@ -327,11 +340,15 @@ def test_configmap_and_secret_keys_are_settings() -> None:
     assert {"PENA_NIK_HMAC_KEY", "PENA_FIELD_ENCRYPTION_KEY", "PENA_DATABASE_URL"} <= set(secret["stringData"])
     assert not {"PENA_NIK_HMAC_KEY", "PENA_FIELD_ENCRYPTION_KEY"} & set(configmap["data"]), "secrets in a ConfigMap"
     assert configmap["data"]["PENA_ENVIRONMENT"] == "production"
-    # the non-secret values load as Settings (types, list syntax) once the secrets are added
+    # the values load as Settings (types, list syntax); production refuses the template's placeholder
+    # secrets and example identity provider (tests/unit/test_production_settings.py names each)
     env = {**configmap["data"], **secret["stringData"]}
-    settings = Settings(**{k.removeprefix("PENA_").lower(): v for k, v in env.items() if k != "PENA_MONEV_DELAYS"})
+    values = {k.removeprefix("PENA_").lower(): v for k, v in env.items() if k != "PENA_MONEV_DELAYS"}
+    settings = Settings(**(values | {"environment": "dev"}))
     assert settings.topic_replication_factor == 3
-    assert json.loads(configmap["data"]["PENA_MONEV_DELAYS"]) == Settings.model_fields["monev_delays"].default
+    with pytest.raises(ValueError, match="production settings refused"):
+        Settings(**values)
+    assert json.loads(configmap["data"]["PENA_MONEV_DELAYS"]) == MonevSettings.model_fields["monev_delays"].default
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
@@ -348,7 +365,8 @@ def test_kustomize_renders() -> None:
         if d["kind"] in ("Deployment", "Job")
         for c in d["spec"]["template"]["spec"]["containers"]
     }
-    assert len(images) == 1 and images != {"pena"}
+    assert len(images) == 1
+    assert images != {"pena"}
 
 
 # ------------------------------------------------------------------ docs/operations.md
@@ -357,6 +375,6 @@ def test_kustomize_renders() -> None:
 def test_operations_runbook_lists_every_setting() -> None:
     text = (ROOT / "docs" / "operations.md").read_text()
     documented = set(re.findall(r"^\| `(PENA_[A-Z_]+)` \|", text, flags=re.MULTILINE))
-    expected = {f"PENA_{name.upper()}" for name in Settings.model_fields}
+    expected = {f"PENA_{name.upper()}" for k in SETTINGS_CLASSES for name in k.model_fields}
     assert expected - documented == set(), "settings missing from the docs/operations.md table"
     assert documented - expected == set(), "docs/operations.md documents settings that do not exist"

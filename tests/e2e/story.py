@@ -4,7 +4,6 @@ assessment -> four-eyes approval -> the registry shows the family graduated."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,7 @@ import httpx
 
 from pena.auth import issue_dev_token
 from pena.settings import Settings
+from tests import support
 
 # Kota Padang (13.71), a village in Kecamatan Padang Barat; the NIK's birth part agrees with birth dates.
 VILLAGE = "1371011001"
@@ -58,13 +58,7 @@ def tokens(settings: Settings, centre_id: str = "") -> Tokens:
 
 
 async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 60) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        result = await probe()
-        if result:
-            return result
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    return await support.eventually(probe, what, timeout=timeout, interval=0.3)
 
 
 def participant_body(person: dict[str, str]) -> dict[str, Any]:

@@ -24,8 +24,10 @@ from pydantic import BaseModel
 from pena.auth import issue_dev_token
 from pena.contracts import TrainingCompleted, contract
 from pena.envelope import CloudEvent
+from pena.kafka import connection_options
 from pena.outbox import outbox_row
 from pena.settings import Settings
+from tests import support
 from tests.e2e.conftest import ROOT, free_port
 from tests.faults.conftest import env_for
 
@@ -153,7 +155,7 @@ def completion_event(participant_id: str, batch_id: str, completed_at: datetime)
 
 async def produce(settings: Settings, topic: str, records: Sequence[tuple[str | None, bytes]]) -> None:
     """Sends (key, value) records in order, each acknowledged by the broker."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**connection_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         futures = [await producer.send(topic, value=value, key=key.encode() if key else None) for key, value in records]
@@ -165,7 +167,7 @@ async def produce(settings: Settings, topic: str, records: Sequence[tuple[str | 
 async def read_topic(settings: Settings, topic: str, timeout: float = 30) -> list[bytes]:
     """Every record now on the topic, from the beginning to the end offsets taken at the start."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **connection_options(settings),
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",
@@ -218,18 +220,9 @@ async def paged(http: httpx.AsyncClient, url: str, headers: dict[str, str], **pa
 
 
 async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 90) -> Any:
-    """Polls until probe() is truthy; the timeout is only a failure guard."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            last = await probe()
-        except httpx.HTTPError as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what} (last: {str(last)[:500]})")
+    """Polls until probe() is truthy; the timeout is only a failure guard. A service that is still starting
+    or restarting answers with connection errors: those count as "not yet"."""
+    return await support.eventually(probe, what, timeout=timeout, interval=0.5, tolerate=(httpx.HTTPError,))
 
 
 def new_ids(prefix: str, n: int) -> list[str]:

@@ -24,7 +24,7 @@ from pena.settings import Settings
 from tests.faults.conftest import PrivateInfra, ProbeProcesses
 from tests.faults.figures import Stopwatch, guard, report, scaled
 from tests.kernel import probe
-from tests.kernel.helpers import eventually
+from tests.support import eventually
 
 
 @pytest.fixture

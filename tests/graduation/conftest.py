@@ -11,7 +11,7 @@ import pytest
 from pena.clock import ManualClock
 from pena.runtime import Runtime
 from services.graduation.app import definition as graduation
-from tests.graduation.helpers import monev_publisher
+from tests.support import monev_publisher
 
 START = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # 10:00 WIB on 5 January 2026
 

@@ -6,14 +6,8 @@ from datetime import date
 from typing import Any
 
 from tests.graduation.conftest import Env
-from tests.graduation.helpers import (
-    SOLOK_VILLAGE,
-    audit_actions,
-    graduation_events,
-    monev_publisher,
-    monev_result,
-    publish_monev,
-)
+from tests.graduation.support import SOLOK_VILLAGE, monev_result, publish_monev
+from tests.support import Announcement, audit_actions, monev_publisher, outbox_data, participants_publisher, publish
 
 
 async def assessments_of(env: Env, auth: Any, participant_id: str) -> list[dict[str, Any]]:
@@ -43,9 +37,10 @@ async def test_income_above_umk_is_ready_with_reasons(env: Env, auth: Any) -> No
     assert assessment["reference_values"]["minimum_wage"]["amount"] == 3_000_000
     assert assessment["reference_values"]["poverty_line"]["amount"] == 400_000
 
-    [event] = await graduation_events(env.runtime, "graduation.assessed")
-    assert event["outcome"] == "ready" and event["assessment_id"] == assessment["id"]
-    assert "graduation.assessed" in await audit_actions(env.runtime)
+    [event] = await outbox_data(env.runtime, "graduation", "graduation.assessed")
+    assert event["outcome"] == "ready"
+    assert event["assessment_id"] == assessment["id"]
+    assert "graduation.assessed" in await audit_actions(env.runtime, "graduation")
 
 
 async def test_income_below_umk_is_not_ready_naming_the_criterion(env: Env, auth: Any) -> None:
@@ -62,7 +57,8 @@ async def test_regency_without_umk_falls_back_to_ump_and_says_so(env: Env, auth:
 
     [assessment] = await assessments_of(env, auth, "p-solok")
     wage = criterion(assessment, "household_income_at_least_minimum_wage")
-    assert wage["threshold"] == 2_900_000 and wage["passed"] is True
+    assert wage["threshold"] == 2_900_000
+    assert wage["passed"] is True
     assert wage["note"].startswith("UMP fallback: no UMK for 1372 in 2026")
     assert assessment["outcome"] == "ready"
     assert assessment["reference_values"]["minimum_wage"]["level"] == "ump"
@@ -137,15 +133,17 @@ async def test_newer_result_supersedes_and_late_older_one_does_not(env: Env, aut
     assert len(items) == 3
     current = [a for a in items if a["status"] == "current"]
     assert len(current) == 1
-    assert current[0]["submission_version"] == 2 and current[0]["outcome"] == "ready"
+    assert current[0]["submission_version"] == 2
+    assert current[0]["outcome"] == "ready"
     first_row = next(a for a in items if a["monev_task_id"] == "task-a" and a["submission_version"] == 1)
     assert first_row["status"] == "superseded"
     assert first_row["superseded_by_assessment_id"] == current[0]["id"]
     assert current[0]["supersedes_assessment_id"] == first_row["id"]
     late = next(a for a in items if a["monev_task_id"] == "task-0")
-    assert late["status"] == "superseded" and late["superseded_by_assessment_id"] == current[0]["id"]
+    assert late["status"] == "superseded"
+    assert late["superseded_by_assessment_id"] == current[0]["id"]
 
-    events = await graduation_events(env.runtime, "graduation.assessed")
+    events = await outbox_data(env.runtime, "graduation", "graduation.assessed")
     assert [e["supersedes_assessment_id"] for e in events] == [None, first_row["id"]]
 
 
@@ -154,35 +152,34 @@ async def test_region_from_participant_read_model_when_monev_has_none(make_runti
 
     from pena.clock import ManualClock
     from pena.contracts.participants import ParticipantRegistered, ParticipantUpdated
-    from pena.outbox import emit
     from services.graduation.app import definition as graduation
     from tests.graduation.conftest import START
-    from tests.graduation.helpers import participants_publisher
 
     runtime = await make_runtime(
         [participants_publisher, monev_publisher, graduation], bus="inprocess", clock=ManualClock(START)
     )
-    facts = {"status": "active", "nik_token": "0" * 64}
-    async with runtime.service("participants").db.transaction() as session:
-        registered = ParticipantRegistered(
-            participant_id="p-rm",
-            version=1,
-            registered_at=datetime(2025, 1, 1, tzinfo=UTC),
-            region_code="1371011001",
-            **facts,
-        )
-        moved = ParticipantUpdated(
-            participant_id="p-rm",
-            version=2,
-            changed_fields=["region_code"],
-            updated_at=datetime(2025, 6, 1, tzinfo=UTC),
-            region_code="1372011001",
-            status="active",
-        )
-        # the newer version first: the older one arriving late must not overwrite it
-        await emit(session, "participant.updated", moved, subject="p-rm", time=START)
-        await emit(session, "participant.registered", registered, subject="p-rm", time=START)
-    await runtime.service("participants").relay.drain()
+    registered = ParticipantRegistered(
+        participant_id="p-rm",
+        version=1,
+        registered_at=datetime(2025, 1, 1, tzinfo=UTC),
+        region_code="1371011001",
+        status="active",
+        nik_token="0" * 64,
+    )
+    moved = ParticipantUpdated(
+        participant_id="p-rm",
+        version=2,
+        changed_fields=["region_code"],
+        updated_at=datetime(2025, 6, 1, tzinfo=UTC),
+        region_code="1372011001",
+        status="active",
+    )
+    # the newer version first: the older one arriving late must not overwrite it
+    await publish(
+        runtime,
+        Announcement("participant.updated", moved, "p-rm", START),
+        Announcement("participant.registered", registered, "p-rm", START),
+    )
     await publish_monev(runtime, monev_result("p-rm", income=3_000_000, region=None, visit=date(2023, 7, 1)))
 
     async with api(runtime) as client:
@@ -200,9 +197,11 @@ async def test_assessment_list_pages_with_a_cursor(env: Env, auth: Any) -> None:
         await publish_monev(env.runtime, monev_result(f"p-page-{n}", income=3_500_000))
         env.clock.advance("PT1M")
     seen: list[str] = []
-    cursor = None
+    cursor: str | None = None
     for _ in range(3):
-        params = {"limit": 2, "outcome": "ready"} | ({"cursor": cursor} if cursor else {})
+        params: dict[str, str | int] = {"limit": 2, "outcome": "ready"}
+        if cursor:
+            params["cursor"] = cursor
         page = (await env.client.get("/v1/graduation/assessments", params=params, headers=auth("admin"))).json()
         seen += [a["participant_id"] for a in page["items"]]
         cursor = page["next_cursor"]
@@ -210,7 +209,8 @@ async def test_assessment_list_pages_with_a_cursor(env: Env, auth: Any) -> None:
             break
     assert seen == ["p-page-2", "p-page-1", "p-page-0"]
     bad = await env.client.get("/v1/graduation/assessments", params={"cursor": "%%%"}, headers=auth("admin"))
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "cursor"
 
 
 async def test_reference_rows_are_validated_by_field_and_rule(env: Env, auth: Any) -> None:
@@ -227,17 +227,20 @@ async def test_reference_rows_are_validated_by_field_and_rule(env: Env, auth: An
         content="year,amount,source\n2026,400000,bps\x00\n",
         headers=auth("admin") | {"Content-Type": "text/csv"},
     )
-    assert nul.status_code == 422 and nul.json()["errors"][0]["rule"] == "nul_character"
+    assert nul.status_code == 422
+    assert nul.json()["errors"][0]["rule"] == "nul_character"
     not_utf8 = await env.client.put(
         "/v1/graduation/reference/poverty-lines",
         content=b'\x80k"',
         headers=auth("admin") | {"Content-Type": "application/json"},
     )
-    assert not_utf8.status_code == 422 and not_utf8.json()["errors"][0]["rule"] == "utf8"
+    assert not_utf8.status_code == 422
+    assert not_utf8.json()["errors"][0]["rule"] == "utf8"
     far_year = await env.client.get(
         "/v1/graduation/reference/minimum-wages", params={"year": 94443541821}, headers=auth("admin")
     )
-    assert far_year.status_code == 422 and far_year.json()["errors"][0]["field"] == "year"
+    assert far_year.status_code == 422
+    assert far_year.json()["errors"][0]["field"] == "year"
     refused = await env.client.put(
         "/v1/graduation/reference/poverty-lines", json=[{"year": 2026, "amount": 1}], headers=auth("verifier")
     )

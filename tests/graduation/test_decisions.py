@@ -6,7 +6,8 @@ from datetime import date
 from typing import Any
 
 from tests.graduation.conftest import Env
-from tests.graduation.helpers import graduation_events, monev_result, publish_monev
+from tests.graduation.support import monev_result, publish_monev
+from tests.support import outbox_data
 
 
 async def ready_assessment(env: Env, auth: Any, participant_id: str, **kwargs: Any) -> str:
@@ -38,18 +39,20 @@ async def approve(env: Env, auth: Any, assessment_id: str, sub: str = "abdi", **
 async def test_the_verifier_cannot_also_approve(env: Env, auth: Any) -> None:
     assessment_id = await ready_assessment(env, auth, "p-4eyes")
     early = await approve(env, auth, assessment_id, sub="vera")
-    assert early.status_code == 409 and early.json()["type"].endswith("verification_required")
+    assert early.status_code == 409
+    assert early.json()["type"].endswith("verification_required")
 
     await verify(env, auth, assessment_id, sub="vera")
     same_person = await approve(env, auth, assessment_id, sub="vera")
     assert same_person.status_code == 403
     assert same_person.json()["type"].endswith("four_eyes")
-    assert await graduation_events(env.runtime, "graduation.decided") == []
+    assert await outbox_data(env.runtime, "graduation", "graduation.decided") == []
 
     other = await approve(env, auth, assessment_id, sub="abdi")
     assert other.status_code == 201, other.text
     again = await approve(env, auth, assessment_id, sub="budi")
-    assert again.status_code == 409 and again.json()["type"].endswith("already_decided")
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("already_decided")
 
 
 async def test_approval_emits_decided_with_mentoring_until(env: Env, auth: Any) -> None:
@@ -67,11 +70,13 @@ async def test_approval_emits_decided_with_mentoring_until(env: Env, auth: Any) 
         json={"decision": "approve", "kind": "sejahtera_mandiri", "reason": "income above UMK"},
         headers=auth("approver", sub="abdi", unit="1371") | {"Idempotency-Key": "approve-p-approve"},
     )
-    assert retry.status_code == 201 and retry.json()["id"] == answer.json()["id"]
+    assert retry.status_code == 201
+    assert retry.json()["id"] == answer.json()["id"]
 
-    [event] = await graduation_events(env.runtime, "graduation.decided")
+    [event] = await outbox_data(env.runtime, "graduation", "graduation.decided")
     assert event["participant_id"] == "p-approve"
-    assert event["outcome"] == "approved" and event["graduated"] is True
+    assert event["outcome"] == "approved"
+    assert event["graduated"] is True
     assert event["kind"] == "sejahtera_mandiri"
     assert event["effective_date"] == "2026-01-05"  # today on the injected clock (WIB)
     assert event["mentoring_until"] == "2026-05-05"  # + P4M
@@ -85,15 +90,18 @@ async def test_sejahtera_mandiri_needs_ready_and_the_voluntary_statement(env: En
     assessment_id = await ready_assessment(env, auth, "p-novol", voluntary=False)
     await verify(env, auth, assessment_id)
     refused = await approve(env, auth, assessment_id)
-    assert refused.status_code == 409 and refused.json()["type"].endswith("voluntary_statement_missing")
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("voluntary_statement_missing")
     missing_kind = await approve(env, auth, assessment_id, kind=None)
-    assert missing_kind.status_code == 422 and missing_kind.json()["errors"][0]["field"] == "kind"
+    assert missing_kind.status_code == 422
+    assert missing_kind.json()["errors"][0]["field"] == "kind"
     deferred = await env.client.post(
         f"/v1/graduation/assessments/{assessment_id}/decision",
         json={"decision": "defer", "reason": "await the family's statement"},
         headers=auth("approver", sub="abdi"),
     )
-    assert deferred.status_code == 201 and deferred.json()["outcome"] == "deferred"
+    assert deferred.status_code == 201
+    assert deferred.json()["outcome"] == "deferred"
 
 
 async def test_units_only_see_their_region(env: Env, auth: Any) -> None:
@@ -137,7 +145,8 @@ async def test_appeal_reversal_emits_decided_reversed(env: Env, auth: Any) -> No
         json={"resolution": "reverse", "reason": "field evidence shows the business closed"},
         headers=auth("approver", sub="abdi"),
     )
-    assert same_approver.status_code == 403 and same_approver.json()["type"].endswith("four_eyes")
+    assert same_approver.status_code == 403
+    assert same_approver.json()["type"].endswith("four_eyes")
 
     reversed_ = await env.client.post(
         f"/v1/graduation/appeals/{appeal['id']}/decision",
@@ -147,13 +156,13 @@ async def test_appeal_reversal_emits_decided_reversed(env: Env, auth: Any) -> No
     assert reversed_.status_code == 201, reversed_.text
     assert reversed_.json()["status"] == "reversed"
 
-    decided = await graduation_events(env.runtime, "graduation.decided")
+    decided = await outbox_data(env.runtime, "graduation", "graduation.decided")
     assert [e["outcome"] for e in decided] == ["approved", "reversed"]
     reversal = decided[1]
     assert reversal["graduated"] is False
     assert reversal["supersedes_decision_id"] == decision["id"]
     assert reversal["decision_id"] == reversed_.json()["reversal_decision_id"]
-    appealed = await graduation_events(env.runtime, "graduation.appealed")
+    appealed = await outbox_data(env.runtime, "graduation", "graduation.appealed")
     assert [e["status"] for e in appealed] == ["filed", "reversed"]
 
     original = await env.client.get(f"/v1/graduation/decisions/{decision['id']}", headers=auth("integrator"))
@@ -172,7 +181,7 @@ async def test_appeal_after_the_window_is_refused(env: Env, auth: Any) -> None:
     )
     assert late.status_code == 409
     assert late.json()["type"].endswith("appeal_window_closed")
-    assert [e["outcome"] for e in await graduation_events(env.runtime, "graduation.decided")] == ["approved"]
+    assert [e["outcome"] for e in await outbox_data(env.runtime, "graduation", "graduation.decided")] == ["approved"]
 
 
 async def test_appeal_upheld_keeps_the_decision(env: Env, auth: Any) -> None:
@@ -191,9 +200,13 @@ async def test_appeal_upheld_keeps_the_decision(env: Env, auth: Any) -> None:
         json={"resolution": "uphold", "reason": "income verified twice"},
         headers=auth("approver", sub="budi"),
     )
-    assert upheld.status_code == 201 and upheld.json()["status"] == "upheld"
-    assert [e["status"] for e in await graduation_events(env.runtime, "graduation.appealed")] == ["filed", "upheld"]
-    assert [e["outcome"] for e in await graduation_events(env.runtime, "graduation.decided")] == ["approved"]
+    assert upheld.status_code == 201
+    assert upheld.json()["status"] == "upheld"
+    assert [e["status"] for e in await outbox_data(env.runtime, "graduation", "graduation.appealed")] == [
+        "filed",
+        "upheld",
+    ]
+    assert [e["outcome"] for e in await outbox_data(env.runtime, "graduation", "graduation.decided")] == ["approved"]
 
 
 async def statistics(env: Env, auth: Any, as_of: str, **params: Any) -> dict[str, Any]:
@@ -216,9 +229,11 @@ async def test_statistics_as_of_a_past_date_ignore_later_decisions(env: Env, aut
     before = await statistics(env, auth, "2026-01-10")
     assert before["totals"] | {"key": None} == {"key": None, "ready": 2, "graduated": 0, "deferred": 0, "rejected": 0}
     after = await statistics(env, auth, "2026-01-20", group_by="region")
-    assert after["totals"]["ready"] == 1 and after["totals"]["graduated"] == 1
+    assert after["totals"]["ready"] == 1
+    assert after["totals"]["graduated"] == 1
     by_region = {g["key"]: g for g in after["groups"]}
-    assert by_region["1371"]["graduated"] == 1 and by_region["1372"]["ready"] == 1
+    assert by_region["1371"]["graduated"] == 1
+    assert by_region["1372"]["ready"] == 1
     earlier = await statistics(env, auth, "2026-01-04")  # before anything was assessed
     assert earlier["totals"]["ready"] == 0
     by_kind = await statistics(env, auth, "2026-01-20", group_by="kind")

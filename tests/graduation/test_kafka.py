@@ -15,8 +15,8 @@ from pena.tables import inbox
 from services.graduation.app import definition as graduation
 from services.graduation.models import Assessment
 from tests.graduation.conftest import START
-from tests.graduation.helpers import emit_monev, monev_publisher, monev_result
-from tests.kernel.helpers import eventually, read_topic
+from tests.graduation.support import monev_result, publish_monev
+from tests.support import eventually, monev_publisher, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -27,8 +27,8 @@ async def test_monev_completed_over_kafka_is_assessed_once(make_runtime: Any, se
     grad = runtime.service("graduation")
     # 2023 figures are seeded (poverty line Rp 351,957; example UMK for Kota Padang)
     result = monev_result("p-kafka", income=3_000_000, household_size=3, visit=date(2023, 7, 20))
-    await emit_monev(runtime, result)
-    await emit_monev(runtime, result)  # the same submission published twice (two event ids)
+    await publish_monev(runtime, result, drain=False)
+    await publish_monev(runtime, result, drain=False)  # the same submission published twice (two event ids)
 
     async def both_handled() -> bool:
         async with grad.db.transaction() as session:

@@ -99,7 +99,7 @@ async def test_insert_rows_keeps_json_values_whole_and_stays_in_the_transaction(
             assert sorted(await insert_rows(session, documents, rows, returning="id")) == [1, 2, 3, 4]
             again = [{"id": 5, "name": "a", "tags": [], "at": at}, {"id": 6, "name": "e", "tags": ["z"], "at": at}]
             assert await insert_rows(session, documents, again, skip_conflicts=True, returning="name") == ["e"]
-        with pytest.raises(RuntimeError):
+        with pytest.raises(RuntimeError):  # noqa: PT012 - the raise inside the transaction is the point
             async with db.transaction() as session:
                 await insert_rows(session, documents, [{"id": 7, "name": "f", "tags": ["w"], "at": at}])
                 raise RuntimeError("rolled back")

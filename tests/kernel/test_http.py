@@ -23,7 +23,8 @@ async def test_validation_error_is_problem_json_naming_field_and_rule(make_runti
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
-    assert body["status"] == 422 and body["title"] == "Validation failed"
+    assert body["status"] == 422
+    assert body["title"] == "Validation failed"
     found = {(e["field"], e["rule"]) for e in body["errors"]}
     assert ("participant_id", "string_too_short") in found
     assert ("seq", "greater_than_equal") in found
@@ -53,7 +54,7 @@ async def test_tokens_expired_wrong_audience_wrong_key_or_alg_none_are_401(make_
         "audience": jwt.encode(good | {"aud": "someone-else"}, key, algorithm="RS256"),
         "issuer": jwt.encode(good | {"iss": "evil"}, key, algorithm="RS256"),
         "wrong key": jwt.encode(good, other_key, algorithm="RS256"),
-        "alg none": jwt.encode(good, None, algorithm="none"),
+        "alg none": jwt.encode(good, None, algorithm="none"),  # type: ignore[arg-type]
         "hs256 with public key": jwt.encode(good, "secret", algorithm="HS256"),
         "garbage": "not-a-jwt",
     }
@@ -102,7 +103,8 @@ async def test_health_readiness_metrics_and_request_ids(make_runtime, api) -> No
     assert ready.status_code == 200
     assert ready.json()["checks"]["db:training"]["status"] == "ok"
     r = await client.get("/healthz", headers={"X-Request-ID": "req-123", "X-Correlation-ID": "corr-9"})
-    assert r.headers["x-request-id"] == "req-123" and r.headers["x-correlation-id"] == "corr-9"
+    assert r.headers["x-request-id"] == "req-123"
+    assert r.headers["x-correlation-id"] == "corr-9"
     metrics = await client.get("/metrics")
     assert "pena_http_requests_total" in metrics.text
 
@@ -123,8 +125,10 @@ async def test_file_uploads_have_their_own_larger_cap(make_runtime, api, auth, s
     passed = await client.post("/v1/probe/things", files=upload, headers=auth("admin"))
     assert passed.status_code == 422  # past the size cap: refused by the route, not the middleware
     too_big = await client.post("/v1/probe/things", files={"file": ("x.csv", b"x" * 6000)}, headers=auth("admin"))
-    assert too_big.status_code == 413 and too_big.headers["content-type"].startswith("application/problem+json")
-    assert too_big.json()["type"].endswith("payload-too-large") and "5000 bytes" in too_big.json()["detail"]
+    assert too_big.status_code == 413
+    assert too_big.headers["content-type"].startswith("application/problem+json")
+    assert too_big.json()["type"].endswith("payload-too-large")
+    assert "5000 bytes" in too_big.json()["detail"]
     json_body = await client.post(
         "/v1/probe/things", content="x" * 2000, headers=auth("admin") | {"content-type": "application/json"}
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pena.kafka import ensure_topics
 from tests.kernel import probe
-from tests.kernel.helpers import eventually
+from tests.support import eventually
 
 
 async def test_kafka_flow_applies_each_event_once(make_runtime, settings) -> None:

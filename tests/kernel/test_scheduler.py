@@ -75,7 +75,9 @@ async def test_a_failing_job_is_retried_later_without_blocking_others(make_runti
     assert await announced(con) == ["good"]
     async with con.db.transaction() as s:
         row = (await s.execute(select(scheduled_jobs).where(scheduled_jobs.c.job_key == "bad"))).one()
-    assert row.done_at is None and row.attempts == 1 and "temporary" in row.last_error
+    assert row.done_at is None
+    assert row.attempts == 1
+    assert "temporary" in row.last_error
     clock.advance(timedelta(minutes=2))
     assert await scheduler.run_once() == 1
     assert sorted(await announced(con)) == ["bad", "good"]

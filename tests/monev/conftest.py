@@ -12,17 +12,8 @@ import pytest
 
 from pena.clock import ManualClock
 from pena.runtime import Runtime
-from tests.monev.support import (
-    WIB,
-    announce_completions,
-    completion,
-    monev,
-    participants_stub,
-    register,
-    scheduler,
-    tasks,
-    training_stub,
-)
+from tests.monev.support import WIB, announce_completions, completion, monev, register, scheduler, tasks
+from tests.support import participants_publisher, training_publisher
 
 
 @dataclass
@@ -38,7 +29,7 @@ class World:
 @pytest.fixture
 async def world(make_runtime, api, auth) -> Any:
     clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
-    runtime = await make_runtime([training_stub, participants_stub, monev], clock=clock)
+    runtime = await make_runtime([training_publisher, participants_publisher, monev], clock=clock)
     admin = auth("admin")
     async with api(runtime) as client:
         covered = await client.post(
@@ -50,5 +41,6 @@ async def world(make_runtime, api, auth) -> Any:
         clock.set(datetime(2026, 3, 10, 9, 0, tzinfo=WIB))
         assert await scheduler(runtime).drain() == 1
         [task] = await tasks(runtime)
-        assert task.status == "due" and task.assignee == "fac-1"
+        assert task.status == "due"
+        assert task.assignee == "fac-1"
         yield World(runtime, client, clock, admin, auth("facilitator", sub="fac-1"), task.id)

@@ -1,29 +1,27 @@
-"""Test support for the monev service: stand-in "training" and "participants" publishers that announce
-completions and registrations through their own outboxes (as the real services do), and shortcuts."""
+"""Test support for the monev service: training completions and registrations with a baseline, as the
+stand-in training service and registry announce them, the scheduler and task readers. Stand-in publishers
+and outbox/audit readers are shared: tests/support.py."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import MetaData, func, select, update
+from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.contracts import ParticipantRegistered, TrainingCompleted
-from pena.definition import ServiceDefinition
-from pena.outbox import emit
+from pena.contracts import TrainingCompleted
 from pena.runtime import Runtime
 from pena.scheduler import Scheduler
-from pena.tables import audit_log, outbox
 from services.monev.app import definition as monev
 from services.monev.models import MonevTask
-from tests.kernel.helpers import eventually  # noqa: F401 - re-exported for this suite
+from tests import support
+from tests.support import PADANG_VILLAGE, Announcement, publish
 
-training_stub = ServiceDefinition(name="training", metadata=MetaData())
-participants_stub = ServiceDefinition(name="participants", metadata=MetaData())
+T = TypeVar("T")
+
 WIB = timezone(timedelta(hours=7))
-PADANG_VILLAGE = "1371011001"
 
 
 def completion(
@@ -50,13 +48,11 @@ def completion(
 
 async def announce_completions(runtime: Runtime, *completions: TrainingCompleted, drain: bool = True) -> None:
     """Emits training.completed from the stand-in training service; on the in-process bus drain() delivers."""
-    training = runtime.service("training")
-    async with training.db.transaction() as session:
-        for c in completions:
-            await emit(session, "training.completed", c, subject=c.participant_id, time=c.completed_at)
-    if drain:
-        assert training.relay is not None
-        await training.relay.drain()
+    await publish(
+        runtime,
+        *(Announcement("training.completed", c, c.participant_id, c.completed_at) for c in completions),
+        drain=drain,
+    )
 
 
 async def register(
@@ -69,71 +65,32 @@ async def register(
     version: int = 1,
     drain: bool = True,
 ) -> None:
-    registry = runtime.service("participants")
-    at = datetime(2025, 10, 1, tzinfo=UTC)
-    async with registry.db.transaction() as session:
-        await emit(
-            session,
-            "participant.registered",
-            ParticipantRegistered(
-                participant_id=participant_id,
-                version=version,
-                nik_token="t" * 64,
-                registered_at=at,
-                region_code=region_code,
-                household_size=household_size,
-                baseline_monthly_income=income,
-                status="active",
-            ),
-            subject=participant_id,
-            time=at,
-        )
-    if drain:
-        assert registry.relay is not None
-        await registry.relay.drain()
+    """A participant with a baseline (monev measures against household size and income)."""
+    await support.register(
+        runtime,
+        participant_id,
+        region_code=region_code,
+        household_size=household_size,
+        income=income,
+        version=version,
+        at=datetime(2025, 10, 1, tzinfo=UTC),
+        drain=drain,
+    )
 
 
 def scheduler(runtime: Runtime, *, batch_size: int = 500) -> Scheduler:
     return Scheduler(runtime.service("monev").db, monev.jobs, runtime.clock, batch_size=batch_size)
 
 
-async def in_monev(runtime: Runtime, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
-    async with runtime.service("monev").db.transaction() as session:
-        return await work(session)
+async def in_monev(runtime: Runtime, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    return await support.in_service(runtime, "monev", work)
 
 
 async def tasks(runtime: Runtime) -> list[MonevTask]:
     async def read(session: AsyncSession) -> list[MonevTask]:
         return list((await session.execute(select(MonevTask).order_by(MonevTask.due_at))).scalars().all())  # type: ignore[arg-type]
 
-    return list(await in_monev(runtime, read))
-
-
-async def events(runtime: Runtime, name: str, service: str = "monev") -> list[dict[str, Any]]:
-    async with runtime.service(service).db.transaction() as session:
-        rows = await session.execute(select(outbox.c.envelope).where(outbox.c.event_name == name).order_by(outbox.c.id))
-        return list(rows.scalars().all())
-
-
-async def outbox_count(runtime: Runtime, name: str) -> int:
-    async def count(session: AsyncSession) -> int:
-        query = select(func.count()).select_from(outbox).where(outbox.c.event_name == name)
-        return int((await session.execute(query)).scalar_one())
-
-    return int(await in_monev(runtime, count))
-
-
-async def mark_unpublished(runtime: Runtime, service: str) -> None:
-    """Makes the relay publish every row again, as after a crash between publishing and marking."""
-    async with runtime.service(service).db.transaction() as session:
-        await session.execute(update(outbox).values(published_at=None))
-
-
-async def audit_actions(runtime: Runtime) -> list[str]:
-    async def read(session: AsyncSession) -> list[str]:
-        return list((await session.execute(select(audit_log.c.action).order_by(audit_log.c.id))).scalars().all())
-
-    return list(await in_monev(runtime, read))
+    return await in_monev(runtime, read)
 
 
 def survey_body(visit: date = date(2026, 3, 2), **overrides: Any) -> dict[str, Any]:

@@ -6,24 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pena.clock import ManualClock
-from tests.monev.support import (
-    WIB,
-    announce_completions,
-    audit_actions,
-    completion,
-    monev,
-    participants_stub,
-    register,
-    scheduler,
-    survey_body,
-    tasks,
-    training_stub,
-)
+from tests.monev.support import WIB, announce_completions, completion, monev, register, scheduler, survey_body, tasks
+from tests.support import audit_actions, participants_publisher, training_publisher
 
 
 async def _setup(make_runtime, api, auth):
     clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
-    runtime = await make_runtime([training_stub, participants_stub, monev], clock=clock)
+    runtime = await make_runtime([training_publisher, participants_publisher, monev], clock=clock)
     admin = auth("admin")
     async with api(runtime) as setup_client:
         for subject, prefix in (("fac-province", "13"), ("fac-village", "1371011001"), ("fac-bandung", "3273")):
@@ -65,7 +54,8 @@ async def test_tasks_are_assigned_by_the_longest_covering_region_prefix(make_run
         again = await client.post(
             "/v1/monev/facilitators", json={"subject": "fac-bandung", "region_prefix": "3273"}, headers=admin
         )
-        assert again.status_code == 201 and again.json()["id"] == rest.json()["items"][0]["id"]
+        assert again.status_code == 201
+        assert again.json()["id"] == rest.json()["items"][0]["id"]
 
         # coverage removed: the next Padang village task goes to the province facilitator
         village_row = coverage.json()["items"][1]
@@ -77,7 +67,7 @@ async def test_tasks_are_assigned_by_the_longest_covering_region_prefix(make_run
         )
         second = [t for t in await tasks(runtime) if t.batch_id == "batch-2"][0]
         assert second.assignee == "fac-province"
-        assert "monev.facilitator_region.removed" in await audit_actions(runtime)
+        assert "monev.facilitator_region.removed" in await audit_actions(runtime, "monev")
 
 
 async def test_a_facilitator_sees_and_submits_only_their_own_tasks(make_runtime, api, auth) -> None:
@@ -97,8 +87,9 @@ async def test_a_facilitator_sees_and_submits_only_their_own_tasks(make_runtime,
         refused = await client.post(f"/v1/monev/tasks/{solok}/survey", json=survey_body(), headers=village)
         assert refused.status_code == 404
         mine = await client.get(f"/v1/monev/tasks/{by_participant['p-padang'].id}", headers=village)
-        assert mine.status_code == 200 and mine.json()["result"] is None
-        assert "monev.task.read" in await audit_actions(runtime)
+        assert mine.status_code == 200
+        assert mine.json()["result"] is None
+        assert "monev.task.read" in await audit_actions(runtime, "monev")
 
         # facilitators neither assign nor read the programme summary
         assign = await client.post(
@@ -112,12 +103,13 @@ async def test_a_facilitator_sees_and_submits_only_their_own_tasks(make_runtime,
         handed = await client.post(
             f"/v1/monev/tasks/{bogor}/assignment", json={"facilitator": "fac-village"}, headers=admin
         )
-        assert handed.status_code == 200 and handed.json()["assignee"] == "fac-village"
+        assert handed.status_code == 200
+        assert handed.json()["assignee"] == "fac-village"
         own = await client.get("/v1/monev/tasks", headers=village)
         assert sorted(t["participant_id"] for t in own.json()["items"]) == ["p-bogor", "p-padang"]
         submitted = await client.post(f"/v1/monev/tasks/{bogor}/survey", json=survey_body(), headers=village)
         assert submitted.status_code == 201, submitted.text
-        assert "monev.task.assigned" in await audit_actions(runtime)
+        assert "monev.task.assigned" in await audit_actions(runtime, "monev")
 
 
 async def test_admins_and_verifiers_list_everything_with_filters_and_cursors(make_runtime, api, auth) -> None:
@@ -125,11 +117,13 @@ async def test_admins_and_verifiers_list_everything_with_filters_and_cursors(mak
     verifier = auth("verifier")
     async with client:
         first = await client.get("/v1/monev/tasks", params={"limit": 2}, headers=verifier)
-        assert first.status_code == 200 and len(first.json()["items"]) == 2
+        assert first.status_code == 200
+        assert len(first.json()["items"]) == 2
         second = await client.get(
             "/v1/monev/tasks", params={"limit": 2, "cursor": first.json()["next_cursor"]}, headers=verifier
         )
-        assert len(second.json()["items"]) == 1 and second.json()["next_cursor"] is None
+        assert len(second.json()["items"]) == 1
+        assert second.json()["next_cursor"] is None
         seen = {t["participant_id"] for t in first.json()["items"] + second.json()["items"]}
         assert seen == {"p-padang", "p-solok", "p-bogor"}
 
@@ -146,6 +140,7 @@ async def test_admins_and_verifiers_list_everything_with_filters_and_cursors(mak
         )
         assert window.json()["items"] == []  # all came due on 28 February
         bad = await client.get("/v1/monev/tasks", params={"status": "lost"}, headers=admin)
-        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["field"] == "status"
         scoped = await client.get("/v1/monev/tasks", headers=auth("verifier", unit="32"))
         assert [t["participant_id"] for t in scoped.json()["items"]] == ["p-bogor"]

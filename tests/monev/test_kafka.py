@@ -12,22 +12,16 @@ import pytest
 from pena.clock import ManualClock
 from pena.kafka import ensure_topics
 from services.monev import queries
-from tests.kernel.helpers import read_topic
-from tests.monev.support import (
-    WIB,
-    announce_completions,
-    completion,
-    eventually,
-    in_monev,
-    mark_unpublished,
-    monev,
-    outbox_count,
-    participants_stub,
-    register,
-    tasks,
-    training_stub,
-)
+from tests.monev.support import WIB, announce_completions, completion, in_monev, monev, register, tasks
 from tests.privacy import sixteen_digit_numbers
+from tests.support import (
+    eventually,
+    mark_unpublished,
+    outbox_events,
+    participants_publisher,
+    read_topic,
+    training_publisher,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -35,7 +29,9 @@ pytestmark = pytest.mark.kafka
 async def test_completion_over_kafka_redelivered_makes_one_task_announced_once(make_runtime, settings) -> None:
     await ensure_topics(settings, ["participants", "training", "monev"])
     clock = ManualClock(datetime(2026, 3, 10, 9, 0, tzinfo=WIB))
-    runtime = await make_runtime([training_stub, participants_stub, monev], bus="kafka", workers=True, clock=clock)
+    runtime = await make_runtime(
+        [training_publisher, participants_publisher, monev], bus="kafka", workers=True, clock=clock
+    )
     completed_at = datetime(2025, 11, 30, 10, 0, tzinfo=WIB)
 
     await register(runtime, "p-k", income=900_000, household_size=3, drain=False)
@@ -76,5 +72,5 @@ async def test_completion_over_kafka_redelivered_makes_one_task_announced_once(m
     assert not any(sixteen_digit_numbers(str(r["value"])) for r in records)
     # the participant's NIK token stays with the registry and monev's own store
     assert not any("t" * 64 in str(r["value"]) for r in records)
-    assert await outbox_count(runtime, "monev.due") == 3
-    assert await outbox_count(runtime, "monev.scheduled") == 3
+    assert len(await outbox_events(runtime, "monev", "monev.due")) == 3
+    assert len(await outbox_events(runtime, "monev", "monev.scheduled")) == 3

@@ -15,26 +15,14 @@ from pena.clock import ManualClock
 from pena.consumer import deliver, deliver_records
 from pena.tables import audit_log, scheduled_jobs
 from services.monev.models import FacilitatorRegion
-from tests.monev.support import (
-    WIB,
-    announce_completions,
-    completion,
-    events,
-    in_monev,
-    mark_unpublished,
-    monev,
-    outbox_count,
-    participants_stub,
-    register,
-    scheduler,
-    tasks,
-    training_stub,
-)
+from services.monev.settings import get_monev_settings
+from tests.monev.support import WIB, announce_completions, completion, in_monev, monev, register, scheduler, tasks
+from tests.support import mark_unpublished, outbox_events, participants_publisher, training_publisher
 
 
 async def test_a_completion_delivered_three_times_creates_one_task(make_runtime) -> None:
     clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
-    runtime = await make_runtime([training_stub, monev], clock=clock)
+    runtime = await make_runtime([training_publisher, monev], clock=clock)
     done = completion("p-1", datetime(2025, 12, 1, 9, 0, tzinfo=WIB))
     await announce_completions(runtime, done)  # first delivery
     for _ in range(2):  # the relay "crashed" before marking: the same CloudEvent is delivered again
@@ -42,7 +30,7 @@ async def test_a_completion_delivered_three_times_creates_one_task(make_runtime)
         assert await runtime.service("training").relay.drain() == 1
 
     # and once more straight through the consumer path, same envelope
-    envelope = (await events(runtime, "training.completed", service="training"))[0]
+    envelope = (await outbox_events(runtime, "training", "training.completed"))[0]
     assert await deliver(runtime.service("monev").subscriber, envelope, origin="test") == "duplicate"
     # a second announcement of the same completion (a new event id) meets the unique constraint
     await announce_completions(runtime, done)
@@ -51,14 +39,14 @@ async def test_a_completion_delivered_three_times_creates_one_task(make_runtime)
     assert len(stored) == 1
     assert (stored[0].participant_id, stored[0].batch_id, stored[0].wave) == ("p-1", "batch-1", "P3M")
     assert stored[0].status == "scheduled"
-    assert await outbox_count(runtime, "monev.scheduled") == 1
-    scheduled = (await events(runtime, "monev.scheduled"))[0]
+    assert len(await outbox_events(runtime, "monev", "monev.scheduled")) == 1
+    scheduled = (await outbox_events(runtime, "monev", "monev.scheduled"))[0]
     assert scheduled["data"]["task_id"] == stored[0].id
     assert scheduled["subject"] == "p-1"
 
 
 async def test_due_dates_are_calendar_months_on_the_business_calendar(make_runtime) -> None:
-    runtime = await make_runtime([training_stub, monev], clock=ManualClock(datetime(2026, 1, 5, tzinfo=UTC)))
+    runtime = await make_runtime([training_publisher, monev], clock=ManualClock(datetime(2026, 1, 5, tzinfo=UTC)))
     await announce_completions(
         runtime,
         completion("p-nov", datetime(2025, 11, 30, 10, 0, tzinfo=WIB)),
@@ -72,11 +60,12 @@ async def test_due_dates_are_calendar_months_on_the_business_calendar(make_runti
     assert due["p-jan"] == datetime(2026, 4, 30, 14, 0, tzinfo=WIB)
 
 
-async def test_each_wave_gets_its_own_task(make_runtime, settings) -> None:
-    waves = settings.model_copy(update={"monev_delays": ["P3M", "P6M"]})
-    runtime = await make_runtime(
-        [training_stub, monev], clock=ManualClock(datetime(2026, 1, 5, tzinfo=UTC)), settings_=waves
-    )
+async def test_each_wave_gets_its_own_task(make_runtime, monkeypatch, request) -> None:
+    # monev's own settings, read from the environment variable a deployment sets
+    monkeypatch.setenv("PENA_MONEV_DELAYS", '["P3M", "P6M"]')
+    get_monev_settings.cache_clear()
+    request.addfinalizer(get_monev_settings.cache_clear)  # runs before the variable is restored
+    runtime = await make_runtime([training_publisher, monev], clock=ManualClock(datetime(2026, 1, 5, tzinfo=UTC)))
     done = completion("p-w", datetime(2025, 11, 30, 10, 0, tzinfo=WIB))
     await announce_completions(runtime, done)
     await announce_completions(runtime, done)
@@ -89,7 +78,7 @@ async def test_each_wave_gets_its_own_task(make_runtime, settings) -> None:
 
 async def test_two_schedulers_announce_each_task_once_then_overdue_once(make_runtime) -> None:
     clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
-    runtime = await make_runtime([training_stub, monev], clock=clock)
+    runtime = await make_runtime([training_publisher, monev], clock=clock)
     completed_at = datetime(2025, 11, 30, 10, 0, tzinfo=WIB)
     await announce_completions(runtime, *(completion(f"p-{i}", completed_at) for i in range(40)))
     due_at = datetime(2026, 2, 28, 10, 0, tzinfo=WIB)
@@ -97,13 +86,13 @@ async def test_two_schedulers_announce_each_task_once_then_overdue_once(make_run
 
     clock.set(due_at - timedelta(seconds=1))
     assert await asyncio.gather(first.drain(), second.drain()) == [0, 0]
-    assert await outbox_count(runtime, "monev.due") == 0
+    assert len(await outbox_events(runtime, "monev", "monev.due")) == 0
 
     clock.set(due_at + timedelta(hours=1))
     claimed = await asyncio.gather(first.drain(), second.drain())
     assert sum(claimed) == 40
-    assert await outbox_count(runtime, "monev.due") == 40
-    announced = {e["data"]["task_id"] for e in await events(runtime, "monev.due")}
+    assert len(await outbox_events(runtime, "monev", "monev.due")) == 40
+    announced = {e["data"]["task_id"] for e in await outbox_events(runtime, "monev", "monev.due")}
     assert announced == {t.id for t in await tasks(runtime)}
     assert {t.status for t in await tasks(runtime)} == {"due"}
     assert await asyncio.gather(first.drain(), second.drain()) == [0, 0]  # nothing announced twice
@@ -111,14 +100,14 @@ async def test_two_schedulers_announce_each_task_once_then_overdue_once(make_run
     # the grace period (P30D) passes: overdue, once each
     clock.set(due_at + timedelta(days=30, hours=2))
     await asyncio.gather(first.drain(), second.drain())
-    assert await outbox_count(runtime, "monev.overdue") == 40
-    assert await outbox_count(runtime, "monev.due") == 40
+    assert len(await outbox_events(runtime, "monev", "monev.overdue")) == 40
+    assert len(await outbox_events(runtime, "monev", "monev.due")) == 40
     assert {t.status for t in await tasks(runtime)} == {"overdue"}
 
 
 async def test_a_completion_from_2022_comes_due_at_once_with_a_full_grace_period(make_runtime) -> None:
     clock = ManualClock(datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
-    runtime = await make_runtime([training_stub, participants_stub, monev], clock=clock)
+    runtime = await make_runtime([training_publisher, participants_publisher, monev], clock=clock)
     await register(runtime, "p-old")
     await announce_completions(runtime, completion("p-old", datetime(2022, 6, 30, 10, 0, tzinfo=WIB)))
     [task] = await tasks(runtime)
@@ -129,11 +118,12 @@ async def test_a_completion_from_2022_comes_due_at_once_with_a_full_grace_period
     assert task.status == "due"
     assert task.announced_at == clock.now()
     # the grace period counts from the announcement, not from 2022 (else it would be overdue at once)
-    assert task.overdue_at is not None and task.overdue_at.astimezone(WIB).date() == date(2026, 2, 4)
+    assert task.overdue_at is not None
+    assert task.overdue_at.astimezone(WIB).date() == date(2026, 2, 4)
     assert await scheduler(runtime).drain() == 0
-    assert await outbox_count(runtime, "monev.due") == 1
-    assert await outbox_count(runtime, "monev.overdue") == 0
-    due_event = (await events(runtime, "monev.due"))[0]
+    assert len(await outbox_events(runtime, "monev", "monev.due")) == 1
+    assert len(await outbox_events(runtime, "monev", "monev.overdue")) == 0
+    due_event = (await outbox_events(runtime, "monev", "monev.due"))[0]
     assert due_event["data"] == {
         "task_id": task.id,
         "participant_id": "p-old",
@@ -150,7 +140,7 @@ async def test_a_fetched_run_of_completions_is_scheduled_set_based_with_each_eve
     announcement in the same run included), assignees spread over the best-covering facilitators as
     if created one by one, and every event and audit row caused by its own completion."""
     clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
-    runtime = await make_runtime([training_stub, monev], clock=clock)
+    runtime = await make_runtime([training_publisher, monev], clock=clock)
     at = datetime(2026, 1, 2, tzinfo=UTC)
 
     async def cover(session) -> None:
@@ -162,7 +152,7 @@ async def test_a_fetched_run_of_completions_is_scheduled_set_based_with_each_eve
     await in_monev(runtime, cover)
     done = [completion(f"p-{i}", datetime(2025, 12, 1, 9, 0, tzinfo=WIB)) for i in range(4)]
     await announce_completions(runtime, *done, done[0], drain=False)  # p-0 announced twice
-    envelopes = await events(runtime, "training.completed", service="training")
+    envelopes = await outbox_events(runtime, "training", "training.completed")
     sub = runtime.service("monev").subscriber
     outcomes = await deliver_records(sub, [(json.dumps(e), f"t/0/{i}") for i, e in enumerate(envelopes)])
     assert outcomes == ["processed"] * 5  # five distinct events; the repeat meets the unique constraint
@@ -172,7 +162,7 @@ async def test_a_fetched_run_of_completions_is_scheduled_set_based_with_each_eve
     assert Counter(t.assignee for t in stored) == {"fac-a": 2, "fac-b": 2}
     by_task = {t.id: t for t in stored}
     cause = {e["data"]["participant_id"]: e["id"] for e in envelopes[:4]}
-    scheduled = await events(runtime, "monev.scheduled")
+    scheduled = await outbox_events(runtime, "monev", "monev.scheduled")
     assert len(scheduled) == 4
     for event in scheduled:
         task = by_task[event["data"]["task_id"]]

@@ -6,23 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pena.clock import ManualClock
-from tests.monev.support import (
-    WIB,
-    announce_completions,
-    completion,
-    monev,
-    participants_stub,
-    register,
-    scheduler,
-    survey_body,
-    tasks,
-    training_stub,
-)
+from tests.monev.support import WIB, announce_completions, completion, monev, register, scheduler, survey_body, tasks
+from tests.support import participants_publisher, training_publisher
 
 
 async def test_summary_by_centre_year_and_province(make_runtime, api, auth) -> None:
     clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
-    runtime = await make_runtime([training_stub, participants_stub, monev], clock=clock)
+    runtime = await make_runtime([training_publisher, participants_publisher, monev], clock=clock)
     admin = auth("admin")
     nov = datetime(2025, 11, 30, 10, 0, tzinfo=WIB)
     for pid in ("p-a1", "p-a2", "p-a3", "p-b1", "p-b2"):
@@ -74,8 +64,10 @@ async def test_summary_by_centre_year_and_province(make_runtime, api, auth) -> N
 
         by_province = await client.get("/v1/monev/summary", params={"group_by": "province"}, headers=admin)
         province = {g["group"]: g for g in by_province.json()["groups"]}
-        assert province["13"]["tasks_done"] == 3 and province["32"]["tasks_due"] == 0
-        assert province["32"]["completion_rate"] is None and province["32"]["income_change"]["median"] is None
+        assert province["13"]["tasks_done"] == 3
+        assert province["32"]["tasks_due"] == 0
+        assert province["32"]["completion_rate"] is None
+        assert province["32"]["income_change"]["median"] is None
 
         west_java = await client.get(
             "/v1/monev/summary", params={"group_by": "regency", "region_prefix": "32"}, headers=admin
@@ -83,4 +75,5 @@ async def test_summary_by_centre_year_and_province(make_runtime, api, auth) -> N
         assert [g["group"] for g in west_java.json()["groups"]] == ["3273"]
 
         bad = await client.get("/v1/monev/summary", params={"group_by": "nik"}, headers=admin)
-        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "group_by"
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["field"] == "group_by"

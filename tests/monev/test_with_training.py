@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime
 
 from pena.clock import ManualClock
 from services.training.app import definition as training
-from tests.monev.support import WIB, events, monev, participants_stub, register, scheduler, survey_body, tasks
+from tests.monev.support import WIB, monev, register, scheduler, survey_body, tasks
+from tests.support import outbox_events, participants_publisher
 from tests.training.support import create_centre, open_batch, set_status
 
 
 async def test_a_2022_batch_closed_in_training_becomes_a_due_monev_task(make_runtime, api, auth) -> None:
     clock = ManualClock(datetime(2026, 1, 5, 3, 0, tzinfo=UTC))
-    runtime = await make_runtime([participants_stub, training, monev], clock=clock)
+    runtime = await make_runtime([participants_publisher, training, monev], clock=clock)
     admin = auth("admin")
     await register(runtime, "p-hist", income=600_000, household_size=3)
     async with api(runtime) as client:
@@ -51,11 +52,12 @@ async def test_a_2022_batch_closed_in_training_becomes_a_due_monev_task(make_run
         assert [t["id"] for t in listed.json()["items"]] == [task.id]
         url = f"/v1/monev/tasks/{task.id}/survey"
         early = await client.post(url, json=survey_body(visit=date(2022, 8, 19)), headers=facilitator)
-        assert early.status_code == 422 and early.json()["errors"][0]["rule"] == "visit_before_training"
+        assert early.status_code == 422
+        assert early.json()["errors"][0]["rule"] == "visit_before_training"
         done = await client.post(url, json=survey_body(visit=date(2026, 1, 4)), headers=facilitator)
         assert done.status_code == 201, done.text
 
-    [completed] = await events(runtime, "monev.completed")
+    [completed] = await outbox_events(runtime, "monev", "monev.completed")
     assert completed["data"]["batch_id"] == batch["id"]
     assert completed["data"]["measures"]["income_change"] == 2_000_000 - 600_000
     assert completed["data"]["measures"]["baseline_household_size"] == 3

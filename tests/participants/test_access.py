@@ -15,7 +15,8 @@ async def test_facilitator_sees_only_their_unit_and_out_of_scope_is_404(registry
     other_facilitator = auth("facilitator", unit="1375", sub="fac-bkt")
 
     own = await registry.client.get(f"/v1/participants/{padang['id']}", headers=padang_facilitator)
-    assert own.status_code == 200 and own.json()["nik"] == "137101********01"
+    assert own.status_code == 200
+    assert own.json()["nik"] == "137101********01"
     out_of_scope = await registry.client.get(f"/v1/participants/{padang['id']}", headers=other_facilitator)
     missing = await registry.client.get("/v1/participants/no-such-id", headers=other_facilitator)
     assert out_of_scope.status_code == missing.status_code == 404
@@ -69,11 +70,13 @@ async def test_list_filters_and_cursor_pages(registry) -> None:
         headers=registry.admin,
     )
     first = await registry.client.get("/v1/participants?limit=2", headers=registry.admin)
-    assert len(first.json()["items"]) == 2 and first.json()["next_cursor"]
+    assert len(first.json()["items"]) == 2
+    assert first.json()["next_cursor"]
     rest = await registry.client.get(
         f"/v1/participants?limit=2&cursor={first.json()['next_cursor']}", headers=registry.admin
     )
-    assert len(rest.json()["items"]) == 1 and rest.json()["next_cursor"] is None
+    assert len(rest.json()["items"]) == 1
+    assert rest.json()["next_cursor"] is None
     ids = {p["id"] for p in first.json()["items"] + rest.json()["items"]}
     assert len(ids) == 3
 
@@ -88,7 +91,8 @@ async def test_list_filters_and_cursor_pages(registry) -> None:
     assert await names("business_field=fashion_menjahit") == ["Siti Rahmawati"]
     assert await names("status=active") == []
     bad = await registry.client.get("/v1/participants?dtsen_decile=11", headers=registry.admin)
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "dtsen_decile"
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "dtsen_decile"
 
 
 async def test_export_masks_nik_without_scope_and_applies_filters(registry, auth) -> None:
@@ -97,10 +101,15 @@ async def test_export_masks_nik_without_scope_and_applies_filters(registry, auth
     as_integrator = await registry.client.get(
         "/v1/participants/export.csv?region_prefix=1371", headers=registry.integrator
     )
-    assert as_integrator.status_code == 200 and as_integrator.headers["content-type"].startswith("text/csv")
+    assert as_integrator.status_code == 200
+    assert as_integrator.headers["content-type"].startswith("text/csv")
     lines = as_integrator.text.strip().splitlines()
-    assert len(lines) == 2 and "137101********01" in lines[1] and WOMAN_NIK not in as_integrator.text
+    assert len(lines) == 2
+    assert "137101********01" in lines[1]
+    assert WOMAN_NIK not in as_integrator.text
     as_admin = await registry.client.get("/v1/participants/export.csv", headers=registry.admin)
-    assert WOMAN_NIK in as_admin.text and len(as_admin.text.strip().splitlines()) == 3
+    assert WOMAN_NIK in as_admin.text
+    assert len(as_admin.text.strip().splitlines()) == 3
     as_facilitator = await registry.client.get("/v1/participants/export.csv", headers=auth("facilitator", unit="1375"))
-    assert len(as_facilitator.text.strip().splitlines()) == 2 and "Budi" in as_facilitator.text
+    assert len(as_facilitator.text.strip().splitlines()) == 2
+    assert "Budi" in as_facilitator.text

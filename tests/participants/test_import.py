@@ -16,7 +16,8 @@ from services.participants import imports
 from services.participants.models import Participant, ParticipantChange
 from services.participants.schemas import ParticipantCreate
 from services.participants.service import register, register_many
-from tests.participants.support import MAN_NIK, WOMAN_NIK, man, outbox_events, woman
+from tests.participants.support import MAN_NIK, WOMAN_NIK, man, woman
+from tests.support import outbox_events
 
 HEADER = (
     "nik,kk_number,full_name,birth_date,sex,region_code,business_field,assistance_programmes,dtsen_decile,"
@@ -47,7 +48,8 @@ async def _import(registry, content: bytes) -> dict:
         "/v1/participants/imports", files={"file": ("kpm.csv", content, "text/csv")}, headers=registry.admin
     )
     assert started.status_code == 202, started.text
-    assert started.json()["status"] == "queued" and started.json()["total_rows"] == content.count(b"\n") - 1
+    assert started.json()["status"] == "queued"
+    assert started.json()["total_rows"] == content.count(b"\n") - 1
     scheduler = registry.runtime.service("participants").scheduler
     assert scheduler is not None
     await scheduler.drain()
@@ -59,10 +61,12 @@ async def _import(registry, content: bytes) -> dict:
 async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeypatch, chunk_rows) -> None:
     monkeypatch.setattr(imports, "CHUNK_ROWS", chunk_rows)  # 2: four chunks, row 5 repeats row 2 of chunk 1
     job = await _import(registry, CSV)
-    assert job["status"] == "done" and job["finished_at"]
+    assert job["status"] == "done"
+    assert job["finished_at"]
     assert (job["processed_rows"], job["created_rows"], job["duplicate_rows"], job["error_rows"]) == (7, 2, 1, 4)
     errors = await registry.client.get(f"/v1/participants/imports/{job['id']}/errors", headers=registry.admin)
-    assert errors.status_code == 200 and errors.headers["content-type"].startswith("text/csv")
+    assert errors.status_code == 200
+    assert errors.headers["content-type"].startswith("text/csv")
     found = {(int(r["row"]), r["field"], r["rule"]) for r in csv.DictReader(io.StringIO(errors.text))}
     assert found == {
         (3, "nik", "nik_birth_date_mismatch"),
@@ -70,7 +74,8 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeyp
         (6, "birth_date", "date_from_datetime_parsing"),
         (7, "consent", "missing"),
     }
-    assert "1371015305900004" not in errors.text and WOMAN_NIK not in errors.text
+    assert "1371015305900004" not in errors.text
+    assert WOMAN_NIK not in errors.text
     listed = await registry.client.get("/v1/participants?programme=BPNT", headers=registry.admin)
     assert [p["full_name"] for p in listed.json()["items"]] == ["Budi Santoso"]
 
@@ -89,15 +94,18 @@ async def test_upload_problems_are_refused_at_once(registry, auth) -> None:
         files={"file": ("x.csv", b"nik,full_name\n1,a\n", "text/csv")},
         headers=registry.admin,
     )
-    assert missing.status_code == 422 and missing.json()["errors"][0]["rule"] == "missing_columns"
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["rule"] == "missing_columns"
     empty = await registry.client.post(
         "/v1/participants/imports", files={"file": ("x.csv", HEADER.encode(), "text/csv")}, headers=registry.admin
     )
-    assert empty.status_code == 422 and empty.json()["errors"][0]["rule"] == "empty"
+    assert empty.status_code == 422
+    assert empty.json()["errors"][0]["rule"] == "empty"
     nul = await registry.client.post(
         "/v1/participants/imports", files={"file": ("x.csv", CSV + b"\x00", "text/csv")}, headers=registry.admin
     )
-    assert nul.status_code == 422 and nul.json()["errors"][0]["rule"] == "nul_character"
+    assert nul.status_code == 422
+    assert nul.json()["errors"][0]["rule"] == "nul_character"
     not_writer = await registry.client.post(
         "/v1/participants/imports", files={"file": ("x.csv", CSV, "text/csv")}, headers=auth("facilitator", unit="13")
     )
@@ -132,7 +140,7 @@ async def test_each_created_participant_gets_history_audit_and_one_registered_ev
     assert sorted(a.subject_id for a in audits) == sorted(created)
     assert all(a.details == {"flagged_possible_duplicate": False} for a in audits)
 
-    events = await outbox_events(registry.runtime, "participant.registered")
+    events = await outbox_events(registry.runtime, "participants", "participant.registered")
     imported = [e for e in events if e["subject"] in created]
     assert sorted(e["subject"] for e in imported) == sorted(created)  # exactly one each
     api_event = next(e for e in events if e["subject"] == single.json()["id"])
@@ -216,8 +224,9 @@ async def test_a_registration_committing_during_a_chunk_makes_a_duplicate_not_a_
     assert (outcome.created, outcome.duplicates, outcome.errors) == (1, 1, {})
     rows = await _all(registry, select(col(Participant.nik_token)))
     assert sorted(t for (t,) in rows) == sorted(nik_token(n, settings.nik_hmac_key) for n in (WOMAN_NIK, MAN_NIK))
-    events = await outbox_events(runtime, "participant.registered")
-    assert len(events) == 2 and len({e["subject"] for e in events}) == 2
+    events = await outbox_events(runtime, "participants", "participant.registered")
+    assert len(events) == 2
+    assert len({e["subject"] for e in events}) == 2
 
 
 async def test_uploads_above_the_cap_are_refused_and_larger_files_than_other_bodies_accepted(
@@ -233,7 +242,9 @@ async def test_uploads_above_the_cap_are_refused_and_larger_files_than_other_bod
     fits = (header + row * 1500).encode()  # 1.4 MB: above max_body_bytes, below max_upload_bytes
     too_big = (header + row * 2500).encode()  # 2.4 MB
     ok = await client.post("/v1/participants/imports", files={"file": ("a.csv", fits)}, headers=auth("admin"))
-    assert ok.status_code == 202 and ok.json()["total_rows"] == 1500
+    assert ok.status_code == 202
+    assert ok.json()["total_rows"] == 1500
     refused = await client.post("/v1/participants/imports", files={"file": ("b.csv", too_big)}, headers=auth("admin"))
-    assert refused.status_code == 413 and refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.status_code == 413
+    assert refused.headers["content-type"].startswith("application/problem+json")
     assert str(small.max_upload_bytes) in refused.json()["detail"]

@@ -6,8 +6,8 @@ import pytest
 
 from pena.kafka import ensure_topics
 from services.participants.app import definition as participants
-from tests.kernel.helpers import read_topic
 from tests.participants.support import KK, WOMAN_NIK, woman
+from tests.support import read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -23,7 +23,8 @@ async def test_registration_reaches_kafka_without_identity_data(make_runtime, ap
     event = message["value"]
     assert event["type"] == "id.go.kemensos.pena.participant.registered.v1"
     assert event["subject"] == created.json()["id"]
-    assert event["data"]["status"] == "candidate" and event["data"]["version"] == 1
+    assert event["data"]["status"] == "candidate"
+    assert event["data"]["version"] == 1
     raw = json.dumps(message, default=str)
     for secret in (WOMAN_NIK, KK, "Siti Rahmawati", "1990-05-12"):
         assert secret not in raw

@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 import logging
 
-from tests.participants.support import KK, MAN_NIK, WOMAN_NIK, man, outbox_events, woman
+from pena.contracts import BY_NAME
+from tests.participants.support import KK, MAN_NIK, WOMAN_NIK, man, woman
+from tests.support import outbox_events, outbox_names
 
 SECRETS = (WOMAN_NIK, MAN_NIK, KK, "Siti Rahmawati", "Budi Santoso", "1990-05-12")
 
@@ -28,10 +30,14 @@ async def test_events_and_logs_carry_no_nik_kk_or_name(registry, caplog, capsys)
         json={"full_name": "Siti Rahmawati", "kk_number": "1371012001150099", "reason": "new family card"},
         headers={**registry.admin, "If-Match": '"1"'},
     )
-    events = await outbox_events(registry.runtime)
-    assert [e["name"] for e in events] == ["participant.registered", "participant.registered", "participant.updated"]
+    events = await outbox_events(registry.runtime, "participants")
+    names = await outbox_names(registry.runtime, "participants")
+    assert names == ["participant.registered", "participant.registered", "participant.updated"]
+    assert [e["type"] for e in events] == [BY_NAME[name].type for name in names]
     registered = events[0]["data"]
-    assert registered["nik_token"] and registered["region_code"] == "1371011001" and registered["version"] == 1
+    assert registered["nik_token"]
+    assert registered["region_code"] == "1371011001"
+    assert registered["version"] == 1
     wire = json.dumps(events)
     logged = _everything_logged(caplog)
     printed = capsys.readouterr()

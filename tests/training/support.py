@@ -1,79 +1,12 @@
-"""Test support for the training service: a small stand-in "participants" publisher that announces
-participants through its own outbox (as the real registry does), and API shortcuts."""
+"""Test support for the training service: API shortcuts (a centre, a batch body, an open batch, a status
+move). Stand-in publishers and outbox/audit readers are shared: tests/support.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import MetaData, func, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from pena.contracts import ParticipantRegistered, ParticipantStatusChanged
-from pena.definition import ServiceDefinition
-from pena.outbox import emit
-from pena.runtime import Runtime
-from pena.tables import audit_log, outbox
-from tests.kernel.helpers import eventually  # noqa: F401 - re-exported for this suite
-
-participants_stub = ServiceDefinition(name="participants", metadata=MetaData())
-AT = datetime(2025, 11, 1, tzinfo=UTC)
-
-
-async def announce_registered(
-    session: AsyncSession, participant_id: str, *, status: str = "active", version: int = 1
-) -> None:
-    payload = ParticipantRegistered(
-        participant_id=participant_id,
-        version=version,
-        nik_token="t" * 64,
-        registered_at=AT,
-        region_code="1371011001",
-        status=status,  # type: ignore[arg-type]
-    )
-    await emit(session, "participant.registered", payload, subject=participant_id, time=AT)
-
-
-async def announce_status(session: AsyncSession, participant_id: str, *, to: str, version: int) -> None:
-    payload = ParticipantStatusChanged(
-        participant_id=participant_id,
-        version=version,
-        from_status="active",
-        to_status=to,  # type: ignore[arg-type]
-        reason_code="test",
-        changed_at=AT,
-    )
-    await emit(session, "participant.status_changed", payload, subject=participant_id, time=AT)
-
-
-async def register(runtime: Runtime, *participant_ids: str, status: str = "active", drain: bool = True) -> None:
-    """Announces participants from the stand-in registry; on the in-process bus drain() delivers them."""
-    registry = runtime.service("participants")
-    async with registry.db.transaction() as session:
-        for pid in participant_ids:
-            await announce_registered(session, pid, status=status)
-    if drain:
-        assert registry.relay is not None
-        await registry.relay.drain()
-
-
-async def outbox_events(runtime: Runtime, name: str) -> list[dict[str, Any]]:
-    async with runtime.service("training").db.transaction() as session:
-        rows = (
-            await session.execute(select(outbox.c.envelope).where(outbox.c.event_name == name).order_by(outbox.c.id))
-        ).scalars()
-        return list(rows)
-
-
-async def audit_rows(runtime: Runtime, action: str) -> list[Any]:
-    async with runtime.service("training").db.transaction() as session:
-        return list((await session.execute(select(audit_log).where(audit_log.c.action == action))).all())
-
-
-async def count_rows(runtime: Runtime, table: Any) -> int:
-    async with runtime.service("training").db.transaction() as session:
-        return int((await session.execute(select(func.count()).select_from(table))).scalar_one())
 
 
 async def create_centre(client: httpx.AsyncClient, admin: dict[str, str], code: str = "BBPPKS-PADANG") -> str:

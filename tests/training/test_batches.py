@@ -4,23 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
-from services.training.app import definition as training
-from tests.training.support import (
-    batch_body,
-    create_centre,
-    open_batch,
-    outbox_events,
-    participants_stub,
-    register,
-    set_status,
-)
-
-
-@pytest.fixture
-async def runtime(make_runtime):
-    return await make_runtime([participants_stub, training], bus="inprocess")
+from tests.support import outbox_events, register
+from tests.training.support import batch_body, create_centre, open_batch, set_status
 
 
 async def test_operator_of_another_centre_gets_404_and_sees_none_of_its_batches(runtime, api, auth) -> None:
@@ -41,7 +26,8 @@ async def test_operator_of_another_centre_gets_404_and_sees_none_of_its_batches(
         assert enrol.status_code == 404
         assert (await set_status(client, stranger, bid, "running")).status_code == 404
         listed = await client.get("/v1/batches", params={"centre_id": padang}, headers=stranger)
-        assert listed.status_code == 200 and listed.json()["items"] == []
+        assert listed.status_code == 200
+        assert listed.json()["items"] == []
         foreign_create = await client.post("/v1/batches", json=batch_body(padang), headers=stranger)
         assert foreign_create.status_code == 404
         centre_create = await client.post(
@@ -67,12 +53,14 @@ async def test_lifecycle_refuses_invalid_transitions(runtime, api, auth) -> None
         assert (await set_status(client, admin, bid, "open")).status_code == 200
         assert (await set_status(client, admin, bid, "running")).status_code == 200
         direct = await set_status(client, admin, bid, "completed")
-        assert direct.status_code == 409 and direct.json()["type"].endswith("/use_close")
+        assert direct.status_code == 409
+        assert direct.json()["type"].endswith("/use_close")
         close_empty = await client.post(f"/v1/batches/{bid}/close", headers=admin)
     assert close_empty.status_code == 200  # no enrolments: closes with no outcomes
     assert close_empty.json()["outcomes"] == []
-    [scheduled] = await outbox_events(runtime, "training.batch_scheduled")
-    assert scheduled["subject"] == bid and scheduled["data"]["business_field"] == "fashion_menjahit"
+    [scheduled] = await outbox_events(runtime, "training", "training.batch_scheduled")
+    assert scheduled["subject"] == bid
+    assert scheduled["data"]["business_field"] == "fashion_menjahit"
 
 
 async def test_validation_names_the_field_and_the_rule(runtime, api, auth) -> None:
@@ -131,7 +119,11 @@ async def test_centre_creation_is_idempotent_and_codes_are_unique(runtime, api, 
         other_body = await client.post("/v1/training-centres", json={**body, "name": "Other"}, headers=admin)
         duplicate = await client.post("/v1/training-centres", json=body, headers=auth("admin"))
         bad_status = await client.get("/v1/batches", params={"status": "finished"}, headers=auth("admin"))
-    assert first.status_code == retry.status_code == 201 and retry.json() == first.json()
-    assert other_body.status_code == 422 and other_body.json()["type"].endswith("/idempotency-key-reuse")
-    assert duplicate.status_code == 409 and duplicate.json()["existing_id"] == first.json()["id"]
-    assert bad_status.status_code == 422 and bad_status.json()["errors"][0]["field"] == "status"
+    assert first.status_code == retry.status_code == 201
+    assert retry.json() == first.json()
+    assert other_body.status_code == 422
+    assert other_body.json()["type"].endswith("/idempotency-key-reuse")
+    assert duplicate.status_code == 409
+    assert duplicate.json()["existing_id"] == first.json()["id"]
+    assert bad_status.status_code == 422
+    assert bad_status.json()["errors"][0]["field"] == "status"

@@ -7,23 +7,9 @@ from datetime import date
 from typing import Any
 
 import httpx
-import pytest
 
-from services.training.app import definition as training
-from tests.training.support import (
-    audit_rows,
-    create_centre,
-    open_batch,
-    outbox_events,
-    participants_stub,
-    register,
-    set_status,
-)
-
-
-@pytest.fixture
-async def runtime(make_runtime):
-    return await make_runtime([participants_stub, training], bus="inprocess")
+from tests.support import audit_rows, outbox_events, register
+from tests.training.support import create_centre, open_batch, set_status
 
 
 async def _attend(
@@ -61,7 +47,8 @@ async def test_close_emits_one_completed_per_qualifying_participant_and_nothing_
         first = await client.post(f"/v1/batches/{batch['id']}/close", headers=admin)
         assert first.status_code == 200, first.text
         after_first = {
-            name: len(await outbox_events(runtime, name)) for name in ("training.completed", "training.dropped")
+            name: len(await outbox_events(runtime, "training", name))
+            for name in ("training.completed", "training.dropped")
         }
         second = await client.post(f"/v1/batches/{batch['id']}/close", headers=admin)
         roster = await client.get(f"/v1/batches/{batch['id']}/roster", headers=admin)
@@ -70,14 +57,15 @@ async def test_close_emits_one_completed_per_qualifying_participant_and_nothing_
     assert outcomes == {"p-full": "completed", "p-exact": "completed", "p-low": "dropped", "p-none": "dropped"}
     assert first.json()["status"] == "completed"
 
-    completed = await outbox_events(runtime, "training.completed")
+    completed = await outbox_events(runtime, "training", "training.completed")
     assert sorted(e["subject"] for e in completed) == ["p-exact", "p-full"]
     by_subject = {e["subject"]: e["data"] for e in completed}
     assert by_subject["p-exact"]["attendance_rate"] == 0.8
-    assert by_subject["p-exact"]["sessions_attended"] == 4 and by_subject["p-exact"]["sessions_total"] == 5
+    assert by_subject["p-exact"]["sessions_attended"] == 4
+    assert by_subject["p-exact"]["sessions_total"] == 5
     assert by_subject["p-full"]["completed_at"].startswith("2026-01-05")  # the injected clock
 
-    dropped = await outbox_events(runtime, "training.dropped")
+    dropped = await outbox_events(runtime, "training", "training.dropped")
     assert sorted((e["subject"], e["data"]["reason_code"]) for e in dropped) == [
         ("p-low", "attendance_below_rule"),
         ("p-none", "attendance_below_rule"),
@@ -87,13 +75,13 @@ async def test_close_emits_one_completed_per_qualifying_participant_and_nothing_
     assert second.status_code == 200
     assert second.json() == first.json()
     assert after_first == {"training.completed": 2, "training.dropped": 2}
-    assert len(await outbox_events(runtime, "training.completed")) == 2
-    assert len(await outbox_events(runtime, "training.dropped")) == 2
+    assert len(await outbox_events(runtime, "training", "training.completed")) == 2
+    assert len(await outbox_events(runtime, "training", "training.dropped")) == 2
 
     rates = {item["participant_id"]: (item["status"], item["attendance_rate"]) for item in roster.json()["items"]}
     assert rates["p-low"] == ("dropped", 0.4)
     assert rates["p-full"] == ("completed", 1.0)
-    assert len(await audit_rows(runtime, "training.roster.read")) == 1
+    assert len(await audit_rows(runtime, "training", "training.roster.read")) == 1
 
 
 async def test_backdated_close_of_a_2022_batch_carries_completed_at_in_2022(runtime, api, auth) -> None:
@@ -114,10 +102,10 @@ async def test_backdated_close_of_a_2022_batch_carries_completed_at_in_2022(runt
     assert too_early.json()["errors"][0]["field"] == "completed_at"
     assert closed.status_code == 200, closed.text
     assert closed.json()["completed_at"].startswith("2022-08-20")
-    [event] = await outbox_events(runtime, "training.completed")
+    [event] = await outbox_events(runtime, "training", "training.completed")
     assert event["data"]["completed_at"].startswith("2022-08-20")
     assert event["subject"] == "p-hist"
-    [audit] = await audit_rows(runtime, "training.batch.closed")
+    [audit] = await audit_rows(runtime, "training", "training.batch.closed")
     assert audit.details["backdated"] is True
 
 
@@ -134,9 +122,11 @@ async def test_reposting_a_session_is_an_audited_correction(runtime, api, auth) 
         fixed = await client.post(url, json={"session_date": day, "present": ["p-1", "p-2"]}, headers=admin)
         stranger = await client.post(url, json={"session_date": day, "present": ["p-x"]}, headers=admin)
         roster = await client.get(f"/v1/batches/{batch['id']}/roster", headers=admin)
-    assert first.json()["corrected"] is False and first.json()["present"] == 1
-    assert fixed.json()["corrected"] is True and fixed.json()["present"] == 2
-    [correction] = await audit_rows(runtime, "training.attendance.corrected")
+    assert first.json()["corrected"] is False
+    assert first.json()["present"] == 1
+    assert fixed.json()["corrected"] is True
+    assert fixed.json()["present"] == 2
+    [correction] = await audit_rows(runtime, "training", "training.attendance.corrected")
     assert (correction.details["old_present"], correction.details["new_present"]) == (1, 2)
     assert stranger.status_code == 422
     assert stranger.json()["errors"][0] == {
@@ -155,7 +145,9 @@ async def test_cancelling_a_batch_drops_its_enrolled_participants(runtime, api, 
         await _enrol_all(client, admin, batch["id"], ["p-1"])
         cancelled = await set_status(client, admin, batch["id"], "cancelled")
         reopened = await set_status(client, admin, batch["id"], "open")
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-    assert reopened.status_code == 409 and reopened.json()["type"].endswith("/invalid_transition")
-    [event] = await outbox_events(runtime, "training.dropped")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    assert reopened.status_code == 409
+    assert reopened.json()["type"].endswith("/invalid_transition")
+    [event] = await outbox_events(runtime, "training", "training.dropped")
     assert event["data"]["reason_code"] == "batch_cancelled"

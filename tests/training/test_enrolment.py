@@ -5,25 +5,19 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from services.training.app import definition as training
+from pena.contracts import ParticipantUpdated
 from services.training.models import Enrolment
-from tests.training.support import (
-    announce_registered,
-    announce_status,
+from tests.support import (
+    REGISTERED_AT,
+    Announcement,
     count_rows,
-    create_centre,
-    open_batch,
     outbox_events,
-    participants_stub,
+    publish,
     register,
+    registered,
+    status_changed,
 )
-
-
-@pytest.fixture
-async def runtime(make_runtime):
-    return await make_runtime([participants_stub, training], bus="inprocess")
+from tests.training.support import batch_body, create_centre, open_batch
 
 
 async def test_unknown_participant_is_refused_then_registration_makes_them_enrollable(runtime, api, auth) -> None:
@@ -42,7 +36,7 @@ async def test_unknown_participant_is_refused_then_registration_makes_them_enrol
         assert accepted.status_code == 201, accepted.text
         assert accepted.json()["status"] == "enrolled"
 
-    enrolled = await outbox_events(runtime, "training.enrolled")
+    enrolled = await outbox_events(runtime, "training", "training.enrolled")
     assert [e["subject"] for e in enrolled] == ["p-unknown"]
     assert "nik" not in str(enrolled[0]["data"]).lower()
 
@@ -61,12 +55,12 @@ async def test_graduated_participant_is_not_eligible(runtime, api, auth) -> None
 
 
 async def test_an_older_event_arriving_late_does_not_undo_a_newer_one(runtime, api, auth) -> None:
-    registry = runtime.service("participants")
-    async with registry.db.transaction() as session:
-        await announce_status(session, "p-late", to="exited", version=2)  # newer, delivered first
-        await announce_registered(session, "p-late", status="active", version=1)  # older, delivered after
-        await announce_registered(session, "p-late", status="active", version=1)  # and once more
-    await registry.relay.drain()
+    await publish(
+        runtime,
+        status_changed("p-late", to="exited", version=2),  # newer, delivered first
+        registered("p-late", status="active", version=1),  # older, delivered after
+        registered("p-late", status="active", version=1),  # and once more
+    )
     admin = auth("admin")
     async with api(runtime) as client:
         batch = await open_batch(client, admin, await create_centre(client, admin))
@@ -90,8 +84,8 @@ async def test_capacity_holds_when_twenty_enrolments_race_for_ten_seats(runtime,
         assert {r.json()["type"].rsplit("/", 1)[-1] for r in responses if r.status_code == 409} == {"batch_full"}
         shown = await client.get(f"/v1/batches/{batch['id']}", headers=admin)
         assert shown.json()["enrolled"] == 10
-    assert await count_rows(runtime, Enrolment) == 10
-    assert len(await outbox_events(runtime, "training.enrolled")) == 10
+    assert await count_rows(runtime, "training", Enrolment) == 10
+    assert len(await outbox_events(runtime, "training", "training.enrolled")) == 10
 
 
 async def test_double_enrolment_is_a_conflict_and_idempotent_retry_returns_the_first_answer(runtime, api, auth) -> None:
@@ -107,7 +101,7 @@ async def test_double_enrolment_is_a_conflict_and_idempotent_retry_returns_the_f
     assert retry.json() == first.json()
     assert again.status_code == 409
     assert again.json()["type"].endswith("/already_enrolled")
-    assert len(await outbox_events(runtime, "training.enrolled")) == 1
+    assert len(await outbox_events(runtime, "training", "training.enrolled")) == 1
 
 
 async def test_withdrawal_frees_the_seat_and_emits_dropped_withdrawn(runtime, api, auth) -> None:
@@ -124,7 +118,7 @@ async def test_withdrawal_frees_the_seat_and_emits_dropped_withdrawn(runtime, ap
         twice = await client.post(f"{url}/p-a/withdrawal", headers=admin)
         assert twice.status_code == 409
         assert (await client.post(url, json={"participant_id": "p-b"}, headers=admin)).status_code == 201
-    dropped = await outbox_events(runtime, "training.dropped")
+    dropped = await outbox_events(runtime, "training", "training.dropped")
     assert [(e["subject"], e["data"]["reason_code"]) for e in dropped] == [("p-a", "withdrawn")]
 
 
@@ -133,8 +127,6 @@ async def test_enrolment_needs_an_open_batch(runtime, api, auth) -> None:
     await register(runtime, "p-1")
     async with api(runtime) as client:
         centre = await create_centre(client, admin)
-        from tests.training.support import batch_body
-
         created = await client.post("/v1/batches", json=batch_body(centre), headers=admin)
         response = await client.post(
             f"/v1/batches/{created.json()['id']}/enrolments", json={"participant_id": "p-1"}, headers=admin
@@ -153,27 +145,20 @@ async def test_the_same_participant_racing_five_times_is_enrolled_once(runtime, 
             *(client.post(url, json={"participant_id": "p-dup"}, headers=admin) for _ in range(5))
         )
     assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409]
-    assert len(await outbox_events(runtime, "training.enrolled")) == 1
+    assert len(await outbox_events(runtime, "training", "training.enrolled")) == 1
 
 
 async def test_participant_updated_to_exited_closes_enrolment(runtime, api, auth) -> None:
-    from pena.contracts import ParticipantUpdated
-    from pena.outbox import emit
-    from tests.training.support import AT
-
     await register(runtime, "p-upd")
-    registry = runtime.service("participants")
-    async with registry.db.transaction() as session:
-        update = ParticipantUpdated(
-            participant_id="p-upd",
-            version=2,
-            changed_fields=["status"],
-            updated_at=AT,
-            region_code="1371011001",
-            status="exited",
-        )
-        await emit(session, "participant.updated", update, subject="p-upd", time=AT)
-    await registry.relay.drain()
+    update = ParticipantUpdated(
+        participant_id="p-upd",
+        version=2,
+        changed_fields=["status"],
+        updated_at=REGISTERED_AT,
+        region_code="1371011001",
+        status="exited",
+    )
+    await publish(runtime, Announcement("participant.updated", update, "p-upd", REGISTERED_AT))
     admin = auth("admin")
     async with api(runtime) as client:
         batch = await open_batch(client, admin, await create_centre(client, admin))

@@ -10,14 +10,15 @@ from sqlalchemy import select
 from pena.kafka import ensure_topics
 from services.training.app import definition as training
 from services.training.models import EligibleParticipant
-from tests.training.support import create_centre, eventually, open_batch, participants_stub, register
+from tests.support import eventually, participants_publisher, register
+from tests.training.support import create_centre, open_batch
 
 pytestmark = pytest.mark.kafka
 
 
 async def test_registered_over_kafka_makes_the_participant_enrollable(make_runtime, settings, api, auth) -> None:
     await ensure_topics(settings, ["participants", "training"])
-    runtime = await make_runtime([participants_stub, training], bus="kafka", workers=True)
+    runtime = await make_runtime([participants_publisher, training], bus="kafka", workers=True)
     admin = auth("admin")
     async with api(runtime) as client:
         batch = await open_batch(client, admin, await create_centre(client, admin))

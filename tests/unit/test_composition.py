@@ -25,7 +25,7 @@ def test_routes_of_the_four_services_do_not_collide() -> None:
         for router in definition.routers
         for route in router.routes
         if isinstance(route, APIRoute)
-        for method in route.methods
+        for method in route.methods or ()
     ]
     duplicates = [key for key, n in Counter(routes).items() if n > 1]
     assert duplicates == []
