@@ -82,6 +82,7 @@ format: install
 asyncapi: install
 	$(BIN)/pena asyncapi
 
-bench: install tools
+bench: install tools  ## every benchmark at its default size (wrk, the HTTP load generator, installed with apt when missing)
+	@bash deploy/local/ensure-tools.sh wrk
 	$(BIN)/pena infra up
 	$(BIN)/python -m bench.run_all

@@ -128,23 +128,34 @@ class Result:
     ratio: float
     target: str  # ">= 0.5" / "<= 2", or REPORTED when the issue sets no target for the figure
     notes: list[str] = field(default_factory=list)
+    floor: float | None = None  # the issue's floor below the target (same direction), if it names one
+    check: str = ""  # a measurement check's verdict (registration: the generator headroom)
+
+    def _within(self, bound: float) -> bool:
+        op = self.target.split()[0]
+        return self.ratio >= bound if op == ">=" else self.ratio <= bound
 
     @property
     def met(self) -> bool:
-        if self.target == REPORTED:
-            return False
-        op, bound = self.target.split()
-        return self.ratio >= float(bound) if op == ">=" else self.ratio <= float(bound)
+        return self.target != REPORTED and self._within(float(self.target.split()[1]))
 
     @property
     def verdict(self) -> str:
-        return "reported" if self.target == REPORTED else "met" if self.met else "missed"
+        if self.target == REPORTED:
+            return "reported"
+        if self.met:
+            return "met"
+        return "floor only" if self.floor is not None and self._within(self.floor) else "missed"
+
+    @property
+    def target_text(self) -> str:
+        return self.target if self.floor is None else f"{self.target} (floor {self.floor:g})"
 
     def render(self) -> str:
         lines = [f"== {self.name} ({self.size})"]
         width = max(len(k) for k in self.figures) if self.figures else 0
         lines += [f"  {k.ljust(width)}  {v}" for k, v in self.figures.items()]
-        lines.append(f"  ratio {self.ratio:.2f} (target {self.target}): {self.verdict.upper()}")
+        lines.append(f"  ratio {self.ratio:.2f} (target {self.target_text}): {self.verdict.upper()}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 

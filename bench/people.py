@@ -19,17 +19,18 @@ CSV_FIELDS = ("nik", "kk_number", "full_name", "birth_date", "sex", "region_code
 BUSINESS_FIELDS = ("kuliner", "agribisnis", "dagang", "fashion_menjahit", "jasa", "otomotif", "kerajinan_tangan")
 
 
-def _regencies() -> list[str]:
+def regencies() -> list[str]:
+    """The known regency codes (4 digits) of the shipped region data."""
     return sorted(r["code"] for r in read_regions_csv(DEFAULT_REGIONS_CSV) if len(r["code"]) == 4)
 
 
 def participants(count: int, *, start: int = 0) -> list[dict[str, Any]]:
     """`count` distinct valid participants; `start` offsets the sequence so two calls do not collide."""
-    regencies = _regencies()
+    known = regencies()
     rows = []
     for i in range(start, start + count):
-        regency = regencies[i % len(regencies)]
-        district = f"{i // len(regencies) % 40 + 1:02d}"
+        regency = known[i % len(known)]
+        district = f"{i // len(known) % 40 + 1:02d}"
         # a serial per (region, birth date): 9,000 people share a birth date before it moves on
         birth = date(1975, 1, 1) + timedelta(days=(i // 9000) * 37 % 12000)
         sex = "F" if i % 2 else "M"

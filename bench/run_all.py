@@ -41,7 +41,7 @@ def main() -> int:
     m = machine()
     print(f"machine: {m['nproc']} cpu ({m['cpu']}), {m['ram']} RAM, python {m['python']}, {m['date']}", flush=True)
 
-    rows: list[tuple[str, str, str, str, str]] = []
+    rows: list[tuple[str, str, str, str, str, str]] = []
     crashed = False
     for name in chosen:
         started = time.perf_counter()
@@ -50,14 +50,21 @@ def main() -> int:
         except Exception:
             traceback.print_exc()
             crashed = True
-            rows.append((name, "-", "-", "CRASHED", f"{time.perf_counter() - started:.0f}s"))
+            rows.append((name, "-", "-", "CRASHED", "-", f"{time.perf_counter() - started:.0f}s"))
             continue
         print(result.render(), flush=True)
         rows.append(
-            (name, f"{result.ratio:.3g}", result.target, result.verdict, f"{time.perf_counter() - started:.0f}s")
+            (
+                name,
+                f"{result.ratio:.3g}",
+                result.target_text,
+                result.verdict,
+                result.check or "-",
+                f"{time.perf_counter() - started:.0f}s",
+            )
         )
 
-    header = ("benchmark", "ratio", "target", "result", "took")
+    header = ("benchmark", "ratio", "target", "result", "generator headroom", "took")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print("\nsummary (ratio = PENA vs the bare baseline of the same run)")
     for row in [header, *rows]:

@@ -1,10 +1,14 @@
 """HTTP servers in subprocesses for the benchmarks: the real PENA services (`pena serve <service>` on
-Kafka) and the bare FastAPI + asyncpg app, plus a closed-loop load generator and a VmRSS reader."""
+Kafka) and the bare FastAPI + asyncpg app; wrk (the native load generator that measures them), a
+closed-loop httpx client (memory's load, not a throughput figure) and a VmRSS reader."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,11 +17,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.common import asyncpg_dsn
+from pena.home import pena_home
 from pena.settings import Settings
 
 
@@ -36,6 +43,19 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (/proc/<pid>/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# The limiter is per client (per Authorization header); every benchmark request carries one token, so
+# the limit must exceed what one token sends in a minute (~3,000 req/s bare = 180,000/min) or the
+# benchmark measures 429s. Printed by bench.registration.
+RATE_LIMIT_PER_MINUTE = 100_000_000
+
+
 def _service_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -46,7 +66,7 @@ def _service_env(settings: Settings) -> dict[str, str]:
         PENA_TOPIC_PARTITIONS=str(settings.topic_partitions),
         PENA_BUS="kafka",
         PENA_LOG_LEVEL="WARNING",
-        PENA_RATE_LIMIT_PER_MINUTE="100000000",  # the limiter would measure itself, not the service
+        PENA_RATE_LIMIT_PER_MINUTE=str(RATE_LIMIT_PER_MINUTE),
         # the bare app's asyncpg pool keeps up to 20 connections open; a SQLAlchemy pool of 10 + 10
         # overflow closes each overflow connection on return and reconnects (and re-prepares) later
         PENA_DB_POOL_SIZE="20",
@@ -56,10 +76,12 @@ def _service_env(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def _process(cmd: list[str], env: dict[str, str], port: int, ready_path: str) -> Iterator[subprocess.Popen[bytes]]:
+def _process(
+    cmd: list[str], env: dict[str, str], port: int, ready_path: str, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     # stderr to a file, not a pipe: nobody reads a pipe while the server runs, and a full one blocks it
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log, cwd=cwd)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -87,12 +109,23 @@ def _process(cmd: list[str], env: dict[str, str], port: int, ready_path: str) ->
 
 
 @contextmanager
-def service(settings: Settings, name: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def service(
+    settings: Settings, name: str, *, source: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """One PENA service as ops run it (`python -m composition.cli serve <name>` on Kafka: API, relay,
-    consumers, scheduler in one process), yielded once `/readyz` answers 200."""
+    consumers, scheduler in one process), yielded once `/readyz` answers 200. `source`: another
+    checkout of the code to run instead of this one (one from before the CLI moved to composition/
+    runs `pena.cli`); `env`: variables over the benchmark's own (bench.registration_ab compares two)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "composition.cli", "serve", name, "--port", str(port)]
-    with _process(cmd, _service_env(settings), port, "/readyz") as proc:
+    module = "composition.cli"
+    if source is not None and not (source / "composition" / "cli.py").exists():
+        module = "pena.cli"
+    cmd = [sys.executable, "-m", module, "serve", name, "--port", str(port)]
+    environ = _service_env(settings) | (env or {})
+    if source is not None:  # ahead of the editable install of this checkout on sys.path
+        environ["PYTHONPATH"] = str(source)
+        environ.setdefault("PENA_HOME", str(pena_home()))  # this checkout's dev keys (tokens verify)
+    with _process(cmd, environ, port, "/readyz", cwd=source) as proc:
         yield proc, f"http://127.0.0.1:{port}"
 
 
@@ -146,3 +179,92 @@ async def closed_loop(
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return time.perf_counter() - started, latencies, failed
+
+
+REPO = Path(__file__).resolve().parent.parent
+WRK_SCRIPT = Path(__file__).resolve().parent / "registration.lua"
+
+
+def ensure_wrk() -> str:
+    """wrk's path; installs it with apt (deploy/local/ensure-tools.sh wrk) when missing."""
+    found = shutil.which("wrk")
+    if found is None:
+        subprocess.run(["bash", str(REPO / "deploy" / "local" / "ensure-tools.sh"), "wrk"], check=True)
+        found = shutil.which("wrk")
+    if found is None:
+        raise RuntimeError("wrk is not installed (apt-get install wrk)")
+    return found
+
+
+@dataclass
+class WrkRun:
+    """One wrk run: requests answered, seconds, latency percentiles (ms), answers by status."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[int, int]
+    socket_errors: int
+    cpu_seconds: float  # wrk's own CPU time (user + system) during the run
+    threads: int
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def generator_busy(self) -> float:
+        """wrk's CPU time over its threads' wall time: near 1.0 means its threads were saturated."""
+        return self.cpu_seconds / (self.seconds * self.threads)
+
+    @property
+    def failed(self) -> int:
+        return self.socket_errors + sum(n for code, n in self.statuses.items() if code != 201)
+
+
+async def wrk(
+    url: str, *, threads: int, connections: int, seconds: float, first: int, token: str, regencies: list[str]
+) -> WrkRun:
+    """`wrk -t threads -c connections -d seconds --latency -s bench/registration.lua`: every request a new
+    valid registration numbered from `first` (distinct `first`s apart by more than 10^8 x threads
+    never collide). wrk runs in its own process on the same cores as the servers."""
+    cmd = [
+        ensure_wrk(),
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds:g}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(WRK_SCRIPT),
+        url,
+        "--",
+        str(first),
+        ",".join(regencies),
+        token,
+    ]
+    # wrk is the only child process that ends during the run: the children's rusage grows by its CPU
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await proc.communicate()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    text = out.decode(errors="replace")
+    line = next((x for x in text.splitlines() if x.startswith("WRKJSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {text[-1500:]} {err.decode(errors='replace')[-1500:]}")
+    data = json.loads(line.removeprefix("WRKJSON "))
+    return WrkRun(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        statuses={int(k): v for k, v in data["statuses"].items()},
+        socket_errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
+        cpu_seconds=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        threads=threads,
+    )

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system tools a part of the project needs, when missing (Debian packages; needs root, as
 # on the project's machines). Idempotent.
-#   ensure-tools.sh [kafka] [podman]
+#   ensure-tools.sh [kafka] [podman] [wrk]
 #     kafka  (default): Java 17 and Maven, for the local Kafka broker (jars resolved by Maven)
 #     podman: podman, runc and mmdebstrap, to build and run the production image (tests/deploy/test_image.py)
+#     wrk:    the HTTP load generator of the benchmarks (bench/server.py calls this when wrk is missing)
 set -euo pipefail
 need=()
 for part in "${@:-kafka}"; do
@@ -20,8 +21,11 @@ for part in "${@:-kafka}"; do
       command -v newuidmap >/dev/null 2>&1 || need+=(uidmap)
       command -v fuse-overlayfs >/dev/null 2>&1 || need+=(fuse-overlayfs)
       ;;
+    wrk)
+      command -v wrk >/dev/null 2>&1 || need+=(wrk)
+      ;;
     *)
-      echo "unknown part: $part (kafka, podman)" >&2
+      echo "unknown part: $part (kafka, podman, wrk)" >&2
       exit 2
       ;;
   esac
