@@ -320,12 +320,16 @@ async def test_compose_stack_serves_a_registration_and_publishes_its_event(image
         )  # fmt: skip
 
     try:
-        up = compose("up", "-d", "--no-deps", "migrate", "topics", "participants")
+        # the compose file's order (depends_on: migrate and topics completed), kept by hand because
+        # --no-deps (no postgres/kafka containers here) makes podman-compose start everything at once
+        up = compose("up", "-d", "--no-deps", "migrate", "topics")
         assert up.returncode == 0, up.stdout + up.stderr
         for one_shot, said in (("migrate", "migrated participants"), ("topics", f"{ns}.participants.events")):
             name = f"{ns}_{one_shot}_1"
             assert podman("wait", name, timeout=90).stdout.strip() == "0", podman("logs", name, check=False).stderr
             assert said in podman("logs", name).stdout
+        up = compose("up", "-d", "--no-deps", "participants")
+        assert up.returncode == 0, up.stdout + up.stderr
         container = f"{ns}_participants_1"
         base = f"http://127.0.0.1:{port}"
         wait_ready(base, container)
