@@ -59,6 +59,7 @@ PODMAN_CONF = ROOT / "deploy" / "local" / "podman.conf"
 # one tag per checkout, so test runs in two worktrees on one machine do not swap each other's image
 IMAGE = "localhost/pena:test-" + hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
 PODMAN_COMPOSE = Path(sys.executable).parent / "podman-compose"  # from the dev lock
+CONTAINER_PREFIX = f"pena-it-{IMAGE.rpartition('-')[2]}-"  # this checkout's test containers
 
 pytestmark = [
     pytest.mark.kafka,
@@ -94,7 +95,13 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    """Builds the image from deploy/Dockerfile (the base once, then cached layers)."""
+    """Builds the image from deploy/Dockerfile (the base once, then cached layers). Stopped containers
+    of this checkout's earlier runs (a run killed before its clean-up) are removed first."""
+    stale = podman(
+        "ps", "-a", "-q", "--filter", f"name=^{CONTAINER_PREFIX}", "--filter", "status=exited", check=False
+    ).stdout.split()
+    if stale:
+        podman("rm", "-f", *stale, check=False)
     started = time.monotonic()
     result = subprocess.run(
         [str(ROOT / "deploy" / "local" / "build-image.sh"), IMAGE],
@@ -255,7 +262,7 @@ async def test_image_serves_a_registration_and_publishes_its_event(image: str, i
     ns = "t" + uuid.uuid4().hex[:10]
     env = production_env(ns, idp)
     port = free_port()
-    container = f"pena-it-{ns}"
+    container = f"{CONTAINER_PREFIX}{ns}"
     trust = ["-v", f"{idp.certificate}:/etc/pena-idp.crt:ro"]
     run = ["run", "--rm", "--network", "host", *trust, *env_args(env), image]
     try:
