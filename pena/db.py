@@ -192,8 +192,10 @@ async def ensure_database(url: str) -> bool:
             return False
         try:
             await admin.execute(f'CREATE DATABASE "{parsed.database}"')
-        except asyncpg.DuplicateDatabaseError:
-            return False  # another process created it first
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            # another process created it first: seen as duplicate_database, or, when both passed the
+            # existence check at once, as a unique violation on pg_database's name index
+            return False
         return True
     finally:
         await admin.close()

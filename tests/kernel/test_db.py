@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -121,4 +122,15 @@ async def test_insert_rows_keeps_json_values_whole_and_stays_in_the_transaction(
         ]
     finally:
         await db.dispose()
+        await drop_database(url)
+
+
+async def test_concurrent_creation_of_one_database_creates_it_once_without_an_error(settings) -> None:
+    """Migrate jobs and services starting together (compose, Kubernetes) race to create the database."""
+    url = settings.service_database_url("racedb")
+    try:
+        created = await asyncio.gather(*(ensure_database(url) for _ in range(8)))
+        assert created.count(True) == 1
+        assert created.count(False) == 7
+    finally:
         await drop_database(url)
