@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
@@ -16,22 +14,24 @@ from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
 from pena.pagination import Page, Paging
 from pena.settings import Settings
-from services.participants import imports, queries, service
+from services.participants import changes, erasure, exports, imports, reads, regions, registration, status
+from services.participants.etag import etag
 from services.participants.models import ImportJob, Participant
 from services.participants.schemas import (
     BusinessField,
     ChangeRead,
-    Erasure,
+    ErasureCommand,
     ImportRead,
-    Lookup,
+    LookupCommand,
     ParticipantCreate,
     ParticipantRead,
-    ParticipantSummary,
+    ParticipantSummaryRead,
     ParticipantUpdate,
     Programme,
     RegionRead,
-    StatusChange,
+    StatusChangeCommand,
 )
+from services.participants.views import view
 
 Session = Annotated[AsyncSession, session_dependency("participants")]
 Reader = Annotated[Principal, Depends(require("participants:read"))]
@@ -41,31 +41,17 @@ IfMatch = Annotated[str | None, Header(description="the ETag of the version you 
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=200, description="why the data is read (audited)")]
 
 router = APIRouter(prefix="/v1/participants", tags=["participants"])
-EXPORT_LIMIT = 100_000
-EXPORT_COLUMNS = (
-    "id",
-    "nik",
-    "full_name",
-    "sex",
-    "birth_year",
-    "region_code",
-    "business_field",
-    "assistance_programmes",
-    "dtsen_decile",
-    "status",
-    "version",
-)
 
 
 def _read(participant: Participant, principal: Principal, settings: Settings) -> ParticipantRead:
-    return ParticipantRead.model_validate(service.view(participant, principal=principal, settings=settings))
+    return ParticipantRead.model_validate(view(participant, principal=principal, settings=settings))
 
 
 def _answer(participant: Participant, principal: Principal, settings: Settings, status: int = 200) -> JSONResponse:
     return JSONResponse(
         _read(participant, principal, settings).model_dump(mode="json"),
         status_code=status,
-        headers={"ETag": service.etag(participant), "Location": f"/v1/participants/{participant.id}"},
+        headers={"ETag": etag(participant), "Location": f"/v1/participants/{participant.id}"},
     )
 
 
@@ -78,8 +64,8 @@ def _filters(
     programme: Programme | None = None,
     dtsen_decile: Annotated[int | None, Query(ge=1, le=10)] = None,
     flagged: Annotated[bool | None, Query(description="possible duplicates to review (admins)")] = None,
-) -> queries.ParticipantFilter:
-    return queries.ParticipantFilter(
+) -> reads.ParticipantFilter:
+    return reads.ParticipantFilter(
         region_prefix=region_prefix,
         status=status,
         business_field=business_field,
@@ -89,7 +75,7 @@ def _filters(
     )
 
 
-Filters = Annotated[queries.ParticipantFilter, Depends(_filters)]
+Filters = Annotated[reads.ParticipantFilter, Depends(_filters)]
 
 
 # ------------------------------------------------------------------ collection
@@ -108,26 +94,26 @@ async def register_participant(
     if idempotency_key:
         # the idempotency table keeps a fingerprint and the new id only: no NIK, not even hashed plainly
         stored = await claim_key(
-            session, client_id=client, key=idempotency_key, body=service.idempotency_fingerprint(body, settings)
+            session, client_id=client, key=idempotency_key, body=registration.idempotency_fingerprint(body, settings)
         )
         if stored:
-            first = await service.load_visible(session, principal=principal, participant_id=str(stored.body["id"]))
+            first = await reads.load_visible(session, principal=principal, participant_id=str(stored.body["id"]))
             return _answer(first, principal, settings, status=stored.status)
-    participant = await service.register(session, actor=principal, settings=settings, clock=clock, data=body)
+    participant = await registration.register(session, actor=principal, settings=settings, clock=clock, data=body)
     if idempotency_key:
         await store_response(session, client_id=client, key=idempotency_key, status=201, body={"id": participant.id})
     return _answer(participant, principal, settings, status=201)
 
 
-@router.get("", response_model=Page[ParticipantSummary], summary="Participants in your unit, filtered, by cursor")
+@router.get("", response_model=Page[ParticipantSummaryRead], summary="Participants in your unit, filtered, by cursor")
 async def list_participants(
     session: Session,
     settings: SettingsDep,
     principal: Reader,
     filters: Filters,
     page: Paging,
-) -> Page[ParticipantSummary]:
-    return await service.participants_page(
+) -> Page[ParticipantSummaryRead]:
+    return await reads.participants_page(
         session,
         principal=principal,
         settings=settings,
@@ -138,18 +124,9 @@ async def list_participants(
 
 @router.get("/export.csv", summary="CSV export with the list's filters (NIK masked without participants:read_nik)")
 async def export_participants(session: Session, settings: SettingsDep, principal: Reader, filters: Filters) -> Response:
-    rows = await service.list_participants(
-        session, principal=principal, filters=filters, after=None, limit=EXPORT_LIMIT, action="participant.export"
-    )
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    for participant in rows[:EXPORT_LIMIT]:
-        seen = service.view(participant, principal=principal, settings=settings)
-        seen["assistance_programmes"] = ";".join(seen["assistance_programmes"])
-        writer.writerow([seen[c] if seen[c] is not None else "" for c in EXPORT_COLUMNS])
+    body = await exports.participants_csv(session, principal=principal, settings=settings, filters=filters)
     return Response(
-        out.getvalue(),
+        body,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="participants.csv"'},
     )
@@ -159,9 +136,9 @@ async def export_participants(session: Session, settings: SettingsDep, principal
     "/lookup", response_model=ParticipantRead, summary="Find a participant by NIK (in the body, never the URL)"
 )
 async def lookup_participant(
-    body: Lookup, session: Session, settings: SettingsDep, principal: Reader, purpose: Purpose = None
+    body: LookupCommand, session: Session, settings: SettingsDep, principal: Reader, purpose: Purpose = None
 ) -> JSONResponse:
-    participant = await service.lookup(session, principal=principal, settings=settings, nik=body.nik, purpose=purpose)
+    participant = await reads.lookup(session, principal=principal, settings=settings, nik=body.nik, purpose=purpose)
     return _answer(participant, principal, settings)
 
 
@@ -174,7 +151,7 @@ async def list_regions(
 ) -> list[RegionRead]:
     return [
         RegionRead.model_validate(r, from_attributes=True)
-        for r in await queries.list_regions(session, prefix=prefix, limit=limit)
+        for r in await regions.list_regions(session, prefix=prefix, limit=limit)
     ]
 
 
@@ -234,7 +211,7 @@ async def get_import_errors(import_id: str, session: Session, principal: Writer)
 async def get_participant(
     participant_id: str, session: Session, settings: SettingsDep, principal: Reader, purpose: Purpose = None
 ) -> JSONResponse:
-    participant = await service.get_participant(
+    participant = await reads.get_participant(
         session, principal=principal, participant_id=participant_id, purpose=purpose
     )
     return _answer(participant, principal, settings)
@@ -250,7 +227,7 @@ async def update_participant(
     principal: Writer,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    participant = await service.update_participant(
+    participant = await changes.update_participant(
         session,
         principal=principal,
         settings=settings,
@@ -265,14 +242,14 @@ async def update_participant(
 @router.post("/{participant_id}/status", response_model=ParticipantRead, summary="Move the status")
 async def change_status(
     participant_id: str,
-    body: StatusChange,
+    body: StatusChangeCommand,
     session: Session,
     settings: SettingsDep,
     clock: ClockDep,
     principal: Writer,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    participant = await service.change_status(
+    participant = await status.change_status(
         session,
         principal=principal,
         settings=settings,
@@ -286,9 +263,14 @@ async def change_status(
 
 @router.post("/{participant_id}/erasure", response_model=ParticipantRead, summary="Erase personal data (UU PDP)")
 async def erase_participant(
-    participant_id: str, body: Erasure, session: Session, settings: SettingsDep, clock: ClockDep, principal: Eraser
+    participant_id: str,
+    body: ErasureCommand,
+    session: Session,
+    settings: SettingsDep,
+    clock: ClockDep,
+    principal: Eraser,
 ) -> JSONResponse:
-    participant = await service.erase(
+    participant = await erasure.erase(
         session, principal=principal, settings=settings, clock=clock, participant_id=participant_id, reason=body.reason
     )
     return _answer(participant, principal, settings)
@@ -296,5 +278,5 @@ async def erase_participant(
 
 @router.get("/{participant_id}/history", response_model=list[ChangeRead], summary="Who changed which fields, when")
 async def participant_history(participant_id: str, session: Session, principal: Reader) -> list[ChangeRead]:
-    changes = await service.history(session, principal=principal, participant_id=participant_id)
+    changes = await reads.history(session, principal=principal, participant_id=participant_id)
     return [ChangeRead.model_validate(c, from_attributes=True) for c in changes]

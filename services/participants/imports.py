@@ -27,8 +27,9 @@ from pena.scheduler import Job, schedule_job, wake_schedulers
 from pena.settings import Settings, get_settings
 from services.participants import queries
 from services.participants.models import ImportJob
+from services.participants.registration import register_many
 from services.participants.schemas import ParticipantCreate
-from services.participants.service import cipher_for, register_many
+from services.participants.views import cipher_for
 
 JOB_KIND = "participants.import_chunk"
 MAX_ROWS = 100_000

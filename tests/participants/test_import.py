@@ -14,8 +14,8 @@ from pena.crypto import nik_token
 from pena.tables import audit_log
 from services.participants import imports
 from services.participants.models import Participant, ParticipantChange
+from services.participants.registration import register, register_many
 from services.participants.schemas import ParticipantCreate
-from services.participants.service import register, register_many
 from tests.participants.support import MAN_NIK, WOMAN_NIK, man, woman
 from tests.support import outbox_events
 

@@ -1,0 +1,44 @@
+"""The CSV export of the participant list (the list's filters, the caller's reach)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.auth import Principal
+from pena.settings import Settings
+from services.participants.reads import ParticipantFilter, list_participants
+from services.participants.views import view
+
+EXPORT_LIMIT = 100_000
+EXPORT_COLUMNS = (
+    "id",
+    "nik",
+    "full_name",
+    "sex",
+    "birth_year",
+    "region_code",
+    "business_field",
+    "assistance_programmes",
+    "dtsen_decile",
+    "status",
+    "version",
+)
+
+
+async def participants_csv(
+    session: AsyncSession, *, principal: Principal, settings: Settings, filters: ParticipantFilter
+) -> str:
+    rows = await list_participants(
+        session, principal=principal, filters=filters, after=None, limit=EXPORT_LIMIT, action="participant.export"
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for participant in rows[:EXPORT_LIMIT]:
+        seen = view(participant, principal=principal, settings=settings)
+        seen["assistance_programmes"] = ";".join(seen["assistance_programmes"])
+        writer.writerow([seen[c] if seen[c] is not None else "" for c in EXPORT_COLUMNS])
+    return out.getvalue()
