@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.auth import Principal, require
+from pena.access import policy
+from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
 from pena.pagination import Page, Paging
+from pena.problems import problem_response
 from pena.settings import Settings
 from services.participants import changes, erasure, exports, imports, reads, regions, registration, status
 from services.participants.etag import etag
@@ -34,9 +36,16 @@ from services.participants.schemas import (
 from services.participants.views import view
 
 Session = Annotated[AsyncSession, session_dependency("participants")]
-Reader = Annotated[Principal, Depends(require("participants:read"))]
-Writer = Annotated[Principal, Depends(require("participants:write"))]
-Eraser = Annotated[Principal, Depends(require("participants:erase"))]
+# every route declares its policy (pena.access): the permission, and how it scopes its records
+Reader = Annotated[Principal, policy("participants:read", "region")]
+Writer = Annotated[Principal, policy("participants:write", "region")]
+Eraser = Annotated[Principal, policy("participants:erase", "region")]
+# exports have their own scope: a whole region's identities in one file
+Exporter = Annotated[Principal, policy("participants:export", "region")]
+# reference data: not object-scoped
+ReferenceReader = Annotated[Principal, policy("participants:read", "none")]
+# an import is seen by whoever started it (and admins)
+Uploader = Annotated[Principal, policy("participants:write", "assigned")]
 IfMatch = Annotated[str | None, Header(description="the ETag of the version you read")]
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=200, description="why the data is read (audited)")]
 
@@ -123,7 +132,9 @@ async def list_participants(
 
 
 @router.get("/export.csv", summary="CSV export with the list's filters (NIK masked without participants:read_nik)")
-async def export_participants(session: Session, settings: SettingsDep, principal: Reader, filters: Filters) -> Response:
+async def export_participants(
+    session: Session, settings: SettingsDep, principal: Exporter, filters: Filters
+) -> Response:
     body = await exports.participants_csv(session, principal=principal, settings=settings, filters=filters)
     return Response(
         body,
@@ -136,16 +147,26 @@ async def export_participants(session: Session, settings: SettingsDep, principal
     "/lookup", response_model=ParticipantRead, summary="Find a participant by NIK (in the body, never the URL)"
 )
 async def lookup_participant(
-    body: LookupCommand, session: Session, settings: SettingsDep, principal: Reader, purpose: Purpose = None
+    request: Request,
+    body: LookupCommand,
+    session: Session,
+    settings: SettingsDep,
+    principal: Reader,
+    purpose: Purpose = None,
 ) -> JSONResponse:
+    reads.lookup_limiter(request.app.state, settings).hit(principal.subject, principal.client_id or "")
     participant = await reads.lookup(session, principal=principal, settings=settings, nik=body.nik, purpose=purpose)
+    if participant is None:  # answered, not raised: the lookup's audit row commits
+        return problem_response(
+            404, "Not found", "no participant with this NIK (or it is outside your unit)", type_="not-found"
+        )
     return _answer(participant, principal, settings)
 
 
 @router.get("/regions", response_model=list[RegionRead], summary="Region reference data (Kemendagri codes)")
 async def list_regions(
     session: Session,
-    _: Reader,
+    _: ReferenceReader,
     prefix: Annotated[str | None, Query(pattern=r"^\d{1,10}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[RegionRead]:
@@ -193,13 +214,13 @@ async def start_import(
 
 
 @router.get("/imports/{import_id}", response_model=ImportRead, summary="Progress and counts of an import")
-async def get_import(import_id: str, session: Session, principal: Writer) -> ImportRead:
+async def get_import(import_id: str, session: Session, principal: Uploader) -> ImportRead:
     job = await imports.load_import(session, principal=principal, import_id=import_id)
     return ImportRead.model_validate(job, from_attributes=True)
 
 
 @router.get("/imports/{import_id}/errors", summary="Refused fields of an import as CSV (row, field, rule; no values)")
-async def get_import_errors(import_id: str, session: Session, principal: Writer) -> Response:
+async def get_import_errors(import_id: str, session: Session, principal: Uploader) -> Response:
     body = await imports.import_errors_csv(session, principal=principal, import_id=import_id)
     return Response(body, media_type="text/csv; charset=utf-8")
 

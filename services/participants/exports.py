@@ -1,4 +1,6 @@
-"""The CSV export of the participant list (the list's filters, the caller's reach)."""
+"""The CSV export of the participant list (the list's filters, the caller's reach; scope
+participants:export). Every cell a spreadsheet would read as a formula is neutralised, and every
+exported participant gets its own audit row (written in one statement by the list read)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,16 @@ EXPORT_COLUMNS = (
 )
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""Cell starts a spreadsheet treats as a formula (OWASP, CSV injection)."""
+
+
+def cell(value: object) -> str:
+    """A CSV cell that a spreadsheet shows as text: a value starting like a formula gets a leading `'`."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 async def participants_csv(
     session: AsyncSession, *, principal: Principal, settings: Settings, filters: ParticipantFilter
 ) -> str:
@@ -40,5 +52,5 @@ async def participants_csv(
     for participant in rows[:EXPORT_LIMIT]:
         seen = view(participant, principal=principal, settings=settings)
         seen["assistance_programmes"] = ";".join(seen["assistance_programmes"])
-        writer.writerow([seen[c] if seen[c] is not None else "" for c in EXPORT_COLUMNS])
+        writer.writerow([cell(seen[c]) for c in EXPORT_COLUMNS])
     return out.getvalue()

@@ -4,22 +4,27 @@ participant's history. Records outside the caller's reach answer 404 exactly lik
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.audit import record_audit
+from pena.access import covers_region, list_region_prefix, reach_of
+from pena.audit import audit_row, record_audit, record_audits
 from pena.auth import Principal
 from pena.crypto import nik_token
 from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.problems import Problem, not_found
+from pena.ratelimit import RateLimiter
 from pena.settings import Settings
 from services.participants import queries
 from services.participants.models import Participant, ParticipantChange
 from services.participants.queries import ParticipantFilter
 from services.participants.schemas import ParticipantSummaryRead
+from services.participants.settings import get_participants_settings
 from services.participants.views import view
 
 __all__ = [
+    "lookup_limiter",
     "ParticipantFilter",
     "get_participant",
     "history",
@@ -29,20 +34,23 @@ __all__ = [
     "participants_page",
 ]
 
-ALL_UNITS = ""  # the visible-prefix value for callers who see every region
+
+def lookup_limiter(state: Any, settings: Settings) -> RateLimiter:
+    """The per-subject limiter of lookups by NIK (one per app, kept on its state): a lookup confirms or
+    refutes a guessed NIK, so it gets its own, smaller limit (PENA_NIK_LOOKUPS_PER_MINUTE)."""
+    limiter = getattr(state, "nik_lookup_limiter", None)
+    if limiter is None:
+        limiter = state.nik_lookup_limiter = RateLimiter(
+            get_participants_settings().nik_lookups_per_minute,
+            max_subjects=settings.rate_limit_max_subjects,
+            name="NIK lookups",
+        )
+    return limiter
 
 
-def visible_prefix(principal: Principal) -> str | None:
-    """ "" = every region (admin, integrator); a digit prefix = the caller's unit; None = nothing."""
-    if principal.is_admin or principal.has_role("integrator"):
-        return ALL_UNITS
-    unit = (principal.unit or "").strip()
-    return unit if unit.isdigit() and len(unit) <= 10 else None
-
-
-def can_see(principal: Principal, participant: Participant) -> bool:
-    prefix = visible_prefix(principal)
-    return prefix is not None and participant.region_code.startswith(prefix)
+def visible(principal: Principal, participant: Participant) -> bool:
+    """May this caller see this record? The kernel's reach (pena.access) by the record's region."""
+    return covers_region(reach_of(principal), participant.region_code)
 
 
 async def load_visible(
@@ -50,7 +58,7 @@ async def load_visible(
 ) -> Participant:
     """Out-of-unit records answer 404 exactly like missing ones: existence does not leak."""
     participant = await queries.participant_by_id(session, participant_id, for_update=for_update)
-    if participant is None or not can_see(principal, participant):
+    if participant is None or not visible(principal, participant):
         raise not_found("participant", participant_id)
     return participant
 
@@ -73,9 +81,13 @@ async def get_participant(
 
 async def lookup(
     session: AsyncSession, *, principal: Principal, settings: Settings, nik: str, purpose: str | None = None
-) -> Participant:
+) -> Participant | None:
+    """Finds a participant by NIK within the caller's reach (None: not found, or out of reach). Every
+    lookup is audited, found or not (the subject id only when found in reach): a miss returns None
+    rather than raising, so the request commits its audit row; the route answers 404. The route
+    rate-limits lookups per subject first."""
     participant = await queries.participant_by_nik_token(session, nik_token(nik, settings.nik_hmac_key))
-    found = participant is not None and can_see(principal, participant)
+    found = participant is not None and visible(principal, participant)
     await record_audit(
         session,
         actor=principal,
@@ -85,9 +97,7 @@ async def lookup(
         outcome="ok" if found else "not_found",
         purpose=purpose,
     )
-    if participant is None or not found:
-        raise Problem(404, "Not found", "no participant with this NIK (or it is outside your unit)", type_="not-found")
-    return participant
+    return participant if found else None
 
 
 async def list_participants(
@@ -99,23 +109,30 @@ async def list_participants(
     limit: int,
     action: str = "participant.list",
 ) -> list[Participant]:
-    prefix = visible_prefix(principal)
     if filters.flagged is not None and not principal.is_admin:
         raise Problem(403, "Forbidden", "the duplicate review list is for admins", type_="forbidden")
+    # the kernel's reach decides the region prefix: "" every region, None nothing (fail closed)
+    prefix = list_region_prefix(reach_of(principal), filters.region_prefix)
     if prefix is None:
         rows: list[Participant] = []
     else:
-        scoped = ParticipantFilter(**{**filters.__dict__, "unit_prefix": prefix})
+        scoped = ParticipantFilter(**{**filters.__dict__, "region_prefix": None, "unit_prefix": prefix})
         rows = await queries.list_participants(session, filters=scoped, after=after, limit=limit)
-    await record_audit(
-        session,
-        actor=principal,
-        action=action,
-        subject_type="participant",
-        subject_id=None,
-        details={"returned": min(len(rows), limit), "filters": {k: v for k, v in filters.__dict__.items() if v}},
-    )
+    await record_audits(session, list_audits(principal, action=action, rows=rows[:limit], filters=filters))
     return rows
+
+
+def list_audits(
+    principal: Principal, *, action: str, rows: list[Participant], filters: ParticipantFilter
+) -> list[dict[str, Any]]:
+    """One audit row per participant a list or export returned (written in one statement), each with
+    the filters and count; an empty answer is recorded once without a subject."""
+    details = {"returned": len(rows), "filters": {k: v for k, v in filters.__dict__.items() if v}}
+    subjects: list[str | None] = [p.id for p in rows] or [None]
+    return [
+        audit_row(actor=principal, action=action, subject_type="participant", subject_id=subject, details=details)
+        for subject in subjects
+    ]
 
 
 async def participants_page(

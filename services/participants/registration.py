@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.access import covers_region, reach_of
 from pena.audit import audit_row, record_audits
 from pena.auth import Principal
 from pena.clock import Clock, business_today
@@ -19,6 +20,7 @@ from pena.contracts import ParticipantRegistered
 from pena.crypto import nik_token
 from pena.ids import new_id
 from pena.outbox import emit_rows, outbox_row
+from pena.problems import field_error
 from pena.settings import Settings
 from services.participants import queries
 from services.participants.history import actor_name, change_values
@@ -137,6 +139,10 @@ async def register(
 ) -> Participant:
     """Validates, dedupes by NIK token (409 with existing_id), flags a possible duplicate (same name and
     birth date, another NIK), stores encrypted identity data and announces participant.registered."""
+    if actor is not None and not covers_region(reach_of(actor), data.region_code):
+        raise field_error(
+            "region_code", "outside_reach", "region_code lies outside the regions your token reaches", status=403
+        )
     token = nik_token(data.nik, settings.nik_hmac_key)
     identity = identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key)
     checks = await queries.registration_checks(

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
-from pena.consumer import RetryLater
+from pena.consumer import PoisonEvent, RetryLater
 from pena.contracts import GraduationDecided, ParticipantStatusChanged
 from pena.outbox import emit
 from pena.problems import field_error
@@ -22,9 +22,13 @@ from services.participants.history import actor_name, record_change
 from services.participants.models import Participant
 from services.participants.reads import load_visible
 from services.participants.schemas import StatusChangeCommand
+from services.participants.settings import get_participants_settings
 
-# candidate -> active -> graduated | exited; erased only through erasure; graduated -> active only
-# when an appeal reverses a graduation (the graduation.decided handler)
+# candidate -> active -> graduated | exited; erased only through erasure. `graduated` (leaving social
+# assistance, of whichever kind: sejahtera mandiri, alamiah, paksa) is reached only through the
+# graduation process, i.e. the graduation.decided handler; an appeal that reverses a graduation sets
+# it back to active, again only by that handler. `exited` leaves the PENA programme (moved away,
+# withdrew), not assistance, and stays an administrative move.
 ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     "candidate": {"active", "exited"},
     "active": {"graduated", "exited"},
@@ -32,6 +36,14 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     "exited": set(),
     "erased": set(),
 }
+BY_DECISION_ONLY = frozenset({"graduated"})
+"""Statuses the status API refuses (422 `graduation_only_by_decision`): only a graduation decision
+(the graduation.decided event) reaches them."""
+GRADUATES_FROM = frozenset({"candidate", "active"})
+"""A graduation applies to a participant still in the programme (training, monitoring, assessment:
+registered as candidate or active); never to one who exited, was erased or graduated already."""
+REVERSES_FROM = frozenset({"graduated"})
+"""A reversal (appeal upheld against a graduation) applies to a graduated participant only."""
 
 
 async def set_status(
@@ -101,6 +113,13 @@ async def change_status(
     if if_match:  # optional here: a status move is checked against the transition rules anyway
         check_if_match(participant, if_match)
     not_erased(participant)
+    if data.status in BY_DECISION_ONLY:
+        raise field_error(
+            "status",
+            "graduation_only_by_decision",
+            f"{data.status} is reached only through the graduation process (assessment, verification,"
+            " decision, appeal window), never through the status API",
+        )
     if data.status not in ALLOWED_TRANSITIONS[participant.status]:
         raise field_error(
             "status",
@@ -125,8 +144,18 @@ async def apply_graduation_decision(
     session: AsyncSession, *, decision: GraduationDecided, settings: Settings, clock: Clock
 ) -> None:
     """graduation.decided: a graduation sets the status graduated, an appeal that reverses one sets it
-    back to active. A decision older than the newest one applied is ignored (out-of-order arrival); a
-    decision for a participant not (yet) here is retried, then dead-lettered."""
+    back to active. A decision older than the newest one applied is ignored (out-of-order arrival),
+    and so is one for an erased participant; a decision for a participant not (yet) here is retried,
+    then dead-lettered. A decision that does not fit (a `decided_at` beyond the allowed clock skew, a
+    graduation of someone who exited, a reversal of someone not graduated) is refused: nothing is
+    applied and the event goes to the dead letters with the reason (PoisonEvent)."""
+    now = clock.now()
+    skew = timedelta(seconds=get_participants_settings().decision_clock_skew_seconds)
+    if decision.decided_at > now + skew:
+        raise PoisonEvent(
+            f"graduation decision {decision.decision_id} is dated in the future (decided_at beyond now +"
+            f" {skew.total_seconds():.0f}s clock skew)"
+        )
     participant = await queries.participant_by_id(session, decision.participant_id, for_update=True)
     if participant is None:
         raise RetryLater("graduation decided for a participant this registry does not hold (yet)")
@@ -136,11 +165,16 @@ async def apply_graduation_decision(
     if last is not None and decision.decided_at < last:
         return  # a newer decision was already applied
     if decision.graduated:
-        target, reason_code = "graduated", "graduation_decided"
+        target, reason_code, allowed_from = "graduated", "graduation_decided", GRADUATES_FROM
     elif decision.outcome == "reversed":
-        target, reason_code = "active", "graduation_reversed"
+        target, reason_code, allowed_from = "active", "graduation_reversed", REVERSES_FROM
     else:
         return  # rejected or deferred: the status stays as it is
+    if participant.status != target and participant.status not in allowed_from:
+        raise PoisonEvent(
+            f"graduation decision {decision.decision_id} cannot move a participant from {participant.status}"
+            f" to {target}"
+        )
     participant.graduation_decided_at = decision.decided_at
     session.add(participant)
     if participant.status == target:
@@ -153,5 +187,5 @@ async def apply_graduation_decision(
         reason=f"graduation decision {decision.decision_id}",
         actor=None,
         settings=settings,
-        now=clock.now(),
+        now=now,
     )
