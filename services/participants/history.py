@@ -40,30 +40,11 @@ def change_values(
 
 
 async def record_change(
-    session: AsyncSession,
-    participant: Participant,
-    *,
-    action: str,
-    actor: str,
-    at: datetime,
-    changed_fields: list[str] | None = None,
-    from_status: str | None = None,
-    to_status: str | None = None,
-    reason_code: str | None = None,
-    reason: str | None = None,
+    session: AsyncSession, participant: Participant, *, action: str, actor: str, at: datetime, **details: Any
 ) -> None:
-    values = change_values(
-        participant.id,
-        participant.version,
-        action=action,
-        actor=actor,
-        at=at,
-        changed_fields=changed_fields,
-        from_status=from_status,
-        to_status=to_status,
-        reason_code=reason_code,
-        reason=reason,
-    )
+    """Adds the history row of a change to `participant` at its current version (`details`: the
+    optional fields of `change_values`)."""
+    values = change_values(participant.id, participant.version, action=action, actor=actor, at=at, **details)
     session.add(ParticipantChange(**values))
 
 

@@ -156,7 +156,8 @@ async def register(
     if errors:
         raise validation_problem(errors)
     if checks.holder_id is not None:
-        raise duplicate_problem(checks.holder_id)
+        holder = await queries.participant_by_id(session, checks.holder_id)
+        raise duplicate_problem(_shown_id(actor, holder))
     now = clock.now()
     values = participant_values(
         data, settings=settings, token=token, identity=identity, twin_id=checks.twin_id, actor=actor, now=now
@@ -173,8 +174,16 @@ async def register(
     )
     if not inserted:
         winner = await queries.participant_by_nik_token(session, token)
-        raise duplicate_problem(winner.id if winner else None)
+        raise duplicate_problem(_shown_id(actor, winner))
     return Participant(**values)
+
+
+def _shown_id(actor: Principal | None, holder: Participant | None) -> str | None:
+    """The id a 409 names: only of a record the caller may see (a holder outside its reach stays
+    unnamed, as a read of it would answer 404)."""
+    if holder is None or (actor is not None and not covers_region(reach_of(actor), holder.region_code)):
+        return None
+    return holder.id
 
 
 @dataclass

@@ -167,3 +167,14 @@ async def test_a_writer_registers_only_in_its_reach(registry, auth) -> None:
     }
     inside = await registry.client.post("/v1/participants", json=woman(region_code="1375011001"), headers=narrowed)
     assert inside.status_code == 201, inside.text
+
+
+async def test_a_duplicate_outside_the_reach_is_not_named(registry, auth) -> None:
+    first = (await registry.client.post("/v1/participants", json=woman(), headers=registry.admin)).json()
+    narrowed = auth("integrator", unit="1375")
+    again = await registry.client.post("/v1/participants", json=woman(region_code="1375011001"), headers=narrowed)
+    assert again.status_code == 409, again.text
+    assert "existing_id" not in again.json()
+    assert first["id"] not in again.text
+    by_admin = await registry.client.post("/v1/participants", json=woman(), headers=registry.admin)
+    assert by_admin.json()["existing_id"] == first["id"]

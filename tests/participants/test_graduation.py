@@ -67,6 +67,15 @@ async def status_of(client, admin, participant_id: str) -> tuple[str, int]:
     return seen["status"], seen["version"]
 
 
+async def exit_programme(client, admin, participant_id: str) -> None:
+    exited = await client.post(
+        f"/v1/participants/{participant_id}/status",
+        json={"status": "exited", "reason_code": "moved_away", "reason": "moved to Jakarta"},
+        headers=admin,
+    )
+    assert exited.status_code == 200, exited.text
+
+
 @pytest.mark.parametrize("role", ["admin", "integrator"])
 async def test_the_status_api_refuses_graduation(world, auth, role) -> None:
     runtime, client, admin, participant_id = world
@@ -80,13 +89,7 @@ async def test_the_status_api_refuses_graduation(world, auth, role) -> None:
     assert answer.json()["errors"][0]["rule"] == "graduation_only_by_decision"
     assert await status_of(client, admin, participant_id) == ("active", 1)
     assert await outbox_events(runtime, "participants", "participant.status_changed") == []
-    # the administrative exit from the programme stays possible
-    exited = await client.post(
-        f"/v1/participants/{participant_id}/status",
-        json={"status": "exited", "reason_code": "moved_away", "reason": "moved to Jakarta"},
-        headers=admin,
-    )
-    assert exited.status_code == 200, exited.text
+    await exit_programme(client, admin, participant_id)  # the administrative exit stays possible
 
 
 async def test_a_decision_dated_beyond_the_clock_skew_is_dead_lettered_and_not_applied(world) -> None:
@@ -102,12 +105,7 @@ async def test_a_decision_dated_beyond_the_clock_skew_is_dead_lettered_and_not_a
 
 async def test_a_graduation_of_an_exited_participant_is_dead_lettered(world) -> None:
     runtime, client, admin, participant_id = world
-    exited = await client.post(
-        f"/v1/participants/{participant_id}/status",
-        json={"status": "exited", "reason_code": "moved_away", "reason": "moved to Jakarta"},
-        headers=admin,
-    )
-    assert exited.status_code == 200, exited.text
+    await exit_programme(client, admin, participant_id)
     await decide_graduation(runtime, participant_id, graduated=True, outcome="approved")
     assert await status_of(client, admin, participant_id) == ("exited", 2)
     [error] = await dead_letter_errors(runtime)
@@ -116,12 +114,7 @@ async def test_a_graduation_of_an_exited_participant_is_dead_lettered(world) -> 
 
 async def test_a_reversal_of_a_participant_never_graduated_is_dead_lettered(world) -> None:
     runtime, client, admin, participant_id = world
-    exited = await client.post(
-        f"/v1/participants/{participant_id}/status",
-        json={"status": "exited", "reason_code": "moved_away", "reason": "moved to Jakarta"},
-        headers=admin,
-    )
-    assert exited.status_code == 200, exited.text
+    await exit_programme(client, admin, participant_id)
     await decide_graduation(runtime, participant_id, graduated=False, outcome="reversed")
     assert await status_of(client, admin, participant_id) == ("exited", 2)
     [error] = await dead_letter_errors(runtime)
