@@ -117,6 +117,7 @@ async def create_import(
         requested_by=principal.subject,
         requested_client=principal.client_id,
         requested_roles=",".join(sorted(principal.roles)),
+        requested_unit=principal.unit if isinstance(principal.unit, str) else None,
         created_at=now,
         updated_at=now,
     )
@@ -176,6 +177,7 @@ async def run_import_chunk(session: AsyncSession, job: Job, clock: Clock) -> Non
         client_id=record.requested_client,
         roles=frozenset((record.requested_roles or "").split(",")) - {""},
         scopes=frozenset(),
+        unit=record.requested_unit,
     )
     record.status = "running"
     refused: dict[int, list[tuple[str, str]]] = {}  # row number -> (field, rule)

@@ -139,10 +139,8 @@ async def register(
 ) -> Participant:
     """Validates, dedupes by NIK token (409 with existing_id), flags a possible duplicate (same name and
     birth date, another NIK), stores encrypted identity data and announces participant.registered."""
-    if actor is not None and not covers_region(reach_of(actor), data.region_code):
-        raise field_error(
-            "region_code", "outside_reach", "region_code lies outside the regions your token reaches", status=403
-        )
+    if outside_reach(actor, data):
+        raise field_error("region_code", "outside_reach", OUTSIDE_REACH, status=403)
     token = nik_token(data.nik, settings.nik_hmac_key)
     identity = identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key)
     checks = await queries.registration_checks(
@@ -178,6 +176,14 @@ async def register(
     return Participant(**values)
 
 
+OUTSIDE_REACH = "region_code lies outside the regions your token reaches"
+
+
+def outside_reach(actor: Principal | None, data: ParticipantCreate) -> bool:
+    """A writer registers only participants of the regions its token reaches (the kernel's reach)."""
+    return actor is not None and not covers_region(reach_of(actor), data.region_code)
+
+
 def _shown_id(actor: Principal | None, holder: Participant | None) -> str | None:
     """The id a 409 names: only of a record the caller may see (a holder outside its reach stays
     unnamed, as a read of it would answer 404)."""
@@ -211,6 +217,8 @@ async def register_many(
     candidates: dict[str, tuple[ParticipantCreate, str]] = {}  # NIK token -> (data, identity hash)
     for index, data in enumerate(items):
         errors = creation_errors(data, known=known, today=today)
+        if outside_reach(actor, data):
+            errors.append({"field": "region_code", "rule": "outside_reach", "message": OUTSIDE_REACH})
         if errors:
             outcome.errors[index] = errors
             continue
