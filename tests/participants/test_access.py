@@ -119,6 +119,8 @@ TABLE: list[tuple[str, dict[str, Any], tuple[int, object, int, int]]] = [
     ("verifier", {"unit": "1371"}, (200, SEES, 403, 403)),
     ("verifier", {"unit": "13.71"}, (200, SEES, 403, 403)),
     ("verifier", {"unit": "1375"}, (404, EMPTY, 403, 403)),
+    ("verifier", {"unit": "national"}, (200, SEES, 403, 403)),
+    ("approver", {"unit": "13"}, (200, SEES, 403, 403)),
     ("verifier", {}, (403, 403, 403, 403)),
     ("verifier", {"unit": ""}, (403, 403, 403, 403)),
     ("verifier", {"unit": "137"}, (403, 403, 403, 403)),
