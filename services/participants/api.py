@@ -2,70 +2,65 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.auth import Principal, require
+from pena.access import policy
+from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
 from pena.pagination import Page, Paging
+from pena.problems import problem_response
 from pena.settings import Settings
-from services.participants import imports, queries, service
+from services.participants import changes, erasure, exports, imports, reads, regions, registration, status
+from services.participants.etag import etag
 from services.participants.models import ImportJob, Participant
 from services.participants.schemas import (
     BusinessField,
     ChangeRead,
-    Erasure,
+    ErasureCommand,
     ImportRead,
-    Lookup,
+    LookupCommand,
     ParticipantCreate,
     ParticipantRead,
-    ParticipantSummary,
+    ParticipantSummaryRead,
     ParticipantUpdate,
     Programme,
     RegionRead,
-    StatusChange,
+    StatusChangeCommand,
 )
+from services.participants.views import view
 
 Session = Annotated[AsyncSession, session_dependency("participants")]
-Reader = Annotated[Principal, Depends(require("participants:read"))]
-Writer = Annotated[Principal, Depends(require("participants:write"))]
-Eraser = Annotated[Principal, Depends(require("participants:erase"))]
+# every route declares its policy (pena.access): the permission, and how it scopes its records
+Reader = Annotated[Principal, policy("participants:read", "region")]
+Writer = Annotated[Principal, policy("participants:write", "region")]
+Eraser = Annotated[Principal, policy("participants:erase", "region")]
+# exports have their own scope: a whole region's identities in one file
+Exporter = Annotated[Principal, policy("participants:export", "region")]
+# reference data: not object-scoped
+ReferenceReader = Annotated[Principal, policy("participants:read", "none")]
+# an import is seen by whoever started it (and admins)
+Uploader = Annotated[Principal, policy("participants:write", "assigned")]
 IfMatch = Annotated[str | None, Header(description="the ETag of the version you read")]
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=200, description="why the data is read (audited)")]
 
 router = APIRouter(prefix="/v1/participants", tags=["participants"])
-EXPORT_LIMIT = 100_000
-EXPORT_COLUMNS = (
-    "id",
-    "nik",
-    "full_name",
-    "sex",
-    "birth_year",
-    "region_code",
-    "business_field",
-    "assistance_programmes",
-    "dtsen_decile",
-    "status",
-    "version",
-)
 
 
 def _read(participant: Participant, principal: Principal, settings: Settings) -> ParticipantRead:
-    return ParticipantRead.model_validate(service.view(participant, principal=principal, settings=settings))
+    return ParticipantRead.model_validate(view(participant, principal=principal, settings=settings))
 
 
 def _answer(participant: Participant, principal: Principal, settings: Settings, status: int = 200) -> JSONResponse:
     return JSONResponse(
         _read(participant, principal, settings).model_dump(mode="json"),
         status_code=status,
-        headers={"ETag": service.etag(participant), "Location": f"/v1/participants/{participant.id}"},
+        headers={"ETag": etag(participant), "Location": f"/v1/participants/{participant.id}"},
     )
 
 
@@ -78,8 +73,8 @@ def _filters(
     programme: Programme | None = None,
     dtsen_decile: Annotated[int | None, Query(ge=1, le=10)] = None,
     flagged: Annotated[bool | None, Query(description="possible duplicates to review (admins)")] = None,
-) -> queries.ParticipantFilter:
-    return queries.ParticipantFilter(
+) -> reads.ParticipantFilter:
+    return reads.ParticipantFilter(
         region_prefix=region_prefix,
         status=status,
         business_field=business_field,
@@ -89,7 +84,7 @@ def _filters(
     )
 
 
-Filters = Annotated[queries.ParticipantFilter, Depends(_filters)]
+Filters = Annotated[reads.ParticipantFilter, Depends(_filters)]
 
 
 # ------------------------------------------------------------------ collection
@@ -108,26 +103,26 @@ async def register_participant(
     if idempotency_key:
         # the idempotency table keeps a fingerprint and the new id only: no NIK, not even hashed plainly
         stored = await claim_key(
-            session, client_id=client, key=idempotency_key, body=service.idempotency_fingerprint(body, settings)
+            session, client_id=client, key=idempotency_key, body=registration.idempotency_fingerprint(body, settings)
         )
         if stored:
-            first = await service.load_visible(session, principal=principal, participant_id=str(stored.body["id"]))
+            first = await reads.load_visible(session, principal=principal, participant_id=str(stored.body["id"]))
             return _answer(first, principal, settings, status=stored.status)
-    participant = await service.register(session, actor=principal, settings=settings, clock=clock, data=body)
+    participant = await registration.register(session, actor=principal, settings=settings, clock=clock, data=body)
     if idempotency_key:
         await store_response(session, client_id=client, key=idempotency_key, status=201, body={"id": participant.id})
     return _answer(participant, principal, settings, status=201)
 
 
-@router.get("", response_model=Page[ParticipantSummary], summary="Participants in your unit, filtered, by cursor")
+@router.get("", response_model=Page[ParticipantSummaryRead], summary="Participants in your unit, filtered, by cursor")
 async def list_participants(
     session: Session,
     settings: SettingsDep,
     principal: Reader,
     filters: Filters,
     page: Paging,
-) -> Page[ParticipantSummary]:
-    return await service.participants_page(
+) -> Page[ParticipantSummaryRead]:
+    return await reads.participants_page(
         session,
         principal=principal,
         settings=settings,
@@ -137,19 +132,12 @@ async def list_participants(
 
 
 @router.get("/export.csv", summary="CSV export with the list's filters (NIK masked without participants:read_nik)")
-async def export_participants(session: Session, settings: SettingsDep, principal: Reader, filters: Filters) -> Response:
-    rows = await service.list_participants(
-        session, principal=principal, filters=filters, after=None, limit=EXPORT_LIMIT, action="participant.export"
-    )
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
-    for participant in rows[:EXPORT_LIMIT]:
-        seen = service.view(participant, principal=principal, settings=settings)
-        seen["assistance_programmes"] = ";".join(seen["assistance_programmes"])
-        writer.writerow([seen[c] if seen[c] is not None else "" for c in EXPORT_COLUMNS])
+async def export_participants(
+    session: Session, settings: SettingsDep, principal: Exporter, filters: Filters
+) -> Response:
+    body = await exports.participants_csv(session, principal=principal, settings=settings, filters=filters)
     return Response(
-        out.getvalue(),
+        body,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="participants.csv"'},
     )
@@ -159,22 +147,32 @@ async def export_participants(session: Session, settings: SettingsDep, principal
     "/lookup", response_model=ParticipantRead, summary="Find a participant by NIK (in the body, never the URL)"
 )
 async def lookup_participant(
-    body: Lookup, session: Session, settings: SettingsDep, principal: Reader, purpose: Purpose = None
+    request: Request,
+    body: LookupCommand,
+    session: Session,
+    settings: SettingsDep,
+    principal: Reader,
+    purpose: Purpose = None,
 ) -> JSONResponse:
-    participant = await service.lookup(session, principal=principal, settings=settings, nik=body.nik, purpose=purpose)
+    reads.lookup_limiter(request.app.state, settings).hit(principal.subject, principal.client_id or "")
+    participant = await reads.lookup(session, principal=principal, settings=settings, nik=body.nik, purpose=purpose)
+    if participant is None:  # answered, not raised: the lookup's audit row commits
+        return problem_response(
+            404, "Not found", "no participant with this NIK (or it is outside your unit)", type_="not-found"
+        )
     return _answer(participant, principal, settings)
 
 
 @router.get("/regions", response_model=list[RegionRead], summary="Region reference data (Kemendagri codes)")
 async def list_regions(
     session: Session,
-    _: Reader,
+    _: ReferenceReader,
     prefix: Annotated[str | None, Query(pattern=r"^\d{1,10}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[RegionRead]:
     return [
         RegionRead.model_validate(r, from_attributes=True)
-        for r in await queries.list_regions(session, prefix=prefix, limit=limit)
+        for r in await regions.list_regions(session, prefix=prefix, limit=limit)
     ]
 
 
@@ -216,13 +214,13 @@ async def start_import(
 
 
 @router.get("/imports/{import_id}", response_model=ImportRead, summary="Progress and counts of an import")
-async def get_import(import_id: str, session: Session, principal: Writer) -> ImportRead:
+async def get_import(import_id: str, session: Session, principal: Uploader) -> ImportRead:
     job = await imports.load_import(session, principal=principal, import_id=import_id)
     return ImportRead.model_validate(job, from_attributes=True)
 
 
 @router.get("/imports/{import_id}/errors", summary="Refused fields of an import as CSV (row, field, rule; no values)")
-async def get_import_errors(import_id: str, session: Session, principal: Writer) -> Response:
+async def get_import_errors(import_id: str, session: Session, principal: Uploader) -> Response:
     body = await imports.import_errors_csv(session, principal=principal, import_id=import_id)
     return Response(body, media_type="text/csv; charset=utf-8")
 
@@ -234,7 +232,7 @@ async def get_import_errors(import_id: str, session: Session, principal: Writer)
 async def get_participant(
     participant_id: str, session: Session, settings: SettingsDep, principal: Reader, purpose: Purpose = None
 ) -> JSONResponse:
-    participant = await service.get_participant(
+    participant = await reads.get_participant(
         session, principal=principal, participant_id=participant_id, purpose=purpose
     )
     return _answer(participant, principal, settings)
@@ -250,7 +248,7 @@ async def update_participant(
     principal: Writer,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    participant = await service.update_participant(
+    participant = await changes.update_participant(
         session,
         principal=principal,
         settings=settings,
@@ -265,14 +263,14 @@ async def update_participant(
 @router.post("/{participant_id}/status", response_model=ParticipantRead, summary="Move the status")
 async def change_status(
     participant_id: str,
-    body: StatusChange,
+    body: StatusChangeCommand,
     session: Session,
     settings: SettingsDep,
     clock: ClockDep,
     principal: Writer,
     if_match: IfMatch = None,
 ) -> JSONResponse:
-    participant = await service.change_status(
+    participant = await status.change_status(
         session,
         principal=principal,
         settings=settings,
@@ -286,9 +284,14 @@ async def change_status(
 
 @router.post("/{participant_id}/erasure", response_model=ParticipantRead, summary="Erase personal data (UU PDP)")
 async def erase_participant(
-    participant_id: str, body: Erasure, session: Session, settings: SettingsDep, clock: ClockDep, principal: Eraser
+    participant_id: str,
+    body: ErasureCommand,
+    session: Session,
+    settings: SettingsDep,
+    clock: ClockDep,
+    principal: Eraser,
 ) -> JSONResponse:
-    participant = await service.erase(
+    participant = await erasure.erase(
         session, principal=principal, settings=settings, clock=clock, participant_id=participant_id, reason=body.reason
     )
     return _answer(participant, principal, settings)
@@ -296,5 +299,5 @@ async def erase_participant(
 
 @router.get("/{participant_id}/history", response_model=list[ChangeRead], summary="Who changed which fields, when")
 async def participant_history(participant_id: str, session: Session, principal: Reader) -> list[ChangeRead]:
-    changes = await service.history(session, principal=principal, participant_id=participant_id)
+    changes = await reads.history(session, principal=principal, participant_id=participant_id)
     return [ChangeRead.model_validate(c, from_attributes=True) for c in changes]

@@ -10,15 +10,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.consumer import Delivery
 from pena.contracts import GraduationDecided
-from services.participants import imports, service
+from services.participants import imports, status
 from services.participants.regions import load_regions_if_empty
 
 
 async def on_graduation_decided(session: AsyncSession, delivery: Delivery) -> None:
     decision: GraduationDecided = delivery.payload
-    await service.apply_graduation_decision(
-        session, decision=decision, settings=delivery.settings, clock=delivery.clock
-    )
+    await status.apply_graduation_decision(session, decision=decision, settings=delivery.settings, clock=delivery.clock)
 
 
 HANDLERS = {"graduation.decided": on_graduation_decided}

@@ -27,8 +27,9 @@ from pena.scheduler import Job, schedule_job, wake_schedulers
 from pena.settings import Settings, get_settings
 from services.participants import queries
 from services.participants.models import ImportJob
+from services.participants.registration import register_many
 from services.participants.schemas import ParticipantCreate
-from services.participants.service import cipher_for, register_many
+from services.participants.views import cipher_for
 
 JOB_KIND = "participants.import_chunk"
 MAX_ROWS = 100_000
@@ -116,6 +117,7 @@ async def create_import(
         requested_by=principal.subject,
         requested_client=principal.client_id,
         requested_roles=",".join(sorted(principal.roles)),
+        requested_unit=principal.unit if isinstance(principal.unit, str) else None,
         created_at=now,
         updated_at=now,
     )
@@ -175,6 +177,7 @@ async def run_import_chunk(session: AsyncSession, job: Job, clock: Clock) -> Non
         client_id=record.requested_client,
         roles=frozenset((record.requested_roles or "").split(",")) - {""},
         scopes=frozenset(),
+        unit=record.requested_unit,
     )
     record.status = "running"
     refused: dict[int, list[tuple[str, str]]] = {}  # row number -> (field, rule)

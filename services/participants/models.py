@@ -125,6 +125,7 @@ class ImportJob(ParticipantsBase, table=True):
     requested_by: str = Field(max_length=200)
     requested_client: str | None = Field(default=None, max_length=200)
     requested_roles: str | None = Field(default=None, max_length=200)
+    requested_unit: str | None = Field(default=None, max_length=80)  # the uploader's reach, for each row
     created_at: datetime = _moment()
     updated_at: datetime = _moment()
     finished_at: datetime | None = _moment(nullable=True)

@@ -1,4 +1,5 @@
-"""Every SELECT of the participants service, and the INSERTs of registration and bulk import."""
+"""All SQL of the participants service (docs/kernel.md, "Conventions"): every SELECT, the INSERTs of
+registration and bulk import, and the region reference upsert. Use cases call these; routes never do."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import String, any_, bindparam, cast, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -161,6 +163,24 @@ async def region_count(session: AsyncSession) -> int:
 
 async def region_codes(session: AsyncSession) -> list[str]:
     return list((await session.execute(select(col(Region.code)))).scalars().all())
+
+
+async def upsert_regions(session: AsyncSession, rows: list[dict[str, str]]) -> int:
+    """Inserts or updates region codes (columns code, name, level, version); returns how many."""
+    if not rows:
+        return 0
+    table = Region.__table__  # type: ignore[attr-defined]
+    statement = pg_insert(table).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.code],
+        set_={
+            "name": statement.excluded.name,
+            "level": statement.excluded.level,
+            "version": statement.excluded.version,
+        },
+    )
+    await session.execute(statement)
+    return len(rows)
 
 
 async def list_regions(session: AsyncSession, *, prefix: str | None, limit: int) -> list[Region]:

@@ -10,16 +10,15 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.db import Database
 from pena.settings import Settings
 from services.participants import queries
-from services.participants.models import Region
 
 if TYPE_CHECKING:
     from pena.runtime import ServiceRuntime
+    from services.participants.models import Region
 
 DEFAULT_REGIONS_CSV = Path(__file__).parent / "data" / "regions.csv"
 LEVELS = {2: "province", 4: "regency", 6: "district", 10: "village"}
@@ -44,20 +43,7 @@ def read_regions_csv(path: Path) -> list[dict[str, str]]:
 
 
 async def upsert_regions(session: AsyncSession, rows: list[dict[str, str]]) -> int:
-    if not rows:
-        return 0
-    table = Region.__table__  # type: ignore[attr-defined]
-    statement = pg_insert(table).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.code],
-        set_={
-            "name": statement.excluded.name,
-            "level": statement.excluded.level,
-            "version": statement.excluded.version,
-        },
-    )
-    await session.execute(statement)
-    return len(rows)
+    return await queries.upsert_regions(session, rows)
 
 
 async def import_regions(settings: Settings, path: str | Path) -> int:
@@ -91,3 +77,8 @@ def province_known(code: str, known: frozenset[str]) -> bool:
 def region_known(region_code: str, known: frozenset[str]) -> bool:
     """A village code is accepted when its province and regency are known."""
     return region_code[:2] in known and region_code[:4] in known
+
+
+async def list_regions(session: AsyncSession, *, prefix: str | None, limit: int) -> list[Region]:
+    """The reference data, by code (`GET /v1/participants/regions`)."""
+    return await queries.list_regions(session, prefix=prefix, limit=limit)

@@ -30,18 +30,13 @@ REASON_CODE = r"^[a-z][a-z0-9_]{1,59}$"
 PHONE = r"^\+?[0-9][0-9 -]{5,19}$"
 
 
-class ConsentIn(StrictModel):
-    """The participant's consent to processing (UU PDP): for what, when, recorded by whom."""
+class Consent(StrictModel):
+    """The participant's consent to processing (UU PDP): for what, when, recorded by whom (a value
+    object: the same in the request and the answer)."""
 
     purpose: str = Field(min_length=3, max_length=300, examples=["PENA programme participation and follow-up"])
     given_on: date
     recorded_by: str = Field(min_length=1, max_length=200, description="subject id of the staff who recorded it")
-
-
-class ConsentRead(BaseModel):
-    purpose: str
-    given_on: date
-    recorded_by: str
 
 
 class ParticipantCreate(StrictModel):
@@ -62,7 +57,7 @@ class ParticipantCreate(StrictModel):
     phone: str | None = Field(default=None, pattern=PHONE)
     business_description: str | None = Field(default=None, max_length=1000)
     potential_notes: str | None = Field(default=None, max_length=2000, description="interest, talent and potential")
-    consent: ConsentIn
+    consent: Consent
 
 
 class ParticipantUpdate(StrictModel):
@@ -85,21 +80,21 @@ class ParticipantUpdate(StrictModel):
     potential_notes: str | None = Field(default=None, max_length=2000)
 
 
-class StatusChange(StrictModel):
+class StatusChangeCommand(StrictModel):
     status: Literal["active", "graduated", "exited"]
     reason_code: str = Field(pattern=REASON_CODE, description="short code, e.g. verified, moved_away")
     reason: str = Field(min_length=3, max_length=500)
 
 
-class Erasure(StrictModel):
+class ErasureCommand(StrictModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
-class Lookup(StrictModel):
+class LookupCommand(StrictModel):
     nik: str = Field(min_length=16, max_length=16, pattern=r"^\d{16}$")
 
 
-class ParticipantSummary(BaseModel):
+class ParticipantSummaryRead(BaseModel):
     id: str
     nik: str | None = Field(description="masked unless the caller holds participants:read_nik")
     full_name: str | None
@@ -116,7 +111,7 @@ class ParticipantSummary(BaseModel):
     updated_at: datetime
 
 
-class ParticipantRead(ParticipantSummary):
+class ParticipantRead(ParticipantSummaryRead):
     kk_number: str | None
     birth_date: date | None
     household_size: int | None
@@ -125,7 +120,7 @@ class ParticipantRead(ParticipantSummary):
     phone: str | None = None
     business_description: str | None = None
     potential_notes: str | None = None
-    consent: ConsentRead | None = None
+    consent: Consent | None = None
     possible_duplicate_of: str | None = Field(description="shown to admins only")
     erased_at: datetime | None
 

@@ -4,12 +4,19 @@ outbox/audit readers are shared: tests/support.py."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import jwt
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.auth import dev_private_key
 from pena.contracts import GraduationDecided
+from pena.deadletters import parked_dead_letters
 from pena.runtime import Runtime
-from tests.support import Announcement, publish
+from pena.settings import Settings
+from tests.support import Announcement, in_service, publish
 
 # Woman born 12 May 1990, first registered in 13.71.01 (Bungus Teluk Kabung, Kota Padang): day 12 + 40 = 52
 WOMAN_NIK = "1371015205900001"
@@ -57,10 +64,8 @@ def man(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-async def decide_graduation(
-    runtime: Runtime, participant_id: str, *, graduated: bool, outcome: str, at: datetime | None = None
-) -> None:
-    """Announces graduation.decided from the stand-in graduation service (in-process: runs the handler)."""
+def decision(participant_id: str, *, graduated: bool, outcome: str, at: datetime | None = None) -> Announcement:
+    """graduation.decided as the graduation service announces it."""
     when = at or datetime(2026, 2, 1, tzinfo=UTC)
     decided = GraduationDecided(
         decision_id=f"d-{outcome}-{when.timestamp():.0f}",
@@ -71,4 +76,37 @@ async def decide_graduation(
         kind="sejahtera_mandiri" if graduated else None,
         decided_at=when,
     )
-    await publish(runtime, Announcement("graduation.decided", decided, participant_id, when))
+    return Announcement("graduation.decided", decided, participant_id, when)
+
+
+async def decide_graduation(
+    runtime: Runtime, participant_id: str, *, graduated: bool, outcome: str, at: datetime | None = None
+) -> None:
+    """Announces graduation.decided from the stand-in graduation service (in-process: runs the handler)."""
+    await publish(runtime, decision(participant_id, graduated=graduated, outcome=outcome, at=at))
+
+
+def token_header(settings: Settings, role: str, **claims: Any) -> dict[str, str]:
+    """A dev-key token with exactly these extra claims (e.g. an empty or malformed `unit`, which
+    `issue_dev_token` cannot express)."""
+    now = int(time.time())
+    body: dict[str, Any] = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": f"dev-{role}",
+        "iat": now,
+        "exp": now + 3600,
+        "roles": [role],
+        **claims,
+    }
+    token = jwt.encode(body, dev_private_key(settings), algorithm="RS256", headers={"kid": "pena-dev"})
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def dead_letter_errors(runtime: Runtime) -> list[str]:
+    """The errors of the participants service's parked dead letters, oldest first."""
+
+    async def read(session: AsyncSession) -> list[str]:
+        return [str(row["error"]) for row in await parked_dead_letters(session)]
+
+    return await in_service(runtime, "participants", read)

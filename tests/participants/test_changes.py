@@ -73,13 +73,18 @@ async def test_status_transitions_are_validated(registry) -> None:
         url, json={"status": "graduated", "reason_code": "manual", "reason": "skip ahead"}, headers=registry.admin
     )
     assert skip.status_code == 422
-    assert skip.json()["errors"][0]["rule"] == "transition_not_allowed"
+    assert skip.json()["errors"][0]["rule"] == "graduation_only_by_decision"
     active = await registry.client.post(
         url, json={"status": "active", "reason_code": "verified", "reason": "matched in DTSEN"}, headers=registry.admin
     )
     assert active.status_code == 200
     assert active.json()["status"] == "active"
     assert active.json()["version"] == 2
+    again = await registry.client.post(
+        url, json={"status": "active", "reason_code": "verified", "reason": "again"}, headers=registry.admin
+    )
+    assert again.status_code == 422
+    assert again.json()["errors"][0]["rule"] == "transition_not_allowed"
     bad_code = await registry.client.post(
         url, json={"status": "exited", "reason_code": "Moved Away!", "reason": "moved"}, headers=registry.admin
     )

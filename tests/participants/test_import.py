@@ -14,8 +14,8 @@ from pena.crypto import nik_token
 from pena.tables import audit_log
 from services.participants import imports
 from services.participants.models import Participant, ParticipantChange
+from services.participants.registration import register, register_many
 from services.participants.schemas import ParticipantCreate
-from services.participants.service import register, register_many
 from tests.participants.support import MAN_NIK, WOMAN_NIK, man, woman
 from tests.support import outbox_events
 
@@ -43,9 +43,10 @@ ROWS = [row + CONSENT for row in ROWS] + [
 CSV = (HEADER + "\n".join(ROWS) + "\n").encode()
 
 
-async def _import(registry, content: bytes) -> dict:
+async def _import(registry, content: bytes, headers: dict[str, str] | None = None) -> dict:
+    headers = headers or registry.admin
     started = await registry.client.post(
-        "/v1/participants/imports", files={"file": ("kpm.csv", content, "text/csv")}, headers=registry.admin
+        "/v1/participants/imports", files={"file": ("kpm.csv", content, "text/csv")}, headers=headers
     )
     assert started.status_code == 202, started.text
     assert started.json()["status"] == "queued"
@@ -53,7 +54,7 @@ async def _import(registry, content: bytes) -> dict:
     scheduler = registry.runtime.service("participants").scheduler
     assert scheduler is not None
     await scheduler.drain()
-    progress = await registry.client.get(f"/v1/participants/imports/{started.json()['id']}", headers=registry.admin)
+    progress = await registry.client.get(f"/v1/participants/imports/{started.json()['id']}", headers=headers)
     return progress.json()
 
 
@@ -248,3 +249,14 @@ async def test_uploads_above_the_cap_are_refused_and_larger_files_than_other_bod
     assert refused.status_code == 413
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert str(small.max_upload_bytes) in refused.json()["detail"]
+
+
+async def test_an_import_registers_only_rows_in_the_uploaders_reach(registry, auth) -> None:
+    narrowed = auth("integrator", unit="1375", sub="int-bukittinggi")
+    bukittinggi = f"{MAN_NIK},1375012001150003,Budi Santoso,1985-01-03,M,1375011001,kuliner,PKH,2{CONSENT}"
+    job = await _import(registry, (HEADER + ROWS[0] + "\n" + bukittinggi + "\n").encode(), headers=narrowed)
+    assert (job["status"], job["created_rows"], job["error_rows"]) == ("done", 1, 1)
+    errors = await registry.client.get(f"/v1/participants/imports/{job['id']}/errors", headers=narrowed)
+    assert errors.text.splitlines()[1:] == ["1,region_code,outside_reach"]
+    listed = await registry.client.get("/v1/participants", headers=registry.admin)
+    assert [p["region_code"] for p in listed.json()["items"]] == ["1375011001"]

@@ -4,8 +4,9 @@ import json
 import logging
 
 from pena.contracts import BY_NAME
+from services.participants.settings import get_participants_settings
 from tests.participants.support import KK, MAN_NIK, WOMAN_NIK, man, woman
-from tests.support import outbox_events, outbox_names
+from tests.support import audit_rows, outbox_events, outbox_names
 
 SECRETS = (WOMAN_NIK, MAN_NIK, KK, "Siti Rahmawati", "Budi Santoso", "1990-05-12")
 
@@ -46,3 +47,44 @@ async def test_events_and_logs_carry_no_nik_kk_or_name(registry, caplog, capsys)
         assert secret not in wire
         assert secret not in logged
         assert secret not in printed.out + printed.err
+
+
+async def test_the_masked_nik_hides_what_the_answer_does_not_show(registry) -> None:
+    created = (await registry.client.post("/v1/participants", json=woman(), headers=registry.integrator)).json()
+    # the integrator has no participants:read_nik: district, birth date (DD+40 MM YY) and serial hidden
+    assert created["nik"] == "1371**********01"
+    assert created["kk_number"] == "1371**********03"
+    masked = created["nik"]
+    assert "520590" not in masked
+    assert masked[4:14] == "*" * 10
+    full = (await registry.client.get(f"/v1/participants/{created['id']}", headers=registry.admin)).json()
+    assert full["nik"] == WOMAN_NIK
+
+
+async def test_lookups_are_rate_limited_per_subject_and_all_audited(registry, auth, monkeypatch) -> None:
+    monkeypatch.setenv("PENA_NIK_LOOKUPS_PER_MINUTE", "3")
+    get_participants_settings.cache_clear()
+    try:
+        created = (await registry.client.post("/v1/participants", json=woman(), headers=registry.admin)).json()
+        guesser = auth("integrator", sub="guesser")
+        answers = [
+            await registry.client.post("/v1/participants/lookup", json={"nik": nik}, headers=guesser)
+            for nik in (WOMAN_NIK, MAN_NIK, "1371015205900009", WOMAN_NIK)
+        ]
+        assert [a.status_code for a in answers] == [200, 404, 404, 429]
+        assert answers[3].headers["Retry-After"]
+        assert answers[3].json()["type"].endswith("rate-limited")
+        # another subject has its own bucket
+        other = await registry.client.post(
+            "/v1/participants/lookup", json={"nik": WOMAN_NIK}, headers=auth("integrator", sub="someone-else")
+        )
+        assert other.status_code == 200
+    finally:
+        get_participants_settings.cache_clear()
+    lookups = await audit_rows(registry.runtime, "participants", "participant.lookup")
+    assert [(r.actor, r.subject_id, r.outcome) for r in lookups] == [
+        ("guesser", created["id"], "ok"),
+        ("guesser", None, "not_found"),
+        ("guesser", None, "not_found"),
+        ("someone-else", created["id"], "ok"),
+    ]

@@ -1,0 +1,255 @@
+"""Registration: one participant (`register`) or a chunk of a bulk import (`register_many`), both built
+from the same row, history, audit and event functions. Identity data is stored encrypted and found by
+keyed tokens; the NIK token is unique (409 with the holder's id)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.access import covers_region, reach_of
+from pena.audit import audit_row, record_audits
+from pena.auth import Principal
+from pena.clock import Clock, business_today
+from pena.contracts import ParticipantRegistered
+from pena.crypto import nik_token
+from pena.ids import new_id
+from pena.outbox import emit_rows, outbox_row
+from pena.problems import field_error
+from pena.settings import Settings
+from services.participants import queries
+from services.participants.history import actor_name, change_values
+from services.participants.identity import Error, identity_hash, kk_token
+from services.participants.models import Participant
+from services.participants.regions import known_regions
+from services.participants.schemas import ParticipantCreate
+from services.participants.validation import (
+    creation_errors,
+    creation_region_codes,
+    duplicate_problem,
+    validation_problem,
+)
+from services.participants.views import PROFILE_FIELDS, cipher_for, facts_of, sealed_profile
+
+
+def idempotency_fingerprint(data: ParticipantCreate, settings: Settings) -> dict[str, Any]:
+    """The request as the idempotency check sees it: identity numbers replaced by their keyed tokens,
+    the name by a keyed hash, so the stored fingerprint cannot be brute-forced back to a NIK."""
+    body = data.model_dump(mode="json")
+    body["nik"] = nik_token(data.nik, settings.nik_hmac_key)
+    body["kk_number"] = kk_token(data.kk_number, settings.nik_hmac_key)
+    body["full_name"] = identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key)
+    return body
+
+
+def participant_values(
+    data: ParticipantCreate,
+    *,
+    settings: Settings,
+    token: str,
+    identity: str,
+    twin_id: str | None,
+    actor: Principal | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new participant's column values (identity data encrypted) from validated input."""
+    cipher = cipher_for(settings.field_encryption_key)
+    income = data.baseline_monthly_income
+    return {
+        "id": new_id(),
+        "nik_token": token,
+        "kk_token": kk_token(data.kk_number, settings.nik_hmac_key),
+        "identity_hash": identity,
+        "nik_enc": cipher.encrypt(data.nik),
+        "kk_enc": cipher.encrypt(data.kk_number),
+        "name_enc": cipher.encrypt(data.full_name),
+        "birth_date_enc": cipher.encrypt(data.birth_date.isoformat()),
+        "baseline_income_enc": cipher.encrypt(str(income)) if income is not None else None,
+        "profile_enc": sealed_profile(cipher, {name: getattr(data, name) for name in PROFILE_FIELDS}),
+        "consent_purpose": data.consent.purpose,
+        "consent_given_on": data.consent.given_on,
+        "consent_recorded_by": data.consent.recorded_by,
+        "nik_region": data.nik[:6],
+        "sex": data.sex,
+        "birth_year": data.birth_date.year,
+        "region_code": data.region_code,
+        "business_field": data.business_field,
+        "assistance_programmes": list(dict.fromkeys(data.assistance_programmes)),
+        "dtsen_decile": data.dtsen_decile,
+        "household_size": data.household_size,
+        "status": data.status,
+        "version": 1,
+        "possible_duplicate_of": twin_id,
+        "flagged": twin_id is not None,
+        "created_by": actor_name(actor),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def registration_change(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The history row of a registration (from `participant_values`)."""
+    return change_values(
+        values["id"],
+        values["version"],
+        action="registered",
+        actor=values["created_by"],
+        at=values["created_at"],
+        to_status=values["status"],
+    )
+
+
+def registration_audit(values: Mapping[str, Any], *, actor: Principal | None, purpose: str) -> dict[str, Any]:
+    return audit_row(
+        actor=actor,
+        action="participant.register",
+        subject_type="participant",
+        subject_id=values["id"],
+        purpose=purpose,
+        details={"flagged_possible_duplicate": values["flagged"]},
+    )
+
+
+def registration_event(values: Mapping[str, Any], *, income: int | None) -> dict[str, Any]:
+    """The participant.registered outbox row: pseudonymous token and coarse facts, no identity data."""
+    payload = ParticipantRegistered(
+        participant_id=values["id"],
+        version=values["version"],
+        nik_token=values["nik_token"],
+        registered_at=values["created_at"],
+        **facts_of(values, income),
+    )
+    return outbox_row("participant.registered", payload, subject=values["id"], time=values["created_at"])[1]
+
+
+async def register(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    settings: Settings,
+    clock: Clock,
+    data: ParticipantCreate,
+    known: frozenset[str] | None = None,
+    purpose: str = "registration",
+) -> Participant:
+    """Validates, dedupes by NIK token (409 with existing_id), flags a possible duplicate (same name and
+    birth date, another NIK), stores encrypted identity data and announces participant.registered."""
+    if outside_reach(actor, data):
+        raise field_error("region_code", "outside_reach", OUTSIDE_REACH, status=403)
+    token = nik_token(data.nik, settings.nik_hmac_key)
+    identity = identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key)
+    checks = await queries.registration_checks(
+        session,
+        region_codes=[] if known is not None else creation_region_codes(data),
+        nik_token=token,
+        identity_hash=identity,
+    )
+    known = known if known is not None else checks.known_regions
+    errors = creation_errors(data, known=known, today=business_today(clock, settings.business_timezone))
+    if errors:
+        raise validation_problem(errors)
+    if checks.holder_id is not None:
+        holder = await queries.participant_by_id(session, checks.holder_id)
+        raise duplicate_problem(_shown_id(actor, holder))
+    now = clock.now()
+    values = participant_values(
+        data, settings=settings, token=token, identity=identity, twin_id=checks.twin_id, actor=actor, now=now
+    )
+    # the unique index decides a concurrent double registration: the loser's insert waits for the
+    # winner's commit, writes nothing (no history, audit or event either), and the loser answers 409
+    # naming the winner
+    inserted = await queries.insert_if_new_nik(
+        session,
+        values,
+        change=registration_change(values),
+        audit=registration_audit(values, actor=actor, purpose=purpose),
+        event=registration_event(values, income=data.baseline_monthly_income),
+    )
+    if not inserted:
+        winner = await queries.participant_by_nik_token(session, token)
+        raise duplicate_problem(_shown_id(actor, winner))
+    return Participant(**values)
+
+
+OUTSIDE_REACH = "region_code lies outside the regions your token reaches"
+
+
+def outside_reach(actor: Principal | None, data: ParticipantCreate) -> bool:
+    """A writer registers only participants of the regions its token reaches (the kernel's reach)."""
+    return actor is not None and not covers_region(reach_of(actor), data.region_code)
+
+
+def _shown_id(actor: Principal | None, holder: Participant | None) -> str | None:
+    """The id a 409 names: only of a record the caller may see (a holder outside its reach stays
+    unnamed, as a read of it would answer 404)."""
+    if holder is None or (actor is not None and not covers_region(reach_of(actor), holder.region_code)):
+        return None
+    return holder.id
+
+
+@dataclass
+class BulkOutcome:
+    created: int = 0
+    duplicates: int = 0
+    errors: dict[int, list[Error]] = dataclasses.field(default_factory=dict)  # input index -> refusals
+
+
+async def register_many(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    settings: Settings,
+    clock: Clock,
+    items: list[ParticipantCreate],
+    purpose: str,
+) -> BulkOutcome:
+    """register() for many participants at once (the bulk import): the same validation, duplicate
+    rules, rows, history, audit and events, but one lookup per kind and one INSERT per table.
+    A NIK already registered, or repeated in `items` (the first occurrence counts), is a duplicate."""
+    outcome = BulkOutcome()
+    known = await known_regions(session)
+    today = business_today(clock, settings.business_timezone)
+    candidates: dict[str, tuple[ParticipantCreate, str]] = {}  # NIK token -> (data, identity hash)
+    for index, data in enumerate(items):
+        errors = creation_errors(data, known=known, today=today)
+        if outside_reach(actor, data):
+            errors.append({"field": "region_code", "rule": "outside_reach", "message": OUTSIDE_REACH})
+        if errors:
+            outcome.errors[index] = errors
+            continue
+        token = nik_token(data.nik, settings.nik_hmac_key)
+        if token in candidates:
+            outcome.duplicates += 1
+            continue
+        candidates[token] = (data, identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key))
+    taken = await queries.existing_nik_tokens(session, list(candidates))
+    outcome.duplicates += len(taken)
+    fresh = [(token, data, identity) for token, (data, identity) in candidates.items() if token not in taken]
+    # possible duplicates: the oldest stored participant with the same name and birth date and
+    # another NIK, else an earlier row of this batch (as if the rows had been registered one by one)
+    holders = await queries.identity_holders(session, list({identity for _, _, identity in fresh}))
+    now = clock.now()
+    rows: list[tuple[dict[str, Any], int | None]] = []
+    for token, data, identity in fresh:
+        twin_id = next((pid for other, pid in holders.get(identity, ()) if other != token), None)
+        values = participant_values(
+            data, settings=settings, token=token, identity=identity, twin_id=twin_id, actor=actor, now=now
+        )
+        holders.setdefault(identity, []).append((token, values["id"]))
+        rows.append((values, data.baseline_monthly_income))
+    inserted = await queries.insert_new_participants(session, [values for values, _ in rows])
+    # a registration of the same NIK that committed since the lookup (or is committing) wins the
+    # unique index: ON CONFLICT DO NOTHING leaves this row out, and it counts as a duplicate (a later
+    # row flagged against the left-out one keeps that id in possible_duplicate_of: a review hint only)
+    created = [(values, income) for values, income in rows if values["id"] in inserted]
+    outcome.duplicates += len(rows) - len(created)
+    outcome.created = len(created)
+    await queries.insert_changes(session, [registration_change(values) for values, _ in created])
+    await record_audits(session, [registration_audit(values, actor=actor, purpose=purpose) for values, _ in created])
+    await emit_rows(session, [registration_event(values, income=income) for values, income in created])
+    return outcome
