@@ -1,0 +1,157 @@
+"""The facilitator's survey of a due task: validation, measures against the baseline, corrections as
+new versions, monev.completed; and the history of a task's survey versions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.audit import record_audit
+from pena.auth import Principal
+from pena.clock import Clock, business_date, business_today
+from pena.contracts import MonevCompleted
+from pena.contracts.monev import MonevIndicators
+from pena.crypto import FieldCipher
+from pena.ids import new_id
+from pena.outbox import emit
+from pena.problems import Problem, field_error
+from pena.scheduler import cancel_job, lock_jobs
+from pena.settings import Settings
+from services.monev import measures, queries
+from services.monev.models import MonevSurvey, MonevTask
+from services.monev.scheduling import due_job_key, overdue_job_key
+from services.monev.schemas import SurveyCreate
+from services.monev.tasks import load_task
+
+
+def _validate_visit(visit_date: date, task: MonevTask, *, clock: Clock, settings: Settings) -> None:
+    trained_on = business_date(task.training_completed_at, settings.business_timezone)
+    if visit_date < trained_on:
+        raise field_error(
+            "visit_date",
+            "visit_before_training",
+            f"visit_date must not be before the training was completed ({trained_on.isoformat()})",
+        )
+    today = business_today(clock, settings.business_timezone)
+    if visit_date > today:
+        raise field_error("visit_date", "visit_in_future", f"visit_date must not be after today ({today.isoformat()})")
+
+
+async def submit_survey(
+    session: AsyncSession, *, principal: Principal, clock: Clock, settings: Settings, task_id: str, data: SurveyCreate
+) -> tuple[MonevTask, MonevSurvey]:
+    principal.require("monev:submit")
+    # the due/overdue jobs also update this task: lock them first, in the scheduler's order
+    await lock_jobs(session, [due_job_key(task_id), overdue_job_key(task_id)])
+    task = await load_task(session, principal=principal, task_id=task_id, for_update=True)
+    if not principal.is_admin and task.assignee != principal.subject:
+        raise Problem(403, "Forbidden", "only the assigned facilitator may submit this survey", type_="not_assignee")
+    now = clock.now()
+    if task.due_at > now:
+        raise Problem(
+            409,
+            "Conflict",
+            f"the task is not due before {task.due_at.isoformat()}",
+            type_="task_not_due",
+            due_at=task.due_at.isoformat(),
+        )
+    _validate_visit(data.visit_date, task, clock=clock, settings=settings)
+    correcting = task.submission_version > 0
+    if correcting and not data.correction_reason:
+        raise Problem(
+            409,
+            "Conflict",
+            "a survey was already submitted for this task; send correction_reason to submit a corrected version",
+            type_="correction_reason_required",
+            submission_version=task.submission_version,
+        )
+    indicators = data.indicators()
+    known = await queries.baseline(session, task.participant_id)
+    result = measures.compute(
+        indicators,
+        measures.Baseline(
+            monthly_income=known.baseline_monthly_income if known else None,
+            household_size=known.household_size if known else None,
+        ),
+    )
+    version = task.submission_version + 1
+    survey = MonevSurvey(
+        id=new_id(),
+        task_id=task.id,
+        version=version,
+        visit_date=data.visit_date,
+        respondent=data.respondent,
+        notes_encrypted=FieldCipher(settings.field_encryption_key).encrypt(data.notes) if data.notes else None,
+        correction_reason=data.correction_reason if correcting else None,
+        submitted_by=principal.subject,
+        submitted_at=now,
+        **indicators.model_dump(),
+        **result.model_dump(),
+    )
+    session.add(survey)
+    task.submission_version = version
+    task.status = "done"
+    task.done_at = task.done_at or now
+    task.updated_at = now
+    session.add(task)
+    await session.flush()
+    # a survey arriving early or at due time makes both announcements pointless
+    await cancel_job(session, due_job_key(task.id), now)
+    await cancel_job(session, overdue_job_key(task.id), now)
+    await emit(
+        session,
+        "monev.completed",
+        _completed_event(task, survey, indicators=indicators, result=result, now=now),
+        subject=task.participant_id,
+        time=now,
+    )
+    await record_audit(
+        session,
+        actor=principal,
+        action="monev.survey.corrected" if correcting else "monev.survey.submitted",
+        subject_type="monev_task",
+        subject_id=task.id,
+        purpose="monev follow-up",
+        details={"version": version, "formula_version": result.formula_version},
+    )
+    return task, survey
+
+
+def _completed_event(
+    task: MonevTask,
+    survey: MonevSurvey,
+    *,
+    indicators: MonevIndicators,
+    result: measures.MonevMeasures,
+    now: datetime,
+) -> MonevCompleted:
+    return MonevCompleted(
+        task_id=task.id,
+        participant_id=task.participant_id,
+        batch_id=task.batch_id,
+        centre_id=task.centre_id,
+        business_field=task.business_field,
+        region_code=task.region_code,
+        wave=task.wave,
+        visit_date=survey.visit_date,
+        submission_version=survey.version,
+        indicators=indicators,
+        measures=result,
+        completed_at=now,
+    )
+
+
+async def survey_history(session: AsyncSession, *, principal: Principal, task_id: str) -> list[MonevSurvey]:
+    task = await load_task(session, principal=principal, task_id=task_id)
+    surveys = await queries.surveys_of(session, task.id)
+    await record_audit(
+        session,
+        actor=principal,
+        action="monev.survey.read",
+        subject_type="monev_task",
+        subject_id=task.id,
+        purpose="monev follow-up",
+        details={"versions": len(surveys)},
+    )
+    return surveys
