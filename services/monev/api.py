@@ -1,15 +1,18 @@
-"""Thin routes of the monev service: parse, authorise, call a use case, shape the answer."""
+"""Thin routes of the monev service: parse, declare the access policy (`pena.access.policy`), call a
+use case. Tasks are scoped `assigned` (a facilitator their own, region reach its region's), the summary
+by `region`, facilitator coverage and manual assignment need national reach."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.auth import Principal, require
+from pena.access import policy
+from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
@@ -28,9 +31,11 @@ from services.monev.schemas import (
 )
 
 Session = Annotated[AsyncSession, session_dependency("monev")]
-Reader = Annotated[Principal, Depends(require("monev:read"))]
-Assigner = Annotated[Principal, Depends(require("monev:assign"))]
-Submitter = Annotated[Principal, Depends(require("monev:submit"))]
+TaskReader = Annotated[Principal, policy("monev:read", "assigned")]
+TaskSubmitter = Annotated[Principal, policy("monev:submit", "assigned")]
+SummaryReader = Annotated[Principal, policy("monev:read", "region")]
+# coverage of every region and reassignment across them: programme administration, national reach
+Assigner = Annotated[Principal, policy("monev:assign", "national")]
 RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,10}$", description="Kemendagri code prefix")]
 
 router = APIRouter(prefix="/v1/monev", tags=["monev"])
@@ -92,7 +97,7 @@ async def remove_facilitator_region(coverage_id: str, session: Session, principa
 )
 async def list_tasks(
     session: Session,
-    principal: Reader,
+    principal: TaskReader,
     page: Paging,
     status: TaskStatus | None = None,
     assignee: str | None = None,
@@ -117,9 +122,8 @@ async def list_tasks(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskRead, summary="One task with the survey result in force")
-async def get_task(task_id: str, session: Session, settings: SettingsDep, principal: Reader) -> TaskRead:
-    task, survey = await tasks.get_task(session, principal=principal, task_id=task_id)
-    return views.task_read(task, survey, settings)
+async def get_task(task_id: str, session: Session, settings: SettingsDep, principal: TaskReader) -> TaskRead:
+    return await tasks.read_task(session, principal=principal, settings=settings, task_id=task_id)
 
 
 @router.post(
@@ -144,25 +148,25 @@ async def submit_survey(
     session: Session,
     clock: ClockDep,
     settings: SettingsDep,
-    principal: Submitter,
+    principal: TaskSubmitter,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    async def effect() -> tuple[int, dict[str, Any]]:
-        task, survey = await surveys.submit_survey(
-            session, principal=principal, clock=clock, settings=settings, task_id=task_id, data=body
-        )
-        return 201, views.task_read(task, survey, settings).model_dump(mode="json")
-
-    fingerprint = {"task_id": task_id, **body.model_dump(mode="json")}
-    return await idempotent(
-        session, principal=principal, key=idempotency_key, scope="monev.survey", body=fingerprint, effect=effect
+) -> TaskRead:
+    return await surveys.submit_survey_once(
+        session,
+        principal=principal,
+        clock=clock,
+        settings=settings,
+        task_id=task_id,
+        data=body,
+        idempotency_key=idempotency_key,
     )
 
 
 @router.get("/tasks/{task_id}/surveys", response_model=list[SurveyRead], summary="Every survey version of a task")
-async def survey_history(task_id: str, session: Session, settings: SettingsDep, principal: Reader) -> list[SurveyRead]:
-    history = await surveys.survey_history(session, principal=principal, task_id=task_id)
-    return [views.survey_read(s, settings) for s in history]
+async def survey_history(
+    task_id: str, session: Session, settings: SettingsDep, principal: TaskReader
+) -> list[SurveyRead]:
+    return await surveys.survey_history(session, principal=principal, settings=settings, task_id=task_id)
 
 
 # ------------------------------------------------------------------ summary
@@ -172,7 +176,7 @@ async def survey_history(task_id: str, session: Session, settings: SettingsDep, 
 async def read_summary(
     session: Session,
     settings: SettingsDep,
-    principal: Reader,
+    principal: SummaryReader,
     group_by: Literal["centre", "business_field", "province", "regency", "training_year"] = "centre",
     region_prefix: RegionPrefix = None,
     due_before: AwareDatetime | None = None,

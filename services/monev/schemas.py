@@ -87,7 +87,10 @@ class SurveyRead(BaseModel):
     respondent: str
     indicators: MonevIndicators
     measures: MonevMeasures
-    notes: str | None
+    notes: str | None = Field(description="free text; only for callers with monev:submit who reach the task")
+    notes_withheld: bool = Field(
+        default=False, description="true when the survey has notes that this caller's scope may not read"
+    )
     correction_reason: str | None
     submitted_by: str
     submitted_at: datetime

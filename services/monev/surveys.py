@@ -4,6 +4,7 @@ new versions, monev.completed; and the history of a task's survey versions."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,15 +14,16 @@ from pena.clock import Clock, business_date, business_today
 from pena.contracts import MonevCompleted
 from pena.contracts.monev import MonevIndicators
 from pena.crypto import FieldCipher
+from pena.idempotency import claim_key, store_response
 from pena.ids import new_id
 from pena.outbox import emit
 from pena.problems import Problem, field_error
 from pena.scheduler import cancel_job, lock_jobs
 from pena.settings import Settings
-from services.monev import measures, queries
+from services.monev import measures, queries, views
 from services.monev.models import MonevSurvey, MonevTask
 from services.monev.scheduling import due_job_key, overdue_job_key
-from services.monev.schemas import SurveyCreate
+from services.monev.schemas import SurveyCreate, SurveyRead, TaskRead
 from services.monev.tasks import load_task
 
 
@@ -142,9 +144,13 @@ def _completed_event(
     )
 
 
-async def survey_history(session: AsyncSession, *, principal: Principal, task_id: str) -> list[MonevSurvey]:
+async def survey_history(
+    session: AsyncSession, *, principal: Principal, settings: Settings, task_id: str
+) -> list[SurveyRead]:
+    """Every version of a reachable task's survey; notes only for a caller who may read them."""
     task = await load_task(session, principal=principal, task_id=task_id)
     surveys = await queries.surveys_of(session, task.id)
+    with_notes = views.may_read_notes(principal)
     await record_audit(
         session,
         actor=principal,
@@ -152,6 +158,51 @@ async def survey_history(session: AsyncSession, *, principal: Principal, task_id
         subject_type="monev_task",
         subject_id=task.id,
         purpose="monev follow-up",
-        details={"versions": len(surveys)},
+        details={"versions": len(surveys), "notes_shown": with_notes},
     )
-    return surveys
+    return [views.survey_read(s, settings, with_notes=with_notes) for s in surveys]
+
+
+IDEMPOTENCY_SCOPE = "monev.survey"
+
+
+async def submit_survey_once(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    clock: Clock,
+    settings: Settings,
+    task_id: str,
+    data: SurveyCreate,
+    idempotency_key: str | None,
+) -> TaskRead:
+    """`submit_survey` once per (client, Idempotency-Key). The answer carries the decrypted notes, so
+    the key's stored answer is reduced to (task id, survey version) and a repeat rebuilds the answer
+    from the stored survey, for a caller who still reaches the task: no notes in clear at rest."""
+    client = principal.client_id or principal.subject
+    # the same fingerprint as pena.idempotency.idempotent (a SHA-256 digest is stored, not the body)
+    fingerprint = {"scope": IDEMPOTENCY_SCOPE, "body": {"task_id": task_id, **data.model_dump(mode="json")}}
+    if idempotency_key:
+        stored = await claim_key(session, client_id=client, key=idempotency_key, body=fingerprint)
+        if stored:
+            return await _replayed(session, principal=principal, settings=settings, stored=stored.body)
+    task, survey = await submit_survey(
+        session, principal=principal, clock=clock, settings=settings, task_id=task_id, data=data
+    )
+    # the answer is read back as stored (instants in UTC), exactly as a repeat rebuilds it
+    await session.refresh(task)
+    await session.refresh(survey)
+    if idempotency_key:
+        reduced = {"task_id": task.id, "survey_version": survey.version}
+        await store_response(session, client_id=client, key=idempotency_key, status=201, body=reduced)
+    return views.task_read(task, survey, settings, with_notes=True)  # the submitter's own notes
+
+
+async def _replayed(session: AsyncSession, *, principal: Principal, settings: Settings, stored: Any) -> TaskRead:
+    if "survey_version" in stored:
+        task_id, version = str(stored["task_id"]), int(stored["survey_version"])
+    else:  # a key stored before answers were reduced: the whole task read
+        task_id, version = str(stored["id"]), int(stored["result"]["version"])
+    task = await load_task(session, principal=principal, task_id=task_id)
+    survey = await queries.survey_version(session, task.id, version)
+    return views.task_read(task, survey, settings, with_notes=views.may_read_notes(principal))

@@ -1,10 +1,15 @@
-"""Response models built from stored rows: tasks, survey versions (notes decrypted here) and summary
-groups."""
+"""Response models built from stored rows: tasks, survey versions and summary groups.
+
+Property level (RELIABILITY.md): a survey's free-text notes may name people, so they are decrypted only
+for a caller whose token may write surveys (`monev:submit`: the assigned facilitator, an admin) and who
+reaches the task; any other reader gets `notes: null` and `notes_withheld: true`. Indicators and
+measures are what `monev:read` is for."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pena.auth import Principal
 from pena.crypto import FieldCipher
 from pena.settings import Settings
 from services.monev import measures
@@ -14,6 +19,13 @@ from services.monev.schemas import QuartileSummary, SummaryGroupRead, SurveyRead
 
 def task_summary_read(task: MonevTask) -> TaskSummaryRead:
     return TaskSummaryRead.model_validate(task, from_attributes=True)
+
+
+NOTES_SCOPE = "monev:submit"
+
+
+def may_read_notes(principal: Principal) -> bool:
+    return principal.has(NOTES_SCOPE)
 
 
 def decrypt_notes(survey: MonevSurvey, settings: Settings) -> str | None:
@@ -30,7 +42,8 @@ def measures_of(survey: MonevSurvey) -> measures.MonevMeasures:
     return measures.MonevMeasures(**{name: getattr(survey, name) for name in measures.MonevMeasures.model_fields})
 
 
-def survey_read(survey: MonevSurvey, settings: Settings) -> SurveyRead:
+def survey_read(survey: MonevSurvey, settings: Settings, *, with_notes: bool) -> SurveyRead:
+    withheld = not with_notes and survey.notes_encrypted is not None
     return SurveyRead(
         id=survey.id,
         task_id=survey.task_id,
@@ -39,20 +52,21 @@ def survey_read(survey: MonevSurvey, settings: Settings) -> SurveyRead:
         respondent=survey.respondent,
         indicators=indicators_of(survey),
         measures=measures_of(survey),
-        notes=decrypt_notes(survey, settings),
+        notes=decrypt_notes(survey, settings) if with_notes else None,
+        notes_withheld=withheld,
         correction_reason=survey.correction_reason,
         submitted_by=survey.submitted_by,
         submitted_at=survey.submitted_at,
     )
 
 
-def task_read(task: MonevTask, survey: MonevSurvey | None, settings: Settings) -> TaskRead:
+def task_read(task: MonevTask, survey: MonevSurvey | None, settings: Settings, *, with_notes: bool) -> TaskRead:
     return TaskRead(
         **task_summary_read(task).model_dump(),
         announced_at=task.announced_at,
         created_at=task.created_at,
         updated_at=task.updated_at,
-        result=survey_read(survey, settings) if survey else None,
+        result=survey_read(survey, settings, with_notes=with_notes) if survey else None,
     )
 
 

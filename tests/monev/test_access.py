@@ -114,7 +114,7 @@ async def test_a_facilitator_sees_and_submits_only_their_own_tasks(make_runtime,
 
 async def test_admins_and_verifiers_list_everything_with_filters_and_cursors(make_runtime, api, auth) -> None:
     runtime, client, admin = await _setup(make_runtime, api, auth)
-    verifier = auth("verifier")
+    verifier = auth("verifier", unit="national")
     async with client:
         first = await client.get("/v1/monev/tasks", params={"limit": 2}, headers=verifier)
         assert first.status_code == 200
