@@ -77,6 +77,12 @@ async def list_tasks(
     return list((await session.execute(query)).scalars().all())
 
 
+async def reload(session: AsyncSession, *rows: MonevTask | MonevSurvey) -> None:
+    """Reads the rows back from the database (after a flush: the stored values, instants in UTC)."""
+    for row in rows:
+        await session.refresh(row)
+
+
 async def survey_version(session: AsyncSession, task_id: str, version: int) -> MonevSurvey | None:
     query = select(MonevSurvey).where(col(MonevSurvey.task_id) == task_id, col(MonevSurvey.version) == version)
     return (await session.execute(query)).scalars().first()

@@ -190,8 +190,7 @@ async def submit_survey_once(
         session, principal=principal, clock=clock, settings=settings, task_id=task_id, data=data
     )
     # the answer is read back as stored (instants in UTC), exactly as a repeat rebuilds it
-    await session.refresh(task)
-    await session.refresh(survey)
+    await queries.reload(session, task, survey)
     if idempotency_key:
         reduced = {"task_id": task.id, "survey_version": survey.version}
         await store_response(session, client_id=client, key=idempotency_key, status=201, body=reduced)
