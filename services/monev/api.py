@@ -1,69 +1,44 @@
-"""Thin routes of the monev service: parse, authorise, call a use case, shape the answer."""
+"""Thin routes of the monev service: parse, declare the access policy (`pena.access.policy`), call a
+use case. Tasks are scoped `assigned` (a facilitator their own, region reach its region's), the summary
+by `region`, facilitator coverage and manual assignment need national reach."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.auth import Principal, require
+from pena.access import policy
+from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
-from pena.settings import Settings
-from services.monev import queries, service
-from services.monev.measures import FORMULA_VERSION
-from services.monev.models import MonevSurvey, MonevTask
+from services.monev import assignment, summary, surveys, tasks, views
 from services.monev.schemas import (
-    AssignmentIn,
-    FacilitatorRegionIn,
+    AssignmentCommand,
+    FacilitatorRegionCreate,
     FacilitatorRegionRead,
-    QuartileSummary,
-    Summary,
-    SummaryGroup,
-    SurveyIn,
+    SummaryRead,
+    SurveyCreate,
     SurveyRead,
+    TaskFilter,
     TaskRead,
     TaskStatus,
-    TaskSummary,
+    TaskSummaryRead,
 )
 
 Session = Annotated[AsyncSession, session_dependency("monev")]
-Reader = Annotated[Principal, Depends(require("monev:read"))]
-Assigner = Annotated[Principal, Depends(require("monev:assign"))]
-Submitter = Annotated[Principal, Depends(require("monev:submit"))]
+TaskReader = Annotated[Principal, policy("monev:read", "assigned")]
+TaskSubmitter = Annotated[Principal, policy("monev:submit", "assigned")]
+SummaryReader = Annotated[Principal, policy("monev:read", "region")]
+# coverage of every region and reassignment across them: programme administration, national reach
+Assigner = Annotated[Principal, policy("monev:assign", "national")]
 RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,10}$", description="Kemendagri code prefix")]
 
 router = APIRouter(prefix="/v1/monev", tags=["monev"])
-
-
-def _survey_read(survey: MonevSurvey, settings: Settings) -> SurveyRead:
-    return SurveyRead(
-        id=survey.id,
-        task_id=survey.task_id,
-        version=survey.version,
-        visit_date=survey.visit_date,
-        respondent=survey.respondent,
-        indicators=service.indicators_of(survey),  # type: ignore[arg-type]
-        measures=service.measures_of(survey),  # type: ignore[arg-type]
-        notes=service.decrypt_notes(survey, settings),
-        correction_reason=survey.correction_reason,
-        submitted_by=survey.submitted_by,
-        submitted_at=survey.submitted_at,
-    )
-
-
-def _task_read(task: MonevTask, survey: MonevSurvey | None, settings: Settings) -> TaskRead:
-    return TaskRead(
-        **service.task_summary(task).model_dump(),
-        announced_at=task.announced_at,
-        created_at=task.created_at,
-        updated_at=task.updated_at,
-        result=_survey_read(survey, settings) if survey else None,
-    )
 
 
 # ------------------------------------------------------------------ facilitators
@@ -76,15 +51,15 @@ def _task_read(task: MonevTask, survey: MonevSurvey | None, settings: Settings) 
     summary="A facilitator covers a region prefix: new tasks there are assigned to them (admin)",
 )
 async def add_facilitator_region(
-    body: FacilitatorRegionIn,
+    body: FacilitatorRegionCreate,
     session: Session,
     clock: ClockDep,
     principal: Assigner,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def effect() -> tuple[int, dict[str, Any]]:
-        row = await service.add_facilitator_region(session, principal=principal, clock=clock, data=body)
-        return 201, FacilitatorRegionRead.model_validate(row, from_attributes=True).model_dump(mode="json")
+        row = await assignment.add_facilitator_region(session, principal=principal, clock=clock, data=body)
+        return 201, assignment.facilitator_region_read(row).model_dump(mode="json")
 
     return await idempotent(
         session,
@@ -103,12 +78,12 @@ async def list_facilitator_regions(
     page: Paging,
     subject: str | None = None,
 ) -> Page[FacilitatorRegionRead]:
-    return await service.list_facilitator_regions(session, subject=subject, page=page)
+    return await assignment.list_facilitator_regions(session, subject=subject, page=page)
 
 
 @router.delete("/facilitators/{coverage_id}", status_code=204, summary="Remove a facilitator's region coverage")
 async def remove_facilitator_region(coverage_id: str, session: Session, principal: Assigner) -> Response:
-    await service.remove_facilitator_region(session, principal=principal, coverage_id=coverage_id)
+    await assignment.remove_facilitator_region(session, principal=principal, coverage_id=coverage_id)
     return Response(status_code=204)
 
 
@@ -117,12 +92,12 @@ async def remove_facilitator_region(coverage_id: str, session: Session, principa
 
 @router.get(
     "/tasks",
-    response_model=Page[TaskSummary],
+    response_model=Page[TaskSummaryRead],
     summary="Follow-up tasks by due time (a facilitator sees only their own)",
 )
 async def list_tasks(
     session: Session,
-    principal: Reader,
+    principal: TaskReader,
     page: Paging,
     status: TaskStatus | None = None,
     assignee: str | None = None,
@@ -130,11 +105,11 @@ async def list_tasks(
     participant_id: str | None = None,
     due_before: AwareDatetime | None = None,
     due_after: AwareDatetime | None = None,
-) -> Page[TaskSummary]:
-    return await service.list_tasks(
+) -> Page[TaskSummaryRead]:
+    return await tasks.list_tasks(
         session,
         principal=principal,
-        filters=queries.TaskFilter(
+        filters=TaskFilter(
             status=status,
             assignee=assignee,
             region_prefix=region_prefix,
@@ -147,20 +122,18 @@ async def list_tasks(
 
 
 @router.get("/tasks/{task_id}", response_model=TaskRead, summary="One task with the survey result in force")
-async def get_task(task_id: str, session: Session, settings: SettingsDep, principal: Reader) -> TaskRead:
-    task, survey = await service.get_task(session, principal=principal, task_id=task_id)
-    return _task_read(task, survey, settings)
+async def get_task(task_id: str, session: Session, settings: SettingsDep, principal: TaskReader) -> TaskRead:
+    return await tasks.read_task(session, principal=principal, settings=settings, task_id=task_id)
 
 
 @router.post(
-    "/tasks/{task_id}/assignment", response_model=TaskSummary, summary="Assign a task to a facilitator (admin)"
+    "/tasks/{task_id}/assignment", response_model=TaskSummaryRead, summary="Assign a task to a facilitator (admin)"
 )
 async def assign_task(
-    task_id: str, body: AssignmentIn, session: Session, clock: ClockDep, principal: Assigner
-) -> TaskSummary:
-    return service.task_summary(
-        await service.assign_task(session, principal=principal, clock=clock, task_id=task_id, data=body)
-    )
+    task_id: str, body: AssignmentCommand, session: Session, clock: ClockDep, principal: Assigner
+) -> TaskSummaryRead:
+    task = await assignment.assign_task(session, principal=principal, clock=clock, task_id=task_id, data=body)
+    return views.task_summary_read(task)
 
 
 @router.post(
@@ -171,71 +144,48 @@ async def assign_task(
 )
 async def submit_survey(
     task_id: str,
-    body: SurveyIn,
+    body: SurveyCreate,
     session: Session,
     clock: ClockDep,
     settings: SettingsDep,
-    principal: Submitter,
+    principal: TaskSubmitter,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    async def effect() -> tuple[int, dict[str, Any]]:
-        task, survey = await service.submit_survey(
-            session, principal=principal, clock=clock, settings=settings, task_id=task_id, data=body
-        )
-        return 201, _task_read(task, survey, settings).model_dump(mode="json")
-
-    fingerprint = {"task_id": task_id, **body.model_dump(mode="json")}
-    return await idempotent(
-        session, principal=principal, key=idempotency_key, scope="monev.survey", body=fingerprint, effect=effect
+) -> TaskRead:
+    return await surveys.submit_survey_once(
+        session,
+        principal=principal,
+        clock=clock,
+        settings=settings,
+        task_id=task_id,
+        data=body,
+        idempotency_key=idempotency_key,
     )
 
 
 @router.get("/tasks/{task_id}/surveys", response_model=list[SurveyRead], summary="Every survey version of a task")
-async def survey_history(task_id: str, session: Session, settings: SettingsDep, principal: Reader) -> list[SurveyRead]:
-    surveys = await service.survey_history(session, principal=principal, task_id=task_id)
-    return [_survey_read(s, settings) for s in surveys]
+async def survey_history(
+    task_id: str, session: Session, settings: SettingsDep, principal: TaskReader
+) -> list[SurveyRead]:
+    return await surveys.survey_history(session, principal=principal, settings=settings, task_id=task_id)
 
 
 # ------------------------------------------------------------------ summary
 
 
-@router.get("/summary", response_model=Summary, summary="Completion and results by group (admins and verifiers)")
-async def summary(
+@router.get("/summary", response_model=SummaryRead, summary="Completion and results by group (admins and verifiers)")
+async def read_summary(
     session: Session,
     settings: SettingsDep,
-    principal: Reader,
+    principal: SummaryReader,
     group_by: Literal["centre", "business_field", "province", "regency", "training_year"] = "centre",
     region_prefix: RegionPrefix = None,
     due_before: AwareDatetime | None = None,
-) -> Summary:
-    rows = await service.summary(
+) -> SummaryRead:
+    return await summary.read_summary(
         session,
         principal=principal,
         settings=settings,
         group_by=group_by,
         region_prefix=region_prefix,
         due_before=due_before,
-    )
-    return Summary(group_by=group_by, formula_version=FORMULA_VERSION, groups=[_group(r) for r in rows])
-
-
-def _group(row: dict[str, Any]) -> SummaryGroup:
-    quartiles = row["income_quartiles"] or [None, None, None]
-    due = int(row["tasks_due"])
-    done = int(row["tasks_done"])
-
-    def rounded(value: Any) -> float | None:
-        return None if value is None else round(float(value), 4)
-
-    return SummaryGroup(
-        group=None if row["group_key"] is None else str(row["group_key"]),
-        tasks_total=int(row["tasks_total"]),
-        tasks_due=due,
-        tasks_done=done,
-        tasks_overdue=int(row["tasks_overdue"]),
-        completion_rate=round(done / due, 4) if due else None,
-        income_change=QuartileSummary(q1=quartiles[0], median=quartiles[1], q3=quartiles[2]),
-        business_active_share=rounded(row["business_active_share"]),
-        welfare_index_mean=rounded(row["welfare_index_mean"]),
-        independence_index_mean=rounded(row["independence_index_mean"]),
     )

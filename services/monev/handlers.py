@@ -12,7 +12,7 @@ from pena.clock import Clock
 from pena.consumer import Delivery
 from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from pena.scheduler import Job
-from services.monev import service
+from services.monev import baselines, scheduling
 from services.monev.settings import get_monev_settings
 
 
@@ -23,7 +23,7 @@ async def on_training_completed(session: AsyncSession, delivery: Delivery) -> No
 async def on_trainings_completed(session: AsyncSession, deliveries: list[Delivery]) -> None:
     """The set-based form the Kafka consumer uses for a fetched run of completions."""
     first = deliveries[0]
-    await service.schedule_follow_ups(
+    await scheduling.schedule_follow_ups(
         session,
         completions=[(d.payload, d.context) for d in deliveries],
         settings=first.settings,
@@ -34,7 +34,7 @@ async def on_trainings_completed(session: AsyncSession, deliveries: list[Deliver
 
 async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> None:
     facts: ParticipantRegistered | ParticipantUpdated = delivery.payload
-    await service.apply_baseline(
+    await baselines.apply_baseline(
         session,
         participant_id=facts.participant_id,
         version=facts.version,
@@ -48,13 +48,13 @@ async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> Non
 async def on_participant_status_changed(session: AsyncSession, delivery: Delivery) -> None:
     change: ParticipantStatusChanged = delivery.payload
     if change.to_status == "erased":
-        await service.forget_baseline(
+        await baselines.forget_baseline(
             session, participant_id=change.participant_id, version=change.version, clock=delivery.clock
         )
 
 
 async def due_job(session: AsyncSession, job: Job, clock: Clock) -> None:
-    await service.announce_due(
+    await scheduling.announce_due(
         session,
         task_id=str(job.payload["task_id"]),
         grace=str(job.payload.get("grace") or "P30D"),
@@ -64,7 +64,7 @@ async def due_job(session: AsyncSession, job: Job, clock: Clock) -> None:
 
 
 async def overdue_job(session: AsyncSession, job: Job, clock: Clock) -> None:
-    await service.announce_overdue(session, task_id=str(job.payload["task_id"]), clock=clock)
+    await scheduling.announce_overdue(session, task_id=str(job.payload["task_id"]), clock=clock)
 
 
 HANDLERS = {
@@ -74,4 +74,4 @@ HANDLERS = {
     "participant.status_changed": on_participant_status_changed,
 }
 BATCH_HANDLERS = {"training.completed": on_trainings_completed}
-JOBS = {service.DUE_JOB: due_job, service.OVERDUE_JOB: overdue_job}
+JOBS = {scheduling.DUE_JOB: due_job, scheduling.OVERDUE_JOB: overdue_job}

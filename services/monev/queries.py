@@ -1,18 +1,21 @@
-"""Every SELECT of the monev service."""
+"""All SQL of the monev service (the convention of docs/kernel.md: use cases call these functions; no
+statement is written anywhere else in the package, migrations aside)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import array as pg_array
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.db import insert_rows
 from pena.readmodel import upsert_if_newer
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
+from services.monev.schemas import TaskFilter
 
 OPEN_STATUSES = ("scheduled", "due", "overdue")
 CAME_DUE = ("due", "overdue", "done")
@@ -26,14 +29,11 @@ async def task_by_id(session: AsyncSession, task_id: str, *, for_update: bool = 
     return (await session.execute(query)).scalars().first()
 
 
-@dataclass(frozen=True)
-class TaskFilter:
-    status: str | None = None
-    assignee: str | None = None
-    region_prefix: str | None = None
-    participant_id: str | None = None
-    due_before: datetime | None = None
-    due_after: datetime | None = None
+async def insert_new_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Inserts the tasks in one statement; a task that exists for (participant, batch, wave) meets
+    monev_tasks_participant_batch_wave and is skipped. Returns the ids inserted."""
+    table = MonevTask.__table__  # type: ignore[attr-defined]
+    return set(await insert_rows(session, table, rows, skip_conflicts=True, returning="id"))
 
 
 async def list_tasks(
@@ -75,6 +75,12 @@ async def list_tasks(
         query = query.where(and_(*conditions))
     query = query.order_by(col(MonevTask.due_at), col(MonevTask.id)).limit(limit + 1)
     return list((await session.execute(query)).scalars().all())
+
+
+async def reload(session: AsyncSession, *rows: MonevTask | MonevSurvey) -> None:
+    """Reads the rows back from the database (after a flush: the stored values, instants in UTC)."""
+    for row in rows:
+        await session.refresh(row)
 
 
 async def survey_version(session: AsyncSession, task_id: str, version: int) -> MonevSurvey | None:
@@ -122,6 +128,32 @@ async def facilitator_region(session: AsyncSession, subject: str, region_prefix:
         col(FacilitatorRegion.subject) == subject, col(FacilitatorRegion.region_prefix) == region_prefix
     )
     return (await session.execute(query)).scalars().first()
+
+
+async def facilitator_region_by_id(session: AsyncSession, coverage_id: str) -> FacilitatorRegion | None:
+    return await session.get(FacilitatorRegion, coverage_id)
+
+
+async def add_facilitator_region(session: AsyncSession, row: FacilitatorRegion) -> tuple[FacilitatorRegion, bool]:
+    """Stores the coverage unless the same (subject, prefix) is stored: (the stored row, True when new).
+    A concurrent identical insert that wins is returned as the stored row."""
+    existing = await facilitator_region(session, row.subject, row.region_prefix)
+    if existing is not None:
+        return existing, False
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:  # a concurrent identical request won
+        again = await facilitator_region(session, row.subject, row.region_prefix)
+        assert again is not None
+        return again, False
+    return row, True
+
+
+async def delete_facilitator_region(session: AsyncSession, row: FacilitatorRegion) -> None:
+    await session.delete(row)
+    await session.flush()
 
 
 async def list_facilitator_regions(

@@ -1,7 +1,10 @@
-"""Request (StrictModel: unknown fields refused) and response models of the monev API."""
+"""Request (StrictModel: unknown fields refused) and response models of the monev API. Request bodies
+end in `Create` (a new resource) or `Command` (an action), responses in `Read`; nested value objects
+keep bare names."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
@@ -16,14 +19,14 @@ TaskStatus = Literal["scheduled", "due", "overdue", "done"]
 Money = Field(ge=0, le=10_000_000_000, description="rupiah; negative amounts are refused")
 
 
-class AssignmentIn(StrictModel):
+class AssignmentCommand(StrictModel):
     facilitator: str = Field(min_length=1, max_length=64, description="subject id of the facilitator")
     region: str | None = Field(
         default=None, pattern=r"^\d{10}$", description="corrects the task's village code (e.g. the family moved)"
     )
 
 
-class FacilitatorRegionIn(StrictModel):
+class FacilitatorRegionCreate(StrictModel):
     subject: str = Field(min_length=1, max_length=64, description="subject id of the facilitator")
     region_prefix: str = Field(pattern=REGION_CODE, examples=["1371"])
 
@@ -35,7 +38,7 @@ class FacilitatorRegionRead(BaseModel):
     created_at: datetime
 
 
-class SurveyIn(StrictModel):
+class SurveyCreate(StrictModel):
     visit_date: date
     respondent: str = Field(
         pattern=r"^[a-z][a-z_]{1,39}$",
@@ -84,13 +87,16 @@ class SurveyRead(BaseModel):
     respondent: str
     indicators: MonevIndicators
     measures: MonevMeasures
-    notes: str | None
+    notes: str | None = Field(description="free text; only for callers with monev:submit who reach the task")
+    notes_withheld: bool = Field(
+        default=False, description="true when the survey has notes that this caller's scope may not read"
+    )
     correction_reason: str | None
     submitted_by: str
     submitted_at: datetime
 
 
-class TaskSummary(BaseModel):
+class TaskSummaryRead(BaseModel):
     id: str
     participant_id: str
     batch_id: str
@@ -107,11 +113,23 @@ class TaskSummary(BaseModel):
     submission_version: int
 
 
-class TaskRead(TaskSummary):
+class TaskRead(TaskSummaryRead):
     announced_at: datetime | None
     created_at: datetime
     updated_at: datetime
     result: SurveyRead | None = Field(description="the survey version in force with its computed measures")
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """The filters of a task list (query parameters), as the query applies them."""
+
+    status: str | None = None
+    assignee: str | None = None
+    region_prefix: str | None = None
+    participant_id: str | None = None
+    due_before: datetime | None = None
+    due_after: datetime | None = None
 
 
 class QuartileSummary(BaseModel):
@@ -120,7 +138,7 @@ class QuartileSummary(BaseModel):
     q3: float | None
 
 
-class SummaryGroup(BaseModel):
+class SummaryGroupRead(BaseModel):
     group: str | None
     tasks_total: int
     tasks_due: int = Field(description="tasks that have come due (due, overdue or done)")
@@ -133,7 +151,7 @@ class SummaryGroup(BaseModel):
     independence_index_mean: float | None
 
 
-class Summary(BaseModel):
+class SummaryRead(BaseModel):
     group_by: str
     formula_version: str
-    groups: list[SummaryGroup]
+    groups: list[SummaryGroupRead]

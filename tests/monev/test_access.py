@@ -3,10 +3,34 @@ submits only their own tasks, lists with filters and cursor pagination."""
 
 from __future__ import annotations
 
+import json
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import jwt
+from sqlalchemy import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.access import Policy, route_policies, undeclared_routes
+from pena.auth import dev_private_key
 from pena.clock import ManualClock
-from tests.monev.support import WIB, announce_completions, completion, monev, register, scheduler, survey_body, tasks
+from pena.http.app import create_app
+from pena.runtime import Runtime
+from pena.settings import Settings
+from pena.tables import audit_log, idempotency_keys
+from tests.monev.support import (
+    WIB,
+    announce_completions,
+    completion,
+    in_monev,
+    monev,
+    register,
+    scheduler,
+    survey_body,
+    tasks,
+)
 from tests.support import audit_actions, participants_publisher, training_publisher
 
 
@@ -114,7 +138,7 @@ async def test_a_facilitator_sees_and_submits_only_their_own_tasks(make_runtime,
 
 async def test_admins_and_verifiers_list_everything_with_filters_and_cursors(make_runtime, api, auth) -> None:
     runtime, client, admin = await _setup(make_runtime, api, auth)
-    verifier = auth("verifier")
+    verifier = auth("verifier", unit="national")
     async with client:
         first = await client.get("/v1/monev/tasks", params={"limit": 2}, headers=verifier)
         assert first.status_code == 200
@@ -144,3 +168,300 @@ async def test_admins_and_verifiers_list_everything_with_filters_and_cursors(mak
         assert bad.json()["errors"][0]["field"] == "status"
         scoped = await client.get("/v1/monev/tasks", headers=auth("verifier", unit="32"))
         assert [t["participant_id"] for t in scoped.json()["items"]] == ["p-bogor"]
+
+
+# ------------------------------------------------------------------ issue 13: one access policy (pena.access)
+
+_UNSET = object()
+
+
+def _bearer(settings: Settings, role: str, *, sub: str, unit: object = _UNSET) -> dict[str, str]:
+    """A dev-key token with any `unit` claim, including the ones issue_dev_token leaves out (empty) or
+    cannot write (a number)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": sub,
+        "iat": now,
+        "exp": now + 600,
+        "roles": [role],
+        "client_id": sub,
+    }
+    if unit is not _UNSET:
+        claims["unit"] = unit
+    token = jwt.encode(claims, dev_private_key(settings), algorithm="RS256", headers={"kid": "pena-dev"})
+    return {"Authorization": f"Bearer {token}"}
+
+
+NOTES = "visited at the stall; neighbour Ibu Sari helps"
+
+
+@dataclass
+class ReachWorld:
+    runtime: Runtime
+    padang: str  # 1371011001, assigned to fac-1, surveyed (with notes)
+    bogor: str  # 3201011001, assigned to fac-2
+
+
+async def _reach_world(make_runtime: Any, api: Any, auth: Any) -> ReachWorld:
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
+    runtime = await make_runtime([training_publisher, participants_publisher, monev], clock=clock)
+    admin = auth("admin")
+    async with api(runtime) as client:
+        for subject, prefix in (("fac-1", "1371"), ("fac-2", "32")):
+            covered = await client.post(
+                "/v1/monev/facilitators", json={"subject": subject, "region_prefix": prefix}, headers=admin
+            )
+            assert covered.status_code == 201, covered.text
+    await register(runtime, "p-padang", region_code="1371011001")
+    await register(runtime, "p-bogor", region_code="3201011001")
+    completed_at = datetime(2025, 11, 30, 10, 0, tzinfo=WIB)
+    await announce_completions(
+        runtime, completion("p-padang", completed_at), completion("p-bogor", completed_at, region_code="3201011001")
+    )
+    clock.set(datetime(2026, 3, 10, 9, 0, tzinfo=WIB))
+    await scheduler(runtime).drain()
+    ids = {t.participant_id: t for t in await tasks(runtime)}
+    assert (ids["p-padang"].assignee, ids["p-bogor"].assignee) == ("fac-1", "fac-2")
+    async with api(runtime) as client:
+        submitted = await client.post(
+            f"/v1/monev/tasks/{ids['p-padang'].id}/survey",
+            json=survey_body(notes=NOTES),
+            headers=auth("facilitator", sub="fac-1"),
+        )
+    assert submitted.status_code == 201, submitted.text
+    return ReachWorld(runtime, ids["p-padang"].id, ids["p-bogor"].id)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    role: str
+    sub: str
+    unit: object
+    read: tuple[int, int]  # GET /tasks/{padang}, GET /tasks/{bogor}
+    listed: int | set[str]  # GET /tasks: 403, or the participants listed
+    history: int  # GET /tasks/{padang}/surveys
+    notes: bool  # the history shows the notes (when 200)
+    summary: int | set[str]  # GET /summary?group_by=province: status, or the provinces in it
+    assign: int  # POST /tasks/{padang}/assignment (write)
+    submit: int  # POST /tasks/{padang}/survey again without a correction reason (write): 409 = reached
+
+
+NONE = (403, 403)
+ALL = {"p-padang", "p-bogor"}
+# role x reach x route kind. monev has no export route; the summary is its aggregate read.
+CASES = [
+    Case("admin", "admin", "adm", _UNSET, (200, 200), ALL, 200, True, {"13", "32"}, 200, 409),
+    Case(
+        "integrator, no unit: national by role",
+        "integrator",
+        "int",
+        _UNSET,
+        (200, 200),
+        ALL,
+        200,
+        False,
+        {"13", "32"},
+        403,
+        403,
+    ),
+    Case("integrator, malformed unit", "integrator", "int-x", "abc", NONE, 403, 403, False, 403, 403, 403),
+    Case(
+        "verifier, explicit national",
+        "verifier",
+        "ver-n",
+        "national",
+        (200, 200),
+        ALL,
+        200,
+        False,
+        {"13", "32"},
+        403,
+        403,
+    ),
+    Case("verifier, province 13", "verifier", "ver-13", "13", (200, 404), {"p-padang"}, 200, False, {"13"}, 403, 403),
+    Case(
+        "verifier, dotted regency",
+        "verifier",
+        "ver-1371",
+        "13.71",
+        (200, 404),
+        {"p-padang"},
+        200,
+        False,
+        {"13"},
+        403,
+        403,
+    ),
+    Case("verifier, province 32", "verifier", "ver-32", "32", (404, 200), {"p-bogor"}, 404, False, {"32"}, 403, 403),
+    Case("verifier, no unit", "verifier", "ver-none", _UNSET, NONE, 403, 403, False, 403, 403, 403),
+    Case("verifier, empty unit", "verifier", "ver-empty", "", NONE, 403, 403, False, 403, 403, 403),
+    Case("verifier, blank unit", "verifier", "ver-blank", "  ", NONE, 403, 403, False, 403, 403, 403),
+    Case("verifier, 3 digits", "verifier", "ver-137", "137", NONE, 403, 403, False, 403, 403, 403),
+    Case("verifier, a number", "verifier", "ver-int", 13, NONE, 403, 403, False, 403, 403, 403),
+    Case("approver, province 13", "approver", "apr-13", "13", (200, 404), {"p-padang"}, 200, False, {"13"}, 403, 403),
+    Case("approver, no unit", "approver", "apr-none", _UNSET, NONE, 403, 403, False, 403, 403, 403),
+    Case(
+        "facilitator, own task (no unit)",
+        "facilitator",
+        "fac-1",
+        _UNSET,
+        (200, 404),
+        {"p-padang"},
+        200,
+        True,
+        403,
+        403,
+        409,
+    ),
+    Case("facilitator, other's task", "facilitator", "fac-2", "32", (404, 200), {"p-bogor"}, 404, False, 403, 403, 404),
+    Case(
+        "facilitator, nothing assigned, empty unit",
+        "facilitator",
+        "fac-3",
+        "",
+        (404, 404),
+        set(),
+        404,
+        False,
+        403,
+        403,
+        404,
+    ),
+    Case("centre operator", "centre_operator", "op-1", "centre-padang", NONE, 403, 403, False, 403, 403, 403),
+]
+
+
+async def test_role_and_reach_decide_every_route_kind(make_runtime, api, auth, settings) -> None:
+    world = await _reach_world(make_runtime, api, auth)
+    async with api(world.runtime) as client:
+        for case in CASES:
+            headers = _bearer(settings, case.role, sub=case.sub, unit=case.unit)
+            seen: dict[str, Any] = {}
+            padang = await client.get(f"/v1/monev/tasks/{world.padang}", headers=headers)
+            bogor = await client.get(f"/v1/monev/tasks/{world.bogor}", headers=headers)
+            seen["read"] = (padang.status_code, bogor.status_code)
+            listed = await client.get("/v1/monev/tasks", headers=headers)
+            seen["listed"] = (
+                {t["participant_id"] for t in listed.json()["items"]}
+                if listed.status_code == 200
+                else listed.status_code
+            )
+            history = await client.get(f"/v1/monev/tasks/{world.padang}/surveys", headers=headers)
+            seen["history"] = history.status_code
+            seen["notes"] = history.status_code == 200 and history.json()[0]["notes"] == NOTES
+            summary = await client.get("/v1/monev/summary", params={"group_by": "province"}, headers=headers)
+            seen["summary"] = (
+                {g["group"] for g in summary.json()["groups"]} if summary.status_code == 200 else summary.status_code
+            )
+            assign = await client.post(
+                f"/v1/monev/tasks/{world.padang}/assignment", json={"facilitator": "fac-1"}, headers=headers
+            )
+            seen["assign"] = assign.status_code
+            submit = await client.post(f"/v1/monev/tasks/{world.padang}/survey", json=survey_body(), headers=headers)
+            seen["submit"] = submit.status_code
+            expected = {k: getattr(case, k) for k in seen}
+            assert seen == expected, case.name
+            for response in (padang, bogor, listed, history, summary, assign, submit):
+                if response.status_code in (403, 404):
+                    assert response.headers["content-type"].startswith("application/problem+json"), case.name
+                    assert NOTES not in response.text
+            if history.status_code == 200 and not case.notes:
+                assert history.json()[0]["notes"] is None
+                assert history.json()[0]["notes_withheld"] is True
+                assert padang.json()["result"]["notes"] is None
+
+
+async def test_an_out_of_reach_task_is_answered_like_a_missing_one(make_runtime, api, auth, settings) -> None:
+    world = await _reach_world(make_runtime, api, auth)
+    verifier = _bearer(settings, "verifier", sub="ver-13", unit="13")
+    facilitator = _bearer(settings, "facilitator", sub="fac-1")
+    missing_id = "00000000-0000-4000-8000-000000000000"
+    async with api(world.runtime) as client:
+        for headers, path in (
+            (verifier, "/v1/monev/tasks/{}"),
+            (verifier, "/v1/monev/tasks/{}/surveys"),
+            (facilitator, "/v1/monev/tasks/{}"),
+        ):
+            out = await client.get(path.format(world.bogor), headers=headers)
+            missing = await client.get(path.format(missing_id), headers=headers)
+            assert out.status_code == missing.status_code == 404
+            # the same problem, word for word, but for the id asked about and the request id
+            assert {k: v for k, v in out.json().items() if k != "request_id"} == {
+                k: v.replace(missing_id, world.bogor) if isinstance(v, str) else v
+                for k, v in missing.json().items()
+                if k != "request_id"
+            }
+        # a survey for another facilitator's task: 404, and nothing about the task in the answer
+        out = await client.post(f"/v1/monev/tasks/{world.bogor}/survey", json=survey_body(), headers=facilitator)
+        missing = await client.post(f"/v1/monev/tasks/{missing_id}/survey", json=survey_body(), headers=facilitator)
+        assert out.status_code == missing.status_code == 404
+        assert "3201011001" not in out.text
+        assert "p-bogor" not in out.text
+        # a list filter pointing outside the reach gives an empty list, not the other region's tasks
+        outside = await client.get("/v1/monev/tasks", params={"region_prefix": "32"}, headers=verifier)
+        assert outside.status_code == 200
+        assert outside.json()["items"] == []
+        wider = await client.get("/v1/monev/tasks", params={"participant_id": "p-bogor"}, headers=verifier)
+        assert wider.json()["items"] == []
+        # a summary of a region outside the unit is refused, naming the field
+        refused = await client.get("/v1/monev/summary", params={"region_prefix": "32"}, headers=verifier)
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["field"] == "region_prefix"
+
+
+async def test_every_monev_route_declares_its_access_policy(make_runtime) -> None:
+    runtime = await make_runtime([monev])
+    app = create_app(runtime)
+    # the kernel's own /v1/ops routes are the kernel's to declare
+    assert [r for r in undeclared_routes(app) if not r.split(" ")[-1].startswith("/v1/ops/")] == []
+    monev_routes = {k: v for k, v in route_policies(app).items() if " /v1/monev/" in k}
+    assert len(monev_routes) == 9
+    assert monev_routes["GET /v1/monev/tasks/{task_id}"] == Policy("monev:read", "assigned")
+    assert monev_routes["POST /v1/monev/tasks/{task_id}/survey"] == Policy("monev:submit", "assigned")
+    assert monev_routes["GET /v1/monev/summary"] == Policy("monev:read", "region")
+    assert monev_routes["POST /v1/monev/facilitators"] == Policy("monev:assign", "national")
+
+
+async def test_notes_stay_out_of_lists_audit_rows_and_the_idempotency_store(make_runtime, api, auth) -> None:
+    world = await _reach_world(make_runtime, api, auth)
+    facilitator = {**auth("facilitator", sub="fac-2"), "Idempotency-Key": "visit-bogor-1"}
+    async with api(world.runtime) as client:
+        first = await client.post(
+            f"/v1/monev/tasks/{world.bogor}/survey", json=survey_body(notes=NOTES), headers=facilitator
+        )
+        assert first.status_code == 201, first.text
+        assert first.json()["result"]["notes"] == NOTES  # the submitter reads their own notes back
+        retry = await client.post(
+            f"/v1/monev/tasks/{world.bogor}/survey", json=survey_body(notes=NOTES), headers=facilitator
+        )
+        assert retry.status_code == 201
+        assert retry.json() == first.json()
+        listed = await client.get("/v1/monev/tasks", headers=auth("verifier", unit="national"))
+        assert NOTES not in listed.text
+        assert {t["id"] for t in listed.json()["items"]} == {world.padang, world.bogor}
+        await client.get(f"/v1/monev/tasks/{world.padang}", headers=auth("admin"))
+        await client.get(f"/v1/monev/tasks/{world.padang}/surveys", headers=auth("verifier", unit="13"))
+
+    async def stored(session: AsyncSession) -> tuple[list[Any], list[Any]]:
+        keys = (await session.execute(select(idempotency_keys.c.response_body))).scalars().all()
+        audits = (await session.execute(select(audit_log))).mappings().all()
+        return list(keys), list(audits)
+
+    keys, audits = await in_monev(world.runtime, stored)
+    survey_keys = [k for k in keys if k and "survey_version" in k]
+    assert survey_keys == [{"task_id": world.bogor, "survey_version": 1}]
+    assert all(NOTES not in json.dumps(k) for k in keys)
+    assert all(NOTES not in json.dumps(dict(a), default=str) for a in audits)
+    # a list read records which tasks it showed
+    [listing] = [a for a in audits if a["action"] == "monev.task.listed"]
+    assert sorted(listing["details"]["task_ids"]) == sorted([world.padang, world.bogor])
+    shown = {
+        (a["action"], a["actor"]): a["details"].get("notes_shown")
+        for a in audits
+        if "notes_shown" in (a["details"] or {})
+    }
+    assert shown[("monev.task.read", "dev-admin")] is True
+    assert shown[("monev.survey.read", "dev-verifier")] is False

@@ -47,7 +47,9 @@ async def test_summary_by_centre_year_and_province(make_runtime, api, auth) -> N
             )
             assert response.status_code == 201, response.text
 
-        by_centre = await client.get("/v1/monev/summary", params={"group_by": "centre"}, headers=auth("verifier"))
+        by_centre = await client.get(
+            "/v1/monev/summary", params={"group_by": "centre"}, headers=auth("verifier", unit="national")
+        )
         assert by_centre.status_code == 200, by_centre.text
         groups = {g["group"]: g for g in by_centre.json()["groups"]}
         assert by_centre.json()["formula_version"] == "2026.1"

@@ -1,0 +1,210 @@
+"""Follow-up tasks from training completions (set-based, for a whole batch of events) and the due and
+overdue announcements the scheduler runs. Use cases never commit (the consumer runner or the scheduler
+owns the transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pena.audit import audit_row, record_audits
+from pena.clock import Clock, business_time
+from pena.contracts import MonevDue, MonevOverdue, MonevScheduled, TrainingCompleted
+from pena.durations import add_duration, parse_duration
+from pena.ids import new_id
+from pena.outbox import emit, emit_rows, outbox_row
+from pena.scheduler import job_row, schedule_job, schedule_jobs
+from pena.settings import Settings
+from services.monev import queries
+from services.monev.settings import MonevSettings
+
+DUE_JOB = "monev.due"
+OVERDUE_JOB = "monev.overdue"
+AUTO_ASSIGNED = "auto:region"
+
+
+def due_job_key(task_id: str) -> str:
+    return f"{DUE_JOB}:{task_id}"
+
+
+def overdue_job_key(task_id: str) -> str:
+    return f"{OVERDUE_JOB}:{task_id}"
+
+
+def due_time(completed_at: datetime, wave: str, business_timezone: str) -> datetime:
+    """Calendar months are counted on the business calendar (WIB by default), so a completion on the
+    evening of 30 November local time is due at the end of February, not on 1 March."""
+    return add_duration(business_time(completed_at, business_timezone), wave)
+
+
+class RegionAssigner:
+    """Picks the automatic assignee of new tasks: among the facilitators with the longest prefix
+    covering the village, the one with the fewest open tasks (then by subject id). Counts what it
+    hands out, so the tasks of one batch of events are spread as if created one by one."""
+
+    def __init__(self) -> None:
+        self._candidates: dict[str, list[list[Any]]] = {}
+
+    async def load(self, session: AsyncSession, region_codes: set[str]) -> None:
+        for region_code in region_codes - self._candidates.keys():
+            found = await queries.facilitators_for_region(session, region_code)
+            longest = found[0][2] if found else 0
+            self._candidates[region_code] = [[subject, open_tasks] for subject, open_tasks, n in found if n == longest]
+
+    def pick(self, region_code: str) -> str | None:
+        candidates = self._candidates[region_code]
+        if not candidates:
+            return None
+        chosen = min(candidates, key=lambda c: (c[1], c[0]))
+        chosen[1] += 1
+        return str(chosen[0])
+
+
+# a completion and the context its events and audit rows are written in (the event that announced it)
+CompletionInContext = tuple[TrainingCompleted, Callable[[], AbstractContextManager[None]]]
+
+
+async def schedule_follow_ups(
+    session: AsyncSession,
+    *,
+    completions: list[CompletionInContext],
+    settings: Settings,
+    monev_settings: MonevSettings,
+    clock: Clock,
+) -> list[str]:
+    """One task per configured wave and completion, written set-based (a few statements for a whole
+    batch of events). A task that exists for (participant, batch, wave) is left as it is, so a
+    redelivered or re-announced completion changes nothing. Returns the ids of the tasks created."""
+    now = clock.now()
+    for wave in monev_settings.monev_delays:
+        parse_duration(wave)  # a misconfigured wave fails loudly (the event is retried, then dead-lettered)
+    known_regions = await queries.baseline_regions(session, {c.participant_id for c, _ in completions})
+    assigner = RegionAssigner()
+    regions = [known_regions.get(c.participant_id) or c.region_code for c, _ in completions]
+    await assigner.load(session, set(regions))
+    planned: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, ((completion, _), region_code) in enumerate(zip(completions, regions, strict=True)):
+        for wave in monev_settings.monev_delays:
+            # assigned before the insert: a rare conflicting duplicate still counts towards its facilitator
+            assignee = assigner.pick(region_code)
+            task_id = new_id()
+            planned[task_id] = (
+                index,
+                {
+                    "id": task_id,
+                    "participant_id": completion.participant_id,
+                    "batch_id": completion.batch_id,
+                    "centre_id": completion.centre_id,
+                    "business_field": completion.business_field,
+                    "region_code": region_code,
+                    "wave": wave,
+                    "training_completed_at": completion.completed_at,
+                    "due_at": due_time(completion.completed_at, wave, settings.business_timezone),
+                    "status": "scheduled",
+                    "assignee": assignee,
+                    "assigned_by": AUTO_ASSIGNED if assignee else None,
+                    "submission_version": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+    created = await queries.insert_new_tasks(session, [row for _, row in planned.values()])
+    jobs, events, audits = [], [], []
+    for task_id, (index, task) in planned.items():
+        if task_id not in created:
+            continue
+        completion, in_context = completions[index]
+        # the grace period and zone travel with the job: job handlers receive no settings
+        jobs.append(
+            job_row(
+                kind=DUE_JOB,
+                key=due_job_key(task_id),
+                due_at=task["due_at"],
+                payload={
+                    "task_id": task_id,
+                    "grace": monev_settings.monev_grace,
+                    "timezone": settings.business_timezone,
+                },
+            )
+        )
+        with in_context():
+            scheduled = MonevScheduled(
+                task_id=task_id,
+                participant_id=completion.participant_id,
+                batch_id=completion.batch_id,
+                wave=task["wave"],
+                training_completed_at=completion.completed_at,
+                due_at=task["due_at"],
+            )
+            events.append(outbox_row("monev.scheduled", scheduled, subject=completion.participant_id, time=now)[1])
+            audits.append(
+                audit_row(
+                    actor=None,
+                    action="monev.task.scheduled",
+                    subject_type="monev_task",
+                    subject_id=task_id,
+                    details={"wave": task["wave"], "auto_assigned": task["assignee"] is not None},
+                )
+            )
+    await schedule_jobs(session, jobs)
+    await emit_rows(session, events)
+    await record_audits(session, audits)
+    return [task_id for task_id in planned if task_id in created]
+
+
+async def announce_due(session: AsyncSession, *, task_id: str, grace: str, timezone: str, clock: Clock) -> bool:
+    """Job: the task came due. Marks it, announces it and schedules the overdue check. A task already
+    done (survey submitted right at due time) is not announced. Returns True when announced."""
+    now = clock.now()
+    task = await queries.task_by_id(session, task_id, for_update=True)
+    if task is None or task.status != "scheduled":
+        return False
+    # backfilled tasks (due long ago) come due now: the grace period counts from the announcement
+    grace_from = business_time(max(task.due_at, now), timezone)
+    task.status = "due"
+    task.announced_at = now
+    task.overdue_at = add_duration(grace_from, grace)
+    task.updated_at = now
+    session.add(task)
+    await session.flush()
+    await schedule_job(
+        session, kind=OVERDUE_JOB, key=overdue_job_key(task.id), due_at=task.overdue_at, payload={"task_id": task.id}
+    )
+    await emit(
+        session,
+        "monev.due",
+        MonevDue(task_id=task.id, participant_id=task.participant_id, wave=task.wave, due_at=task.due_at),
+        subject=task.participant_id,
+        time=now,
+    )
+    return True
+
+
+async def announce_overdue(session: AsyncSession, *, task_id: str, clock: Clock) -> bool:
+    now = clock.now()
+    task = await queries.task_by_id(session, task_id, for_update=True)
+    if task is None or task.status != "due":
+        return False  # done in time (the job is normally cancelled then) or already overdue
+    task.status = "overdue"
+    task.updated_at = now
+    session.add(task)
+    await session.flush()
+    assert task.overdue_at is not None
+    await emit(
+        session,
+        "monev.overdue",
+        MonevOverdue(
+            task_id=task.id,
+            participant_id=task.participant_id,
+            wave=task.wave,
+            due_at=task.due_at,
+            overdue_at=task.overdue_at,
+        ),
+        subject=task.participant_id,
+        time=now,
+    )
+    return True
