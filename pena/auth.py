@@ -29,6 +29,7 @@ ROLE_SCOPES: dict[str, set[str]] = {
         "participants:write",
         "participants:read_nik",
         "participants:erase",
+        "participants:export",  # bulk personal data: admins only (exports are audited per subject)
         "training:read",
         "training:write",
         "training:admin",

@@ -19,9 +19,15 @@ def nik_token(nik: str, key: str) -> str:
     return hmac.new(key.encode(), nik.strip().encode(), hashlib.sha256).hexdigest()
 
 
-def mask_nik(nik: str) -> str:
-    """Shows the region part and the last two digits only: 137101**********21."""
-    return nik[:6] + "*" * (len(nik) - 8) + nik[-2:] if len(nik) >= 8 else "*" * len(nik)
+def mask_nik(number: str) -> str:
+    """A NIK or KK number as shown without participants:read_nik: the regency (first 4 digits) and
+    the last 2, e.g. `1371**********01`. Digits 5-6 (district), 7-12 (the NIK's birth date, DD+40 for
+    women; the KK's registration date) and 13-14 are hidden, so the mask adds nothing to what an
+    answer shows anyway (region code, birth date, sex) except the last two digits, and the hidden part
+    leaves thousands of candidates for a rate-limited lookup to confirm, not a hundred."""
+    if len(number) < 8:
+        return "*" * len(number)
+    return number[:4] + "*" * (len(number) - 6) + number[-2:]
 
 
 class FieldCipher:

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from pena.auth import Principal
-from pena.crypto import FieldCipher
+from pena.crypto import FieldCipher, mask_nik
 from pena.settings import Settings
 from services.participants.models import Participant
 
@@ -25,17 +25,6 @@ def sealed_profile(cipher: Any, profile: dict[str, Any]) -> str | None:
 @lru_cache(maxsize=4)
 def cipher_for(key_b64: str) -> FieldCipher:
     return FieldCipher(key_b64)
-
-
-def masked(number: str) -> str:
-    """A NIK or KK number as shown without participants:read_nik: the regency (first 4 digits) and
-    the last 2, e.g. `1371**********01`. Digits 5-6 (district), 7-12 (the NIK's birth date, DD+40 for
-    women; the KK's registration date) and 13-14 are hidden, so the mask adds nothing to what the
-    answer shows anyway (region code, birth date, sex) except the last two digits, and the hidden part
-    leaves thousands of candidates for a rate-limited lookup to confirm, not a hundred."""
-    if len(number) < 8:
-        return "*" * len(number)
-    return number[:4] + "*" * (len(number) - 6) + number[-2:]
 
 
 def decrypted(participant: Participant, settings: Settings) -> dict[str, Any]:
@@ -64,7 +53,7 @@ def view(participant: Participant, *, principal: Principal, settings: Settings) 
     full = principal.has("participants:read_nik")
     for field in ("nik", "kk_number"):
         if personal[field] and not full:
-            personal[field] = masked(personal[field])
+            personal[field] = mask_nik(personal[field])
     return {
         "id": participant.id,
         **personal,

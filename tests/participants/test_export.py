@@ -1,7 +1,7 @@
 """The CSV export: its own scope, the caller's reach, formulas neutralised, one audit row per subject.
 
-No role holds `participants:export` in pena/auth.py yet (the lead grants it); these tests grant it to a
-role for the test's duration, exactly as a ROLE_SCOPES entry would."""
+Only admins hold `participants:export` (pena/auth.py); these tests also grant it to other roles for
+the test's duration, exactly as a ROLE_SCOPES entry would, to show reach still applies."""
 
 from __future__ import annotations
 
@@ -30,10 +30,13 @@ def rows_of(text: str) -> list[dict[str, str]]:
 
 async def test_export_needs_its_own_scope(registry) -> None:
     await registry.client.post("/v1/participants", json=woman(), headers=registry.admin)
-    for headers in (registry.admin, registry.integrator):  # participants:read (and read_nik) are not enough
-        refused = await registry.client.get("/v1/participants/export.csv", headers=headers)
-        assert refused.status_code == 403, refused.text
-        assert EXPORT in refused.json()["detail"]
+    # participants:read (and read_nik) are not enough: the integrator holds both, not the export scope
+    refused = await registry.client.get("/v1/participants/export.csv", headers=registry.integrator)
+    assert refused.status_code == 403, refused.text
+    assert EXPORT in refused.json()["detail"]
+    assert EXPORT in ROLE_SCOPES["admin"]
+    allowed = await registry.client.get("/v1/participants/export.csv", headers=registry.admin)
+    assert allowed.status_code == 200, allowed.text
 
 
 @pytest.mark.usefixtures("exporters")
