@@ -12,15 +12,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import jwt
 from aiokafka import AIOKafkaConsumer
 from pydantic import BaseModel
 from sqlalchemy import MetaData, Row, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.auth import dev_private_key, issue_dev_token
 from pena.contracts import BY_NAME, ParticipantRegistered, ParticipantStatusChanged
 from pena.definition import ServiceDefinition
 from pena.outbox import emit
 from pena.runtime import Runtime
+from pena.settings import Settings
 from pena.tables import audit_log, outbox
 
 T = TypeVar("T")
@@ -221,3 +224,20 @@ async def eventually(
             last = result
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out waiting for {what} (last: {str(last)[:500]})")
+
+
+# ------------------------------------------------------------------ tokens with any claims
+
+ABSENT: Any = object()
+"""A claim value meaning "leave the claim out of the token"."""
+
+
+def bearer(settings: Settings, role: str, *, sub: str | None = None, **claims: Any) -> dict[str, str]:
+    """Authorization header of a dev-key token for `role` carrying exactly these extra claims, including
+    values `issue_dev_token` cannot write (an empty or malformed `unit`, a number, a list); a claim given
+    as ABSENT is left out. The dev token's own claims, with `unit` replaced, signed again."""
+    issued = jwt.decode(issue_dev_token(settings, role=role, sub=sub), options={"verify_signature": False})
+    body = {name: value for name, value in issued.items() if name != "unit"}
+    body |= {name: value for name, value in claims.items() if value is not ABSENT}
+    token = jwt.encode(body, dev_private_key(settings), algorithm="RS256", headers={"kid": "pena-dev"})
+    return {"Authorization": f"Bearer {token}"}

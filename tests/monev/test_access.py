@@ -4,21 +4,17 @@ submits only their own tasks, lists with filters and cursor pagination."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
 from sqlalchemy import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.access import Policy, route_policies, undeclared_routes
-from pena.auth import dev_private_key
 from pena.clock import ManualClock
 from pena.http.app import create_app
 from pena.runtime import Runtime
-from pena.settings import Settings
 from pena.tables import audit_log, idempotency_keys
 from tests.monev.support import (
     WIB,
@@ -31,7 +27,7 @@ from tests.monev.support import (
     survey_body,
     tasks,
 )
-from tests.support import audit_actions, participants_publisher, training_publisher
+from tests.support import ABSENT, audit_actions, bearer, participants_publisher, training_publisher
 
 
 async def _setup(make_runtime, api, auth):
@@ -172,28 +168,6 @@ async def test_admins_and_verifiers_list_everything_with_filters_and_cursors(mak
 
 # ------------------------------------------------------------------ issue 13: one access policy (pena.access)
 
-_UNSET = object()
-
-
-def _bearer(settings: Settings, role: str, *, sub: str, unit: object = _UNSET) -> dict[str, str]:
-    """A dev-key token with any `unit` claim, including the ones issue_dev_token leaves out (empty) or
-    cannot write (a number)."""
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
-        "sub": sub,
-        "iat": now,
-        "exp": now + 600,
-        "roles": [role],
-        "client_id": sub,
-    }
-    if unit is not _UNSET:
-        claims["unit"] = unit
-    token = jwt.encode(claims, dev_private_key(settings), algorithm="RS256", headers={"kid": "pena-dev"})
-    return {"Authorization": f"Bearer {token}"}
-
-
 NOTES = "visited at the stall; neighbour Ibu Sari helps"
 
 
@@ -253,12 +227,12 @@ NONE = (403, 403)
 ALL = {"p-padang", "p-bogor"}
 # role x reach x route kind. monev has no export route; the summary is its aggregate read.
 CASES = [
-    Case("admin", "admin", "adm", _UNSET, (200, 200), ALL, 200, True, {"13", "32"}, 200, 409),
+    Case("admin", "admin", "adm", ABSENT, (200, 200), ALL, 200, True, {"13", "32"}, 200, 409),
     Case(
         "integrator, no unit: national by role",
         "integrator",
         "int",
-        _UNSET,
+        ABSENT,
         (200, 200),
         ALL,
         200,
@@ -296,18 +270,18 @@ CASES = [
         403,
     ),
     Case("verifier, province 32", "verifier", "ver-32", "32", (404, 200), {"p-bogor"}, 404, False, {"32"}, 403, 403),
-    Case("verifier, no unit", "verifier", "ver-none", _UNSET, NONE, 403, 403, False, 403, 403, 403),
+    Case("verifier, no unit", "verifier", "ver-none", ABSENT, NONE, 403, 403, False, 403, 403, 403),
     Case("verifier, empty unit", "verifier", "ver-empty", "", NONE, 403, 403, False, 403, 403, 403),
     Case("verifier, blank unit", "verifier", "ver-blank", "  ", NONE, 403, 403, False, 403, 403, 403),
     Case("verifier, 3 digits", "verifier", "ver-137", "137", NONE, 403, 403, False, 403, 403, 403),
     Case("verifier, a number", "verifier", "ver-int", 13, NONE, 403, 403, False, 403, 403, 403),
     Case("approver, province 13", "approver", "apr-13", "13", (200, 404), {"p-padang"}, 200, False, {"13"}, 403, 403),
-    Case("approver, no unit", "approver", "apr-none", _UNSET, NONE, 403, 403, False, 403, 403, 403),
+    Case("approver, no unit", "approver", "apr-none", ABSENT, NONE, 403, 403, False, 403, 403, 403),
     Case(
         "facilitator, own task (no unit)",
         "facilitator",
         "fac-1",
-        _UNSET,
+        ABSENT,
         (200, 404),
         {"p-padang"},
         200,
@@ -338,7 +312,7 @@ async def test_role_and_reach_decide_every_route_kind(make_runtime, api, auth, s
     world = await _reach_world(make_runtime, api, auth)
     async with api(world.runtime) as client:
         for case in CASES:
-            headers = _bearer(settings, case.role, sub=case.sub, unit=case.unit)
+            headers = bearer(settings, case.role, sub=case.sub, unit=case.unit)
             seen: dict[str, Any] = {}
             padang = await client.get(f"/v1/monev/tasks/{world.padang}", headers=headers)
             bogor = await client.get(f"/v1/monev/tasks/{world.bogor}", headers=headers)
@@ -376,8 +350,8 @@ async def test_role_and_reach_decide_every_route_kind(make_runtime, api, auth, s
 
 async def test_an_out_of_reach_task_is_answered_like_a_missing_one(make_runtime, api, auth, settings) -> None:
     world = await _reach_world(make_runtime, api, auth)
-    verifier = _bearer(settings, "verifier", sub="ver-13", unit="13")
-    facilitator = _bearer(settings, "facilitator", sub="fac-1")
+    verifier = bearer(settings, "verifier", sub="ver-13", unit="13")
+    facilitator = bearer(settings, "facilitator", sub="fac-1")
     missing_id = "00000000-0000-4000-8000-000000000000"
     async with api(world.runtime) as client:
         for headers, path in (

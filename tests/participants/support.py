@@ -4,18 +4,14 @@ outbox/audit readers are shared: tests/support.py."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-import jwt
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.auth import dev_private_key
 from pena.contracts import GraduationDecided
 from pena.deadletters import parked_dead_letters
 from pena.runtime import Runtime
-from pena.settings import Settings
 from tests.support import Announcement, in_service, publish
 
 # Woman born 12 May 1990, first registered in 13.71.01 (Bungus Teluk Kabung, Kota Padang): day 12 + 40 = 52
@@ -84,23 +80,6 @@ async def decide_graduation(
 ) -> None:
     """Announces graduation.decided from the stand-in graduation service (in-process: runs the handler)."""
     await publish(runtime, decision(participant_id, graduated=graduated, outcome=outcome, at=at))
-
-
-def token_header(settings: Settings, role: str, **claims: Any) -> dict[str, str]:
-    """A dev-key token with exactly these extra claims (e.g. an empty or malformed `unit`, which
-    `issue_dev_token` cannot express)."""
-    now = int(time.time())
-    body: dict[str, Any] = {
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
-        "sub": f"dev-{role}",
-        "iat": now,
-        "exp": now + 3600,
-        "roles": [role],
-        **claims,
-    }
-    token = jwt.encode(body, dev_private_key(settings), algorithm="RS256", headers={"kid": "pena-dev"})
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def dead_letter_errors(runtime: Runtime) -> list[str]:

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from pena.access import undeclared_routes
 from pena.tables import audit_log
 from services.participants.api import router
-from tests.participants.support import WOMAN_NIK, man, token_header, woman
+from tests.participants.support import WOMAN_NIK, man, woman
+from tests.support import bearer
 
 
 async def test_facilitator_sees_only_their_unit_and_out_of_scope_is_404(registry, auth) -> None:
@@ -137,7 +138,7 @@ TABLE: list[tuple[str, dict[str, Any], tuple[int, object, int, int]]] = [
 @pytest.mark.parametrize(("role", "claims", "expected"), TABLE, ids=[f"{r}-{c}" for r, c, _ in TABLE])
 async def test_role_and_reach_decide_every_route_kind(registry, settings, role, claims, expected) -> None:
     created = (await registry.client.post("/v1/participants", json=woman(), headers=registry.admin)).json()
-    headers = token_header(settings, role, **claims)
+    headers = bearer(settings, role, **claims)
     read = await registry.client.get(f"/v1/participants/{created['id']}", headers=headers)
     listed = await registry.client.get("/v1/participants", headers=headers)
     write = await registry.client.patch(

@@ -7,10 +7,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
-import jwt
-
-from pena.auth import dev_private_key, issue_dev_token
-from pena.settings import Settings
 
 
 async def create_centre(
@@ -58,18 +54,3 @@ async def open_batch(
 
 async def set_status(client: httpx.AsyncClient, headers: dict[str, str], batch_id: str, status: str) -> httpx.Response:
     return await client.post(f"/v1/batches/{batch_id}/status", json={"status": status}, headers=headers)
-
-
-_ABSENT = object()
-
-
-def token(settings: Settings, role: str, *, unit: object = _ABSENT, sub: str | None = None) -> dict[str, str]:
-    """An Authorization header for a dev-key token whose `unit` claim may be anything JSON holds (an empty
-    string, a number, a malformed code), or absent; `auth(...)` can only issue a non-empty string unit.
-    The dev token's claims, with `unit` replaced, signed again with the dev key."""
-    issued = jwt.decode(issue_dev_token(settings, role=role, sub=sub), options={"verify_signature": False})
-    claims: dict[str, Any] = {name: value for name, value in issued.items() if name != "unit"}
-    if unit is not _ABSENT:
-        claims["unit"] = unit
-    encoded = jwt.encode(claims, dev_private_key(settings), algorithm="RS256", headers={"kid": "pena-dev"})
-    return {"Authorization": f"Bearer {encoded}"}

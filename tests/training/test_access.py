@@ -13,8 +13,8 @@ from fastapi import FastAPI
 
 from pena.access import route_policies, undeclared_routes
 from services.training.app import definition as training
-from tests.support import audit_rows, outbox_events, publish, register, status_changed
-from tests.training.support import batch_body, create_centre, open_batch, token
+from tests.support import audit_rows, bearer, outbox_events, publish, register, status_changed
+from tests.training.support import batch_body, create_centre, open_batch
 
 PADANG = "1371"  # Kota Padang; the Padang centre serves its villages
 BANDUNG = "3273"  # Kota Bandung
@@ -158,9 +158,9 @@ async def test_role_by_reach_by_route_kind(runtime, api, auth, settings) -> None
             centres = {PADANG_OPERATOR: padang, BANDUNG_OPERATOR: bandung}
             claim = centres.get(unit, unit) if isinstance(unit, str) else unit
             headers = (
-                token(settings, role, sub=f"s-{index}")
+                bearer(settings, role, sub=f"s-{index}")
                 if unit is _NO_UNIT
-                else token(settings, role, unit=claim, sub=f"s-{index}")
+                else bearer(settings, role, unit=claim, sub=f"s-{index}")
             )
             listed = await client.get("/v1/batches", headers=headers)
             created_centre = await client.post(
@@ -185,12 +185,12 @@ async def test_lists_hold_only_what_the_reach_covers(runtime, api, auth, setting
         bandung = await create_centre(client, admin, code="BBPPKS-BANDUNG", region_code=BANDUNG)
         await open_batch(client, admin, padang)
         await open_batch(client, admin, bandung)
-        west_sumatra = token(settings, "integrator", unit="13")
+        west_sumatra = bearer(settings, "integrator", unit="13")
         centres = await client.get("/v1/training-centres", headers=west_sumatra)
         batches = await client.get("/v1/batches", headers=west_sumatra)
         asked_elsewhere = await client.get("/v1/training-centres", params={"region_prefix": "32"}, headers=west_sumatra)
         other_centre = await client.get("/v1/batches", params={"centre_id": bandung}, headers=west_sumatra)
-        everything = await client.get("/v1/batches", headers=token(settings, "integrator"))
+        everything = await client.get("/v1/batches", headers=bearer(settings, "integrator"))
     assert [c["id"] for c in centres.json()["items"]] == [padang]
     assert {b["centre_id"] for b in batches.json()["items"]} == {padang}
     assert asked_elsewhere.json()["items"] == []
