@@ -220,13 +220,14 @@ class PostgresInfra:
             capture_output=True,
             **self._run_as(),  # type: ignore[call-overload]
         )
+        # pg_ctl -w gives up after its own timeout on a loaded machine: "stopped" means the port is closed
+        _wait_for(lambda: not self.is_running(), 60, "postgres to stop")
         return "postgres stopped"
 
     def restart(self) -> None:
         """Stop and start again; used by fault tests (connections drop, data survives). Not
         `pg_ctl restart`: it would start the server without our log file, holding our stdout pipe."""
         self.down()
-        _wait_for(lambda: not self.is_running(), 30, "postgres to stop")
         self.up()
 
 
