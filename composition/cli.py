@@ -261,9 +261,44 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     _database_answers(settings.service_database_url(args.service))
     configure_logging(settings.log_level, settings.log_json)
+    if args.no_migrate:
+        import pena.runtime
+
+        pena.runtime.migrate = _require_schema_at_head  # type: ignore[attr-defined]  # the start-up step only
     app = build_app([args.service], settings=settings)
     uvicorn.run(app, host=args.host, port=args.port or DEFAULT_PORTS[args.service], log_config=None, access_log=False)
     return EXIT_OK
+
+
+async def _require_schema_at_head(settings: Settings, definition: Any) -> None:
+    """`pena serve --no-migrate` runs this instead of migrating at start: no DDL (the app's database role
+    may lack the rights), only a check that the schema is at the newest revision, so a pod of a new release
+    refuses to start until that release's `pena migrate` (the Kubernetes Job) has run."""
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from pena.db import Database
+    from pena.migrate import SCRIPT_LOCATION
+
+    if definition.migrations is None:  # test doubles without revisions
+        return
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.set_main_option("version_locations", str(definition.migrations))
+    cfg.set_main_option("path_separator", "os")
+    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    db = Database.for_service(settings, definition.name, null_pool=True)
+    try:
+        async with db.engine.connect() as conn:
+            current = set(await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads()))
+    finally:
+        await db.dispose()
+    if current != heads:
+        raise RuntimeError(
+            f"{definition.name}: the database is at revision {sorted(current) or 'none'}, this release needs "
+            f"{sorted(heads)}; run `pena migrate` (the release's migrate Job) first"
+        )
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
@@ -464,6 +499,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("service", choices=list(SERVICE_MODULES), help="the service to run: %(choices)s")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=int, help="port to listen on (default: the service's, 8001-8004)")
+    p.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not migrate at start (no DDL); refuse to start unless the schema is at the newest revision",
+    )
     p.set_defaults(func=_cmd_serve)
 
     p = command("migrate", "create service databases and upgrade them to the newest revision")
