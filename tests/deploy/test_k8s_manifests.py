@@ -13,6 +13,7 @@ import copy
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from composition.catalog import load_definitions
 from pena.access import DEFAULT_PUBLIC
 from pena.db import drop_database, ensure_database
 from pena.migrate import migrate
+from pena.runtime import Runtime
 from pena.settings import Settings
 from tests.deploy.test_compose_and_k8s import parse_pena_command
 
@@ -214,6 +216,71 @@ async def test_serve_no_migrate_refuses_a_database_behind_the_release(settings: 
         await cli._require_schema_at_head(settings, definition)  # at head: starts
     finally:
         await drop_database(url)
+
+
+async def test_the_app_role_has_no_ddl_and_serves_after_the_owner_migrated(
+    settings: Settings, auth: Any, api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deploy/k8s/database-roles.sql on the real PostgreSQL: the migrate Job's role migrates, the app role
+    cannot (no DDL), and `pena serve --no-migrate` with the app role serves a registration."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ProgrammingError
+
+    import pena.runtime
+    from pena.clock import ManualClock
+    from services.participants.app import definition as participants
+    from tests.participants.support import woman
+
+    ns = settings.topic_namespace
+    owner, app = f"{ns}_owner", f"{ns}_app"
+    url = make_url(settings.service_database_url("participants"))
+    assert url.username == "postgres"
+
+    def as_role(role: str) -> Settings:
+        return settings.model_copy(update={"database_url": settings.database_url.replace("//postgres@", f"//{role}@")})
+
+    async def connect(database: str, user: str = "postgres") -> asyncpg.Connection:
+        return await asyncpg.connect(user=user, host=url.host, port=url.port, database=database)
+
+    admin = await connect("postgres")
+    runtime = None
+    try:
+        await admin.execute(f'CREATE ROLE "{owner}" LOGIN; CREATE ROLE "{app}" LOGIN')
+        await admin.execute(f'CREATE DATABASE "{url.database}" OWNER "{owner}"')
+        sql = (
+            (K8S / "database-roles.sql").read_text().replace("pena_owner", f'"{owner}"').replace("pena_app", f'"{app}"')
+        )
+        database = await connect(url.database)
+        try:
+            await database.execute(sql)
+        finally:
+            await database.close()
+
+        await migrate(as_role(owner), participants)  # the Job
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            await migrate(as_role(app), participants)  # what every pod did at start before --no-migrate
+        as_app = await connect(url.database, app)
+        try:
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await as_app.execute("CREATE TABLE public.sneaky (id int)")
+        finally:
+            await as_app.close()
+
+        monkeypatch.setattr(pena.runtime, "migrate", cli._require_schema_at_head)  # what --no-migrate does
+        runtime = Runtime(as_role(app), [participants], clock=ManualClock(datetime(2026, 1, 5, tzinfo=UTC)))
+        await runtime.start()
+        async with api(runtime) as client:
+            created = await client.post("/v1/participants", json=woman(), headers=auth("admin"))
+            assert created.status_code == 201, created.text
+            read = await client.get(f"/v1/participants/{created.json()['id']}", headers=auth("admin"))
+            assert read.status_code == 200, read.text
+    finally:
+        if runtime is not None:
+            await runtime.stop()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+        await admin.execute(f'DROP ROLE IF EXISTS "{app}"; DROP ROLE IF EXISTS "{owner}"')
+        await admin.close()
 
 
 # ------------------------------------------------------------------ scaling, traffic, monitoring
