@@ -272,8 +272,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 async def _require_schema_at_head(settings: Settings, definition: Any) -> None:
     """`pena serve --no-migrate` runs this instead of migrating at start: no DDL (the app's database role
-    may lack the rights), only a check that the schema is at the newest revision, so a pod of a new release
-    refuses to start until that release's `pena migrate` (the Kubernetes Job) has run."""
+    may lack the rights), only a check of the schema's revision. Behind (none, or an older revision this
+    image knows): refuse to start, so a pod of a new release waits for that release's `pena migrate` (the
+    Kubernetes Job). A revision this image does not know is a later release's (revisions are additive):
+    start, so an old pod restarting during a rollout or a rollback still runs."""
+    import logging
+
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
@@ -287,18 +291,27 @@ async def _require_schema_at_head(settings: Settings, definition: Any) -> None:
     cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
     cfg.set_main_option("version_locations", str(definition.migrations))
     cfg.set_main_option("path_separator", "os")
-    heads = set(ScriptDirectory.from_config(cfg).get_heads())
+    script = ScriptDirectory.from_config(cfg)
+    heads = set(script.get_heads())
+    known = {revision.revision for revision in script.walk_revisions()}
     db = Database.for_service(settings, definition.name, null_pool=True)
     try:
         async with db.engine.connect() as conn:
             current = set(await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads()))
     finally:
         await db.dispose()
-    if current != heads:
-        raise RuntimeError(
-            f"{definition.name}: the database is at revision {sorted(current) or 'none'}, this release needs "
-            f"{sorted(heads)}; run `pena migrate` (the release's migrate Job) first"
+    if current == heads:
+        return
+    if current and not current & known:
+        logging.getLogger("pena.cli").warning(
+            "the database is at a later release's revision; starting",
+            extra={"service": definition.name, "revisions": sorted(current), "image_heads": sorted(heads)},
         )
+        return
+    raise RuntimeError(
+        f"{definition.name}: the database is at revision {', '.join(sorted(current)) or 'none'}, this release "
+        f"needs {', '.join(sorted(heads))}; run `pena migrate` (the release's migrate Job) first"
+    )
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:

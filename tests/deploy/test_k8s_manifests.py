@@ -18,18 +18,25 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import kubernetes_validate
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 import composition.cli as cli
+import pena.runtime
 from composition.catalog import load_definitions
 from pena.access import DEFAULT_PUBLIC
+from pena.clock import ManualClock
 from pena.db import drop_database, ensure_database
 from pena.migrate import migrate
 from pena.runtime import Runtime
 from pena.settings import Settings
+from services.participants.app import definition as participants
 from tests.deploy.test_compose_and_k8s import parse_pena_command
+from tests.participants.support import woman
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -205,15 +212,26 @@ def test_app_pods_do_not_migrate_and_only_the_job_gets_the_migration_role(monkey
 
 
 async def test_serve_no_migrate_refuses_a_database_behind_the_release(settings: Settings) -> None:
-    """What a pod of a new release does before its migrate Job has run: no DDL, a refusal naming the fix."""
-    (definition,) = load_definitions(["participants"])
-    url = settings.service_database_url("participants")
+    """What a pod of a new release does before its migrate Job has run: no DDL, a refusal naming the fix.
+    An old pod restarting after the Job (the database at a later release's revision) starts."""
+    (definition,) = load_definitions(["graduation"])  # two revisions: grad_f9eadfc0, then grad_3c1e7a52
+    url = settings.service_database_url("graduation")
     await ensure_database(url)
     try:
-        with pytest.raises(RuntimeError, match=r"participants: the database is at revision none.*pena migrate"):
+        with pytest.raises(RuntimeError, match=r"graduation: the database is at revision none, .*pena migrate"):
             await cli._require_schema_at_head(settings, definition)
         await migrate(settings, definition)
         await cli._require_schema_at_head(settings, definition)  # at head: starts
+        db = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+        try:
+            assert await db.fetchval("SELECT version_num FROM alembic_version") == "grad_3c1e7a52"
+            await db.execute("UPDATE alembic_version SET version_num = 'grad_f9eadfc0'")  # one release behind
+            with pytest.raises(RuntimeError, match=r"at revision grad_f9eadfc0, this release needs grad_3c1e7a52"):
+                await cli._require_schema_at_head(settings, definition)
+            await db.execute("UPDATE alembic_version SET version_num = 'grad_ffffffff'")  # a later release's
+            await cli._require_schema_at_head(settings, definition)
+        finally:
+            await db.close()
     finally:
         await drop_database(url)
 
@@ -223,19 +241,13 @@ async def test_the_app_role_has_no_ddl_and_serves_after_the_owner_migrated(
 ) -> None:
     """deploy/k8s/database-roles.sql on the real PostgreSQL: the migrate Job's role migrates, the app role
     cannot (no DDL), and `pena serve --no-migrate` with the app role serves a registration."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ProgrammingError
-
-    import pena.runtime
-    from pena.clock import ManualClock
-    from services.participants.app import definition as participants
-    from tests.participants.support import woman
 
     ns = settings.topic_namespace
     owner, app = f"{ns}_owner", f"{ns}_app"
     url = make_url(settings.service_database_url("participants"))
     assert url.username == "postgres"
+    assert url.database is not None
+    db_name: str = url.database
 
     def as_role(role: str) -> Settings:
         return settings.model_copy(update={"database_url": settings.database_url.replace("//postgres@", f"//{role}@")})
@@ -251,7 +263,7 @@ async def test_the_app_role_has_no_ddl_and_serves_after_the_owner_migrated(
         sql = (
             (K8S / "database-roles.sql").read_text().replace("pena_owner", f'"{owner}"').replace("pena_app", f'"{app}"')
         )
-        database = await connect(url.database)
+        database = await connect(db_name)
         try:
             await database.execute(sql)
         finally:
@@ -260,7 +272,7 @@ async def test_the_app_role_has_no_ddl_and_serves_after_the_owner_migrated(
         await migrate(as_role(owner), participants)  # the Job
         with pytest.raises(ProgrammingError, match="permission denied"):
             await migrate(as_role(app), participants)  # what every pod did at start before --no-migrate
-        as_app = await connect(url.database, app)
+        as_app = await connect(db_name, app)
         try:
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await as_app.execute("CREATE TABLE public.sneaky (id int)")
