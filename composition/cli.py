@@ -278,9 +278,11 @@ async def _require_schema_at_head(settings: Settings, definition: Any) -> None:
     start, so an old pod restarting during a rollout or a rollback still runs."""
     import logging
 
+    import asyncpg
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+    from sqlalchemy.exc import DBAPIError
 
     from pena.db import Database
     from pena.migrate import SCRIPT_LOCATION
@@ -298,6 +300,10 @@ async def _require_schema_at_head(settings: Settings, definition: Any) -> None:
     try:
         async with db.engine.connect() as conn:
             current = set(await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads()))
+    except DBAPIError as exc:
+        if not isinstance(getattr(exc.orig, "__cause__", None), asyncpg.InvalidCatalogNameError):
+            raise
+        current = set()  # no database yet: behind like an empty one
     finally:
         await db.dispose()
     if current == heads:

@@ -216,6 +216,8 @@ async def test_serve_no_migrate_refuses_a_database_behind_the_release(settings: 
     An old pod restarting after the Job (the database at a later release's revision) starts."""
     (definition,) = load_definitions(["graduation"])  # two revisions: grad_f9eadfc0, then grad_3c1e7a52
     url = settings.service_database_url("graduation")
+    with pytest.raises(RuntimeError, match=r"graduation: the database is at revision none, .*pena migrate"):
+        await cli._require_schema_at_head(settings, definition)  # no database yet
     await ensure_database(url)
     try:
         with pytest.raises(RuntimeError, match=r"graduation: the database is at revision none, .*pena migrate"):
