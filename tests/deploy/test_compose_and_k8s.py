@@ -289,7 +289,7 @@ def test_every_pena_service_has_deployment_service_and_pdb(monkeypatch: pytest.M
     for name, port in cli.DEFAULT_PORTS.items():
         key = f"pena-{name}"
         deployment, service, pdb = deployments[key], services[key], pdbs[key]
-        assert deployment["spec"]["replicas"] == 2
+        assert "replicas" not in deployment["spec"], "hpa.yaml scales it (tests/deploy/test_k8s_manifests.py)"
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
         assert service["spec"]["selector"].items() <= labels.items()
@@ -297,6 +297,7 @@ def test_every_pena_service_has_deployment_service_and_pdb(monkeypatch: pytest.M
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         args = parse_pena_command(container["command"], monkeypatch)
         assert (args.command, args.service, args.port, args.host) == ("serve", name, port, "0.0.0.0")
+        assert args.no_migrate is True, "the release's migrate Job migrates, not the pods"
         assert container["ports"][0]["containerPort"] == port
         assert service["spec"]["ports"][0]["port"] == port
 
@@ -332,7 +333,9 @@ def test_jobs_run_migrate_and_topics(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_configmap_and_secret_keys_are_settings() -> None:
     (configmap,) = of_kind("ConfigMap")
-    (secret,) = of_kind("Secret")
+    secret, migrate_secret = of_kind("Secret")  # secret.template.yaml: pena-secrets, pena-migrate
+    assert (secret["metadata"]["name"], migrate_secret["metadata"]["name"]) == ("pena-secrets", "pena-migrate")
+    assert list(migrate_secret["stringData"]) == ["PENA_DATABASE_URL"]
     for name in configmap["data"]:
         assert_setting(name, "ConfigMap pena-config")
     for name in secret["stringData"]:

@@ -30,10 +30,11 @@ def rendered() -> dict[str, dict[str, Any]]:
 def test_each_kafka_client_pod_mounts_only_its_own_credentials(tmp_path: Path) -> None:
     docs = rendered()
     configmap = docs["ConfigMap/pena-config"]["data"]
-    secret = yaml.safe_load((K8S / "secret.template.yaml").read_text())["stringData"]
+    secret = next(yaml.safe_load_all((K8S / "secret.template.yaml").read_text()))["stringData"]  # pena-secrets
     ca = make_ca(tmp_path, "ca")
     clients = {f"Deployment/pena-{s}": f"pena-{s}" for s in ("participants", "training", "monev", "graduation")}
-    clients["Job/pena-topics"] = "pena-admin"
+    (topics,) = [key for key in docs if key.startswith("Job/pena-topics-")]  # named per release
+    clients[topics] = "pena-admin"
     for key, principal in clients.items():
         pod = docs[key]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
@@ -61,7 +62,9 @@ def test_each_kafka_client_pod_mounts_only_its_own_credentials(tmp_path: Path) -
 
 
 def test_the_migrate_job_gets_no_kafka_credentials() -> None:
-    pod = rendered()["Job/pena-migrate"]["spec"]["template"]["spec"]
+    docs = rendered()
+    (migrate,) = [key for key in docs if key.startswith("Job/pena-migrate-")]  # named per release
+    pod = docs[migrate]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert not [e for e in container.get("env", []) if e["name"].startswith("PENA_KAFKA_")]
     assert not [m for m in container.get("volumeMounts", []) if m["mountPath"] == MOUNT]
