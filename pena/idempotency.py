@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from cryptography.exceptions import InvalidTag
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select, update
@@ -64,7 +65,15 @@ def seal(body: Any, settings: Settings) -> dict[str, str]:
 
 def unseal(stored: Any, settings: Settings) -> Any:
     if isinstance(stored, dict) and set(stored) == {SEALED}:
-        return json.loads(_cipher(settings).decrypt(stored[SEALED]))
+        try:
+            return json.loads(_cipher(settings).decrypt(stored[SEALED]))
+        except (InvalidTag, ValueError) as exc:  # sealed under a key since rotated: never re-run the effect
+            raise Problem(
+                409,
+                "Conflict",
+                "the first answer to this Idempotency-Key can no longer be read; send the request with a new key",
+                type_="idempotency-answer-unreadable",
+            ) from exc
     return stored  # a row stored before answers were sealed (expires with the TTL)
 
 

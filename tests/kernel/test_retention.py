@@ -4,6 +4,7 @@ PostgreSQL behind a real app."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from pena.clock import ManualClock
 from pena.definition import ServiceDefinition
 from pena.http.bodies import StrictModel
 from pena.http.deps import session_dependency
-from pena.idempotency import IdempotencyKey, idempotent
+from pena.idempotency import IdempotencyKey, idempotent, seal
 from pena.ids import new_id
 from pena.queries import purge_older_than
 from pena.retention import RETENTION_JOB, schedule_retention
@@ -134,6 +135,22 @@ async def test_the_ttl_is_a_setting(
     assert later.status_code == 201
     assert later.json()["id"] != first.json()["id"]
     assert Settings(environment="test", _env_file=None).idempotency_ttl == timedelta(hours=24)  # type: ignore[call-arg]
+
+
+async def test_an_answer_sealed_under_a_rotated_key_is_409_never_a_second_effect(
+    make_runtime: RuntimeFactory, api: Callable[[Runtime], httpx.AsyncClient], auth: Auth, settings: Settings
+) -> None:
+    runtime = await make_runtime([notes])
+    client = api(runtime)
+    headers = auth("admin") | {"Idempotency-Key": "note-4"}
+    body = {"participant_id": "p-4", "note": "satu"}
+    assert (await client.post("/v1/notes", json=body, headers=headers)).status_code == 201
+    old_key = settings.model_copy(update={"field_encryption_key": base64.b64encode(bytes(range(32))).decode()})
+    async with runtime.service("notes").db.transaction() as session:
+        await session.execute(update(idempotency_keys).values(response_body=seal({"id": "x"}, old_key)))
+    again = await client.post("/v1/notes", json=body, headers=headers)
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("idempotency-answer-unreadable")
 
 
 # --- retention --------------------------------------------------------------------------------------
