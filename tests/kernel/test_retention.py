@@ -134,7 +134,7 @@ async def test_the_ttl_is_a_setting(
     later = await client.post("/v1/notes", json={"participant_id": "p-3", "note": "satu"}, headers=headers)
     assert later.status_code == 201
     assert later.json()["id"] != first.json()["id"]
-    assert Settings(environment="test", _env_file=None).idempotency_ttl == timedelta(hours=24)  # type: ignore[call-arg]
+    assert Settings(environment="test", _env_file=None).idempotency_ttl == timedelta(hours=24)
 
 
 async def test_an_answer_sealed_under_a_rotated_key_is_409_never_a_second_effect(

@@ -13,7 +13,7 @@ from pena.settings import Settings
 
 @pytest.mark.parametrize("service", sorted(SERVICE_MODULES))
 def test_every_route_of_the_service_declares_a_policy(service: str) -> None:
-    app = build_app([service], settings=Settings(environment="test", _env_file=None))  # type: ignore[call-arg]
+    app = build_app([service], settings=Settings(environment="test", _env_file=None))
     missing = undeclared_routes(app)
     publish_policies(app)
     missing_in_openapi = undeclared_operations(app.openapi())
