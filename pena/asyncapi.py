@@ -9,7 +9,7 @@ import yaml
 from pydantic.json_schema import models_json_schema
 
 from pena.contracts import CONTRACTS, SERVICES
-from pena.envelope import CONTENT_TYPE
+from pena.envelope import CONTENT_TYPE, service_source
 from pena.settings import Settings
 
 REF = "#/components/schemas/{model}"
@@ -56,7 +56,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
             msg_id = _camel(c.name)
             envelope_id = f"{c.payload.__name__}Event"
             schemas[envelope_id] = _envelope_schema(
-                c.type, f"/pena/{service}", REF.format(model=c.payload.__name__), c.dataschema
+                c.type, service_source(service), REF.format(model=c.payload.__name__), c.dataschema
             )
             messages[msg_id] = {
                 "name": c.type,

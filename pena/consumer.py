@@ -24,9 +24,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena import failpoints, metrics
 from pena.clock import Clock
 from pena.context import causation_id_var, correlation_id_var, new_traceparent, traceparent_var
-from pena.contracts import BY_TYPE
+from pena.contracts import BY_TYPE, SERVICES
 from pena.db import Database, insert_rows
-from pena.envelope import CloudEvent
+from pena.envelope import CloudEvent, service_source
 from pena.logging_setup import redact
 from pena.settings import Settings
 from pena.tables import dead_letters, inbox
@@ -106,6 +106,50 @@ def validate_payload(event: CloudEvent) -> BaseModel:
         raise PoisonEvent(f"invalid {contract.name} payload: {_short(exc)}") from exc
 
 
+INPROCESS_ORIGIN = "inprocess"
+"""Origins of deliveries: Kafka `<topic>/<partition>/<offset>`; in-process bus
+`inprocess/<service>/<outbox row id>` (the service whose outbox held the event)."""
+
+
+def origin_service(settings: Settings, origin: str) -> str | None:
+    """The service whose topic (or, on the in-process bus, whose outbox) a delivery came from; None
+    when the origin names no PENA service's topic."""
+    head, _, rest = origin.partition("/")
+    if head == INPROCESS_ORIGIN:
+        service = rest.partition("/")[0]
+        return service if service in SERVICES else None
+    return next((service for service in SERVICES if settings.topic(service) == head), None)
+
+
+def check_provenance(settings: Settings, event: CloudEvent, origin: str) -> None:
+    """Events only from their owners: an event type is accepted only from the topic of the service
+    that owns it (pena.contracts) and with that service's CloudEvents `source`. Anything else is a
+    `PoisonEvent` whose message starts with the reason (`foreign_topic`, `foreign_source`), so it is
+    dead-lettered and nothing is applied. The one check of the Kafka consumer and the in-process bus."""
+    contract = BY_TYPE.get(event.type)
+    if contract is None:
+        raise PoisonEvent(f"unknown event type {event.type!r}")
+    came_from = origin_service(settings, origin)
+    if came_from != contract.service:
+        where = f"the {came_from} topic" if came_from else "no PENA service's topic"
+        raise PoisonEvent(
+            f"foreign_topic: {contract.name} is owned by {contract.service} and is accepted only on its topic;"
+            f" this one came from {where}"
+        )
+    expected = service_source(contract.service)
+    if event.source != expected:
+        raise PoisonEvent(
+            f"foreign_source: {contract.name} must carry source {expected!r}, this one carries {event.source[:120]!r}"
+        )
+
+
+def admit(sub: Subscriber, event: CloudEvent, origin: str) -> BaseModel:
+    """The validated payload of an event this consumer may apply: its provenance checked first
+    (`check_provenance`), then its payload against the contract. Raises `PoisonEvent` otherwise."""
+    check_provenance(sub.settings, event, origin)
+    return validate_payload(event)
+
+
 @contextmanager
 def event_context(event: CloudEvent) -> Iterator[None]:
     """What is written while handling an event is correlated with it and caused by it."""
@@ -146,10 +190,10 @@ async def deliver(sub: Subscriber, raw: bytes | str | dict[str, Any], *, origin:
     event: CloudEvent | None = None
     try:
         event = parse_event(raw)
+        # provenance before anything else: a forged event is parked even where it would be ignored
+        check_provenance(sub.settings, event, origin)
         found = sub.handler_for(event.type)
         if found is None:
-            if event.type not in BY_TYPE:
-                raise PoisonEvent(f"unknown event type {event.type!r}")
             return _count(sub, event.type, "ignored")  # a known event this consumer does not need
         name, handler = found
         payload = validate_payload(event)
@@ -234,7 +278,7 @@ def _batchable(sub: Subscriber, raw: bytes | str | dict[str, Any], origin: str) 
         found = sub.handler_for(event.type)
         if found is None or found[0] not in sub.batch_handlers:
             return None
-        return _Batchable(raw, origin, found[0], event, validate_payload(event))
+        return _Batchable(raw, origin, found[0], event, admit(sub, event, origin))
     except PoisonEvent:
         return None
 
@@ -374,9 +418,13 @@ async def replay_dead_letters(sub: Subscriber, *, ids: list[int] | None = None) 
             event = parse_event(row.envelope)
             found = sub.handler_for(event.type)
             if found is None:
+                check_provenance(sub.settings, event, row.origin)
                 outcome = "ignored"
             else:
-                outcome = await handle_once(sub, event, found[1], validate_payload(event))
+                # the provenance rule holds on replay too: a forged event stays parked
+                outcome = await handle_once(sub, event, found[1], admit(sub, event, row.origin))
+        except PoisonEvent as exc:  # e.g. foreign_source: it never becomes applicable
+            outcome = f"failed: {str(exc).partition(':')[0]}"
         except Exception as exc:
             outcome = f"failed: {type(exc).__name__}"
         results[row.id] = outcome

@@ -25,13 +25,32 @@ from pena.settings import Settings
 # database; replicas start together, so one of them does each step while the others wait
 SCHEMA_LOCK = 727274  # one schema writer (create_all, or Alembic's upgrade) per database at a time
 SQL_OBJECTS_LOCK = 727275  # one installer of the audit and outbox triggers at a time
+SETTINGS_INFO = "pena_settings"
+
+
+def settings_of(session: AsyncSession) -> Settings:
+    """The settings of the service whose database this session belongs to (`Database.for_service`).
+    Fails when the session's database was built without them: a kernel helper that needs a key or a
+    lifetime must not guess one."""
+    settings = session.info.get(SETTINGS_INFO)
+    if not isinstance(settings, Settings):
+        raise RuntimeError("this session's Database was built without settings (use Database.for_service)")
+    return settings
 
 
 class Database:
     def __init__(
-        self, url: str, *, pool_size: int = 10, max_overflow: int = 10, timeout: float = 5.0, null_pool: bool = False
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        timeout: float = 5.0,
+        null_pool: bool = False,
+        settings: Settings | None = None,
     ) -> None:
         self.url = url
+        self.settings = settings
         kwargs: dict[str, object] = {"connect_args": {"timeout": timeout, "command_timeout": 60}}
         if null_pool:
             kwargs["poolclass"] = NullPool
@@ -41,7 +60,11 @@ class Database:
         # instead of pool_pre_ping, which asks the server on every checkout (BEGIN, ";", ROLLBACK:
         # three round trips per request); a restarted PostgreSQL still costs no request
         _replace_dead_connections(self.engine)
-        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # each session carries the service's settings: kernel helpers that take only a session (the
+        # idempotency store's key and lifetime) read them with `settings_of`
+        self.sessions = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False, info={SETTINGS_INFO: settings}
+        )
 
     @classmethod
     def for_service(cls, settings: Settings, service: str, *, null_pool: bool = False) -> Database:
@@ -51,6 +74,7 @@ class Database:
             max_overflow=settings.db_max_overflow,
             timeout=settings.db_timeout_seconds,
             null_pool=null_pool,
+            settings=settings,
         )
 
     @asynccontextmanager

@@ -15,6 +15,13 @@ from pena.context import current_causation_id, current_correlation_id, current_t
 from pena.ids import new_id
 
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+SOURCE_PREFIX = "/pena/"
+
+
+def service_source(service: str) -> str:
+    """The CloudEvents `source` of every event a service publishes (`/pena/<service>`): consumers
+    accept an event type only with the source of the service that owns it (pena.consumer)."""
+    return f"{SOURCE_PREFIX}{service}"
 
 
 class CloudEvent(BaseModel):

@@ -22,7 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena import failpoints, metrics
 from pena.contracts import BY_NAME
 from pena.db import Database, insert_rows
-from pena.envelope import CloudEvent, make_event
+from pena.envelope import CloudEvent, make_event, service_source
 from pena.notify import listen, wait_any
 from pena.tables import OUTBOX_CHANNEL, outbox
 
@@ -36,10 +36,14 @@ class OutboxMessage:
     event_name: str
     key: str | None
     envelope: dict[str, Any]
+    outbox_of: str | None = None
+    """The service whose outbox held the row (set by its relay)."""
 
     @property
     def service(self) -> str:
-        return BY_NAME[self.event_name].service
+        """The service whose topic the message goes on: the outbox's own service. A service can only
+        publish on its own topic; consumers refuse there what another service owns (pena.consumer)."""
+        return self.outbox_of or BY_NAME[self.event_name].service
 
     def event(self) -> CloudEvent:
         return CloudEvent.model_validate(self.envelope)
@@ -61,7 +65,7 @@ def outbox_row(
         raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
     event = make_event(
         event_type=contract.type,
-        source=f"/pena/{contract.service}",
+        source=service_source(contract.service),
         subject=subject,
         time=time,
         data=payload.model_dump(mode="json"),
@@ -134,7 +138,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            messages = [OutboxMessage(r.id, r.event_name, r.message_key, r.envelope) for r in rows]
+            messages = [OutboxMessage(r.id, r.event_name, r.message_key, r.envelope, self.service) for r in rows]
             await self.publisher.publish(messages)
             failpoints.hit("relay.after_publish")
             await session.execute(

@@ -83,11 +83,13 @@ def _typed(value: Any, kind: type) -> Any:
         return date.fromisoformat(str(value))
     if kind is str:
         return str(value)
-    raise TypeError(f"cursor fields are str, date or datetime, not {kind.__name__}")
+    if kind is int:
+        return int(str(value))
+    raise TypeError(f"cursor fields are str, int, date or datetime, not {kind.__name__}")
 
 
 def read_cursor(page: PageRequest, *fields: tuple[str, type]) -> tuple[Any, ...] | None:
-    """The position a cursor names, as a tuple typed by `fields` ((name, str | date | datetime), ...);
+    """The position a cursor names, as a tuple typed by `fields` ((name, str | int | date | datetime), ...);
     None for the first page. A cursor that lacks a field or whose value does not parse is refused with
     the one 400 `invalid_cursor` problem.
 

@@ -17,6 +17,7 @@ from pena.definition import ServiceDefinition
 from pena.kafka import KafkaConsumerRunner, KafkaPublisher, ensure_topics
 from pena.migrate import migrate
 from pena.outbox import OutboxRelay, Publisher
+from pena.retention import RETENTION_JOB, retention_job, schedule_retention
 from pena.scheduler import Scheduler
 from pena.settings import Settings
 
@@ -96,8 +97,9 @@ class Runtime:
                     self.bus.subscribe(svc.subscriber, d.consumes_from)
                 else:
                     svc.consumer = KafkaConsumerRunner(svc.subscriber, s, d.consumes_from, self.kafka_publisher)
-            if d.jobs:
-                svc.scheduler = Scheduler(svc.db, d.jobs, self.clock, poll_seconds=s.scheduler_poll_seconds, settings=s)
+            # every service runs the kernel's retention job beside its own
+            jobs = {**d.jobs, RETENTION_JOB: retention_job}
+            svc.scheduler = Scheduler(svc.db, jobs, self.clock, poll_seconds=s.scheduler_poll_seconds, settings=s)
 
     def service(self, name: str) -> ServiceRuntime:
         return self.services[name]
@@ -109,6 +111,9 @@ class Runtime:
                 await hook(svc)
         if not self.workers:
             return
+        for svc in self.services.values():
+            async with svc.db.transaction() as session:
+                await schedule_retention(session, self.clock.now(), self.settings)
         if self.kafka_publisher is not None:
             self._tasks.append(asyncio.create_task(self._ensure_topics()))
         for svc in self.services.values():

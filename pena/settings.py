@@ -13,6 +13,7 @@ import base64
 import binascii
 import os
 import string
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -149,6 +150,16 @@ class Settings(BaseSettings):
     # rate_limit_max_subjects buckets are kept (an idle bucket expires after a minute)
     rate_limit_per_minute: int = Field(default=6000, ge=1)
     rate_limit_max_subjects: int = Field(default=50_000, ge=1)
+
+    # Idempotency-Key answers are replayed for this long, then the key behaves as new (pena/idempotency.py)
+    idempotency_ttl: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
+    # Retention of the kernel's bookkeeping rows (pena/retention.py: a scheduled job every service runs).
+    # Durations as ISO 8601 (P7D, PT24H) or seconds. Inbox rows dedupe redeliveries: keep them longer
+    # than Kafka keeps the topics (docs/operations.md, "Retention").
+    outbox_retention: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))  # after publication
+    inbox_retention: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    retention_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    retention_batch_size: int = Field(default=5000, ge=1, le=100_000)
 
     # calendar dates of business facts ("today", "as of 31 July") are taken in this zone
     business_timezone: str = "Asia/Jakarta"

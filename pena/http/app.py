@@ -1,6 +1,6 @@
 """The app factory: one FastAPI app for the services of a runtime (one service, or all four in
-`pena dev`), with problem+json errors, the request context middleware, NUL screening and the
-operations routes."""
+`pena dev`), with problem+json errors, the request context middleware, NUL screening, the
+operations routes and the audit API."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from pena.http.audit import audit
 from pena.http.middleware import RequestContextMiddleware
 from pena.http.ops import ops
 from pena.http.screening import refuse_nul_characters
@@ -39,6 +40,7 @@ def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, settings=runtime.settings)
     app.include_router(ops)
+    app.include_router(audit)  # every service's audit log (pena/http/audit.py)
     for svc in runtime.services.values():
         for router in svc.definition.routers:
             app.include_router(router)

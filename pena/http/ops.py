@@ -1,17 +1,22 @@
 """Operations routes every app serves: liveness, readiness, Prometheus metrics, the service clock
-(dev/test), and the dead letters of the services in the process (list and replay)."""
+(dev/test), and the dead letters of the services in the process (list and replay).
+
+Each declares its policy (pena.access): the probes and metrics are public (no token: the orchestrator
+and Prometheus call them, and they reveal no record); the clock, read or moved, needs `ops:clock`, and
+the dead letters `ops:deadletters`, both with national reach (an admin)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pena import metrics
-from pena.auth import Principal, require
+from pena.access import policy, public
+from pena.auth import Principal
 from pena.clock import OffsetClock
 from pena.consumer import replay_dead_letters
 from pena.deadletters import parked_dead_letters
@@ -23,14 +28,18 @@ from pena.problems import Problem
 from pena.settings import Settings
 
 ops = APIRouter(tags=["operations"])
+ClockOperator = Annotated[Principal, policy("ops:clock", "national")]
+DeadLetterOperator = Annotated[Principal, policy("ops:deadletters", "national")]
 
 
-@ops.get("/healthz", summary="Liveness: the process answers")
+@ops.get("/healthz", summary="Liveness: the process answers", dependencies=[public()])
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@ops.get("/readyz", summary="Readiness: every service database answers (and Kafka, where used)")
+@ops.get(
+    "/readyz", summary="Readiness: every service database answers (and Kafka, where used)", dependencies=[public()]
+)
 async def readyz(request: Request) -> Response:
     runtime = get_runtime(request)
     checks: dict[str, Any] = {}
@@ -64,7 +73,7 @@ async def _kafka_reachable(settings: Settings) -> bool:
         return False
 
 
-@ops.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+@ops.get("/metrics", summary="Prometheus metrics", include_in_schema=False, dependencies=[public()])
 async def metrics_endpoint() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -74,9 +83,7 @@ class ClockOffset(StrictModel):
 
 
 @ops.put("/v1/ops/clock", summary="Move the service clock (dev/test only; production refuses)")
-async def set_clock(
-    body: ClockOffset, request: Request, _: Annotated[Principal, Depends(require("ops:clock"))]
-) -> dict[str, Any]:
+async def set_clock(body: ClockOffset, request: Request, _: ClockOperator) -> dict[str, Any]:
     runtime = get_runtime(request)
     if not runtime.settings.allow_clock_control or not isinstance(runtime.clock, OffsetClock):
         raise Problem(403, "Forbidden", "clock control is disabled in these settings", type_="clock-control-disabled")
@@ -95,16 +102,14 @@ async def set_clock(
     return {"offset": body.offset, "now": runtime.clock.now().isoformat()}
 
 
-@ops.get("/v1/ops/clock", summary="The service clock")
-async def get_clock_route(request: Request) -> dict[str, Any]:
+@ops.get("/v1/ops/clock", summary="The service clock (its time and demo offset)")
+async def get_clock_route(request: Request, _: ClockOperator) -> dict[str, Any]:
     clock = get_runtime(request).clock
     return {"now": clock.now().isoformat(), "offset": getattr(clock, "offset", None)}
 
 
 @ops.get("/v1/ops/dead-letters", summary="Dead letters of the services in this process")
-async def list_dead_letters(
-    request: Request, _: Annotated[Principal, Depends(require("ops:deadletters"))], include_replayed: bool = False
-) -> dict[str, Any]:
+async def list_dead_letters(request: Request, _: DeadLetterOperator, include_replayed: bool = False) -> dict[str, Any]:
     items = []
     for name, svc in get_runtime(request).services.items():
         async with svc.db.transaction() as session:
@@ -113,9 +118,7 @@ async def list_dead_letters(
 
 
 @ops.post("/v1/ops/dead-letters/{service}/replay", summary="Replay a service's parked dead letters")
-async def replay(
-    service: str, request: Request, _: Annotated[Principal, Depends(require("ops:deadletters"))]
-) -> dict[str, Any]:
+async def replay(service: str, request: Request, _: DeadLetterOperator) -> dict[str, Any]:
     runtime = get_runtime(request)
     svc = runtime.services.get(service)
     if svc is None or svc.subscriber is None:

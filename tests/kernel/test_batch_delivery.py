@@ -17,10 +17,10 @@ from tests.kernel.test_delivery import effects_of
 COMPLETED = BY_NAME["training.completed"]
 
 
-def envelope(participant_id: str, seq: int, batch_id: str = "b1") -> bytes:
+def envelope(participant_id: str, seq: int, batch_id: str = "b1", source: str = "/pena/training") -> bytes:
     return make_event(
         event_type=COMPLETED.type,
-        source="/pena/training",
+        source=source,
         subject=participant_id,
         time=datetime.now(UTC),
         data=probe.completed(participant_id, seq, batch_id).model_dump(mode="json"),
@@ -44,15 +44,23 @@ async def batch_consumer(make_runtime):
 
 async def test_a_run_is_applied_in_one_batch_in_order_and_redelivery_changes_nothing(make_runtime) -> None:
     runtime, sub, sizes = await batch_consumer(make_runtime)
+    topic = sub.settings.topic("training")
     e1, e2, e3, e4 = (envelope(f"p{i}", i) for i in range(1, 5))
-    records = [(e1, "t/0/1"), (e2, "t/0/2"), (e2, "t/0/3"), (b"{not json", "t/0/4"), (e3, "t/0/5"), (e4, "t/0/6")]
+    records = [
+        (e1, f"{topic}/0/1"),
+        (e2, f"{topic}/0/2"),
+        (e2, f"{topic}/0/3"),
+        (b"{not json", f"{topic}/0/4"),
+        (e3, f"{topic}/0/5"),
+        (e4, f"{topic}/0/6"),
+    ]
     outcomes = await deliver_records(sub, records)
     assert outcomes == ["processed", "processed", "duplicate", "dead_lettered", "processed", "processed"]
     assert sizes == [2, 2]  # the malformed record splits the run; the repeated event is handed over once
     con = runtime.service("probe")
     assert [(p, s) for p, s, _ in await effects_of(con)] == [("p1", 1), ("p2", 2), ("p3", 3), ("p4", 4)]
 
-    again = await deliver_records(sub, [(e1, "t/0/1"), (e2, "t/0/2"), (e3, "t/0/5")])
+    again = await deliver_records(sub, [(e1, f"{topic}/0/1"), (e2, f"{topic}/0/2"), (e3, f"{topic}/0/5")])
     assert again == ["duplicate", "duplicate", "duplicate"]
     assert sizes == [2, 2]  # nothing new: the handler was not called
     assert len(await effects_of(con)) == 4
@@ -62,8 +70,9 @@ async def test_a_failing_batch_falls_back_to_one_by_one_and_only_the_faulty_even
     make_runtime, settings
 ) -> None:
     runtime, sub, sizes = await batch_consumer(make_runtime)
+    topic = sub.settings.topic("training")
     good1, poison, good2 = envelope("g1", 1), envelope("bad", 2, batch_id="poison"), envelope("g2", 3)
-    outcomes = await deliver_records(sub, [(good1, "t/1/1"), (poison, "t/1/2"), (good2, "t/1/3")])
+    outcomes = await deliver_records(sub, [(good1, f"{topic}/1/1"), (poison, f"{topic}/1/2"), (good2, f"{topic}/1/3")])
     assert outcomes == ["processed", "dead_lettered", "processed"]
     assert sizes == [3]  # the batch attempt, rolled back; then each event through the one-by-one path
     con = runtime.service("probe")
@@ -72,5 +81,19 @@ async def test_a_failing_batch_falls_back_to_one_by_one_and_only_the_faulty_even
         letters = (await s.execute(select(dead_letters))).all()
     assert len(letters) == 1
     assert "cannot take poison" in letters[0].error
-    assert letters[0].origin == "t/1/2"
+    assert letters[0].origin == f"{topic}/1/2"
     assert letters[0].attempts == settings.consumer_max_attempts
+
+
+async def test_a_forged_event_in_a_run_is_dead_lettered_alone_and_the_run_goes_on(make_runtime) -> None:
+    runtime, sub, sizes = await batch_consumer(make_runtime)
+    topic = sub.settings.topic("training")
+    good1, forged, good2 = envelope("g1", 1), envelope("f", 2, source="/pena/monev"), envelope("g2", 3)
+    outcomes = await deliver_records(sub, [(good1, f"{topic}/1/1"), (forged, f"{topic}/1/2"), (good2, f"{topic}/1/3")])
+    assert outcomes == ["processed", "dead_lettered", "processed"]
+    con = runtime.service("probe")
+    assert [(p, s) for p, s, _ in await effects_of(con)] == [("g1", 1), ("g2", 3)]
+    async with con.db.transaction() as s:
+        letters = (await s.execute(select(dead_letters))).all()
+    assert [letter.error.split(":")[0] for letter in letters] == ["foreign_source"]
+    assert letters[0].attempts == 0
