@@ -31,7 +31,8 @@ async def test_a_completion_delivered_three_times_creates_one_task(make_runtime)
 
     # and once more straight through the consumer path, same envelope
     envelope = (await outbox_events(runtime, "training", "training.completed"))[0]
-    assert await deliver(runtime.service("monev").subscriber, envelope, origin="test") == "duplicate"
+    origin = f"{runtime.settings.topic('training')}/0/1"  # as the Kafka consumer names a record of training's topic
+    assert await deliver(runtime.service("monev").subscriber, envelope, origin=origin) == "duplicate"
     # a second announcement of the same completion (a new event id) meets the unique constraint
     await announce_completions(runtime, done)
 
@@ -154,7 +155,8 @@ async def test_a_fetched_run_of_completions_is_scheduled_set_based_with_each_eve
     await announce_completions(runtime, *done, done[0], drain=False)  # p-0 announced twice
     envelopes = await outbox_events(runtime, "training", "training.completed")
     sub = runtime.service("monev").subscriber
-    outcomes = await deliver_records(sub, [(json.dumps(e), f"t/0/{i}") for i, e in enumerate(envelopes)])
+    topic = runtime.settings.topic("training")
+    outcomes = await deliver_records(sub, [(json.dumps(e), f"{topic}/0/{i}") for i, e in enumerate(envelopes)])
     assert outcomes == ["processed"] * 5  # five distinct events; the repeat meets the unique constraint
 
     stored = await tasks(runtime)
