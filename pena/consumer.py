@@ -211,6 +211,10 @@ async def deliver(sub: Subscriber, raw: bytes | str | dict[str, Any], *, origin:
             return _count(sub, name, outcome)
         except asyncio.CancelledError:
             raise
+        except PoisonEvent as exc:  # the handler found the event can never apply: parked at once, no retries
+            error = f"{type(exc).__name__}: {redact(str(exc))[:500]}"
+            await _dead_letter(sub, raw, event, origin, error, attempts=attempt)
+            return _count(sub, name, "dead_lettered")
         except Exception as exc:
             if is_transient(exc):
                 # the database is away (restart, failover): wait for it, never dead-letter for that

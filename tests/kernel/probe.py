@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, fun
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal, require
-from pena.consumer import Delivery
+from pena.consumer import Delivery, PoisonEvent
 from pena.contracts import TrainingCompleted
 from pena.definition import ServiceDefinition
 from pena.http.bodies import StrictModel
@@ -84,6 +84,8 @@ async def on_completed(session: AsyncSession, delivery: Delivery) -> None:
     payload: TrainingCompleted = delivery.payload
     if payload.batch_id == "poison":
         raise RuntimeError("this handler cannot take poison batches")
+    if payload.batch_id == "refused":  # a rule of the consumer's says this event can never apply
+        raise PoisonEvent("transition_refused: batch 'refused' can never be applied")
     await session.execute(
         insert(effects).values(
             event_id=delivery.event.id,

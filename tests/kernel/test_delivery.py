@@ -95,6 +95,28 @@ async def test_redelivered_event_changes_nothing_and_one_participant_stays_in_or
 
 
 @pytest.mark.parametrize("bus", BUSES)
+async def test_a_handler_refusing_an_event_parks_it_at_once_without_retries(make_runtime, settings, bus) -> None:
+    runtime, pub, con = await start(make_runtime, settings, bus)
+    async with pub.db.transaction() as s:
+        await probe.create_thing(s, "p-refused", 1, batch_id="refused")
+        await probe.create_thing(s, "p-good", 2)
+    await pub.relay.drain()
+    assert await wait_effects(con, 1) == [("p-good", 2, "b1")]
+
+    async def dead_lettered() -> bool:
+        async with con.db.transaction() as s:
+            return bool((await s.execute(select(dead_letters))).all())
+
+    await eventually(dead_lettered, what="the refused event's dead letter")
+    async with con.db.transaction() as s:
+        letters = (await s.execute(select(dead_letters))).all()
+    assert len(letters) == 1
+    assert letters[0].error.startswith("PoisonEvent: transition_refused")
+    assert letters[0].attempts == 1  # not consumer_max_attempts: retrying cannot change the answer
+    assert await effects_of(con) == [("p-good", 2, "b1")]
+
+
+@pytest.mark.parametrize("bus", BUSES)
 async def test_failing_handler_dead_letters_with_reason_and_consumer_moves_on(make_runtime, settings, bus) -> None:
     runtime, pub, con = await start(make_runtime, settings, bus)
     async with pub.db.transaction() as s:
