@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI
 
 from pena.http.audit import audit
 from pena.http.middleware import RequestContextMiddleware
+from pena.http.openapi import document_the_wire, operation_id
 from pena.http.ops import ops
 from pena.http.screening import refuse_nul_characters
 from pena.problems import install_problem_handlers
@@ -34,6 +35,7 @@ def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI
         description=f"Services in this process: {names}. Authenticate with a bearer JWT "
         "(`pena token --role admin` prints a local dev token). Errors are RFC 9457 problem+json.",
         dependencies=[Depends(refuse_nul_characters)],
+        generate_unique_id_function=operation_id,
     )
     app.state.runtime = runtime
     app.state.settings = runtime.settings
@@ -44,4 +46,5 @@ def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI
     for svc in runtime.services.values():
         for router in svc.definition.routers:
             app.include_router(router)
+    document_the_wire(app)  # bearer scheme, problem+json answers, text/csv (pena/http/openapi.py)
     return app

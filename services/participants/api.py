@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.access import policy
 from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
+from pena.http.openapi import CsvResponse
 from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
 from pena.pagination import Page, Paging
 from pena.problems import problem_response
@@ -131,7 +132,11 @@ async def list_participants(
     )
 
 
-@router.get("/export.csv", summary="CSV export with the list's filters (NIK masked without participants:read_nik)")
+@router.get(
+    "/export.csv",
+    summary="CSV export with the list's filters (NIK masked without participants:read_nik)",
+    response_class=CsvResponse,
+)
 async def export_participants(
     session: Session, settings: SettingsDep, principal: Exporter, filters: Filters
 ) -> Response:
@@ -219,7 +224,11 @@ async def get_import(import_id: str, session: Session, principal: Uploader) -> I
     return ImportRead.model_validate(job, from_attributes=True)
 
 
-@router.get("/imports/{import_id}/errors", summary="Refused fields of an import as CSV (row, field, rule; no values)")
+@router.get(
+    "/imports/{import_id}/errors",
+    summary="Refused fields of an import as CSV (row, field, rule; no values)",
+    response_class=CsvResponse,
+)
 async def get_import_errors(import_id: str, session: Session, principal: Uploader) -> Response:
     body = await imports.import_errors_csv(session, principal=principal, import_id=import_id)
     return Response(body, media_type="text/csv; charset=utf-8")
