@@ -73,7 +73,7 @@ def cluster_settings(fault_settings: Settings, cluster: infra.KafkaCluster) -> S
 
 @pytest.fixture
 async def procs(cluster_settings: Settings, tmp_path: Path) -> AsyncIterator[ServiceProcesses]:
-    await ensure_topics(cluster_settings, ["training", "monev"])
+    await ensure_topics(cluster_settings, ["participants", "training", "monev", "graduation"])
     procs = ServiceProcesses(cluster_settings, tmp_path, PENA_TOPIC_REPLICATION_FACTOR="3")
     try:
         yield procs
