@@ -184,13 +184,18 @@ def _cmd_infra(args: argparse.Namespace) -> int:
         servers: list[tuple[str, infra.PostgresInfra | infra.KafkaInfra]] = []
         if not args.no_postgres:
             servers.append(("PostgreSQL", infra.PostgresInfra()))
-        if not args.no_kafka:
+        if not args.no_kafka and args.brokers == 1:
             servers.append(("Kafka", infra.KafkaInfra()))
         for what, server in servers:
             if not server.is_running():
                 _progress(f"starting {what} on 127.0.0.1:{server.port} ...")
             with _infra_errors(what):
                 print(server.up(), flush=True)
+        if not args.no_kafka and args.brokers > 1:
+            cluster = infra.KafkaCluster(size=args.brokers)
+            _progress(f"starting a Kafka cluster of {cluster.size} nodes on {cluster.bootstrap} ...")
+            with _infra_errors("the Kafka cluster"):
+                print("\n".join(cluster.up()), flush=True)
     elif args.action == "down":
         print("\n".join(infra.down()))
     else:
@@ -548,6 +553,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-kafka", action="store_true", help="up: leave Kafka out")
     p.add_argument("--no-postgres", action="store_true", help="up: leave PostgreSQL out")
+    p.add_argument(
+        "--brokers",
+        type=int,
+        choices=[1, 3],
+        default=1,
+        help="up: 1 (default) a single broker on PENA_KAFKA_PORT; 3 a KRaft cluster of three broker+controller "
+        "nodes on PENA_KAFKA_CLUSTER_PORT and the next two (default 19092-19094), topics replicated 3 with "
+        "min.insync.replicas=2 (set PENA_KAFKA_BOOTSTRAP and PENA_TOPIC_REPLICATION_FACTOR=3 as `up` prints)",
+    )
     p.set_defaults(func=_cmd_infra)
 
     p = command("topics", "create the Kafka topics and dead-letter topics that are missing")
