@@ -42,9 +42,13 @@ async def test_a_family_in_papua_registers_with_the_national_list(registry) -> N
     )
     assert created.status_code == 201, created.text
     assert created.json()["region_code"] == JAYAPURA_VILLAGE  # dotted accepted, stored plain
-    listed = await registry.client.get("/v1/participants/regions?prefix=9171", headers=registry.admin)
+    listed = await registry.client.get("/v1/participants/regions?prefix=91.71", headers=registry.admin)
     names = {r["code"]: r["name"] for r in listed.json()}
     assert names["9171"] == "Kota Jayapura"
+    assert names[JAYAPURA_VILLAGE] == "Gurabesi"
+    assert all(code.startswith("9171") for code in names)
+    found = await registry.client.get("/v1/participants?region_prefix=91.71", headers=registry.admin)
+    assert [p["id"] for p in found.json()["items"]] == [created.json()["id"]]
 
 
 async def test_an_unknown_regency_is_still_refused(registry) -> None:

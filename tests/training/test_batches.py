@@ -140,6 +140,10 @@ async def test_dotted_region_codes_are_stored_plain_and_found_by_plain_prefix(ru
         assert [c["id"] for c in found.json()["items"]] == [papua]
         found = await client.get("/v1/training-centres", params={"region_prefix": "91"}, headers=admin)
         assert [c["id"] for c in found.json()["items"]] == [papua]
+        dotted = await client.get("/v1/training-centres", params={"region_prefix": "91.71"}, headers=admin)
+        assert [c["id"] for c in dotted.json()["items"]] == [papua]
+        bad_filter = await client.get("/v1/training-centres", params={"region_prefix": "9x"}, headers=admin)
+        assert bad_filter.status_code == 422
         batch = await client.post("/v1/batches", json=batch_body(papua, region_code="91.71.01.1001"), headers=admin)
         assert batch.status_code == 201, batch.text
         assert batch.json()["region_code"] == "9171011001"
