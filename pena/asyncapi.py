@@ -8,8 +8,9 @@ from typing import Any
 import yaml
 from pydantic.json_schema import models_json_schema
 
-from pena.contracts import CONTRACTS, SERVICES
-from pena.envelope import CONTENT_TYPE, service_source
+from pena.contracts import CONTRACTS, SERVICES, EventContract
+from pena.contracts.examples import example_event
+from pena.envelope import CONTENT_TYPE, TYPE_HEADER, service_source
 from pena.settings import Settings
 
 REF = "#/components/schemas/{model}"
@@ -42,6 +43,26 @@ def _envelope_schema(contract_type: str, source: str, payload_ref: str, datasche
     }
 
 
+def _headers_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Kafka record headers. Structured mode: the record value is the whole CloudEvent, so "
+        "there is no `ce_` header (the CloudEvents Kafka binding reads any `ce_` header as binary mode).",
+        "required": ["content-type", TYPE_HEADER],
+        "properties": {
+            "content-type": {"type": "string", "const": CONTENT_TYPE},
+            TYPE_HEADER: {"type": "string", "description": "the CloudEvents type, to route without parsing the value"},
+            "traceparent": {"type": "string", "description": "W3C trace context (as in the envelope), when set"},
+        },
+    }
+
+
+def _example(c: EventContract) -> dict[str, Any]:
+    event = example_event(c)
+    headers = {"content-type": CONTENT_TYPE, TYPE_HEADER: c.type, "traceparent": event["traceparent"]}
+    return {"name": c.name, "summary": f"a {c.name} event", "headers": headers, "payload": event}
+
+
 def build_document(settings: Settings) -> dict[str, Any]:
     _, defs = models_json_schema([(c.payload, "validation") for c in CONTRACTS], ref_template=REF)
     schemas: dict[str, Any] = dict(sorted(defs.get("$defs", {}).items()))
@@ -63,7 +84,10 @@ def build_document(settings: Settings) -> dict[str, Any]:
                 "title": c.name,
                 "summary": c.summary,
                 "contentType": CONTENT_TYPE.split(";")[0],
+                "headers": {"$ref": "#/components/schemas/KafkaHeaders"},
                 "payload": {"$ref": REF.format(model=envelope_id)},
+                "externalDocs": {"description": "JSON Schema of data (served by the owner)", "url": c.dataschema},
+                "examples": [_example(c)],
                 "bindings": {
                     "kafka": {
                         "key": {"type": "string", "description": "participant id (the subject)"},
@@ -95,6 +119,7 @@ def build_document(settings: Settings) -> dict[str, Any]:
             "channel": {"$ref": f"#/channels/{channel_id}"},
             "messages": [{"$ref": f"#/channels/{channel_id}/messages/{m}"} for m in channel_messages],
         }
+    schemas["KafkaHeaders"] = _headers_schema()
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -110,12 +135,44 @@ def build_document(settings: Settings) -> dict[str, Any]:
             "local": {
                 "host": settings.kafka_bootstrap,
                 "protocol": "kafka",
-                "description": "single-node broker started by `pena infra up`",
-            }
+                "description": "single-node broker started by `pena infra up` (PLAINTEXT, development only)",
+            },
+            "kafka-prod": {
+                "host": "{broker}:9094",
+                "protocol": "kafka-secure",
+                "description": "a production cluster: SASL_SSL with SCRAM-SHA-512, one principal per system with "
+                "Read on the topics it needs (docs/operations.md, section 7a); or mTLS (SSL with a client "
+                "certificate). The operators give the broker addresses and the CA.",
+                "variables": {
+                    "broker": {
+                        "default": "kafka-1.example.internal",
+                        "description": "any broker of the cluster (list all of them as bootstrap servers)",
+                    }
+                },
+                "security": [
+                    {"$ref": "#/components/securitySchemes/saslScram"},
+                    {"$ref": "#/components/securitySchemes/mutualTls"},
+                ],
+                "bindings": {"kafka": {"bindingVersion": "0.5.0"}},
+            },
         },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": schemas},
+        "components": {
+            "messages": messages,
+            "schemas": schemas,
+            "securitySchemes": {
+                "saslScram": {
+                    "type": "scramSha512",
+                    "description": "SASL/SCRAM-SHA-512 over TLS (security.protocol=SASL_SSL); the credentials "
+                    "of your own principal, never a PENA service's",
+                },
+                "mutualTls": {
+                    "type": "X509",
+                    "description": "mTLS: security.protocol=SSL with a client certificate signed by the cluster's CA",
+                },
+            },
+        },
     }
 
 

@@ -15,6 +15,9 @@ from pena.context import current_causation_id, current_correlation_id, current_t
 from pena.ids import new_id
 
 CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+# Kafka header with the event type, for routing without parsing the value (not `ce_type`: any `ce_`
+# header marks a record as binary mode in the CloudEvents Kafka binding, and PENA's are structured)
+TYPE_HEADER = "pena-type"
 SOURCE_PREFIX = "/pena/"
 
 

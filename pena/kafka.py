@@ -18,7 +18,7 @@ from aiokafka.helpers import create_ssl_context
 
 from pena import failpoints
 from pena.consumer import Subscriber, deliver_records
-from pena.envelope import CONTENT_TYPE
+from pena.envelope import CONTENT_TYPE, TYPE_HEADER
 from pena.outbox import OutboxMessage
 from pena.settings import Settings, kafka_security_problems
 
@@ -158,10 +158,13 @@ class KafkaPublisher:
 
 
 def _headers(envelope: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """Structured-mode CloudEvents headers: the envelope (the record value) is the event, so no
+    `ce_` header is set (the Kafka protocol binding takes any `ce_` header as binary mode, and the
+    CloudEvents SDKs then read the attributes from the headers and refuse the record). `pena-type`
+    lets a consumer route without parsing the value; `traceparent` is the W3C trace context."""
     headers = [
         ("content-type", CONTENT_TYPE.encode()),
-        ("ce_type", str(envelope["type"]).encode()),
-        ("ce_id", str(envelope["id"]).encode()),
+        (TYPE_HEADER, str(envelope["type"]).encode()),
     ]
     if envelope.get("traceparent"):
         headers.append(("traceparent", str(envelope["traceparent"]).encode()))

@@ -9,6 +9,7 @@ a new type version (`...v2`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -22,7 +23,8 @@ from pena.contracts.participants import (
 from pena.contracts.training import BatchScheduled, TrainingCompleted, TrainingDropped, TrainingEnrolled
 
 TYPE_PREFIX = "id.go.kemensos.pena"
-SCHEMA_BASE = "https://pena.kemensos.go.id/schemas"
+# where the services are published; every event names its schema there (`dataschema`)
+SCHEMA_HOST = "https://pena.kemensos.go.id"
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,18 @@ class EventContract:
 
     @property
     def dataschema(self) -> str:
-        return f"{SCHEMA_BASE}/{self.name}/v{self.version}.json"
+        return f"{SCHEMA_HOST}{self.schema_path}"
+
+    @property
+    def schema_path(self) -> str:
+        """Path of the payload's JSON Schema, served by the owning service (pena/http/schemas.py) and
+        named by the `dataschema` of every event of this type."""
+        return f"/schemas/{self.name}/v{self.version}.json"
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema (2020-12) of the event's `data`, identified by its `dataschema` URL."""
+        schema = self.payload.model_json_schema(mode="validation")
+        return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": self.dataschema} | schema
 
 
 CONTRACTS: tuple[EventContract, ...] = (

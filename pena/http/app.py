@@ -13,6 +13,7 @@ from pena.http.audit import audit
 from pena.http.middleware import RequestContextMiddleware
 from pena.http.openapi import document_the_wire, operation_id
 from pena.http.ops import ops
+from pena.http.schemas import schemas
 from pena.http.screening import refuse_nul_characters
 from pena.problems import install_problem_handlers
 from pena.runtime import Runtime
@@ -43,6 +44,7 @@ def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI
     app.add_middleware(RequestContextMiddleware, settings=runtime.settings)
     app.include_router(ops)
     app.include_router(audit)  # every service's audit log (pena/http/audit.py)
+    app.include_router(schemas)  # the event schemas at their dataschema URLs (pena/http/schemas.py)
     for svc in runtime.services.values():
         for router in svc.definition.routers:
             app.include_router(router)

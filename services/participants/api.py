@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from pydantic import BeforeValidator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.access import policy
+from pena.access import region_prefix as plain_prefix
 from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.http.openapi import CsvResponse
@@ -65,10 +67,16 @@ def _answer(participant: Participant, principal: Principal, settings: Settings, 
     )
 
 
+# a Kemendagri code prefix, dotted (13.71) or plain (1371), filtered in plain digits (the kernel's normaliser)
+CodePrefix = Annotated[
+    str | None,
+    BeforeValidator(lambda value: plain_prefix(value) or value),
+    Query(pattern=r"^\d{1,10}$", description="Kemendagri code prefix, e.g. 1371 or 13.71"),
+]
+
+
 def _filters(
-    region_prefix: Annotated[
-        str | None, Query(pattern=r"^\d{1,10}$", description="Kemendagri code prefix, e.g. 1371")
-    ] = None,
+    region_prefix: CodePrefix = None,
     status: Annotated[str | None, Query(pattern=r"^(candidate|active|graduated|exited|erased)$")] = None,
     business_field: BusinessField | None = None,
     programme: Programme | None = None,
@@ -172,7 +180,7 @@ async def lookup_participant(
 async def list_regions(
     session: Session,
     _: ReferenceReader,
-    prefix: Annotated[str | None, Query(pattern=r"^\d{1,10}$")] = None,
+    prefix: CodePrefix = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[RegionRead]:
     return [

@@ -3,13 +3,13 @@ registration and bulk import, and the region reference upsert. Use cases call th
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, cast, func, select, tuple_
+from sqlalchemy import String, any_, bindparam, cast, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -162,25 +162,65 @@ async def region_count(session: AsyncSession) -> int:
 
 
 async def region_codes(session: AsyncSession) -> list[str]:
-    return list((await session.execute(select(col(Region.code)))).scalars().all())
+    """The province and regency codes (552 of the 91,599 rows): what validation checks prefixes against."""
+    statement = select(col(Region.code)).where(func.length(col(Region.code)) <= 4)
+    return list((await session.execute(statement)).scalars().all())
 
 
-async def upsert_regions(session: AsyncSession, rows: list[dict[str, str]]) -> int:
-    """Inserts or updates region codes (columns code, name, level, version); returns how many."""
+# set-based: one array per column, unnested by PostgreSQL (91,599 rows in one round trip); rows whose
+# name, level and version are unchanged are not rewritten, so a repeated import writes nothing
+_UPSERT_REGIONS = text(
+    """
+    WITH written AS (
+        INSERT INTO regions (code, name, level, version)
+        SELECT * FROM unnest(CAST(:codes AS varchar[]), CAST(:names AS varchar[]),
+                             CAST(:levels AS varchar[]), CAST(:versions AS varchar[]))
+        ON CONFLICT (code) DO UPDATE
+            SET name = excluded.name, level = excluded.level, version = excluded.version
+            WHERE (regions.name, regions.level, regions.version)
+                  IS DISTINCT FROM (excluded.name, excluded.level, excluded.version)
+        RETURNING 1
+    )
+    SELECT count(*) FROM written
+    """
+)
+
+
+async def upsert_regions(session: AsyncSession, rows: Sequence[Mapping[str, str]]) -> int:
+    """Inserts or updates region codes (keys code, name, level, version); returns how many rows were
+    new or changed."""
     if not rows:
         return 0
-    table = Region.__table__  # type: ignore[attr-defined]
-    statement = pg_insert(table).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.code],
-        set_={
-            "name": statement.excluded.name,
-            "level": statement.excluded.level,
-            "version": statement.excluded.version,
-        },
+    params = {
+        "codes": [r["code"] for r in rows],
+        "names": [r["name"] for r in rows],
+        "levels": [r["level"] for r in rows],
+        "versions": [r["version"] for r in rows],
+    }
+    return int((await session.execute(_UPSERT_REGIONS, params)).scalar_one())
+
+
+async def lock_regions(session: AsyncSession) -> None:
+    """Serialises region loads until the transaction ends (two replicas starting on one empty
+    database: the second waits, then finds the rows)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('participants.regions'))"))
+
+
+async def copy_regions(session: AsyncSession, rows: Sequence[Mapping[str, str]]) -> int:
+    """Loads region codes into an EMPTY table with COPY (the startup path: a fresh database gets the
+    91,599 rows several times faster than through the upsert); returns how many."""
+    connection = await (await session.connection()).get_raw_connection()
+    records = [(r["code"], r["name"], r["level"], r["version"]) for r in rows]
+    await connection.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        "regions", records=records, columns=["code", "name", "level", "version"]
     )
-    await session.execute(statement)
-    return len(rows)
+    return len(records)
+
+
+async def region_version_loaded(session: AsyncSession, version: str) -> bool:
+    """Whether any region row carries `version` (the startup hook's once-per-database check)."""
+    statement = select(col(Region.code)).where(col(Region.version) == version).limit(1)
+    return (await session.execute(statement)).first() is not None
 
 
 async def list_regions(session: AsyncSession, *, prefix: str | None, limit: int) -> list[Region]:

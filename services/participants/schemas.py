@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
 
+from pena.access import region_code
 from pena.contracts.participants import ParticipantStatus
 from pena.http.bodies import StrictModel
 
@@ -15,12 +15,12 @@ BusinessField = Literal["kuliner", "agribisnis", "dagang", "fashion_menjahit", "
 Programme = Literal["PKH", "BPNT", "PBI-JK"]
 Sex = Literal["F", "M"]
 REGION_CODE = r"^\d{10}$"
-DOTTED_VILLAGE = re.compile(r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
 
 
 def _undotted(value: object) -> object:
-    """Kemendagri codes are often written with dots (13.71.01.1001); stored as 10 digits."""
-    return value.replace(".", "") if isinstance(value, str) and DOTTED_VILLAGE.match(value) else value
+    """Kemendagri codes are often written with dots (13.71.01.1001); stored in plain digits (the
+    kernel's normaliser; anything else is left for the pattern to refuse)."""
+    return region_code(value) or value
 
 
 VillageCode = Annotated[str, BeforeValidator(_undotted), Field(pattern=REGION_CODE)]

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.access import policy
+from pena.access import region_prefix as plain_prefix
 from pena.auth import Principal
 from pena.http.deps import ClockDep, session_dependency
 from pena.idempotency import IdempotencyKey, idempotent
@@ -41,7 +43,12 @@ Reader = Annotated[Principal, policy("training:read", "centre")]
 Writer = Annotated[Principal, policy("training:write", "centre")]
 Admin = Annotated[Principal, policy("training:admin", "national")]
 ReferenceReader = Annotated[Principal, policy("training:read", "none")]  # not object-scoped
-RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,10}$", description="Kemendagri code prefix")]
+# a code prefix, dotted (13.71) or plain (1371), filtered in plain digits (the kernel's normaliser)
+RegionPrefix = Annotated[
+    str | None,
+    BeforeValidator(lambda value: plain_prefix(value) or value),
+    Query(pattern=r"^\d{2,10}$", description="Kemendagri code prefix, dots optional (13.71)"),
+]
 
 centres = APIRouter(prefix="/v1/training-centres", tags=["training centres"])
 batches = APIRouter(prefix="/v1/batches", tags=["training batches"])

