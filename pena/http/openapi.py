@@ -162,8 +162,8 @@ def refine(document: dict[str, Any], public_operations: dict[tuple[str, str], bo
                     responses[str(status)] = _problem_response(status) | (
                         {"description": declared["description"]} if declared and status != 422 else {}
                     )
-                elif PROBLEM_JSON not in declared.setdefault("content", {}):
-                    declared["content"][PROBLEM_JSON] = {"schema": PROBLEM_REF}
+                else:  # declared by the route: make sure it carries the problem schema
+                    declared.setdefault("content", {}).setdefault(PROBLEM_JSON, {}).setdefault("schema", PROBLEM_REF)
             _typed_csv(operation)
     return document
 
