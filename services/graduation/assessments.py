@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.access import Reach, list_region_prefix
-from pena.audit import record_audit
+from pena.audit import audit_subjects, record_audit
 from pena.auth import Principal
 from pena.clock import Clock
 from pena.consumer import RetryLater
@@ -190,17 +190,14 @@ async def list_assessments(
         after=after,
         limit=page.limit,
     )
-    await record_audit(
+    await audit_subjects(  # a list of incomes and notes: one audit row per assessment shown
         session,
-        actor=principal,
-        action="graduation.assessments.listed",
-        subject_type="assessment",
-        subject_id=None,
-        purpose="graduation",
-        details={
-            "filters": {"outcome": outcome, "participant_id": participant_id, "region": prefix, "status": status},
-            "returned": min(len(rows), page.limit),
-        },
+        principal,
+        "graduation.assessments.listed",
+        "assessment",
+        [a.id for a in rows[: page.limit]],
+        "graduation",
+        details={"filters": {"outcome": outcome, "participant_id": participant_id, "region": prefix, "status": status}},
     )
     return keyset_page(rows, page, key=_assessment_key, item=AssessmentRead.model_validate)
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.access import Reach, list_region_prefix
-from pena.audit import record_audit
+from pena.audit import audit_subjects, record_audit
 from pena.auth import Principal
 from pena.clock import Clock, business_date
 from pena.contracts.graduation import GraduationDecided
@@ -48,13 +48,13 @@ async def list_decisions(
     rows = await queries.list_decisions(
         session, outcome=outcome, participant_id=participant_id, region_prefix=prefix, after=after, limit=page.limit
     )
-    await record_audit(
+    await audit_subjects(  # one audit row per decision shown
         session,
-        actor=principal,
-        action="graduation.decisions.listed",
-        subject_type="decision",
-        subject_id=None,
-        purpose="graduation",
+        principal,
+        "graduation.decisions.listed",
+        "decision",
+        [d.id for d in rows[: page.limit]],
+        "graduation",
         details={"filters": {"outcome": outcome, "participant_id": participant_id, "region": prefix}},
     )
     return keyset_page(rows, page, key=_decision_key, item=DecisionRead.model_validate)
