@@ -38,6 +38,10 @@ class GraduationDecided(BaseModel):
     effective_date: date | None = None
     mentoring_until: date | None = None
     supersedes_decision_id: str | None = Field(default=None, description="set when an appeal reverses a decision")
+    household_id: str | None = Field(default=None, description="the family (KPM) the decision acts on")
+    kk_token: str | None = Field(
+        default=None, description="HMAC-SHA256 of the KK number: lets payment systems keyed by family act on it"
+    )
     decided_at: datetime
 
 

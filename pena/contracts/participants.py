@@ -22,6 +22,12 @@ class ParticipantFacts(BaseModel):
         default=None, description="rupiah per month at registration; monev compares against it"
     )
     status: ParticipantStatus
+    household_id: str | None = Field(
+        default=None, description="the family (KPM) in the registry, one per KK; None on events older than households"
+    )
+    kk_token: str | None = Field(
+        default=None, description="HMAC-SHA256 of the KK number with the ministry key: keys the family, reveals nothing"
+    )
 
 
 class ParticipantRegistered(ParticipantFacts):
@@ -44,4 +50,6 @@ class ParticipantStatusChanged(BaseModel):
     from_status: ParticipantStatus
     to_status: ParticipantStatus
     reason_code: str = Field(description="short code, never free text with personal data")
+    household_id: str | None = Field(default=None, description="the family (KPM) the participant belongs to")
+    kk_token: str | None = Field(default=None, description="HMAC-SHA256 of the KK number: keys the family")
     changed_at: datetime
