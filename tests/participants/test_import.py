@@ -161,6 +161,8 @@ async def test_each_created_participant_gets_history_audit_and_one_registered_ev
         "household_size": None,
         "baseline_monthly_income": None,
         "status": "candidate",
+        "household_id": None,  # households are issue 14's next step
+        "kk_token": None,
     }
     dumped = json.dumps(imported)
     for secret in (WOMAN_NIK, MAN_NIK, "1371012001150003", "Siti Rahmawati", "Budi Santoso", "1990-05-12"):
