@@ -34,6 +34,8 @@ async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> Non
             status=facts.status,
             version=facts.version,
             updated_at=delivery.clock.now(),
+            household_id=facts.household_id,
+            kk_token=facts.kk_token,
         ),
     )
 
@@ -48,6 +50,8 @@ async def on_participant_status_changed(session: AsyncSession, delivery: Deliver
             status=change.to_status,
             version=change.version,
             updated_at=delivery.clock.now(),
+            household_id=change.household_id,
+            kk_token=change.kk_token,
         ),
     )
 

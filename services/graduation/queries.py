@@ -133,11 +133,14 @@ async def participant_view(session: AsyncSession, participant_id: str) -> Partic
 
 
 async def apply_participant_facts(session: AsyncSession, facts: ParticipantView) -> None:
-    """The newer version wins, keeping the stored region and status where the event carries none;
-    an event of the same or an older version only fills a region still unknown."""
+    """The newer version wins, keeping the stored region, status and household where the event carries
+    none (events older than households); an event of the same or an older version only fills a region
+    still unknown. The KK token is taken as the event carries it: an erasure's event carries none, and
+    the token goes (services/graduation/erasure.py)."""
     table = ParticipantView.__table__  # type: ignore[attr-defined]
     row = {column.name: getattr(facts, column.name) for column in table.columns}
-    await upsert_if_newer(session, table, row, key="participant_id", keep_when_null=("region_code", "status"))
+    keep = ("region_code", "status", "household_id") + (() if facts.status == "erased" else ("kk_token",))
+    await upsert_if_newer(session, table, row, key="participant_id", keep_when_null=keep)
     if facts.region_code:
         await session.execute(
             update(table)

@@ -41,6 +41,7 @@ async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> Non
         region_code=facts.region_code,
         household_size=facts.household_size,
         baseline_monthly_income=facts.baseline_monthly_income,
+        household_id=facts.household_id,
         clock=delivery.clock,
     )
 

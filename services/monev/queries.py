@@ -235,6 +235,7 @@ async def summary(
 
 
 async def upsert_baseline(session: AsyncSession, row: dict[str, Any]) -> None:
-    """The newer version wins; `row` holds the baseline columns to store (all of them, or the erased ones)."""
+    """The newer version wins; `row` holds the baseline columns to store (all of them, or the erased ones).
+    The household stays where the event carries none (events older than households, erasure)."""
     table = BaselineParticipant.__table__  # type: ignore[attr-defined]
-    await upsert_if_newer(session, table, row, key="participant_id")
+    await upsert_if_newer(session, table, row, key="participant_id", keep_when_null=("household_id",))
