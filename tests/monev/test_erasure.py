@@ -57,6 +57,7 @@ async def test_erasure_blanks_survey_figures_and_notes_and_keeps_the_aggregate_f
         )
         assert survey.voluntary_exit_statement is True
     baseline = await in_monev(world.runtime, lambda s: queries.baseline(s, "p-1"))
+    assert baseline is not None
     assert (baseline.baseline_monthly_income, baseline.household_size) == (None, None)
     [task] = await tasks(world.runtime)
     assert task.status == "done"  # a task already done is not cancelled: it happened
