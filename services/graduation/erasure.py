@@ -17,6 +17,7 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.audit import record_audit
+from pena.outbox import forget_published
 from services.graduation import queries
 
 ERASED_TEXT = "[erased]"
@@ -26,6 +27,8 @@ async def erase_participant(session: AsyncSession, *, participant_id: str) -> di
     # the same per-participant lock as an assessment: a Monev result being assessed now finishes first
     await queries.lock_key(session, f"graduation-participant:{participant_id}")
     counts = await queries.erase_participant(session, participant_id, erased_text=ERASED_TEXT)
+    # published graduation.assessed / decided events hold the criterion values and the KK token
+    counts["published_events"] = await forget_published(session, participant_id)
     if any(counts.values()):
         await record_audit(
             session,

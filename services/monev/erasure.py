@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.audit import audit_row, record_audits
 from pena.clock import Clock
+from pena.outbox import forget_published
 from pena.scheduler import cancel_job, lock_jobs
 from services.monev import baselines, queries
 from services.monev.scheduling import due_job_key, overdue_job_key
@@ -32,6 +33,7 @@ async def participant_left(
     if to_status == "erased":
         await baselines.forget_baseline(session, participant_id=participant_id, version=version, clock=clock)
         erased = await queries.erase_surveys(session, participant_id, now=now)
+        await forget_published(session, participant_id)  # published monev.completed events with the figures
         if erased:
             await record_audits(
                 session,

@@ -6,6 +6,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal
 from pena.clock import Clock
+from pena.outbox import forget_published
 from pena.settings import Settings
 from services.participants import households
 from services.participants.changes import not_erased
@@ -57,6 +58,7 @@ async def erase(
         now=now,
     )
     await households.after_erasure(session, participant.household_id, now)
+    await forget_published(session, participant.id)  # published events with the income and KK token
     await record_change(
         session, participant, action="erased", actor=principal.subject, at=now, changed_fields=blanked, reason=reason
     )

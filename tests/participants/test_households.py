@@ -19,7 +19,7 @@ from services.participants.models import Household, Participant
 from services.participants.registration import register
 from services.participants.schemas import ParticipantCreate
 from tests.participants.support import KK, MAN_KK, man, woman
-from tests.support import in_service, outbox_data
+from tests.support import drain_relay, in_service, outbox_data
 
 KEY = "dev-only-not-a-secret"  # the dev NIK/KK HMAC key the test settings use
 
@@ -134,6 +134,7 @@ async def test_events_carry_the_family_and_erasure_drops_the_kk_token(registry) 
     siti = (await _post(registry, woman())).json()
     registered = await outbox_data(registry.runtime, "participants", "participant.registered")
     assert [(e["household_id"], e["kk_token"]) for e in registered] == [(siti["household_id"], kk_token(KK, KEY))]
+    assert await drain_relay(registry.runtime, "participants") == 1  # published: kept until retention...
     active = await registry.client.post(
         f"/v1/participants/{siti['id']}/status",
         json={"status": "active", "reason_code": "verified", "reason": "documents checked"},
@@ -150,6 +151,8 @@ async def test_events_carry_the_family_and_erasure_drops_the_kk_token(registry) 
         ("active", siti["household_id"], kk_token(KK, KEY)),
         ("erased", siti["household_id"], None),
     ]
+    # ...or the erasure: the published events with the income and KK token are gone
+    assert await outbox_data(registry.runtime, "participants", "participant.registered") == []
     # the family's last member was erased: its KK token is gone from the registry too
     stored = await in_service(registry.runtime, "participants", lambda s: s.get(Household, siti["household_id"]))
     assert stored is not None
