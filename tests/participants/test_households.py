@@ -252,3 +252,42 @@ async def _all(session, statement) -> list:
 
 async def _scalar(session, statement) -> int:
     return int((await session.execute(statement)).scalar_one())
+
+
+async def test_the_migration_backfills_one_household_per_kk_token(settings) -> None:
+    """Rows registered before households: one household per distinct KK token, and one of its own for
+    a participant without a token (erased before), so every participant links to exactly one."""
+    from alembic import command
+
+    from composition.catalog import load_definitions
+    from pena.db import Database, drop_database, ensure_database
+    from pena.migrate import _config, migrate
+
+    definition = load_definitions(["participants"])[0]
+    url = settings.service_database_url("participants")
+    await ensure_database(url)
+    db = Database(url, null_pool=True)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(_config(definition, sync), "part_5c1e7a20"))
+            for pid, token in (("p-1", "kk-a"), ("p-2", "kk-a"), ("p-3", "kk-b"), ("p-4", None)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO participants (id, kk_token, region_code, assistance_programmes, status, version,"
+                        " flagged, created_at, updated_at) VALUES (:id, :kk, '1371011001', '[]', 'active', 1, false,"
+                        " now(), now())"
+                    ),
+                    {"id": pid, "kk": token},
+                )
+        await migrate(settings, definition)
+        async with db.engine.connect() as conn:
+            links = dict((await conn.execute(text("SELECT id, household_id FROM participants"))).all())
+            tokens = dict((await conn.execute(text("SELECT id, kk_token FROM households"))).all())
+        assert all(links.values())
+        assert links["p-1"] == links["p-2"]
+        assert len({links["p-1"], links["p-3"], links["p-4"]}) == 3
+        assert (tokens[links["p-1"]], tokens[links["p-3"]], tokens[links["p-4"]]) == ("kk-a", "kk-b", None)
+        assert len(tokens) == 3
+    finally:
+        await db.dispose()
+        await drop_database(url)
