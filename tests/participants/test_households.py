@@ -281,8 +281,12 @@ async def test_the_migration_backfills_one_household_per_kk_token(settings) -> N
                 )
         await migrate(settings, definition)
         async with db.engine.connect() as conn:
-            links = dict((await conn.execute(text("SELECT id, household_id FROM participants"))).all())
-            tokens = dict((await conn.execute(text("SELECT id, kk_token FROM households"))).all())
+            links: dict[str, str | None] = {
+                r[0]: r[1] for r in await conn.execute(text("SELECT id, household_id FROM participants"))
+            }
+            tokens: dict[str, str | None] = {
+                r[0]: r[1] for r in await conn.execute(text("SELECT id, kk_token FROM households"))
+            }
         assert all(links.values())
         assert links["p-1"] == links["p-2"]
         assert len({links["p-1"], links["p-3"], links["p-4"]}) == 3
