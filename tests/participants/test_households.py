@@ -281,7 +281,7 @@ async def test_the_migration_backfills_one_household_per_kk_token(settings) -> N
                 )
         await migrate(settings, definition)
         async with db.engine.connect() as conn:
-            links: dict[str, str | None] = {
+            links: dict[str, str] = {
                 r[0]: r[1] for r in await conn.execute(text("SELECT id, household_id FROM participants"))
             }
             tokens: dict[str, str | None] = {
