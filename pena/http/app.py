@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from pena import telemetry
 from pena.http.audit import audit
 from pena.http.middleware import RequestContextMiddleware
 from pena.http.openapi import document_the_wire, operation_id
@@ -41,7 +42,9 @@ def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI
     app.state.runtime = runtime
     app.state.settings = runtime.settings
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware, settings=runtime.settings)
+    # tracing on: the OpenTelemetry ASGI middleware (outermost) makes each request's server span
+    traced = telemetry.instrument_app(app)
+    app.add_middleware(RequestContextMiddleware, settings=runtime.settings, continue_traces=not traced)
     app.include_router(ops)
     app.include_router(audit)  # every service's audit log (pena/http/audit.py)
     app.include_router(schemas)  # the event schemas at their dataschema URLs (pena/http/schemas.py)
