@@ -156,7 +156,10 @@ class Runtime:
 
     async def _sample_metrics_every_interval(self) -> None:
         while not self._stop.is_set():
-            await self.sample_metrics()
+            try:
+                await self.sample_metrics()
+            except Exception as exc:  # a consumer mid-restart: the next tick samples again
+                log.warning("live gauges not sampled", extra={"error": repr(exc)[:300]})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.settings.metrics_interval_seconds)
 
