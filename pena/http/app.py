@@ -38,6 +38,9 @@ def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI
         "(`pena token --role admin` prints a local dev token). Errors are RFC 9457 problem+json.",
         dependencies=[Depends(refuse_nul_characters)],
         generate_unique_id_function=operation_id,
+        # FastAPI's own OpenTelemetry support stays off (it would follow any global provider or
+        # FASTAPI_OTEL_AUTO_CONFIGURE): tracing is pena.telemetry's, the request path untouched when off
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     app.state.runtime = runtime
     app.state.settings = runtime.settings

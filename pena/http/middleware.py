@@ -9,11 +9,10 @@ import time
 import uuid
 from typing import Any
 
-from opentelemetry import context as otel_context
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pena import metrics, telemetry
-from pena.context import correlation_id_var, request_id_var
+from pena import metrics
+from pena.context import correlation_id_var, passed_traceparent_var, request_id_var, valid_traceparent
 from pena.problems import Problem, problem_response
 from pena.settings import Settings
 
@@ -39,8 +38,9 @@ class RequestContextMiddleware:
             request_id_var.set(request_id),
             correlation_id_var.set(headers.get("x-correlation-id") or request_id),
         )
-        traceparent = headers.get("traceparent") if self.continue_traces else None
-        trace_token = otel_context.attach(telemetry.parent(traceparent)) if traceparent else None
+        # tracing off: the caller's trace context goes on, unchanged, into the events of this request
+        traceparent = valid_traceparent(headers.get("traceparent")) if self.continue_traces else None
+        trace_token = passed_traceparent_var.set(traceparent) if traceparent else None
         started = time.perf_counter()
         status_holder = {"status": 500}
 
@@ -83,7 +83,7 @@ class RequestContextMiddleware:
             for var, token in zip((request_id_var, correlation_id_var), tokens, strict=True):
                 var.reset(token)
             if trace_token is not None:
-                otel_context.detach(trace_token)
+                passed_traceparent_var.reset(trace_token)
 
     def _refuse_early(self, headers: dict[str, str], scope: Scope, cap: int) -> Any:
         length = headers.get("content-length")
