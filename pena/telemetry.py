@@ -68,6 +68,11 @@ def enabled() -> bool:
     return _state.provider is not None
 
 
+def tracer() -> trace.Tracer:
+    """The kernel's tracer (a no-op one while tracing is off), for a span of one's own."""
+    return _state.tracer
+
+
 def service_name(settings: Settings, services: Sequence[str]) -> str:
     if settings.otel_service_name:
         return settings.otel_service_name

@@ -24,8 +24,8 @@ from pena.envelope import CloudEvent
 from pena.logging_setup import configure_logging
 from pena.outbox import OutboxMessage, OutboxRelay
 from pena.settings import Settings
-from tests.monev.support import announce_completions, completion
-from tests.support import training_publisher
+from tests.monev.support import announce_completions, completion, monev, register, tasks
+from tests.support import drain_relay, outbox_events, participants_publisher, training_publisher
 
 CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -143,3 +143,31 @@ def test_otlp_export_reaches_the_collector_named_in_the_settings(settings: Setti
     assert content_type == "application/x-protobuf"
     assert b"pena-monev" in body
     assert f"process {an_event().type}".encode() in body
+
+
+async def test_on_the_in_process_bus_the_handler_runs_in_the_trace_the_event_was_written_in(
+    spans: InMemorySpanExporter, make_runtime
+) -> None:
+    """`pena dev`: the relay hands events to the consumers directly, through the same spans as on Kafka."""
+    runtime = await make_runtime([training_publisher, participants_publisher, monev])
+    await register(runtime, "p-1")
+    with telemetry.tracer().start_as_current_span("closing the batch") as closing:
+        await announce_completions(runtime, completion("p-1", datetime(2025, 11, 30, tzinfo=UTC)), drain=False)
+    assert await drain_relay(runtime, "training") == 1
+    [task] = await tasks(runtime)
+    assert task.participant_id == "p-1"
+
+    finished = {s.context.span_id: s for s in spans.get_finished_spans()}
+    completed_type = BY_NAME["training.completed"].type
+    [process] = [s for s in finished.values() if s.name == f"process {completed_type}"]
+    assert process.parent is not None
+    send = finished[process.parent.span_id]
+    assert send.kind is SpanKind.PRODUCER
+    assert send.parent is not None
+    assert send.parent.span_id == closing.get_span_context().span_id
+    assert process.context.trace_id == closing.get_span_context().trace_id
+    [scheduled] = await outbox_events(runtime, "monev", "monev.scheduled")
+    assert scheduled["traceparent"].split("-")[1:3] == [
+        f"{process.context.trace_id:032x}",
+        f"{process.context.span_id:016x}",
+    ]
