@@ -404,7 +404,11 @@ class KafkaInfra:
         from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
         async def ask() -> str | None:
-            client = AIOKafkaAdminClient(**self.client_options(), request_timeout_ms=5000)
+            try:
+                options = self.client_options()
+            except Exception:  # e.g. the secured cluster's CA or password file is gone: not ours to ask
+                return None
+            client = AIOKafkaAdminClient(**options, request_timeout_ms=5000)
             try:
                 await client.start()
                 cluster = await client.describe_cluster()
