@@ -1,12 +1,12 @@
 """An example on every request body and every main answer (issue 15, item 2): each of the four
-services' OpenAPI documents, built as it is served, is walked operation by operation; every request
-body and every 2xx JSON answer must resolve to at least one example (on the media type, or on its
-schema through `$ref` and a nullable `anyOf`), and each example must validate against the media
-type's schema (JSON Schema 2020-12 with the document's `$ref`s resolved and date/date-time formats
-checked). A missing or invalid example fails with the operation named. The request examples are also
-accepted by the pydantic model the route parses them with, and the registration example is a
-realistic participant: a NIK and KK number that pass the registry's own rules, a village code that
-exists in the Kemendagri reference data."""
+services' OpenAPI documents (as `pena serve <service>` serves it, and `pena dev`'s combined one) is
+walked operation by operation; every request body and every 2xx JSON answer must resolve to at least
+one example (on the media type, or on its schema through `$ref` and a nullable `anyOf`), and each
+example must validate against the media type's schema (JSON Schema 2020-12 with the document's
+`$ref`s resolved and date/date-time formats checked). A missing or invalid example fails with the
+operation named. The request examples are also accepted by the pydantic model the route parses them
+with, and the registration example is a realistic participant: a NIK and KK number that pass the
+registry's own rules, a village code that exists in the Kemendagri reference data."""
 
 from __future__ import annotations
 
@@ -34,9 +34,13 @@ def document(service: str) -> Document:
     return app(service).openapi()
 
 
+DEV = "pena dev"  # the four services in one app, one document
+DOCUMENTS = [*sorted(SERVICE_MODULES), DEV]
+
+
 @cache
 def app(service: str) -> Any:
-    return build_app([service], settings=Settings(environment="test", _env_file=None))
+    return build_app(None if service == DEV else [service], settings=Settings(environment="test", _env_file=None))
 
 
 def is_json(media: str) -> bool:
@@ -108,7 +112,7 @@ def bodies(doc: Document) -> list[tuple[str, str, dict[str, Any]]]:
     return found
 
 
-@pytest.mark.parametrize("service", sorted(SERVICE_MODULES))
+@pytest.mark.parametrize("service", DOCUMENTS)
 def test_every_request_body_and_main_answer_has_a_valid_example(service: str) -> None:
     doc = document(service)
     checked = bodies(doc)
@@ -125,7 +129,7 @@ def test_every_request_body_and_main_answer_has_a_valid_example(service: str) ->
     assert not invalid, f"{service}: {len(invalid)} invalid examples:\n" + "\n".join(invalid)
 
 
-@pytest.mark.parametrize("service", sorted(SERVICE_MODULES))
+@pytest.mark.parametrize("service", DOCUMENTS)
 def test_request_examples_are_accepted_by_the_model_the_route_parses(service: str) -> None:
     """JSON Schema does not hold every rule (cross-field validators, strictness): the route's own
     pydantic model must accept each request example too."""
