@@ -49,14 +49,18 @@ Verifier = Annotated[Principal, policy("graduation:verify", "region")]
 Approver = Annotated[Principal, policy("graduation:decide", "region")]
 Appellant = Annotated[Principal, policy("graduation:appeal", "region")]
 
-CSV_OR_JSON = {
-    "requestBody": {
-        "content": {
-            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-            "text/csv": {"schema": {"type": "string"}},
+
+def csv_or_json(row: type[BaseModel], csv_example: str) -> dict[str, Any]:
+    """The request body of a reference upsert: JSON rows of `row`, or the same as CSV with a header."""
+    schema = row.model_json_schema()
+    return {
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": schema}, "example": schema["examples"]},
+                "text/csv": {"schema": {"type": "string"}, "example": csv_example},
+            }
         }
     }
-}
 
 
 async def _once(
@@ -83,7 +87,12 @@ async def _once(
 @router.put(
     "/reference/minimum-wages",
     summary="Upsert UMK (4-digit regency) and UMP (2-digit province) rows per year; JSON rows or text/csv",
-    openapi_extra=CSV_OR_JSON,
+    openapi_extra=csv_or_json(
+        MinimumWageUpdate,
+        "level,region_code,year,amount,source,is_example\n"
+        "umk,1371,2026,3160000,example figure for the API documentation,true\n"
+        "ump,13,2026,2990000,example figure for the API documentation,true\n",
+    ),
 )
 async def put_minimum_wages(
     request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep
@@ -106,7 +115,9 @@ async def get_minimum_wages(
 @router.put(
     "/reference/poverty-lines",
     summary="Upsert extreme-poverty lines per year (rupiah per person per month); JSON rows or text/csv",
-    openapi_extra=CSV_OR_JSON,
+    openapi_extra=csv_or_json(
+        PovertyLineUpdate, "year,amount,source,is_example\n2026,440000,example figure for the API documentation,true\n"
+    ),
 )
 async def put_poverty_lines(
     request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep

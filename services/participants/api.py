@@ -23,6 +23,7 @@ from services.participants import changes, erasure, exports, households, imports
 from services.participants.etag import etag
 from services.participants.models import ImportJob, Participant
 from services.participants.schemas import (
+    IMPORT_CSV_EXAMPLE,
     BusinessField,
     ChangeRead,
     ErasureCommand,
@@ -199,7 +200,11 @@ def _import_read(job: ImportJob) -> dict[str, Any]:
 
 
 @router.post(
-    "/imports", status_code=202, response_model=ImportRead, summary="Bulk registration from a CSV (background job)"
+    "/imports",
+    status_code=202,
+    response_model=ImportRead,
+    summary="Bulk registration from a CSV (background job)",
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"example": {"file": IMPORT_CSV_EXAMPLE}}}}},
 )
 async def start_import(
     session: Session,

@@ -19,6 +19,7 @@ from pena.pagination import Page, Paging
 from services.training import reference, service
 from services.training.models import Enrolment
 from services.training.schemas import (
+    REFERENCE_DATA_EXAMPLE,
     AttendanceCommand,
     AttendanceRead,
     BatchCreate,
@@ -102,7 +103,11 @@ async def get_centre(centre_id: str, session: Session, principal: Reader) -> Cen
 # ------------------------------------------------------------------ batches
 
 
-@batches.get("/reference-data", summary="Business fields, methods and modules (extensible reference data)")
+@batches.get(
+    "/reference-data",
+    summary="Business fields, methods and modules (extensible reference data)",
+    responses={200: {"content": {"application/json": {"example": REFERENCE_DATA_EXAMPLE}}}},
+)
 async def reference_data(_: ReferenceReader) -> dict[str, Any]:
     return {
         "business_fields": [
