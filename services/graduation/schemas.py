@@ -179,22 +179,35 @@ class AppealRead(BaseModel):
 # ------------------------------------------------------------------ statistics
 
 
-class StatisticsGroup(BaseModel):
-    key: str | None
+class StatisticsCounts(BaseModel):
     ready: int = 0
     graduated: int = 0
     deferred: int = 0
     rejected: int = 0
 
 
-class StatisticsRead(BaseModel):
-    as_of: date
-    group_by: str | None
-    cutoff: datetime = Field(
-        description=(
-            "end of the as_of day on the business calendar (PENA_BUSINESS_TIMEZONE, WIB by default);"
-            " later facts are ignored"
-        )
+class StatisticsGroup(BaseModel):
+    key: str | None = Field(description="the group's code (region code, centre id, business field, method, ...)")
+    name: str | None = Field(
+        default=None,
+        description="the code's name (Kemendagri for regions; as training announced centres, methods"
+        " and fields); null when not known",
     )
+    persons: StatisticsCounts = Field(default_factory=StatisticsCounts, description="participants (persons)")
+    kpm: StatisticsCounts | None = Field(
+        default=None,
+        description="families (KPM, one per KK): null until participant events carrying households reach graduation",
+    )
+
+
+class StatisticsRead(BaseModel):
+    as_of: date = Field(
+        description="valid date: counts the situation measured (Monev visit date) or decided (effective date) by then"
+    )
+    known_at: datetime = Field(
+        description="record time: only what the system had recorded at or before this moment counts (default: now);"
+        " asking again with the same known_at gives the same figure"
+    )
+    group_by: str | None
     totals: StatisticsGroup
     groups: list[StatisticsGroup]

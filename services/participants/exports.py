@@ -10,6 +10,7 @@ import io
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal
+from pena.http.tabular import cell as cell  # formula-safe cells, the kernel's (shared with every export)
 from pena.settings import Settings
 from services.participants.reads import ParticipantFilter, list_participants
 from services.participants.views import view
@@ -28,16 +29,6 @@ EXPORT_COLUMNS = (
     "status",
     "version",
 )
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""Cell starts a spreadsheet treats as a formula (OWASP, CSV injection)."""
-
-
-def cell(value: object) -> str:
-    """A CSV cell that a spreadsheet shows as text: a value starting like a formula gets a leading `'`."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 async def participants_csv(
