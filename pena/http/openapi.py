@@ -132,7 +132,8 @@ def _typed_csv(operation: dict[str, Any]) -> None:
                 content[media] = {"schema": {"type": "string"}} | {
                     k: v for k, v in content[media].items() if k != "schema"
                 }
-                content.pop("application/json", None)
+                if "$ref" not in content.get("application/json", {}).get("schema", {}):
+                    content.pop("application/json", None)  # FastAPI's untyped default, not a declared model
 
 
 def refine(document: dict[str, Any], public_operations: dict[tuple[str, str], bool]) -> dict[str, Any]:

@@ -373,7 +373,7 @@ async def get_statistics(
     group_by: GroupBy | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
     region_digits: Annotated[
-        Literal[2, 4, 6, 10], Query(description="level for group_by=region: 2 province, 4 regency, 6 district")
+        int, Query(description="level for group_by=region: 2 province, 4 regency, 6 district, 10 village")
     ] = 4,
 ) -> Any:
     fmt = wanted_format(request)

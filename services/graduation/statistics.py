@@ -108,6 +108,8 @@ async def statistics(
         # a figure "as known" at a moment still to come could change: it is not a reproducible figure
         raise field_error("known_at", "not_in_future", "known_at must not lie in the future")
     known = known_at or now
+    if region_digits not in (2, 4, 6, 10):  # a query Literal of ints refuses "10": checked here
+        raise field_error("region_digits", "one_of", "region_digits must be 2, 4, 6 or 10")
     dimension = DIMENSIONS[group_by] if group_by else None
     prefix = list_region_prefix(reach, region)
     rows = (

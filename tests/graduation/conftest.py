@@ -24,9 +24,15 @@ class Env:
 
 
 @pytest.fixture
-async def env(make_runtime: Any, api: Any, auth: Any) -> AsyncIterator[Env]:
+def publishers() -> list[Any]:
+    """The stand-in services whose events a test sends (a test module may ask for more)."""
+    return [monev_publisher]
+
+
+@pytest.fixture
+async def env(make_runtime: Any, api: Any, auth: Any, publishers: list[Any]) -> AsyncIterator[Env]:
     clock = ManualClock(START)
-    runtime = await make_runtime([monev_publisher, graduation], bus="inprocess", clock=clock)
+    runtime = await make_runtime([*publishers, graduation], bus="inprocess", clock=clock)
     async with api(runtime) as client:
         admin = auth("admin", sub="policy-admin")
         # reference figures for 2026: example values chosen for the tests, not official figures
