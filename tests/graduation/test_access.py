@@ -88,7 +88,11 @@ async def test_role_x_reach_x_route_kind(env: Env, auth: Any) -> None:
                 if got_list.status_code == 200
                 else got_list.status_code,
                 got_write.status_code,
-                got_stats.json()["totals"]["persons"]["ready"] if got_stats.status_code == 200 else got_stats.status_code,
+                (
+                    got_stats.json()["totals"]["persons"]["ready"]
+                    if got_stats.status_code == 200
+                    else got_stats.status_code
+                ),
             )
         )
         expected.append((role, claims, read, listed, write, ready))
