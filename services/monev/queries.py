@@ -209,6 +209,7 @@ async def summary(
             func.count().filter(col(MonevTask.status).in_(CAME_DUE)).label("tasks_due"),
             func.count().filter(is_done).label("tasks_done"),
             func.count().filter(col(MonevTask.status) == "overdue").label("tasks_overdue"),
+            func.count(survey.c.id).label("surveyed"),
             income_quartiles.label("income_quartiles"),
             func.avg(case((survey.c.business_status == "active", 1.0), (survey.c.id.is_not(None), 0.0))).label(
                 "business_active_share"
