@@ -22,6 +22,7 @@ import io
 import tempfile
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import IO, Any, Literal
 
 from fastapi import Request
@@ -54,8 +55,11 @@ TABULAR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def cell(value: object) -> str:
-    """A CSV cell that a spreadsheet shows as text: a value starting like a formula gets a leading `'`."""
-    text = "" if value is None else str(value)
+    """A CSV cell that a spreadsheet shows as text: a text starting like a formula gets a leading `'`
+    (numbers are numbers: -200000 stays a negative income change). Dates and moments in ISO 8601."""
+    if isinstance(value, int | float):
+        return str(value)
+    text = "" if value is None else value.isoformat() if isinstance(value, date) else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
@@ -153,6 +157,8 @@ def _write_xlsx(handle: IO[bytes], columns: Sequence[Column], rows: Iterable[Map
                 worksheet.write_boolean(number, index, value)
             elif isinstance(value, int | float):
                 worksheet.write_number(number, index, value)
+            elif isinstance(value, date):  # datetime too: ISO 8601 text keeps the offset Excel would drop
+                worksheet.write_string(number, index, value.isoformat())
             else:
                 worksheet.write_string(number, index, str(value))
     workbook.close()
