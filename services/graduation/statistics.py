@@ -18,7 +18,7 @@ from pena.auth import Principal
 from pena.clock import Clock
 from pena.http.tabular import Column
 from pena.problems import field_error
-from pena.regions import region_name
+from pena.regions import region_names
 from pena.settings import Settings
 from services.graduation import queries
 from services.graduation.schemas import StatisticsGroup, StatisticsRead
@@ -27,7 +27,7 @@ NameLookup = Callable[[AsyncSession, Collection[str]], Awaitable[dict[str, str]]
 
 
 async def _region_names(session: AsyncSession, codes: Collection[str]) -> dict[str, str]:
-    return {code: name for code in codes if (name := region_name(code))}
+    return await region_names(codes)
 
 
 def _announced(dimension: str) -> NameLookup:

@@ -4,7 +4,7 @@ assignments, do not read it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from pena.audit import record_audit
 from pena.auth import Principal
 from pena.http.tabular import Column
 from pena.problems import Problem, field_error
-from pena.regions import region_name
+from pena.regions import region_names
 from pena.settings import Settings
 from services.monev import queries, views
 from services.monev.measures import FORMULA_VERSION
@@ -23,7 +23,10 @@ from services.monev.schemas import SummaryGroupRead, SummaryRead
 
 # group_by -> how its codes are named (groups without an entry show the code only: monev knows no
 # names of centres or business fields, training announces them to graduation, not here)
-GROUP_NAMES: dict[str, Callable[[str], str | None]] = {"province": region_name, "regency": region_name}
+GROUP_NAMES: dict[str, Callable[[Iterable[str | None]], Awaitable[dict[str, str]]]] = {
+    "province": region_names,
+    "regency": region_names,
+}
 
 
 async def read_summary(
@@ -65,8 +68,9 @@ async def read_summary(
     )
     groups = [views.summary_group_read(r) for r in rows]
     if namer := GROUP_NAMES.get(group_by):
+        names = await namer(g.group for g in groups)
         for group in groups:
-            group.name = namer(group.group) if group.group else None
+            group.name = names.get(group.group) if group.group else None
     return SummaryRead(group_by=group_by, formula_version=FORMULA_VERSION, groups=groups)
 
 
