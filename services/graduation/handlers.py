@@ -12,7 +12,7 @@ from pena.contracts.monev import MonevCompleted
 from pena.contracts.participants import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from pena.contracts.training import BatchScheduled
 from pena.runtime import ServiceRuntime
-from services.graduation import queries
+from services.graduation import erasure, queries
 from services.graduation.assessments import assess_monev
 from services.graduation.models import BatchView, ParticipantView
 from services.graduation.reference import read_seed, seed_reference_data
@@ -21,6 +21,8 @@ from services.graduation.reference import read_seed, seed_reference_data
 async def on_monev_completed(session: AsyncSession, delivery: Delivery) -> None:
     result: MonevCompleted = delivery.payload
     await assess_monev(session, result=result, clock=delivery.clock)
+    if await erasure.erased(session, result.participant_id):  # a result that arrived after the erasure
+        await erasure.erase_participant(session, participant_id=result.participant_id)
 
 
 async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> None:
@@ -37,6 +39,8 @@ async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> Non
             birth_year=facts.birth_year,
             version=facts.version,
             updated_at=delivery.clock.now(),
+            household_id=facts.household_id,
+            kk_token=facts.kk_token,
         ),
     )
 
@@ -51,9 +55,14 @@ async def on_participant_status_changed(session: AsyncSession, delivery: Deliver
             status=change.to_status,
             version=change.version,
             updated_at=delivery.clock.now(),
+            household_id=change.household_id,
+            kk_token=change.kk_token,
         ),
-        only=("region_code", "status", "updated_at"),  # a status change says nothing of sex or age
+        # a status change says nothing of sex or age: those stay as the registry last announced them
+        only=("region_code", "status", "updated_at", "household_id", "kk_token"),
     )
+    if change.to_status == "erased":
+        await erasure.erase_participant(session, participant_id=change.participant_id)
 
 
 async def on_batch_scheduled(session: AsyncSession, delivery: Delivery) -> None:

@@ -150,6 +150,9 @@ class ParticipantView(GraduationBase, table=True):
     birth_year: int | None = None  # statistics by age group
     version: int
     updated_at: datetime = _moment()
+    # the family (KPM): the registry's household id and the keyed KK token (blanked on erasure)
+    household_id: str | None = Field(default=None, max_length=40)
+    kk_token: str | None = Field(default=None, max_length=64)
 
 
 class BatchView(GraduationBase, table=True):

@@ -4,10 +4,11 @@ the use-case modules call these functions and never build statements themselves.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
@@ -139,14 +140,15 @@ async def participant_view(session: AsyncSession, participant_id: str) -> Partic
 async def apply_participant_facts(
     session: AsyncSession, facts: ParticipantView, *, only: Collection[str] | None = None
 ) -> None:
-    """The newer version wins, keeping the stored region and status where the event carries none;
-    an event of the same or an older version only fills a region still unknown. `only`: just these
-    columns change (a status change carries no sex or birth year)."""
+    """The newer version wins, keeping the stored region, status and household where the event carries
+    none (events older than households); an event of the same or an older version only fills a region
+    still unknown. The KK token is taken as the event carries it: an erasure's event carries none, and
+    the token goes (services/graduation/erasure.py). `only`: just these columns change (a status change
+    carries no sex or birth year)."""
     table = ParticipantView.__table__  # type: ignore[attr-defined]
     row = {column.name: getattr(facts, column.name) for column in table.columns}
-    await upsert_if_newer(
-        session, table, row, key="participant_id", update=only, keep_when_null=("region_code", "status")
-    )
+    keep = ("region_code", "status", "household_id") + (() if facts.status == "erased" else ("kk_token",))
+    await upsert_if_newer(session, table, row, key="participant_id", update=only, keep_when_null=keep)
     if facts.region_code:
         await session.execute(
             update(table)
@@ -350,6 +352,15 @@ def _age_group(birth_year: Any, as_of: date) -> Any:
     return case((birth_year.is_(None), literal(None)), *whens, else_=literal(None))
 
 
+@dataclass(frozen=True)
+class StatisticsRow:
+    key: str | None
+    bucket: str
+    persons: int
+    kpm: int  # distinct families (households)
+    total: bool  # the bucket over all groups, not one group
+
+
 async def statistics(
     session: AsyncSession,
     *,
@@ -359,15 +370,17 @@ async def statistics(
     group_column: str | None,
     digits: int | None,
     region_prefix: str | None,
-) -> list[tuple[str | None, str, int]]:
-    """(group key, bucket, persons) on the valid date `as_of` as the system knew it at `known_at`.
+) -> list[StatisticsRow]:
+    """Persons and families per (group key, bucket), and per bucket over all groups, on the valid date
+    `as_of` as the system knew it at `known_at`.
 
     Valid time: an assessment holds from its visit date (the day the situation was measured), a
     decision from its effective date (else the business day it was made), a reversal from its own.
     Record time: only rows recorded (assessed_at, decided_at) at or before `known_at` exist; a
     correction of a survey (same task, higher submission version) replaces it only once recorded.
-    Nothing here reads a column that changes after insert, so a figure asked with a past `known_at`
-    never changes. `group_column` is one of the per-participant columns below (region codes cut to
+    Who is counted in which bucket reads no column that changes after insert, so those figures asked
+    with a past `known_at` never change; grouping by sex or age and the family key come from the
+    participant read model as it is now. `group_column` is one of the per-participant columns below (region codes cut to
     `digits`)."""
     a, d = Assessment, Decision
     correction = aliased(Assessment, name="correction")
@@ -438,8 +451,11 @@ async def statistics(
     group_key: Any = literal(None) if group_column is None else columns[group_column]
     if digits is not None:
         group_key = func.left(group_key, digits)
+    # the family: the registry's household; a participant whose household graduation has not heard of
+    # (no participant event since households) counts as a family of its own
+    family = func.coalesce(pv.c.household_id, literal("participant:") + cur.c.participant_id)
     per_participant = (
-        select(group_key.label("group_key"), bucket)
+        select(group_key.label("group_key"), bucket, family.label("family"))
         .select_from(
             cur.outerjoin(latest_decision, latest_decision.c.participant_id == cur.c.participant_id)
             .outerjoin(pv, pv.c.participant_id == cur.c.participant_id)
@@ -447,12 +463,70 @@ async def statistics(
         )
         .subquery("per_participant")
     )
+    key, bucket_of = per_participant.c.group_key, per_participant.c.bucket
     rows = (
         await session.execute(
-            select(per_participant.c.group_key, per_participant.c.bucket, func.count())
-            .where(per_participant.c.bucket.is_not(None))
-            .group_by(per_participant.c.group_key, per_participant.c.bucket)
-            .order_by(per_participant.c.group_key)
+            select(
+                key,
+                bucket_of,
+                func.count(),
+                func.count(func.distinct(per_participant.c.family)),
+                func.grouping(key),
+            )
+            .where(bucket_of.is_not(None))
+            # per group, and per bucket over all groups: a family with members in two groups is one KPM
+            .group_by(func.grouping_sets(tuple_(key, bucket_of), tuple_(bucket_of)))
+            .order_by(key)
         )
     ).all()
-    return [(r[0], r[1], int(r[2])) for r in rows]
+    return [StatisticsRow(key=r[0], bucket=r[1], persons=int(r[2]), kpm=int(r[3]), total=bool(r[4])) for r in rows]
+
+
+# ------------------------------------------------------------------ erasure of a participant (UU PDP)
+
+# each statement changes only rows not erased yet, so a redelivered erasure writes nothing; criteria
+# keep their name, threshold (the reference figure, not the family's) and result, and lose the
+# family's value and the note
+_ERASE_ASSESSMENTS = text(
+    """
+    UPDATE graduation_assessment AS a
+    SET verification_notes = NULL,
+        criteria = (
+            SELECT coalesce(jsonb_agg(c || '{"value": null, "note": null}'::jsonb ORDER BY n), '[]'::jsonb)
+            FROM jsonb_array_elements(a.criteria) WITH ORDINALITY AS t (c, n)
+        )
+    WHERE a.participant_id = :participant_id
+      AND (a.verification_notes IS NOT NULL OR EXISTS (
+            SELECT 1 FROM jsonb_array_elements(a.criteria) AS c
+            WHERE c ->> 'value' IS NOT NULL OR c ->> 'note' IS NOT NULL))
+    """
+)
+_ERASE_DECISIONS = text(
+    "UPDATE graduation_decision SET reason = :erased WHERE participant_id = :participant_id AND reason <> :erased"
+)
+_ERASE_APPEALS = text(
+    """
+    UPDATE graduation_appeal SET grounds = :erased, resolution_reason = NULL
+    WHERE participant_id = :participant_id AND (grounds <> :erased OR resolution_reason IS NOT NULL)
+    """
+)
+_ERASE_VIEW = text(
+    "UPDATE graduation_participant_view SET kk_token = NULL WHERE participant_id = :participant_id"
+    " AND kk_token IS NOT NULL"
+)
+
+
+async def erase_participant(session: AsyncSession, participant_id: str, *, erased_text: str) -> dict[str, int]:
+    """Blanks the participant's free text and figures in assessments, decisions and appeals, and the
+    KK token in the read model; returns how many rows of each changed."""
+    params = {"participant_id": participant_id, "erased": erased_text}
+    counts = {}
+    for name, statement in (
+        ("assessments", _ERASE_ASSESSMENTS),
+        ("decisions", _ERASE_DECISIONS),
+        ("appeals", _ERASE_APPEALS),
+        ("participant_view", _ERASE_VIEW),
+    ):
+        result = await session.execute(statement, params)
+        counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return counts

@@ -196,7 +196,10 @@ class StatisticsGroup(BaseModel):
     persons: StatisticsCounts = Field(default_factory=StatisticsCounts, description="participants (persons)")
     kpm: StatisticsCounts | None = Field(
         default=None,
-        description="families (KPM, one per KK): null until participant events carrying households reach graduation",
+        description=(
+            "families (KPM, one per KK: distinct registry households; a participant whose household graduation"
+            " has not heard of counts as its own family)"
+        ),
     )
 
 

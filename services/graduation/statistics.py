@@ -21,7 +21,7 @@ from pena.problems import field_error
 from pena.regions import region_names
 from pena.settings import Settings
 from services.graduation import queries
-from services.graduation.schemas import StatisticsGroup, StatisticsRead
+from services.graduation.schemas import StatisticsCounts, StatisticsGroup, StatisticsRead
 
 NameLookup = Callable[[AsyncSession, Collection[str]], Awaitable[dict[str, str]]]
 
@@ -126,11 +126,13 @@ async def statistics(
         else []
     )
     groups: dict[str | None, StatisticsGroup] = {}
-    totals = StatisticsGroup(key=None)
-    for key, bucket, persons in rows:
-        group = groups.setdefault(key, StatisticsGroup(key=key))
-        setattr(group.persons, bucket, getattr(group.persons, bucket) + persons)
-        setattr(totals.persons, bucket, getattr(totals.persons, bucket) + persons)
+    totals = StatisticsGroup(key=None, kpm=StatisticsCounts())
+    for row in rows:
+        group = (
+            totals if row.total else groups.setdefault(row.key, StatisticsGroup(key=row.key, kpm=StatisticsCounts()))
+        )
+        setattr(group.persons, row.bucket, row.persons)
+        setattr(group.kpm, row.bucket, row.kpm)
     if dimension:
         names = await dimension.names(session, [k for k in groups if k is not None])
         for key, group in groups.items():

@@ -304,8 +304,8 @@ async def run_story(urls: dict[str, str], settings: Settings) -> dict[str, Any]:
         )
         assert by_sex.status_code == 200, by_sex.text
         [woman, total] = list(csv.DictReader(io.StringIO(by_sex.text)))
-        assert woman["persons_graduated"] == total["persons_graduated"] == ""  # one family: suppressed in exports
-        assert woman["suppressed"] == "persons_graduated"
+        assert woman["persons_graduated"] == total["kpm_graduated"] == ""  # one family: suppressed in exports
+        assert woman["suppressed"] == "persons_graduated;kpm_graduated"
         return {
             "woman_id": woman_id,
             "man_id": man_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,7 +15,8 @@ import pytest
 from pena.contracts import BatchScheduled
 from pena.contracts.participants import ParticipantRegistered
 from pena.http.tabular import XLSX_MEDIA_TYPE
-from tests.graduation.conftest import Env
+from services.graduation.app import definition as graduation
+from tests.graduation.conftest import Env, _env
 from tests.graduation.support import SOLOK_VILLAGE, monev_result, publish_monev
 from tests.support import (
     NIK_TOKEN,
@@ -31,8 +33,11 @@ READY, NOT_READY = 3_500_000, 1_000_000
 
 
 @pytest.fixture
-def publishers() -> list[Any]:
-    return [participants_publisher, training_publisher, monev_publisher]
+async def env(make_runtime: Any, api: Any, auth: Any) -> AsyncIterator[Env]:
+    """graduation with stand-in registry, training and monev (participant facts, batches, results)."""
+    definitions = [participants_publisher, training_publisher, monev_publisher, graduation]
+    async for built in _env(make_runtime, api, auth, definitions):
+        yield built
 
 
 async def stats(env: Env, auth: Any, as_of: str, **params: Any) -> dict[str, Any]:
@@ -92,7 +97,7 @@ async def test_known_at_in_the_future_is_refused(env: Env, auth: Any) -> None:
     assert naive.status_code == 422  # a moment without its offset is ambiguous
 
 
-def registered(participant_id: str, *, sex: str, birth_year: int) -> Announcement:
+def registered(participant_id: str, *, sex: str, birth_year: int, household_id: str | None = None) -> Announcement:
     at = datetime(2025, 11, 1, tzinfo=UTC)
     payload = ParticipantRegistered(
         participant_id=participant_id,
@@ -103,6 +108,7 @@ def registered(participant_id: str, *, sex: str, birth_year: int) -> Announcemen
         sex=sex,  # type: ignore[arg-type]
         birth_year=birth_year,
         status="active",
+        household_id=household_id,
     )
     return Announcement("participant.registered", payload, participant_id, at)
 
@@ -167,8 +173,31 @@ async def test_breakdowns_carry_codes_and_names(env: Env, auth: Any) -> None:
     assert table(await stats(env, auth, "2026-01-05", group_by="regency")) == {"1371": ("Kota Padang", 3)}
     village = await stats(env, auth, "2026-01-05", group_by="region", region_digits=10)
     assert table(village) == {PADANG_VILLAGE: ("Belakang Pondok", 3)}
+
+
+async def test_persons_and_families_are_both_counted(env: Env, auth: Any) -> None:
+    """Two members of one KPM and a participant whose household graduation never heard of: three
+    persons, two families; by sex the couple falls in two groups and the totals still count one KPM."""
+    await publish(
+        env.runtime,
+        registered("p-wife", sex="F", birth_year=1990, household_id="hh-1"),
+        registered("p-husband", sex="M", birth_year=1988, household_id="hh-1"),
+    )
+    for pid in ("p-wife", "p-husband", "p-unknown"):
+        await publish_monev(env.runtime, monev_result(pid, income=READY))
     answer = await stats(env, auth, "2026-01-05", group_by="sex")
-    assert answer["totals"]["kpm"] is None  # families: not until participant events carry households
+    assert answer["totals"]["persons"]["ready"] == 3
+    assert answer["totals"]["kpm"]["ready"] == 2  # hh-1 and p-unknown's own
+    by_sex = {g["key"]: (g["persons"]["ready"], g["kpm"]["ready"]) for g in answer["groups"]}
+    assert by_sex == {"F": (1, 1), "M": (1, 1), None: (1, 1)}
+    export = await env.client.get(
+        "/v1/graduation/statistics",
+        params={"as_of": "2026-01-05"},
+        headers=auth("integrator") | {"Accept": "text/csv"},
+    )
+    [total] = list(csv.DictReader(io.StringIO(export.text)))
+    assert (total["code"], total["persons_ready"], total["kpm_ready"]) == ("total", "", "")  # 3 and 2: below 5
+    assert total["suppressed"] == "persons_ready;kpm_ready"
 
 
 async def _eight_ready(env: Env) -> None:
@@ -192,13 +221,13 @@ async def test_csv_export_suppresses_small_cells(env: Env, auth: Any) -> None:
     by_code = {r["code"]: r for r in rows}
     assert list(by_code) == ["1371", "1372", "total"]
     assert by_code["1371"]["name"] == "Kota Padang"
-    assert by_code["1371"]["persons_ready"] == "6"
+    assert by_code["1371"]["persons_ready"] == by_code["1371"]["kpm_ready"] == "6"  # six families of their own
     assert by_code["1371"]["persons_graduated"] == "0"  # zeros disclose no one: shown
     assert by_code["1371"]["suppressed"] == ""
     # two families in Kota Solok: below PENA_MIN_CELL_SIZE (5), left empty and marked
     assert by_code["1372"]["name"] == "Kota Solok"
     assert by_code["1372"]["persons_ready"] == ""
-    assert by_code["1372"]["suppressed"] == "persons_ready"
+    assert by_code["1372"]["suppressed"] == "persons_ready;kpm_ready"
     assert by_code["total"]["persons_ready"] == "8"
     [audit] = await audit_rows(env.runtime, "graduation", "graduation.statistics.export")
     assert audit.details["format"] == "csv"
@@ -222,7 +251,7 @@ async def test_xlsx_export_and_json_stays_the_default(env: Env, auth: Any) -> No
     body = {r[0]: dict(zip(header, r, strict=True)) for r in rows}
     assert body["1371"]["persons_ready"] == 6  # a number cell, not text
     assert body["1372"]["persons_ready"] is None
-    assert body["1372"]["suppressed"] == "persons_ready"
+    assert body["1372"]["suppressed"] == "persons_ready;kpm_ready"
     # without a file type in Accept: JSON, unsuppressed (an audited read by staff in reach)
     plain = await env.client.get(
         "/v1/graduation/statistics",

@@ -8,7 +8,7 @@ no backfill: the new participant columns fill from the next participant event of
 replay of participant.*), the batch view and names from training.batch_scheduled.
 
 Revision ID: grad_statistics_01
-Revises: grad_3c1e7a52
+Revises: grad_families_01
 Create Date: 2026-11-30 08:00:00
 """
 
@@ -19,7 +19,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "grad_statistics_01"
-down_revision: str | None = "grad_3c1e7a52"
+down_revision: str | None = "grad_families_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
