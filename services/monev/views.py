@@ -85,6 +85,8 @@ def summary_group_read(row: dict[str, Any]) -> SummaryGroupRead:
         tasks_due=due,
         tasks_done=done,
         tasks_overdue=int(row["tasks_overdue"]),
+        persons=int(row["persons"]),
+        kpm=int(row["kpm"]),
         surveyed=int(row["surveyed"]),
         completion_rate=round(done / due, 4) if due else None,
         income_change=QuartileSummary(q1=quartiles[0], median=quartiles[1], q3=quartiles[2]),

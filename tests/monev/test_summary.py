@@ -11,9 +11,26 @@ from typing import Any
 import openpyxl
 
 from pena.clock import ManualClock
+from pena.contracts.participants import ParticipantUpdated
 from pena.http.tabular import XLSX_MEDIA_TYPE
 from tests.monev.support import WIB, announce_completions, completion, monev, register, scheduler, survey_body, tasks
-from tests.support import audit_rows, participants_publisher, training_publisher
+from tests.support import Announcement, audit_rows, participants_publisher, publish, training_publisher
+
+
+def same_family(participant_id: str, household_id: str) -> Announcement:
+    at = datetime(2025, 10, 2, tzinfo=UTC)
+    payload = ParticipantUpdated(
+        participant_id=participant_id,
+        version=2,
+        changed_fields=["household_id"],
+        updated_at=at,
+        region_code="1371011001",
+        household_size=4,
+        baseline_monthly_income=1_000_000,
+        status="active",
+        household_id=household_id,
+    )
+    return Announcement("participant.updated", payload, participant_id, at)
 
 
 async def _five_follow_ups(runtime: Any, client: Any, auth: Any, clock: ManualClock) -> None:
@@ -58,6 +75,8 @@ async def test_summary_by_centre_year_and_province(make_runtime, api, auth) -> N
     admin = auth("admin")
     async with api(runtime) as client:
         await _five_follow_ups(runtime, client, auth, clock)
+        # p-a1 and p-a2 turn out to be one family (KPM): the registry links them to one household
+        await publish(runtime, *(same_family(pid, "hh-a") for pid in ("p-a1", "p-a2")))
         by_centre = await client.get(
             "/v1/monev/summary", params={"group_by": "centre"}, headers=auth("verifier", unit="national")
         )
@@ -71,6 +90,7 @@ async def test_summary_by_centre_year_and_province(make_runtime, api, auth) -> N
         assert (b["tasks_total"], b["tasks_due"], b["tasks_done"], b["completion_rate"]) == (2, 1, 1, 1.0)
         assert b["income_change"]["median"] == -200_000.0
         assert b["business_active_share"] == 1.0
+        assert (a["persons"], a["kpm"], b["persons"], b["kpm"]) == (3, 2, 2, 2)
 
         by_year = await client.get("/v1/monev/summary", params={"group_by": "training_year"}, headers=admin)
         assert {g["group"]: g["tasks_total"] for g in by_year.json()["groups"]} == {"2025": 4, "2026": 1}
@@ -80,6 +100,7 @@ async def test_summary_by_centre_year_and_province(make_runtime, api, auth) -> N
         assert province["13"]["tasks_done"] == 3
         assert province["13"]["name"] == "Sumatera Barat"
         assert province["13"]["surveyed"] == 3
+        assert (province["13"]["persons"], province["13"]["kpm"]) == (4, 3)  # p-a3, p-b1: families of their own
         assert province["32"]["tasks_due"] == 0
         assert province["32"]["completion_rate"] is None
         assert province["32"]["income_change"]["median"] is None
@@ -118,6 +139,7 @@ async def test_summary_exports_suppress_small_groups_and_their_figures(make_runt
         assert a["suppressed"] == ""
         assert (b["tasks_total"], b["tasks_due"], b["completion_rate"], b["surveyed"]) == ("2", "", "", "")
         assert b["income_change_median"] == b["business_active_share"] == b["welfare_index_mean"] == ""
+        assert (a["persons"], a["kpm"], b["persons"], b["kpm"]) == ("3", "3", "2", "2")
         assert b["suppressed"].split(";") == [
             "tasks_due",
             "tasks_done",
@@ -144,6 +166,6 @@ async def test_summary_exports_suppress_small_groups_and_their_figures(make_runt
         assert regencies["3273"]["name"] == "Kota Bandung"
         assert regencies["3273"]["tasks_total"] is None  # one task: below 2
         assert regencies["3273"]["tasks_due"] == 0  # zeros disclose no one: shown
-        assert regencies["3273"]["suppressed"] == "tasks_total"
+        assert regencies["3273"]["suppressed"] == "tasks_total;persons;kpm"
     exports = await audit_rows(runtime, "monev", "monev.summary.export")
     assert [r.details["format"] for r in exports] == ["csv", "xlsx"]
