@@ -163,6 +163,9 @@ class Settings(BaseSettings):
 
     # calendar dates of business facts ("today", "as of 31 July") are taken in this zone
     business_timezone: str = "Asia/Jakarta"
+    # statistical disclosure control of exports (pena/http/tabular.py): an aggregate cell counting fewer
+    # persons or families than this, and every figure derived from it, is left empty and marked suppressed
+    min_cell_size: int = Field(default=5, ge=1, le=1000)
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -139,7 +139,8 @@ def _typed_csv(operation: dict[str, Any]) -> None:
                 content[media] = {"schema": {"type": "string"}} | {
                     k: v for k, v in content[media].items() if k != "schema"
                 }
-                content.pop("application/json", None)
+                if "$ref" not in content.get("application/json", {}).get("schema", {}):
+                    content.pop("application/json", None)  # FastAPI's untyped default, not a declared model
 
 
 def _list_examples(operation: dict[str, Any], schemas: dict[str, Any]) -> None:

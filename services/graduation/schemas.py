@@ -421,12 +421,28 @@ class AppealRead(BaseModel):
 # ------------------------------------------------------------------ statistics
 
 
-class StatisticsGroup(BaseModel):
-    key: str | None
+class StatisticsCounts(BaseModel):
     ready: int = 0
     graduated: int = 0
     deferred: int = 0
     rejected: int = 0
+
+
+class StatisticsGroup(BaseModel):
+    key: str | None = Field(description="the group's code (region code, centre id, business field, method, ...)")
+    name: str | None = Field(
+        default=None,
+        description="the code's name (Kemendagri for regions; as training announced centres, methods"
+        " and fields); null when not known",
+    )
+    persons: StatisticsCounts = Field(default_factory=StatisticsCounts, description="participants (persons)")
+    kpm: StatisticsCounts | None = Field(
+        default=None,
+        description=(
+            "families (KPM, one per KK: distinct registry households; a participant whose household graduation"
+            " has not heard of counts as its own family)"
+        ),
+    )
 
 
 class StatisticsRead(BaseModel):
@@ -435,24 +451,39 @@ class StatisticsRead(BaseModel):
             "examples": [
                 {
                     "as_of": "2027-03-31",
-                    "group_by": "region",
-                    "cutoff": "2027-03-31T16:59:59.999999Z",
-                    "totals": {"key": None, "ready": 42, "graduated": 35, "deferred": 4, "rejected": 3},
+                    "known_at": "2027-04-05T03:00:00Z",
+                    "group_by": "regency",
+                    "totals": {
+                        "key": None,
+                        "name": None,
+                        "persons": {"ready": 42, "graduated": 35, "deferred": 4, "rejected": 3},
+                        "kpm": {"ready": 41, "graduated": 35, "deferred": 4, "rejected": 3},
+                    },
                     "groups": [
-                        {"key": "1371", "ready": 30, "graduated": 26, "deferred": 2, "rejected": 2},
-                        {"key": "1375", "ready": 12, "graduated": 9, "deferred": 2, "rejected": 1},
+                        {
+                            "key": "1371",
+                            "name": "KOTA PADANG",
+                            "persons": {"ready": 30, "graduated": 26, "deferred": 2, "rejected": 2},
+                            "kpm": {"ready": 29, "graduated": 26, "deferred": 2, "rejected": 2},
+                        },
+                        {
+                            "key": "1375",
+                            "name": "KOTA BUKITTINGGI",
+                            "persons": {"ready": 12, "graduated": 9, "deferred": 2, "rejected": 1},
+                            "kpm": {"ready": 12, "graduated": 9, "deferred": 2, "rejected": 1},
+                        },
                     ],
                 }
             ]
         }
     )
-    as_of: date
-    group_by: str | None
-    cutoff: datetime = Field(
-        description=(
-            "end of the as_of day on the business calendar (PENA_BUSINESS_TIMEZONE, WIB by default);"
-            " later facts are ignored"
-        )
+    as_of: date = Field(
+        description="valid date: counts the situation measured (Monev visit date) or decided (effective date) by then"
     )
+    known_at: datetime = Field(
+        description="record time: only what the system had recorded at or before this moment counts (default: now);"
+        " asking again with the same known_at gives the same figure"
+    )
+    group_by: str | None
     totals: StatisticsGroup
     groups: list[StatisticsGroup]

@@ -303,10 +303,17 @@ class QuartileSummary(BaseModel):
 
 class SummaryGroupRead(BaseModel):
     group: str | None
+    name: str | None = Field(default=None, description="the group's name (Kemendagri for province and regency)")
     tasks_total: int
     tasks_due: int = Field(description="tasks that have come due (due, overdue or done)")
     tasks_done: int
     tasks_overdue: int
+    persons: int = Field(description="participants with a task in the group")
+    kpm: int = Field(
+        description="families (KPM) with a task in the group: distinct registry households (a participant"
+        " whose household monev has not heard of counts as its own family)"
+    )
+    surveyed: int = Field(description="tasks with a survey in force: the base of the survey figures below")
     completion_rate: float | None = Field(description="done / come due")
     income_change: QuartileSummary = Field(description="rupiah per month against baseline, latest surveys")
     business_active_share: float | None = Field(description="share of surveyed businesses still active")

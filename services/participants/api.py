@@ -15,6 +15,7 @@ from pena.access import region_prefix as plain_prefix
 from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.http.openapi import CsvResponse
+from pena.http.tabular import XLSX_MEDIA_TYPE, Column, tabular_response
 from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
 from pena.pagination import Page, Paging
 from pena.problems import problem_response
@@ -157,6 +158,20 @@ async def export_participants(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="participants.csv"'},
     )
+
+
+@router.get(
+    "/export.xlsx",
+    summary="XLSX export with the list's filters (NIK masked without participants:read_nik)",
+    response_class=Response,
+    responses={200: {"content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def export_participants_xlsx(
+    session: Session, settings: SettingsDep, principal: Exporter, filters: Filters
+) -> Response:
+    rows = await exports.participants_rows(session, principal=principal, settings=settings, filters=filters)
+    columns = [Column(c) for c in exports.EXPORT_COLUMNS]
+    return tabular_response("xlsx", filename="participants", columns=columns, rows=rows)
 
 
 @router.post(
