@@ -21,6 +21,7 @@ from services.graduation.models import (
     ParticipantView,
     Policy,
     PovertyLine,
+    RelapseCase,
 )
 
 # ------------------------------------------------------------------ locks
@@ -356,3 +357,43 @@ async def statistics(
         )
     ).all()
     return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+# ------------------------------------------------------------------ relapse cases (mentoring visits)
+
+
+async def relapse_case_for_task(session: AsyncSession, monev_task_id: str) -> RelapseCase | None:
+    query = select(RelapseCase).where(col(RelapseCase.monev_task_id) == monev_task_id).with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_relapse_case(session: AsyncSession, case_id: str) -> RelapseCase | None:
+    return await session.get(RelapseCase, case_id)
+
+
+async def list_relapse_cases(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    participant_id: str | None,
+    region_prefix: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[RelapseCase]:
+    query = select(RelapseCase)
+    if status:
+        query = query.where(col(RelapseCase.status) == status)
+    if participant_id:
+        query = query.where(col(RelapseCase.participant_id) == participant_id)
+    if region_prefix:
+        query = query.where(col(RelapseCase.region_code).startswith(region_prefix))
+    if after:
+        at, last_id = after
+        query = query.where(
+            or_(
+                col(RelapseCase.flagged_at) < at,
+                and_(col(RelapseCase.flagged_at) == at, col(RelapseCase.id) < last_id),
+            )
+        )
+    query = query.order_by(col(RelapseCase.flagged_at).desc(), col(RelapseCase.id).desc()).limit(limit + 1)
+    return list((await session.execute(query)).scalars().all())

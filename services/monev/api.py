@@ -25,6 +25,7 @@ from services.monev.schemas import (
     SurveyCreate,
     SurveyRead,
     TaskFilter,
+    TaskKind,
     TaskRead,
     TaskStatus,
     TaskSummaryRead,
@@ -100,6 +101,7 @@ async def list_tasks(
     principal: TaskReader,
     page: Paging,
     status: TaskStatus | None = None,
+    kind: TaskKind | None = None,
     assignee: str | None = None,
     region_prefix: RegionPrefix = None,
     participant_id: str | None = None,
@@ -111,6 +113,7 @@ async def list_tasks(
         principal=principal,
         filters=TaskFilter(
             status=status,
+            kind=kind,
             assignee=assignee,
             region_prefix=region_prefix,
             participant_id=participant_id,

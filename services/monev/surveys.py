@@ -141,6 +141,8 @@ def _completed_event(
         indicators=indicators,
         measures=result,
         completed_at=now,
+        kind=task.kind,  # type: ignore[arg-type]
+        decision_id=task.decision_id,
     )
 
 
