@@ -16,7 +16,7 @@ from services.graduation import queries
 from services.graduation.assessments import assess_monev
 from services.graduation.models import ParticipantView
 from services.graduation.reference import read_seed, seed_reference_data
-from services.graduation.relapse import check_mentoring_visit
+from services.graduation.relapse import check_mentoring_visit, forget_relapses
 
 
 async def on_monev_completed(session: AsyncSession, delivery: Delivery) -> None:
@@ -55,6 +55,8 @@ async def on_participant_status_changed(session: AsyncSession, delivery: Deliver
             updated_at=delivery.clock.now(),
         ),
     )
+    if change.to_status == "erased":
+        await forget_relapses(session, participant_id=change.participant_id)
 
 
 async def load_seed(runtime: ServiceRuntime) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
@@ -397,3 +397,9 @@ async def list_relapse_cases(
         )
     query = query.order_by(col(RelapseCase.flagged_at).desc(), col(RelapseCase.id).desc()).limit(limit + 1)
     return list((await session.execute(query)).scalars().all())
+
+
+async def delete_relapse_cases(session: AsyncSession, participant_id: str) -> int:
+    """Erasure: removes the participant's relapse cases; returns how many there were."""
+    query = delete(RelapseCase).where(col(RelapseCase.participant_id) == participant_id).returning(col(RelapseCase.id))
+    return len((await session.execute(query)).scalars().all())

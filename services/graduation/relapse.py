@@ -38,10 +38,10 @@ async def check_mentoring_visit(session: AsyncSession, *, result: MonevCompleted
     held = await queries.relapse_case_for_task(session, result.task_id)
     if held is not None and held.submission_version >= result.submission_version:
         return held  # this survey version (or a newer one) was judged already
-    region_code = result.region_code
-    if region_code is None:
-        view = await queries.participant_view(session, result.participant_id)
-        region_code = view.region_code if view else None
+    view = await queries.participant_view(session, result.participant_id)
+    if view is not None and view.status == "erased":
+        return None  # a late visit of an erased family: its figures are not kept
+    region_code = result.region_code or (view.region_code if view else None)
     if region_code is None:
         raise RetryLater("region of the participant unknown: participant.registered not seen yet")
     line_row = await queries.poverty_line(session, result.visit_date.year)
@@ -124,6 +124,23 @@ async def _audit(session: AsyncSession, result: MonevCompleted, details: dict[st
         purpose="graduation mentoring",
         details=details,
     )
+
+
+async def forget_relapses(session: AsyncSession, *, participant_id: str) -> int:
+    """Erasure (participant.status_changed to erased): the family's relapse cases and their income
+    figures are deleted; the audit log keeps only that they were, and how many."""
+    removed = await queries.delete_relapse_cases(session, participant_id)
+    if removed:
+        await record_audit(
+            session,
+            actor=None,
+            action="graduation.relapse.erased",
+            subject_type="participant",
+            subject_id=participant_id,
+            purpose="erasure",
+            details={"cases": removed},
+        )
+    return removed
 
 
 def _case_key(case: RelapseCase) -> dict[str, Any]:

@@ -6,14 +6,33 @@ mentoring visits never become readiness assessments."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from sqlalchemy import select
+from sqlmodel import col
+
+from pena.clock import ManualClock
 from pena.consumer import deliver
 from pena.contracts.monev import MonevCompleted
-from tests.graduation.conftest import Env
+from services.graduation.app import definition as graduation
+from services.graduation.models import RelapseCase
+from tests.graduation.conftest import START, Env
 from tests.graduation.support import monev_result, publish_monev
 from tests.graduation.test_decisions import approve, ready_assessment, verify
-from tests.support import audit_rows, outbox_data, outbox_events
+from tests.support import (
+    PADANG_VILLAGE,
+    audit_rows,
+    count_rows,
+    in_service,
+    monev_publisher,
+    outbox_data,
+    outbox_events,
+    participants_publisher,
+    publish,
+    register,
+    status_changed,
+)
 
 
 def mentoring_visit(participant_id: str, *, income: int, task_id: str, submission_version: int = 1) -> MonevCompleted:
@@ -123,7 +142,9 @@ async def test_redelivery_keeps_one_case_and_corrections_update_or_clear_it(env:
     await publish_monev(env.runtime, visit)  # re-announced: a new event id, the same task and version
     envelope = (await outbox_events(env.runtime, "monev", "monev.completed"))[0]
     origin = f"{env.runtime.settings.topic('monev')}/0/1"
-    assert await deliver(env.runtime.service("graduation").subscriber, envelope, origin=origin) == "duplicate"
+    subscriber = env.runtime.service("graduation").subscriber
+    assert subscriber is not None
+    assert await deliver(subscriber, envelope, origin=origin) == "duplicate"
 
     [case] = (await env.client.get("/v1/graduation/relapses", headers=auth("admin"))).json()["items"]
     assert len(await outbox_events(env.runtime, "graduation", "graduation.relapse_flagged")) == 1
@@ -146,3 +167,24 @@ async def test_redelivery_keeps_one_case_and_corrections_update_or_clear_it(env:
     assert len(await outbox_events(env.runtime, "graduation", "graduation.relapse_flagged")) == 2
     open_only = await env.client.get("/v1/graduation/relapses", params={"status": "open"}, headers=auth("admin"))
     assert open_only.json()["items"] == []
+
+
+async def test_erasure_deletes_the_family_s_relapse_cases(make_runtime: Any) -> None:
+    clock = ManualClock(START)
+    runtime = await make_runtime([monev_publisher, participants_publisher, graduation], clock=clock)
+    await register(runtime, "p-erase", "p-kept", region_code=PADANG_VILLAGE)
+    for pid in ("p-erase", "p-kept"):  # 2025: the seeded line (about Rp 391,000) applies
+        visit = mentoring_visit(pid, income=1_000_000, task_id=f"t-{pid}")
+        await publish_monev(runtime, visit.model_copy(update={"visit_date": date(2025, 9, 1)}))
+    assert await count_rows(runtime, "graduation", RelapseCase) == 2
+
+    await publish(runtime, status_changed("p-erase", to="erased", version=2))
+    stored = await in_service(runtime, "graduation", lambda s: s.execute(select(col(RelapseCase.participant_id))))
+    assert [row[0] for row in stored] == ["p-kept"]
+    [erased] = await audit_rows(runtime, "graduation", "graduation.relapse.erased")
+    assert (erased.subject_id, erased.details) == ("p-erase", {"cases": 1})
+    # a late mentoring visit of the erased family keeps nothing either
+    late = mentoring_visit("p-erase", income=900_000, task_id="t-late")
+    await publish_monev(runtime, late.model_copy(update={"visit_date": date(2025, 10, 1)}))
+    assert await count_rows(runtime, "graduation", RelapseCase) == 1
+    assert len(await outbox_events(runtime, "graduation", "graduation.relapse_flagged")) == 2
