@@ -211,10 +211,29 @@ def test_app_pods_do_not_migrate_and_only_the_job_gets_the_migration_role(monkey
     assert set(secrets["pena-migrate"]["stringData"]) == {"PENA_DATABASE_URL"}  # nothing else rides along
 
 
+def _head_and_previous(definition: Any) -> tuple[str, str]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from pena.migrate import SCRIPT_LOCATION
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.set_main_option("version_locations", str(definition.migrations))
+    cfg.set_main_option("path_separator", "os")
+    script = ScriptDirectory.from_config(cfg)
+    head = script.get_current_head()
+    assert head is not None
+    previous = script.get_revision(head).down_revision
+    assert isinstance(previous, str)
+    return head, previous
+
+
 async def test_serve_no_migrate_refuses_a_database_behind_the_release(settings: Settings) -> None:
     """What a pod of a new release does before its migrate Job has run: no DDL, a refusal naming the fix.
     An old pod restarting after the Job (the database at a later release's revision) starts."""
-    (definition,) = load_definitions(["graduation"])  # two revisions: grad_f9eadfc0, then grad_3c1e7a52
+    (definition,) = load_definitions(["graduation"])
+    head, behind = _head_and_previous(definition)  # read from the revisions: more are added over time
     url = settings.service_database_url("graduation")
     with pytest.raises(RuntimeError, match=r"graduation: the database is at revision none, .*pena migrate"):
         await cli._require_schema_at_head(settings, definition)  # no database yet
@@ -226,9 +245,9 @@ async def test_serve_no_migrate_refuses_a_database_behind_the_release(settings: 
         await cli._require_schema_at_head(settings, definition)  # at head: starts
         db = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
         try:
-            assert await db.fetchval("SELECT version_num FROM alembic_version") == "grad_3c1e7a52"
-            await db.execute("UPDATE alembic_version SET version_num = 'grad_f9eadfc0'")  # one release behind
-            with pytest.raises(RuntimeError, match=r"at revision grad_f9eadfc0, this release needs grad_3c1e7a52"):
+            assert await db.fetchval("SELECT version_num FROM alembic_version") == head
+            await db.execute("UPDATE alembic_version SET version_num = $1", behind)  # one release behind
+            with pytest.raises(RuntimeError, match=rf"at revision {behind}, this release needs {head}"):
                 await cli._require_schema_at_head(settings, definition)
             await db.execute("UPDATE alembic_version SET version_num = 'grad_ffffffff'")  # a later release's
             await cli._require_schema_at_head(settings, definition)
