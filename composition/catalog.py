@@ -27,11 +27,13 @@ def load_definitions(names: list[str] | None = None) -> list[ServiceDefinition]:
     return [importlib.import_module(SERVICE_MODULES[n]).definition for n in chosen]
 
 
-def build_app(names: list[str] | None = None, *, settings: Settings | None = None) -> FastAPI:
+def build_app(
+    names: list[str] | None = None, *, settings: Settings | None = None, migrate_on_start: bool = True
+) -> FastAPI:
     from pena.http.app import create_app
     from pena.runtime import Runtime
 
     settings = settings or Settings()
     definitions = load_definitions(names)
     title = "PENA platform API" if len(definitions) > 1 else f"PENA {definitions[0].name} API"
-    return create_app(Runtime(settings, definitions), title=title)
+    return create_app(Runtime(settings, definitions, migrate_on_start=migrate_on_start), title=title)

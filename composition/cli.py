@@ -266,63 +266,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     _database_answers(settings.service_database_url(args.service))
     configure_logging(settings.log_level, settings.log_json)
-    if args.no_migrate:
-        import pena.runtime
-
-        pena.runtime.migrate = _require_schema_at_head  # type: ignore[attr-defined]  # the start-up step only
-    app = build_app([args.service], settings=settings)
+    app = build_app([args.service], settings=settings, migrate_on_start=not args.no_migrate)
     uvicorn.run(app, host=args.host, port=args.port or DEFAULT_PORTS[args.service], log_config=None, access_log=False)
     return EXIT_OK
-
-
-async def _require_schema_at_head(settings: Settings, definition: Any) -> None:
-    """`pena serve --no-migrate` runs this instead of migrating at start: no DDL (the app's database role
-    may lack the rights), only a check of the schema's revision. Behind (none, or an older revision this
-    image knows): refuse to start, so a pod of a new release waits for that release's `pena migrate` (the
-    Kubernetes Job). A revision this image does not know is a later release's (revisions are additive):
-    start, so an old pod restarting during a rollout or a rollback still runs."""
-    import logging
-
-    import asyncpg
-    from alembic.config import Config
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-    from sqlalchemy.exc import DBAPIError
-
-    from pena.db import Database
-    from pena.migrate import SCRIPT_LOCATION
-
-    if definition.migrations is None:  # test doubles without revisions
-        return
-    cfg = Config()
-    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
-    cfg.set_main_option("version_locations", str(definition.migrations))
-    cfg.set_main_option("path_separator", "os")
-    script = ScriptDirectory.from_config(cfg)
-    heads = set(script.get_heads())
-    known = {revision.revision for revision in script.walk_revisions()}
-    db = Database.for_service(settings, definition.name, null_pool=True)
-    try:
-        async with db.engine.connect() as conn:
-            current = set(await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads()))
-    except DBAPIError as exc:
-        if not isinstance(getattr(exc.orig, "__cause__", None), asyncpg.InvalidCatalogNameError):
-            raise
-        current = set()  # no database yet: behind like an empty one
-    finally:
-        await db.dispose()
-    if current == heads:
-        return
-    if current and not current & known:
-        logging.getLogger("pena.cli").warning(
-            "the database is at a later release's revision; starting",
-            extra={"service": definition.name, "revisions": sorted(current), "image_heads": sorted(heads)},
-        )
-        return
-    raise RuntimeError(
-        f"{definition.name}: the database is at revision {', '.join(sorted(current)) or 'none'}, this release "
-        f"needs {', '.join(sorted(heads))}; run `pena migrate` (the release's migrate Job) first"
-    )
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:

@@ -10,12 +10,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from pena.db import SCHEMA_LOCK, SQL_OBJECTS_LOCK, Database, create_schema, drop_database, ensure_database
 from pena.definition import ServiceDefinition
@@ -127,3 +130,42 @@ async def new_revision(settings: Settings, definition: ServiceDefinition, messag
         command.revision(_config(definition, connection), message=message, autogenerate=True, rev_id=revision_id)
 
     await _with_scratch_database(settings, definition, generate)
+
+
+async def require_head(settings: Settings, definition: ServiceDefinition) -> None:
+    """`pena serve --no-migrate` runs this instead of migrating at start: no DDL (the app's database role
+    may lack the rights), only a check of the schema's revision. Behind (none, or an older revision this
+    image knows): refuse to start, so a pod of a new release waits for that release's `pena migrate` (the
+    Kubernetes Job). A revision this image does not know is a later release's (revisions are additive):
+    start, so an old pod restarting during a rollout or a rollback still runs."""
+    if definition.migrations is None:  # test doubles without revisions
+        return
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.set_main_option("version_locations", str(definition.migrations))
+    cfg.set_main_option("path_separator", "os")
+    script = ScriptDirectory.from_config(cfg)
+    heads = set(script.get_heads())
+    known = {revision.revision for revision in script.walk_revisions()}
+    db = Database.for_service(settings, definition.name, null_pool=True)
+    try:
+        async with db.engine.connect() as conn:
+            current = set(await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_heads()))
+    except DBAPIError as exc:
+        if not isinstance(getattr(exc.orig, "__cause__", None), asyncpg.InvalidCatalogNameError):
+            raise
+        current = set()  # no database yet: behind like an empty one
+    finally:
+        await db.dispose()
+    if current == heads:
+        return
+    if current and not current & known:
+        log.warning(
+            "the database is at a later release's revision; starting",
+            extra={"service": definition.name, "revisions": sorted(current), "image_heads": sorted(heads)},
+        )
+        return
+    raise RuntimeError(
+        f"{definition.name}: the database is at revision {', '.join(sorted(current)) or 'none'}, this release "
+        f"needs {', '.join(sorted(heads))}; run `pena migrate` (the release's migrate Job) first"
+    )

@@ -15,7 +15,7 @@ from pena.consumer import Subscriber
 from pena.db import Database
 from pena.definition import ServiceDefinition
 from pena.kafka import KafkaConsumerRunner, KafkaPublisher, ensure_topics
-from pena.migrate import migrate
+from pena.migrate import migrate, require_head
 from pena.outbox import OutboxRelay, Publisher
 from pena.retention import RETENTION_JOB, retention_job, schedule_retention
 from pena.scheduler import Scheduler
@@ -50,8 +50,11 @@ class Runtime:
         clock: Clock | None = None,
         bus: Literal["kafka", "inprocess"] | None = None,
         workers: bool = True,
+        migrate_on_start: bool = True,
     ) -> None:
         self.settings = settings
+        # False (`pena serve --no-migrate`): no DDL at start, only a check that the schema is at head
+        self.migrate_on_start = migrate_on_start
         self.clock = clock or OffsetClock(settings.clock_offset)
         self.bus_kind = bus or settings.bus
         self.workers = workers
@@ -106,7 +109,10 @@ class Runtime:
 
     async def start(self) -> None:
         for svc in self.services.values():
-            await migrate(self.settings, svc.definition)
+            if self.migrate_on_start:
+                await migrate(self.settings, svc.definition)
+            else:
+                await require_head(self.settings, svc.definition)
             for hook in svc.definition.on_startup:
                 await hook(svc)
         if not self.workers:

@@ -126,23 +126,6 @@ async def _audit(session: AsyncSession, result: MonevCompleted, details: dict[st
     )
 
 
-async def forget_relapses(session: AsyncSession, *, participant_id: str) -> int:
-    """Erasure (participant.status_changed to erased): the family's relapse cases and their income
-    figures are deleted; the audit log keeps only that they were, and how many."""
-    removed = await queries.delete_relapse_cases(session, participant_id)
-    if removed:
-        await record_audit(
-            session,
-            actor=None,
-            action="graduation.relapse.erased",
-            subject_type="participant",
-            subject_id=participant_id,
-            purpose="erasure",
-            details={"cases": removed},
-        )
-    return removed
-
-
 def _case_key(case: RelapseCase) -> dict[str, Any]:
     return {"at": case.flagged_at.isoformat(), "id": case.id}
 

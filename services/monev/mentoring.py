@@ -13,13 +13,11 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.audit import record_audit
 from pena.clock import Clock, start_of_business_day
 from pena.consumer import RetryLater
 from pena.contracts.graduation import GraduationDecided
 from pena.durations import add_duration, parse_duration
 from pena.ids import new_id
-from pena.scheduler import cancel_job, lock_jobs
 from pena.settings import Settings
 from services.monev import queries
 from services.monev.scheduling import (
@@ -27,10 +25,11 @@ from services.monev.scheduling import (
     MENTORING,
     RegionAssigner,
     announce_created,
-    due_job_key,
-    overdue_job_key,
+    cancel_tasks,
 )
 from services.monev.settings import MonevSettings
+
+REVERSED = "graduation_reversed"  # the cancel_reason of a reversed graduation's mentoring tasks
 
 
 async def schedule_mentoring(
@@ -94,30 +93,7 @@ async def schedule_mentoring(
 
 
 async def cancel_mentoring(session: AsyncSession, *, decision_id: str, clock: Clock) -> list[str]:
-    """The mentoring tasks of a reversed decision that are not done yet are cancelled (their due and
-    overdue jobs with them); done visits stay as they are. Returns the ids cancelled."""
-    now = clock.now()
-    candidates = await queries.open_mentoring_task_ids(session, decision_id)
-    # the due/overdue jobs also update these tasks: lock them first, in the scheduler's order
-    await lock_jobs(session, [key for t in candidates for key in (due_job_key(t), overdue_job_key(t))])
-    cancelled = []
-    for task_id in candidates:
-        task = await queries.task_by_id(session, task_id, for_update=True)
-        if task is None or task.status not in queries.OPEN_STATUSES:
-            continue  # the survey came in meanwhile
-        task.status = "cancelled"
-        task.updated_at = now
-        session.add(task)
-        await cancel_job(session, due_job_key(task.id), now)
-        await cancel_job(session, overdue_job_key(task.id), now)
-        await record_audit(
-            session,
-            actor=None,
-            action="monev.task.cancelled",
-            subject_type="monev_task",
-            subject_id=task.id,
-            details={"kind": task.kind, "decision_id": decision_id, "reason": "graduation_reversed"},
-        )
-        cancelled.append(task.id)
-    await session.flush()
-    return cancelled
+    """The mentoring tasks of a reversed decision that are not done yet are cancelled (reason
+    `graduation_reversed`, with their due and overdue jobs); done visits stay. Returns the ids."""
+    open_ids = await queries.open_mentoring_task_ids(session, decision_id)
+    return await cancel_tasks(session, open_ids, reason=REVERSED, details={"decision_id": decision_id}, now=clock.now())

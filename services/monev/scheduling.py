@@ -17,7 +17,7 @@ from pena.contracts import MonevDue, MonevOverdue, MonevScheduled, TrainingCompl
 from pena.durations import add_duration, parse_duration
 from pena.ids import new_id
 from pena.outbox import emit, emit_rows, outbox_row
-from pena.scheduler import job_row, schedule_job, schedule_jobs
+from pena.scheduler import cancel_job, job_row, lock_jobs, schedule_job, schedule_jobs
 from pena.settings import Settings
 from services.monev import queries
 from services.monev.settings import MonevSettings
@@ -241,3 +241,32 @@ async def announce_overdue(session: AsyncSession, *, task_id: str, clock: Clock)
         time=now,
     )
     return True
+
+
+async def cancel_tasks(
+    session: AsyncSession, task_ids: list[str], *, reason: str, details: dict[str, Any], now: datetime
+) -> list[str]:
+    """Cancels those of the tasks still open with `reason` (exit, erasure, a reversed graduation) and
+    their pending due/overdue jobs, one audit row each; returns the ids cancelled. The job rows are
+    locked first, in the scheduler's order (a job being run is waited for)."""
+    if not task_ids:
+        return []
+    await lock_jobs(session, [key for task_id in task_ids for key in (due_job_key(task_id), overdue_job_key(task_id))])
+    cancelled = await queries.cancel_tasks(session, task_ids, reason=reason, now=now)
+    for task_id in cancelled:
+        await cancel_job(session, due_job_key(task_id), now)
+        await cancel_job(session, overdue_job_key(task_id), now)
+    await record_audits(
+        session,
+        [
+            audit_row(
+                actor=None,
+                action="monev.task.cancelled",
+                subject_type="monev_task",
+                subject_id=task_id,
+                details=details | {"reason": reason},
+            )
+            for task_id in cancelled
+        ],
+    )
+    return cancelled

@@ -114,6 +114,10 @@ class TaskSummaryRead(BaseModel):
     overdue_at: datetime | None
     done_at: datetime | None
     submission_version: int
+    cancel_reason: str | None = Field(
+        default=None,
+        description="why an open task was cancelled: participant_exited, participant_erased or graduation_reversed",
+    )
 
 
 class TaskRead(TaskSummaryRead):

@@ -49,9 +49,14 @@ async def submit_survey(
     task = await load_task(session, principal=principal, task_id=task_id, for_update=True)
     if not principal.is_admin and task.assignee != principal.subject:
         raise Problem(403, "Forbidden", "only the assigned facilitator may submit this survey", type_="not_assignee")
-    if task.status == "cancelled":  # e.g. a mentoring visit whose graduation was reversed on appeal
-        raise Problem(409, "Conflict", "the task was cancelled; no survey is taken", type_="task_cancelled")
     now = clock.now()
+    if task.status == "cancelled":
+        raise Problem(
+            409,
+            "Task cancelled",
+            f"the task was cancelled ({task.cancel_reason}): no survey is taken",
+            type_="task_cancelled",
+        )
     if task.due_at > now:
         raise Problem(
             409,

@@ -22,16 +22,18 @@ import asyncpg
 import kubernetes_validate
 import pytest
 import yaml
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
 import composition.cli as cli
-import pena.runtime
 from composition.catalog import load_definitions
 from pena.access import DEFAULT_PUBLIC
 from pena.clock import ManualClock
 from pena.db import drop_database, ensure_database
-from pena.migrate import migrate
+from pena.definition import ServiceDefinition
+from pena.migrate import SCRIPT_LOCATION, migrate, require_head
 from pena.runtime import Runtime
 from pena.settings import Settings
 from services.participants.app import definition as participants
@@ -211,46 +213,40 @@ def test_app_pods_do_not_migrate_and_only_the_job_gets_the_migration_role(monkey
     assert set(secrets["pena-migrate"]["stringData"]) == {"PENA_DATABASE_URL"}  # nothing else rides along
 
 
-def _head_and_previous(definition: Any) -> tuple[str, str]:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    from pena.migrate import SCRIPT_LOCATION
-
+def _last_two_revisions(definition: ServiceDefinition) -> tuple[str, str]:
     cfg = Config()
     cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
     cfg.set_main_option("version_locations", str(definition.migrations))
     cfg.set_main_option("path_separator", "os")
     script = ScriptDirectory.from_config(cfg)
-    head = script.get_current_head()
-    assert head is not None
+    (head,) = script.get_heads()
     previous = script.get_revision(head).down_revision
-    assert isinstance(previous, str)
+    assert isinstance(previous, str), "graduation needs a linear chain of at least two revisions"
     return head, previous
 
 
 async def test_serve_no_migrate_refuses_a_database_behind_the_release(settings: Settings) -> None:
     """What a pod of a new release does before its migrate Job has run: no DDL, a refusal naming the fix.
     An old pod restarting after the Job (the database at a later release's revision) starts."""
-    (definition,) = load_definitions(["graduation"])
-    head, behind = _head_and_previous(definition)  # read from the revisions: more are added over time
+    (definition,) = load_definitions(["graduation"])  # at least two revisions
+    head, behind = _last_two_revisions(definition)
     url = settings.service_database_url("graduation")
     with pytest.raises(RuntimeError, match=r"graduation: the database is at revision none, .*pena migrate"):
-        await cli._require_schema_at_head(settings, definition)  # no database yet
+        await require_head(settings, definition)  # no database yet
     await ensure_database(url)
     try:
         with pytest.raises(RuntimeError, match=r"graduation: the database is at revision none, .*pena migrate"):
-            await cli._require_schema_at_head(settings, definition)
+            await require_head(settings, definition)
         await migrate(settings, definition)
-        await cli._require_schema_at_head(settings, definition)  # at head: starts
+        await require_head(settings, definition)  # at head: starts
         db = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
         try:
             assert await db.fetchval("SELECT version_num FROM alembic_version") == head
             await db.execute("UPDATE alembic_version SET version_num = $1", behind)  # one release behind
             with pytest.raises(RuntimeError, match=rf"at revision {behind}, this release needs {head}"):
-                await cli._require_schema_at_head(settings, definition)
+                await require_head(settings, definition)
             await db.execute("UPDATE alembic_version SET version_num = 'grad_ffffffff'")  # a later release's
-            await cli._require_schema_at_head(settings, definition)
+            await require_head(settings, definition)
         finally:
             await db.close()
     finally:
@@ -258,7 +254,7 @@ async def test_serve_no_migrate_refuses_a_database_behind_the_release(settings: 
 
 
 async def test_the_app_role_has_no_ddl_and_serves_after_the_owner_migrated(
-    settings: Settings, auth: Any, api: Any, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, auth: Any, api: Any
 ) -> None:
     """deploy/k8s/database-roles.sql on the real PostgreSQL: the migrate Job's role migrates, the app role
     cannot (no DDL), and `pena serve --no-migrate` with the app role serves a registration."""
@@ -300,8 +296,9 @@ async def test_the_app_role_has_no_ddl_and_serves_after_the_owner_migrated(
         finally:
             await as_app.close()
 
-        monkeypatch.setattr(pena.runtime, "migrate", cli._require_schema_at_head)  # what --no-migrate does
-        runtime = Runtime(as_role(app), [participants], clock=ManualClock(datetime(2026, 1, 5, tzinfo=UTC)))
+        runtime = Runtime(  # what `pena serve --no-migrate` builds
+            as_role(app), [participants], clock=ManualClock(datetime(2026, 1, 5, tzinfo=UTC)), migrate_on_start=False
+        )
         await runtime.start()
         async with api(runtime) as client:
             created = await client.post("/v1/participants", json=woman(), headers=auth("admin"))

@@ -181,8 +181,8 @@ async def test_erasure_deletes_the_family_s_relapse_cases(make_runtime: Any) -> 
     await publish(runtime, status_changed("p-erase", to="erased", version=2))
     stored = await in_service(runtime, "graduation", lambda s: s.execute(select(col(RelapseCase.participant_id))))
     assert [row[0] for row in stored] == ["p-kept"]
-    [erased] = await audit_rows(runtime, "graduation", "graduation.relapse.erased")
-    assert (erased.subject_id, erased.details) == ("p-erase", {"cases": 1})
+    [erased] = await audit_rows(runtime, "graduation", "graduation.participant.erased")
+    assert (erased.subject_id, erased.details["relapse_cases"]) == ("p-erase", 1)
     # a late mentoring visit of the erased family keeps nothing either
     late = mentoring_visit("p-erase", income=900_000, task_id="t-late")
     await publish_monev(runtime, late.model_copy(update={"visit_date": date(2025, 10, 1)}))

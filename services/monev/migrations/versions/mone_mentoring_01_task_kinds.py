@@ -1,7 +1,7 @@
 """mentoring tasks: monev_tasks.kind and decision_id; uniqueness per kind (partial unique indexes)
 
 Revision ID: mone_mentoring_01
-Revises: mone_bb5dc0aa
+Revises: mone_families_01
 Create Date: 2026-11-30 08:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "mone_mentoring_01"
-down_revision: str | None = "mone_bb5dc0aa"
+down_revision: str | None = "mone_families_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
