@@ -18,7 +18,7 @@ from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.http.tabular import TABULAR_RESPONSES, tabular_response, wanted_format
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
-from services.graduation import appeals, assessments, decisions, policies, reference, statistics
+from services.graduation import appeals, assessments, decisions, policies, reference, relapse, statistics
 from services.graduation.reference_io import parse_rows
 from services.graduation.schemas import (
     AppealCreate,
@@ -34,6 +34,7 @@ from services.graduation.schemas import (
     PovertyLineRead,
     PovertyLineUpdate,
     ReferenceUpsertRead,
+    RelapseRead,
     StatisticsRead,
     VerificationCommand,
 )
@@ -291,6 +292,34 @@ async def get_decisions(
 async def get_decision(decision_id: str, session: Session, principal: Reader, reach: ReachDep) -> DecisionRead:
     return DecisionRead.model_validate(
         await decisions.read_decision(session, decision_id=decision_id, principal=principal, reach=reach)
+    )
+
+
+@router.get("/relapses", summary="Relapse cases after graduation (mentoring visits below the poverty line)")
+async def get_relapses(
+    session: Session,
+    principal: Reader,
+    reach: ReachDep,
+    page: Paging,
+    status: Literal["open", "cleared"] | None = None,
+    participant_id: str | None = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
+) -> Page[RelapseRead]:
+    return await relapse.list_relapses(
+        session,
+        principal=principal,
+        reach=reach,
+        status=status,
+        participant_id=participant_id,
+        region=region,
+        page=page,
+    )
+
+
+@router.get("/relapses/{relapse_id}", summary="One relapse case")
+async def get_relapse(relapse_id: str, session: Session, principal: Reader, reach: ReachDep) -> RelapseRead:
+    return RelapseRead.model_validate(
+        await relapse.read_relapse(session, case_id=relapse_id, principal=principal, reach=reach)
     )
 
 

@@ -1,4 +1,5 @@
-"""Consumed events: Monev results are assessed; participant events feed a small read model. The
+"""Consumed events: Monev results are assessed (mentoring visits after graduation are checked for a
+relapse instead, relapse.py); participant events feed a small read model. The
 start-up hook seeds reference data."""
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from services.graduation import erasure, queries
 from services.graduation.assessments import assess_monev
 from services.graduation.models import BatchView, ParticipantView
 from services.graduation.reference import read_seed, seed_reference_data
+from services.graduation.relapse import check_mentoring_visit
 
 
 async def on_monev_completed(session: AsyncSession, delivery: Delivery) -> None:
     result: MonevCompleted = delivery.payload
+    if result.kind == "mentoring":  # a visit after graduation: checked for relapse, not re-assessed
+        await check_mentoring_visit(session, result=result, clock=delivery.clock)
+        return
     await assess_monev(session, result=result, clock=delivery.clock)
     if await erasure.erased(session, result.participant_id):  # a result that arrived after the erasure
         await erasure.erase_participant(session, participant_id=result.participant_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, UniqueConstraint
+from sqlalchemy import DateTime, Index, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -110,6 +110,10 @@ class Decision(GraduationBase, table=True):
     reason: str = Field(max_length=2000)
     effective_date: date | None = None
     mentoring_until: date | None = None
+    # the Monev mentoring visits a graduation schedules (offsets after effective_date, from its policy)
+    mentoring_follow_ups: list[str] = Field(
+        default_factory=list, sa_type=JSONB, sa_column_kwargs={"server_default": text("'[]'::jsonb")}
+    )
     decided_by: str = Field(max_length=200)
     decided_at: datetime = _moment()
     # copied from the assessment so statistics group without joins back into history
@@ -137,6 +141,35 @@ class Appeal(GraduationBase, table=True):
     decided_by: str | None = Field(default=None, max_length=200)
     decided_at: datetime | None = _moment(nullable=True)
     reversal_decision_id: str | None = Field(default=None, max_length=40)
+
+
+class RelapseCase(GraduationBase, table=True):
+    """A mentoring visit after graduation found income per person below the extreme-poverty line: a case
+    for the case workers. One per Monev task (a corrected survey updates it, or clears it when the
+    corrected income is no longer below the line). Figures only: no name, no notes."""
+
+    __tablename__ = "graduation_relapse_case"
+    __table_args__ = (
+        UniqueConstraint("monev_task_id", name="graduation_relapse_case_task"),
+        Index("graduation_relapse_case_list", "flagged_at", "id"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    participant_id: str = Field(index=True, max_length=80)
+    decision_id: str | None = Field(default=None, max_length=40)
+    monev_task_id: str = Field(max_length=80)
+    submission_version: int
+    wave: str = Field(max_length=20)
+    visit_date: date
+    region_code: str = Field(index=True, max_length=10)
+    monthly_household_income: int
+    household_size: int
+    income_per_member: int
+    poverty_line: int
+    poverty_line_year: int
+    poverty_line_source: str = Field(max_length=300)
+    status: str = Field(default="open", max_length=20)  # open | cleared (a correction above the line)
+    flagged_at: datetime = _moment()
+    updated_at: datetime = _moment()
 
 
 class ParticipantView(GraduationBase, table=True):

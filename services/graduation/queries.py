@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, text, tuple_, update
+from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
@@ -26,6 +26,7 @@ from services.graduation.models import (
     Policy,
     PovertyLine,
     ReferenceName,
+    RelapseCase,
 )
 
 # ------------------------------------------------------------------ locks
@@ -530,3 +531,49 @@ async def erase_participant(session: AsyncSession, participant_id: str, *, erase
         result = await session.execute(statement, params)
         counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
     return counts
+
+
+# ------------------------------------------------------------------ relapse cases (mentoring visits)
+
+
+async def relapse_case_for_task(session: AsyncSession, monev_task_id: str) -> RelapseCase | None:
+    query = select(RelapseCase).where(col(RelapseCase.monev_task_id) == monev_task_id).with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_relapse_case(session: AsyncSession, case_id: str) -> RelapseCase | None:
+    return await session.get(RelapseCase, case_id)
+
+
+async def list_relapse_cases(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    participant_id: str | None,
+    region_prefix: str | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[RelapseCase]:
+    query = select(RelapseCase)
+    if status:
+        query = query.where(col(RelapseCase.status) == status)
+    if participant_id:
+        query = query.where(col(RelapseCase.participant_id) == participant_id)
+    if region_prefix:
+        query = query.where(col(RelapseCase.region_code).startswith(region_prefix))
+    if after:
+        at, last_id = after
+        query = query.where(
+            or_(
+                col(RelapseCase.flagged_at) < at,
+                and_(col(RelapseCase.flagged_at) == at, col(RelapseCase.id) < last_id),
+            )
+        )
+    query = query.order_by(col(RelapseCase.flagged_at).desc(), col(RelapseCase.id).desc()).limit(limit + 1)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def delete_relapse_cases(session: AsyncSession, participant_id: str) -> int:
+    """Erasure: removes the participant's relapse cases; returns how many there were."""
+    query = delete(RelapseCase).where(col(RelapseCase.participant_id) == participant_id).returning(col(RelapseCase.id))
+    return len((await session.execute(query)).scalars().all())

@@ -6,12 +6,16 @@ names (`PolicyCriteria`, `StatisticsGroup`)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pena.contracts.graduation import CriterionResult, GraduationKind
 from pena.http.bodies import StrictModel
+from services.graduation.policy import DEFAULT_MENTORING_FOLLOW_UPS
+
+# an ISO-8601 duration in whole years, months, weeks and days (P6M, P1Y, P90D)
+MENTORING_OFFSET = r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$"
 
 # ------------------------------------------------------------------ reference data
 
@@ -121,6 +125,13 @@ class PolicyCriteria(StrictModel):
     )
     business_active_required: bool = True
     voluntary_statement_required_for_sejahtera_mandiri: bool = True
+    mentoring_follow_ups: list[Annotated[str, Field(pattern=MENTORING_OFFSET, min_length=2, max_length=20)]] = Field(
+        default_factory=lambda: list(DEFAULT_MENTORING_FOLLOW_UPS),
+        max_length=12,
+        examples=[["P6M", "P12M"]],
+        description="Monev mentoring visits after a graduation: ISO-8601 offsets (years, months, weeks,"
+        " days) from the decision's effective date; [] for none",
+    )
 
 
 class PolicyCreate(StrictModel):
@@ -353,6 +364,7 @@ class DecisionRead(BaseModel):
     reason: str
     effective_date: date | None
     mentoring_until: date | None
+    mentoring_follow_ups: list[str] = Field(description="offsets of the Monev mentoring visits it scheduled")
     decided_by: str
     decided_at: datetime
     region_code: str
@@ -416,6 +428,30 @@ class AppealRead(BaseModel):
     decided_by: str | None
     decided_at: datetime | None
     reversal_decision_id: str | None
+
+
+# ------------------------------------------------------------------ relapse cases (mentoring)
+
+
+class RelapseRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    participant_id: str
+    decision_id: str | None = Field(description="the graduation decision the mentoring visit followed")
+    monev_task_id: str
+    submission_version: int
+    wave: str = Field(description="offset of the mentoring visit after the decision's effective date")
+    visit_date: date
+    region_code: str
+    monthly_household_income: int
+    household_size: int
+    income_per_member: int = Field(description="rupiah per person per month at the visit")
+    poverty_line: int = Field(description="extreme-poverty line of the visit year, rupiah per person per month")
+    poverty_line_year: int
+    poverty_line_source: str
+    status: Literal["open", "cleared"] = Field(description="cleared: a corrected survey is above the line")
+    flagged_at: datetime
+    updated_at: datetime
 
 
 # ------------------------------------------------------------------ statistics

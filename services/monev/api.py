@@ -26,6 +26,7 @@ from services.monev.schemas import (
     SurveyCreate,
     SurveyRead,
     TaskFilter,
+    TaskKind,
     TaskRead,
     TaskStatus,
     TaskSummaryRead,
@@ -101,6 +102,7 @@ async def list_tasks(
     principal: TaskReader,
     page: Paging,
     status: TaskStatus | None = None,
+    kind: TaskKind | None = None,
     assignee: str | None = None,
     region_prefix: RegionPrefix = None,
     participant_id: str | None = None,
@@ -112,6 +114,7 @@ async def list_tasks(
         principal=principal,
         filters=TaskFilter(
             status=status,
+            kind=kind,
             assignee=assignee,
             region_prefix=region_prefix,
             participant_id=participant_id,

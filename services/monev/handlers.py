@@ -1,8 +1,9 @@
 """Consumed events and scheduled jobs of the monev service, as plain functions.
 
-training.completed schedules follow-up tasks; participant.registered / participant.updated feed the
-baseline read model (a row only moves forward to a newer version, so late or repeated events change
-nothing). The due and overdue jobs run in the scheduler's claiming transaction."""
+training.completed schedules follow-up tasks; graduation.decided schedules mentoring tasks or, when
+reversed, cancels them (mentoring.py); participant.registered / participant.updated feed the baseline
+read model (a row only moves forward to a newer version, so late or repeated events change nothing).
+The due and overdue jobs run in the scheduler's claiming transaction."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.clock import Clock
 from pena.consumer import Delivery
-from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
+from pena.contracts import GraduationDecided, ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from pena.scheduler import Job
-from services.monev import baselines, erasure, scheduling
+from services.monev import baselines, erasure, mentoring, scheduling
 from services.monev.settings import get_monev_settings
 
 
@@ -58,6 +59,22 @@ async def on_participant_status_changed(session: AsyncSession, delivery: Deliver
     )
 
 
+async def on_graduation_decided(session: AsyncSession, delivery: Delivery) -> None:
+    """A graduation schedules mentoring visits; a reversal on appeal cancels those not done yet."""
+    decided: GraduationDecided = delivery.payload
+    if decided.outcome == "reversed" and decided.supersedes_decision_id:
+        await mentoring.cancel_mentoring(session, decision_id=decided.supersedes_decision_id, clock=delivery.clock)
+    elif decided.graduated:
+        await mentoring.schedule_mentoring(
+            session,
+            decision=decided,
+            in_context=delivery.context,
+            settings=delivery.settings,
+            monev_settings=get_monev_settings(),
+            clock=delivery.clock,
+        )
+
+
 async def due_job(session: AsyncSession, job: Job, clock: Clock) -> None:
     await scheduling.announce_due(
         session,
@@ -77,6 +94,7 @@ HANDLERS = {
     "participant.registered": on_participant_facts,
     "participant.updated": on_participant_facts,
     "participant.status_changed": on_participant_status_changed,
+    "graduation.decided": on_graduation_decided,
 }
 BATCH_HANDLERS = {"training.completed": on_trainings_completed}
 JOBS = {scheduling.DUE_JOB: due_job, scheduling.OVERDUE_JOB: overdue_job}

@@ -36,6 +36,30 @@ async def insert_new_tasks(session: AsyncSession, rows: list[dict[str, Any]]) ->
     return set(await insert_rows(session, table, rows, skip_conflicts=True, returning="id"))
 
 
+async def latest_follow_up_task(session: AsyncSession, participant_id: str) -> MonevTask | None:
+    """The participant's most recently surveyed follow-up task (else the latest one due)."""
+    query = (
+        select(MonevTask)
+        .where(col(MonevTask.participant_id) == participant_id, col(MonevTask.kind) == "follow_up")
+        .order_by(col(MonevTask.done_at).desc().nulls_last(), col(MonevTask.due_at).desc(), col(MonevTask.id))
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def open_mentoring_task_ids(session: AsyncSession, decision_id: str) -> list[str]:
+    query = (
+        select(col(MonevTask.id))
+        .where(
+            col(MonevTask.kind) == "mentoring",
+            col(MonevTask.decision_id) == decision_id,
+            col(MonevTask.status).in_(OPEN_STATUSES),
+        )
+        .order_by(col(MonevTask.id))
+    )
+    return list((await session.execute(query)).scalars().all())
+
+
 async def list_tasks(
     session: AsyncSession,
     *,
@@ -52,6 +76,8 @@ async def list_tasks(
         conditions.append(col(MonevTask.region_code).startswith(scope_region))
     if filters.status:
         conditions.append(col(MonevTask.status) == filters.status)
+    if filters.kind:
+        conditions.append(col(MonevTask.kind) == filters.kind)
     if filters.assignee:
         conditions.append(col(MonevTask.assignee) == filters.assignee)
     if filters.region_prefix:

@@ -17,7 +17,7 @@ from pena.contracts import MonevDue, MonevOverdue, MonevScheduled, TrainingCompl
 from pena.durations import add_duration, parse_duration
 from pena.ids import new_id
 from pena.outbox import emit, emit_rows, outbox_row
-from pena.scheduler import job_row, schedule_job, schedule_jobs
+from pena.scheduler import cancel_job, job_row, lock_jobs, schedule_job, schedule_jobs
 from pena.settings import Settings
 from services.monev import queries
 from services.monev.settings import MonevSettings
@@ -25,6 +25,8 @@ from services.monev.settings import MonevSettings
 DUE_JOB = "monev.due"
 OVERDUE_JOB = "monev.overdue"
 AUTO_ASSIGNED = "auto:region"
+FOLLOW_UP = "follow_up"
+MENTORING = "mentoring"
 
 
 def due_job_key(task_id: str) -> str:
@@ -102,6 +104,8 @@ async def schedule_follow_ups(
                     "business_field": completion.business_field,
                     "region_code": region_code,
                     "wave": wave,
+                    "kind": FOLLOW_UP,
+                    "decision_id": None,
                     "training_completed_at": completion.completed_at,
                     "due_at": due_time(completion.completed_at, wave, settings.business_timezone),
                     "status": "scheduled",
@@ -113,11 +117,29 @@ async def schedule_follow_ups(
                 },
             )
     created = await queries.insert_new_tasks(session, [row for _, row in planned.values()])
+    await announce_created(
+        session,
+        [(task, completions[index][1]) for task_id, (index, task) in planned.items() if task_id in created],
+        settings=settings,
+        monev_settings=monev_settings,
+        now=now,
+    )
+    return [task_id for task_id in planned if task_id in created]
+
+
+async def announce_created(
+    session: AsyncSession,
+    created: list[tuple[dict[str, Any], Callable[[], AbstractContextManager[None]]]],
+    *,
+    settings: Settings,
+    monev_settings: MonevSettings,
+    now: datetime,
+) -> None:
+    """For each task just stored (follow-up or mentoring, the same machinery): its due job,
+    `monev.scheduled` and the audit row, written in the context of the event that created it."""
     jobs, events, audits = [], [], []
-    for task_id, (index, task) in planned.items():
-        if task_id not in created:
-            continue
-        completion, in_context = completions[index]
+    for task, in_context in created:
+        task_id = task["id"]
         # the grace period and zone travel with the job: job handlers receive no settings
         jobs.append(
             job_row(
@@ -134,26 +156,30 @@ async def schedule_follow_ups(
         with in_context():
             scheduled = MonevScheduled(
                 task_id=task_id,
-                participant_id=completion.participant_id,
-                batch_id=completion.batch_id,
+                participant_id=task["participant_id"],
+                batch_id=task["batch_id"],
                 wave=task["wave"],
-                training_completed_at=completion.completed_at,
+                training_completed_at=task["training_completed_at"],
                 due_at=task["due_at"],
+                kind=task["kind"],
             )
-            events.append(outbox_row("monev.scheduled", scheduled, subject=completion.participant_id, time=now)[1])
+            events.append(outbox_row("monev.scheduled", scheduled, subject=task["participant_id"], time=now)[1])
             audits.append(
                 audit_row(
                     actor=None,
                     action="monev.task.scheduled",
                     subject_type="monev_task",
                     subject_id=task_id,
-                    details={"wave": task["wave"], "auto_assigned": task["assignee"] is not None},
+                    details={
+                        "wave": task["wave"],
+                        "kind": task["kind"],
+                        "auto_assigned": task["assignee"] is not None,
+                    },
                 )
             )
     await schedule_jobs(session, jobs)
     await emit_rows(session, events)
     await record_audits(session, audits)
-    return [task_id for task_id in planned if task_id in created]
 
 
 async def announce_due(session: AsyncSession, *, task_id: str, grace: str, timezone: str, clock: Clock) -> bool:
@@ -177,7 +203,13 @@ async def announce_due(session: AsyncSession, *, task_id: str, grace: str, timez
     await emit(
         session,
         "monev.due",
-        MonevDue(task_id=task.id, participant_id=task.participant_id, wave=task.wave, due_at=task.due_at),
+        MonevDue(
+            task_id=task.id,
+            participant_id=task.participant_id,
+            wave=task.wave,
+            due_at=task.due_at,
+            kind=task.kind,  # type: ignore[arg-type]
+        ),
         subject=task.participant_id,
         time=now,
     )
@@ -203,8 +235,38 @@ async def announce_overdue(session: AsyncSession, *, task_id: str, clock: Clock)
             wave=task.wave,
             due_at=task.due_at,
             overdue_at=task.overdue_at,
+            kind=task.kind,  # type: ignore[arg-type]
         ),
         subject=task.participant_id,
         time=now,
     )
     return True
+
+
+async def cancel_tasks(
+    session: AsyncSession, task_ids: list[str], *, reason: str, details: dict[str, Any], now: datetime
+) -> list[str]:
+    """Cancels those of the tasks still open with `reason` (exit, erasure, a reversed graduation) and
+    their pending due/overdue jobs, one audit row each; returns the ids cancelled. The job rows are
+    locked first, in the scheduler's order (a job being run is waited for)."""
+    if not task_ids:
+        return []
+    await lock_jobs(session, [key for task_id in task_ids for key in (due_job_key(task_id), overdue_job_key(task_id))])
+    cancelled = await queries.cancel_tasks(session, task_ids, reason=reason, now=now)
+    for task_id in cancelled:
+        await cancel_job(session, due_job_key(task_id), now)
+        await cancel_job(session, overdue_job_key(task_id), now)
+    await record_audits(
+        session,
+        [
+            audit_row(
+                actor=None,
+                action="monev.task.cancelled",
+                subject_type="monev_task",
+                subject_id=task_id,
+                details=details | {"reason": reason},
+            )
+            for task_id in cancelled
+        ],
+    )
+    return cancelled

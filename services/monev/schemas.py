@@ -16,6 +16,7 @@ from pena.http.bodies import StrictModel
 # province (2), regency/city (4), district (6) or village (10) digits
 REGION_CODE = r"^(\d{2}|\d{4}|\d{6}|\d{10})$"
 TaskStatus = Literal["scheduled", "due", "overdue", "done", "cancelled"]
+TaskKind = Literal["follow_up", "mentoring"]
 Money = Field(ge=0, le=10_000_000_000, description="rupiah; negative amounts are refused")
 
 
@@ -204,6 +205,8 @@ class TaskSummaryRead(BaseModel):
     business_field: str
     region_code: str
     wave: str
+    kind: TaskKind = Field(description="follow_up (after training) or mentoring (after graduation)")
+    decision_id: str | None = Field(description="mentoring: the graduation decision it follows")
     training_completed_at: datetime
     due_at: datetime
     status: TaskStatus
@@ -212,7 +215,8 @@ class TaskSummaryRead(BaseModel):
     done_at: datetime | None
     submission_version: int
     cancel_reason: str | None = Field(
-        default=None, description="why an open task was cancelled: participant_exited or participant_erased"
+        default=None,
+        description="why an open task was cancelled: participant_exited, participant_erased or graduation_reversed",
     )
 
 
@@ -288,6 +292,7 @@ class TaskFilter:
     """The filters of a task list (query parameters), as the query applies them."""
 
     status: str | None = None
+    kind: str | None = None
     assignee: str | None = None
     region_prefix: str | None = None
     participant_id: str | None = None

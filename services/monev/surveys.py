@@ -54,7 +54,7 @@ async def submit_survey(
         raise Problem(
             409,
             "Task cancelled",
-            f"the task was cancelled ({task.cancel_reason}): the participant left the programme",
+            f"the task was cancelled ({task.cancel_reason}): no survey is taken",
             type_="task_cancelled",
         )
     if task.due_at > now:
@@ -148,6 +148,8 @@ def _completed_event(
         indicators=indicators,
         measures=result,
         completed_at=now,
+        kind=task.kind,  # type: ignore[arg-type]
+        decision_id=task.decision_id,
     )
 
 

@@ -129,6 +129,7 @@ async def test_a_completion_from_2022_comes_due_at_once_with_a_full_grace_period
         "task_id": task.id,
         "participant_id": "p-old",
         "wave": "P3M",
+        "kind": "follow_up",
         "due_at": due_event["data"]["due_at"],
     }
     assert datetime.fromisoformat(due_event["data"]["due_at"]) == task.due_at
