@@ -13,6 +13,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.readmodel import upsert_if_newer
+from pena.reference.taxonomy import rolled_up
 from services.graduation.models import (
     Appeal,
     Assessment,
@@ -337,7 +338,7 @@ async def statistics(
     elif group_by == "centre":
         group_column = cur.c.centre_id
     elif group_by == "business_field":
-        group_column = cur.c.business_field
+        group_column = rolled_up(cur.c.business_field)  # a sub-field counts in its field (kernel taxonomy)
     elif group_by == "kind":
         group_column = latest_decision.c.kind
     else:

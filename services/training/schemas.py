@@ -112,13 +112,17 @@ class BatchStatusCommand(StrictModel):
 
 class EnrolmentCreate(StrictModel):
     participant_id: str = SubjectId
+    exit_agreement: bool = Field(
+        default=False,
+        description="the family agrees to leave social assistance on graduation (an entry rule of the policy)",
+    )
     override_reason: str | None = Field(
         default=None,
         min_length=5,
         max_length=500,
         description=(
-            "admin only: why a participant from outside the regions the batch's centre serves is enrolled "
-            "(audited; no NIK, KK number or name)"
+            "admin only: why a participant from outside the regions the batch's centre serves, or one failing "
+            "entry rules, is enrolled (audited with the rules overridden; no NIK, KK number or name)"
         ),
     )
 
@@ -131,6 +135,10 @@ class EnrolmentRead(BaseModel):
     enrolled_at: datetime
     outcome_reason: str | None
     outcome_at: datetime | None
+    policy_version: str | None = Field(
+        default=None, description="the entry-policy version checked; None for enrolments older than entry rules"
+    )
+    overridden_rules: list[str] | None = Field(default=None, description="entry rules an admin overrode")
 
 
 class WithdrawalCommand(StrictModel):
@@ -195,3 +203,19 @@ class RosterRead(BaseModel):
     sessions_total: int
     min_attendance_rate: float
     items: list[RosterEntry]
+
+
+class EntryParametersRead(BaseModel):
+    min_age: int
+    max_age: int
+    kpm_programmes: list[str]
+    max_dtsen_decile: int | None
+    require_business: bool
+    require_exit_agreement: bool
+
+
+class EntryPolicyRead(BaseModel):
+    version: str
+    effective_from: date
+    parameters: EntryParametersRead
+    source: str
