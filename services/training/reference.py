@@ -10,7 +10,7 @@ from pena.reference.taxonomy import taxonomy
 
 # code -> (label, parent field or None); a sub-field (makanan_berat) belongs to its parent (kuliner).
 # The list itself is the kernel's versioned taxonomy (pena/reference/business_fields.json), which training
-# owns and serves: participants and monev validate against the same file (docs/reference-data.md).
+# owns and serves: participants and monev validate against the same file (docs/services/training.md).
 BUSINESS_FIELDS_VERSION = taxonomy().version
 BUSINESS_FIELDS: dict[str, tuple[str, str | None]] = {
     code: (entry.label, entry.parent) for code, entry in taxonomy().entries.items()
