@@ -77,7 +77,7 @@ async def enrol(
     participant_id: str,
     override_reason: str | None = None,
     exit_agreement: bool = False,
-    business_timezone: str = "Asia/Jakarta",
+    business_timezone: str,
 ) -> Enrolment:
     """Enrols a participant of the regions the batch's centre serves who meets the entry rules of the
     policy in force; an admin may enrol one from elsewhere, or one failing entry rules, with an
@@ -142,6 +142,7 @@ async def enrol(
         status="enrolled",
         enrolled_at=now,
         policy_version=entry_policy.version,
+        exit_agreement=exit_agreement,
         overridden_rules=overridden,
     )
     try:

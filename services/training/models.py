@@ -82,6 +82,7 @@ class Enrolment(TrainingBase, table=True):
     attendance_rate: float | None = None
     # the entry-policy version the enrolment was checked against, and the rules an admin overrode
     policy_version: str | None = Field(default=None, max_length=20)
+    exit_agreement: bool | None = None  # the family's agreement to leave assistance on graduation, as sent
     overridden_rules: list[str] | None = Field(default=None, sa_type=JSONB)
 
 

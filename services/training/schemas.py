@@ -138,6 +138,9 @@ class EnrolmentRead(BaseModel):
     policy_version: str | None = Field(
         default=None, description="the entry-policy version checked; None for enrolments older than entry rules"
     )
+    exit_agreement: bool | None = Field(
+        default=None, description="the family agreed to leave assistance on graduation; None before entry rules"
+    )
     overridden_rules: list[str] | None = Field(default=None, description="entry rules an admin overrode")
 
 

@@ -34,12 +34,13 @@ async def test_a_participant_meeting_every_rule_is_enrolled_under_the_seeded_pol
     response = await _enrol(runtime, api, auth, "p-ok")
     assert response.status_code == 201, response.text
     assert (response.json()["policy_version"], response.json()["overridden_rules"]) == ("2023.1", [])
+    assert response.json()["exit_agreement"] is True
 
     async def stored(session):
         return (await session.execute(select(Enrolment))).scalars().one()
 
     enrolment = await in_service(runtime, "training", stored)
-    assert (enrolment.policy_version, enrolment.overridden_rules) == ("2023.1", [])
+    assert (enrolment.policy_version, enrolment.exit_agreement, enrolment.overridden_rules) == ("2023.1", True, [])
     [row] = await audit_rows(runtime, "training", "training.enrolment.created")
     assert row.details["policy_version"] == "2023.1"
     assert "entry_rules_overridden" not in row.details

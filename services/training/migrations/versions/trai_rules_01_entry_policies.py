@@ -1,5 +1,5 @@
 """entry rules at enrolment: entry_policies (seeded with version 2023.1), the facts the rules read in
-participant_eligibility, and the policy version and overridden rules on each enrolment
+participant_eligibility, and the policy version, exit agreement and overridden rules on each enrolment
 
 Enrolments made before this revision keep policy_version NULL (no entry rule was checked then).
 Participants announced before it have no birth year, programmes, decile or business field in the read
@@ -61,11 +61,13 @@ def upgrade() -> None:
     )
     op.add_column("participant_eligibility", sa.Column("dtsen_decile", sa.Integer(), nullable=True))
     op.add_column("enrolments", sa.Column("policy_version", sa.String(length=20), nullable=True))
+    op.add_column("enrolments", sa.Column("exit_agreement", sa.Boolean(), nullable=True))
     op.add_column("enrolments", sa.Column("overridden_rules", postgresql.JSONB(astext_type=sa.Text()), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column("enrolments", "overridden_rules")
+    op.drop_column("enrolments", "exit_agreement")
     op.drop_column("enrolments", "policy_version")
     for column in ("dtsen_decile", "assistance_programmes", "business_field", "birth_year"):
         op.drop_column("participant_eligibility", column)
