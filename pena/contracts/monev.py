@@ -74,6 +74,10 @@ class MonevCompleted(BaseModel):
     region_code: str | None = Field(default=None, description="participant's village code")
     wave: str
     visit_date: date
+    early: bool | None = Field(
+        default=None,
+        description="true: visited before the task's due date, accepted with a reason; None: older than the rule",
+    )
     submission_version: int = Field(description="1 for the first survey; corrections increase it")
     indicators: MonevIndicators
     measures: MonevMeasures

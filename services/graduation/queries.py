@@ -16,6 +16,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.readmodel import upsert_if_newer
+from pena.reference.taxonomy import rolled_up
 from services.graduation.models import (
     Appeal,
     Assessment,
@@ -443,7 +444,7 @@ async def statistics(
     columns: dict[str, Any] = {
         "region_code": cur.c.region_code,
         "centre_id": cur.c.centre_id,
-        "business_field": cur.c.business_field,
+        "business_field": rolled_up(cur.c.business_field),  # a sub-field counts in its field
         "method": bv.c.method,
         "sex": pv.c.sex,
         "age_group": _age_group(pv.c.birth_year, as_of),

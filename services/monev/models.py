@@ -101,6 +101,9 @@ class MonevSurvey(MonevBase, table=True):
     voluntary_exit_statement: bool
     notes_encrypted: str | None = None  # free text may name people: AES-GCM at rest, never in events
     correction_reason: str | None = Field(default=None, max_length=500)
+    # a visit before the task's due date, accepted with a reason (encrypted like the notes)
+    early: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    early_reason_encrypted: str | None = None
     # computed measures (formula_version says which formulas)
     formula_version: str = Field(max_length=20)
     baseline_monthly_income: int | None = None

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.db import insert_rows
 from pena.readmodel import upsert_if_newer
+from pena.reference.taxonomy import rolled_up
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
 from services.monev.schemas import TaskFilter
 
@@ -204,7 +205,7 @@ def _group_key(group_by: str, business_timezone: str) -> Any:
         case "centre":
             return col(MonevTask.centre_id)
         case "business_field":
-            return col(MonevTask.business_field)
+            return rolled_up(col(MonevTask.business_field))  # a sub-field counts in its field
         case "province":
             return func.substr(col(MonevTask.region_code), 1, 2)
         case "regency":

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pena.contracts.monev import MonevIndicators, MonevMeasures
 from pena.http.bodies import StrictModel
+from pena.reference.taxonomy import BusinessFieldCode
 
 # province (2), regency/city (4), district (6) or village (10) digits
 REGION_CODE = r"^(\d{2}|\d{4}|\d{6}|\d{10})$"
@@ -84,7 +85,7 @@ class SurveyCreate(StrictModel):
         description="relationship of the respondent to the participant; never a name",
     )
     business_status: Literal["active", "paused", "closed"]
-    business_field: str | None = Field(default=None, max_length=40)
+    business_field: BusinessFieldCode | None = Field(default=None, max_length=40)
     monthly_revenue: int = Money
     monthly_household_income: int = Money
     household_size: int = Field(ge=1, le=50)
@@ -99,6 +100,12 @@ class SurveyCreate(StrictModel):
     notes: str | None = Field(default=None, max_length=4000, description="stored encrypted; never in events")
     correction_reason: str | None = Field(
         default=None, min_length=3, max_length=500, description="required to correct a survey already submitted"
+    )
+    early_reason: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=500,
+        description="required when visit_date lies before the task's due date; the survey is then marked early",
     )
 
     def indicators(self) -> MonevIndicators:
@@ -171,6 +178,8 @@ class SurveyRead(BaseModel):
         default=False, description="true when the survey has notes that this caller's scope may not read"
     )
     correction_reason: str | None
+    early: bool = Field(default=False, description="visited before the task's due date (with early_reason)")
+    early_reason: str | None = Field(default=None, description="shown to the callers who may read the notes")
     submitted_by: str
     submitted_at: datetime
 

@@ -10,8 +10,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pena.access import region_code
 from pena.contracts.participants import ParticipantStatus
 from pena.http.bodies import StrictModel
+from pena.reference.taxonomy import BusinessFieldCode
 
-BusinessField = Literal["kuliner", "agribisnis", "dagang", "fashion_menjahit", "jasa", "otomotif", "kerajinan_tangan"]
+BusinessField = BusinessFieldCode  # the kernel's taxonomy (fields and sub-fields), the same check as monev's
 Programme = Literal["PKH", "BPNT", "PBI-JK"]
 Sex = Literal["F", "M"]
 REGION_CODE = r"^\d{10}$"

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.access import policy
 from pena.access import region_prefix as plain_prefix
 from pena.auth import Principal
-from pena.http.deps import ClockDep, session_dependency
+from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.http.tabular import TABULAR_RESPONSES, tabular_response, wanted_format
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
@@ -34,6 +34,7 @@ from services.training.schemas import (
     CloseResultRead,
     EnrolmentCreate,
     EnrolmentRead,
+    EntryPolicyRead,
     RosterRead,
     WithdrawalCommand,
 )
@@ -112,6 +113,7 @@ async def get_centre(centre_id: str, session: Session, principal: Reader) -> Cen
 )
 async def reference_data(_: ReferenceReader) -> dict[str, Any]:
     return {
+        "business_fields_version": reference.BUSINESS_FIELDS_VERSION,
         "business_fields": [
             {"code": code, "label": label, "parent": parent}
             for code, (label, parent) in reference.BUSINESS_FIELDS.items()
@@ -121,6 +123,15 @@ async def reference_data(_: ReferenceReader) -> dict[str, Any]:
         "statuses": list(reference.BATCH_STATUSES),
         "default_min_attendance_rate": reference.DEFAULT_MIN_ATTENDANCE_RATE,
     }
+
+
+@batches.get(
+    "/reference-data/entry-policies",
+    response_model=list[EntryPolicyRead],
+    summary="Entry-rule policy versions checked at enrolment, oldest first",
+)
+async def entry_policies(session: Session, _: ReferenceReader) -> list[EntryPolicyRead]:
+    return await service.entry_policies(session)
 
 
 @batches.post("", status_code=201, response_model=BatchRead, summary="Schedule a batch (angkatan) at a centre")
@@ -187,6 +198,7 @@ async def enrol(
     body: EnrolmentCreate,
     session: Session,
     clock: ClockDep,
+    settings: SettingsDep,
     principal: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -198,6 +210,8 @@ async def enrol(
             batch_id=batch_id,
             participant_id=body.participant_id,
             override_reason=body.override_reason,
+            exit_agreement=body.exit_agreement,
+            business_timezone=settings.business_timezone,
         )
         return 201, _enrolment_read(enrolment).model_dump(mode="json")
 

@@ -18,7 +18,15 @@ ParticipantEvent = ParticipantRegistered | ParticipantUpdated | ParticipantStatu
 
 async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> None:
     facts: ParticipantRegistered | ParticipantUpdated = delivery.payload
-    row = {"status": facts.status, "region_code": facts.region_code}
+    row = {
+        "status": facts.status,
+        "region_code": facts.region_code,
+        # the facts the entry rules read (services/training/entry_rules.py)
+        "birth_year": facts.birth_year,
+        "business_field": facts.business_field,
+        "assistance_programmes": list(facts.assistance_programmes),
+        "dtsen_decile": facts.dtsen_decile,
+    }
     await queries.upsert_eligible_participant(session, _versioned(facts, delivery) | row)
 
 

@@ -17,6 +17,7 @@ from services.training.models import (
     BatchSession,
     EligibleParticipant,
     Enrolment,
+    EntryPolicy,
     TrainingCentre,
 )
 
@@ -157,6 +158,25 @@ async def replace_attendance(session: AsyncSession, *, batch_id: str, session_id
 
 async def eligibility(session: AsyncSession, participant_id: str) -> EligibleParticipant | None:
     return await session.get(EligibleParticipant, participant_id)
+
+
+# ------------------------------------------------------------------ entry policies
+
+
+async def entry_policy_in_force(session: AsyncSession, on: date) -> EntryPolicy | None:
+    """The entry-policy version with the latest effective_from on or before `on`."""
+    query = (
+        select(EntryPolicy)
+        .where(col(EntryPolicy.effective_from) <= on)
+        .order_by(col(EntryPolicy.effective_from).desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def entry_policies(session: AsyncSession) -> list[EntryPolicy]:
+    query = select(EntryPolicy).order_by(col(EntryPolicy.effective_from))
+    return list((await session.execute(query)).scalars().all())
 
 
 # ------------------------------------------------------------------ eligible participants (read model)

@@ -243,13 +243,17 @@ class EnrolmentCreate(StrictModel):
         }
     )
     participant_id: str = SubjectId
+    exit_agreement: bool = Field(
+        default=False,
+        description="the family agrees to leave social assistance on graduation (an entry rule of the policy)",
+    )
     override_reason: str | None = Field(
         default=None,
         min_length=5,
         max_length=500,
         description=(
-            "admin only: why a participant from outside the regions the batch's centre serves is enrolled "
-            "(audited; no NIK, KK number or name)"
+            "admin only: why a participant from outside the regions the batch's centre serves, or one failing "
+            "entry rules, is enrolled (audited with the rules overridden; no NIK, KK number or name)"
         ),
     )
 
@@ -277,6 +281,13 @@ class EnrolmentRead(BaseModel):
     enrolled_at: datetime
     outcome_reason: str | None
     outcome_at: datetime | None
+    policy_version: str | None = Field(
+        default=None, description="the entry-policy version checked; None for enrolments older than entry rules"
+    )
+    exit_agreement: bool | None = Field(
+        default=None, description="the family agreed to leave assistance on graduation; None before entry rules"
+    )
+    overridden_rules: list[str] | None = Field(default=None, description="entry rules an admin overrode")
 
 
 class WithdrawalCommand(StrictModel):
@@ -426,6 +437,7 @@ class RosterRead(BaseModel):
 
 # the answer of GET /v1/batches/reference-data (a free-form object: the reference data is extensible)
 REFERENCE_DATA_EXAMPLE = {
+    "business_fields_version": "2026.1",
     "business_fields": [
         {"code": "konveksi", "label": "Konveksi (garment making)", "parent": "fashion_menjahit"},
         {"code": "makanan_berat", "label": "Makanan berat (cooked meals)", "parent": "kuliner"},
@@ -435,3 +447,19 @@ REFERENCE_DATA_EXAMPLE = {
     "statuses": ["planned", "open", "running", "completed", "cancelled"],
     "default_min_attendance_rate": 0.8,
 }
+
+
+class EntryParametersRead(BaseModel):
+    min_age: int
+    max_age: int
+    kpm_programmes: list[str]
+    max_dtsen_decile: int | None
+    require_business: bool
+    require_exit_agreement: bool
+
+
+class EntryPolicyRead(BaseModel):
+    version: str
+    effective_from: date
+    parameters: EntryParametersRead
+    source: str

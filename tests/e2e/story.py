@@ -187,7 +187,9 @@ async def run_story(urls: dict[str, str], settings: Settings) -> dict[str, Any]:
         assert (await http.post(batch_url + "/status", headers=t.admin, json={"status": "open"})).status_code == 200
 
         async def enrolled(pid: str) -> bool:
-            r = await http.post(batch_url + "/enrolments", headers=t.admin, json={"participant_id": pid})
+            r = await http.post(
+                batch_url + "/enrolments", headers=t.admin, json={"participant_id": pid, "exit_agreement": True}
+            )
             return r.status_code == 201
 
         await eventually(lambda: enrolled(woman_id), "enrolment of the registered participant")

@@ -82,7 +82,7 @@ async def test_summary_by_centre_year_and_province(make_runtime, api, auth) -> N
         )
         assert by_centre.status_code == 200, by_centre.text
         groups = {g["group"]: g for g in by_centre.json()["groups"]}
-        assert by_centre.json()["formula_version"] == "2026.1"
+        assert by_centre.json()["formula_version"] == "2026.2"
         a, b = groups["A"], groups["B"]
         assert (a["tasks_total"], a["tasks_due"], a["tasks_done"], a["completion_rate"]) == (3, 3, 2, 0.6667)
         assert a["income_change"] == {"q1": 625_000.0, "median": 750_000.0, "q3": 875_000.0}
