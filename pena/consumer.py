@@ -260,7 +260,8 @@ async def deliver_records(
     run: list[_Batchable] = []
     for raw, origin in records:
         item = _batchable(sub, raw, origin)
-        if run and (item is None or item.name != run[0].name):
+        # a run goes on while the events share a batch handler (e.g. registered, updated, status_changed)
+        if run and (item is None or sub.batch_handlers[item.name] is not sub.batch_handlers[run[0].name]):
             outcomes += await _deliver_run(sub, run)
             run = []
         if item is None:
@@ -310,12 +311,14 @@ async def _deliver_run(sub: Subscriber, run: list[_Batchable]) -> list[Outcome]:
             return [await deliver(sub, item.raw, origin=item.origin) for item in run]
     now, lag = datetime.now(UTC), metrics.EVENT_LAG.labels(sub.name)
     outcomes: list[Outcome] = []
+    counts: dict[tuple[str, Outcome], int] = {}
     for item in run:
         lag.observe(max(0.0, (now - item.event.time).total_seconds()))
-        outcomes.append("processed" if id(item) in fresh else "duplicate")
-    for outcome in ("processed", "duplicate"):
-        if n := outcomes.count(outcome):
-            metrics.EVENTS_HANDLED.labels(sub.name, name, outcome).inc(n)
+        outcome: Outcome = "processed" if id(item) in fresh else "duplicate"
+        outcomes.append(outcome)
+        counts[item.name, outcome] = counts.get((item.name, outcome), 0) + 1
+    for (event_name, outcome), n in counts.items():
+        metrics.EVENTS_HANDLED.labels(sub.name, event_name, outcome).inc(n)
     return outcomes
 
 

@@ -25,30 +25,30 @@ async def on_monev_completed(session: AsyncSession, delivery: Delivery) -> None:
 async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> None:
     """The participant read model: the newest version wins; an older event only fills a region still
     unknown (queries.apply_participant_facts)."""
-    facts: ParticipantRegistered | ParticipantUpdated = delivery.payload
-    await queries.apply_participant_facts(
-        session,
-        ParticipantView(
-            participant_id=facts.participant_id,
-            region_code=facts.region_code,
-            status=facts.status,
-            version=facts.version,
-            updated_at=delivery.clock.now(),
-        ),
-    )
+    await on_participant_events(session, [delivery])
 
 
 async def on_participant_status_changed(session: AsyncSession, delivery: Delivery) -> None:
-    change: ParticipantStatusChanged = delivery.payload
-    await queries.apply_participant_facts(
-        session,
-        ParticipantView(
-            participant_id=change.participant_id,
-            region_code=None,
-            status=change.to_status,
-            version=change.version,
-            updated_at=delivery.clock.now(),
-        ),
+    await on_participant_events(session, [delivery])
+
+
+async def on_participant_events(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    """The set-based form the Kafka consumer uses for a fetched run of participant.* events."""
+    await queries.apply_participant_facts(session, [_view(d) for d in deliveries])
+
+
+def _view(delivery: Delivery) -> ParticipantView:
+    event: ParticipantRegistered | ParticipantUpdated | ParticipantStatusChanged = delivery.payload
+    if isinstance(event, ParticipantStatusChanged):  # carries no region: the stored one is kept
+        region_code, status = None, event.to_status
+    else:
+        region_code, status = event.region_code, event.status
+    return ParticipantView(
+        participant_id=event.participant_id,
+        region_code=region_code,
+        status=status,
+        version=event.version,
+        updated_at=delivery.clock.now(),
     )
 
 
@@ -65,4 +65,5 @@ HANDLERS = {
     "participant.updated": on_participant_facts,
     "participant.status_changed": on_participant_status_changed,
 }
+BATCH_HANDLERS = {name: on_participant_events for name in HANDLERS if name.startswith("participant.")}
 STARTUP = [load_seed]

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.readmodel import upsert_if_newer
+from pena.db import update_rows
+from pena.readmodel import upsert_many_if_newer
 from services.graduation.models import (
     Appeal,
     Assessment,
@@ -132,18 +133,23 @@ async def participant_view(session: AsyncSession, participant_id: str) -> Partic
     return await session.get(ParticipantView, participant_id, populate_existing=True)
 
 
-async def apply_participant_facts(session: AsyncSession, facts: ParticipantView) -> None:
-    """The newer version wins, keeping the stored region and status where the event carries none;
-    an event of the same or an older version only fills a region still unknown."""
+async def apply_participant_facts(session: AsyncSession, facts: list[ParticipantView]) -> None:
+    """Facts of a batch of events in delivery order, set-based. The newer version wins, keeping the
+    stored region and status where the event carries none; an event of the same or an older version
+    only fills a region still unknown (the first such event of a participant in the batch, as one by
+    one: once a region is stored only a newer version changes it)."""
     table = ParticipantView.__table__  # type: ignore[attr-defined]
-    row = {column.name: getattr(facts, column.name) for column in table.columns}
-    await upsert_if_newer(session, table, row, key="participant_id", keep_when_null=("region_code", "status"))
-    if facts.region_code:
-        await session.execute(
-            update(table)
-            .where(table.c.participant_id == facts.participant_id, table.c.region_code.is_(None))
-            .values(region_code=facts.region_code, updated_at=facts.updated_at)
-        )
+    rows = [{column.name: getattr(view, column.name) for column in table.columns} for view in facts]
+    await upsert_many_if_newer(session, table, rows, key="participant_id", keep_when_null=("region_code", "status"))
+    fills: dict[str, dict[str, Any]] = {}
+    for view in facts:
+        if view.region_code and view.participant_id not in fills:
+            fills[view.participant_id] = {
+                "participant_id": view.participant_id,
+                "region_code": view.region_code,
+                "updated_at": view.updated_at,
+            }
+    await update_rows(session, table, list(fills.values()), key="participant_id", where="region_code IS NULL")
 
 
 # ------------------------------------------------------------------ assessments

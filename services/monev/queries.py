@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, or_, select
+from sqlalchemy import Integer, String, and_, any_, bindparam, case, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.db import insert_rows
-from pena.readmodel import upsert_if_newer
+from pena.db import insert_rows, update_rows
+from pena.readmodel import upsert_many_if_newer
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
 from services.monev.schemas import TaskFilter
 
@@ -27,6 +28,31 @@ async def task_by_id(session: AsyncSession, task_id: str, *, for_update: bool = 
         # serialises survey submissions, assignment and the due/overdue jobs of one task
         query = query.with_for_update()
     return (await session.execute(query)).scalars().first()
+
+
+async def lock_tasks_in_status(session: AsyncSession, task_ids: list[str], status: str) -> list[Any]:
+    """The tasks among `task_ids` that are in `status`, locked (FOR UPDATE, in id order) for the due
+    and overdue jobs: (id, participant_id, wave, due_at, overdue_at) each."""
+    query = (
+        select(
+            col(MonevTask.id),
+            col(MonevTask.participant_id),
+            col(MonevTask.wave),
+            col(MonevTask.due_at),
+            col(MonevTask.overdue_at),
+        )
+        .where(
+            col(MonevTask.id) == any_(bindparam("ids", task_ids, type_=ARRAY(String))), col(MonevTask.status) == status
+        )
+        .order_by(col(MonevTask.id))
+        .with_for_update()
+    )
+    return list((await session.execute(query)).all())
+
+
+async def update_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Writes the given columns of many tasks (each row holds `id` and the same columns) in one statement."""
+    await update_rows(session, MonevTask.__table__, rows, key="id")  # type: ignore[attr-defined]
 
 
 async def insert_new_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
@@ -236,5 +262,10 @@ async def summary(
 
 async def upsert_baseline(session: AsyncSession, row: dict[str, Any]) -> None:
     """The newer version wins; `row` holds the baseline columns to store (all of them, or the erased ones)."""
+    await upsert_baselines(session, [row])
+
+
+async def upsert_baselines(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """`upsert_baseline` set-based for a batch of events in delivery order (pena.readmodel)."""
     table = BaselineParticipant.__table__  # type: ignore[attr-defined]
-    await upsert_if_newer(session, table, row, key="participant_id")
+    await upsert_many_if_newer(session, table, rows, key="participant_id")
