@@ -16,6 +16,7 @@ the due-only case (1,000,000 pending beside 100,000 due at --full).   python -m 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -127,8 +128,10 @@ async def _case(settings: Settings, now: datetime, due: int, pending: int, *, ba
         else:
             scheduler = Scheduler(db, dict(monev.jobs), ManualClock(now), batch_handlers=dict(monev.batch_jobs))
             drain_once = scheduler.drain
+        cpu = time.process_time()
         with Timer() as drain:
             announced = await drain_once()
+        cpu = time.process_time() - cpu
         outbox_rows = await conn.fetchval("SELECT count(*) FROM outbox WHERE event_name = 'monev.due'")
         audit_rows = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'monev.task.due'")
         due_tasks = await conn.fetchval("SELECT count(*) FROM monev_tasks WHERE status = 'due'")
@@ -145,12 +148,16 @@ async def _case(settings: Settings, now: datetime, due: int, pending: int, *, ba
             await holder.close()
         await conn.close()
         await db.dispose()
-    return {"fill": fill.seconds, "drain": drain.seconds, "announced": announced, "dead": dead}
+    return {"fill": fill.seconds, "drain": drain.seconds, "announced": announced, "dead": dead, "cpu": cpu}
 
 
 def _line(case: dict) -> str:
     rate = case["announced"] / case["drain"]
-    return f"{case['announced']:,} announced in {case['drain']:.2f}s = {rate:,.0f} jobs/s (fill {case['fill']:.1f}s)"
+    cpu = case["cpu"] / case["announced"] * 1e6
+    return (
+        f"{case['announced']:,} announced in {case['drain']:.2f}s = {rate:,.0f} jobs/s"
+        f" (fill {case['fill']:.1f}s; this process's CPU {cpu:.0f} us per job)"
+    )
 
 
 async def run(full: bool) -> Result:
@@ -182,7 +189,7 @@ async def run(full: bool) -> Result:
             "kernel Scheduler + monev BATCH_JOBS": _line(cases["alone"]),
             f"the same beside {pending:,} pending": _line(cases["backlog"]),
             "the same, xmin held by an open snapshot": _line(cases["xmin"])
-            + f", {cases['xmin']['dead']:,} dead row versions left (due only: {cases['alone']['dead']:,})",
+            + f", {int(cases['xmin']['dead']):,} dead row versions left (due only: {int(cases['alone']['dead']):,})",
             "rate ratio scheduler/bare": f"{rate / bare_rate:.3f}",
             "time ratio backlog/due only": f"{backlog:.2f}",
             "time ratio xmin held/due only": f"{xmin:.2f}",

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, any_, bindparam, case, func, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Integer, and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
@@ -30,29 +29,15 @@ async def task_by_id(session: AsyncSession, task_id: str, *, for_update: bool = 
     return (await session.execute(query)).scalars().first()
 
 
-async def lock_tasks_in_status(session: AsyncSession, task_ids: list[str], status: str) -> list[Any]:
-    """The tasks among `task_ids` that are in `status`, locked (FOR UPDATE, in id order) for the due
-    and overdue jobs: (id, participant_id, wave, due_at, overdue_at) each."""
-    query = (
-        select(
-            col(MonevTask.id),
-            col(MonevTask.participant_id),
-            col(MonevTask.wave),
-            col(MonevTask.due_at),
-            col(MonevTask.overdue_at),
-        )
-        .where(
-            col(MonevTask.id) == any_(bindparam("ids", task_ids, type_=ARRAY(String))), col(MonevTask.status) == status
-        )
-        .order_by(col(MonevTask.id))
-        .with_for_update()
-    )
-    return list((await session.execute(query)).all())
-
-
-async def update_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Writes the given columns of many tasks (each row holds `id` and the same columns) in one statement."""
-    await update_rows(session, MonevTask.__table__, rows, key="id")  # type: ignore[attr-defined]
+async def move_tasks(session: AsyncSession, rows: list[dict[str, Any]], *, from_status: str) -> list[Any]:
+    """Writes the given columns (among them the new `status`) of the tasks still in `from_status`, in
+    one statement (each row holds `id` and the same columns); the due and overdue jobs. Returns
+    (id, participant_id, wave, due_at, overdue_at) of each task moved; the others are left alone."""
+    table = MonevTask.__table__  # type: ignore[attr-defined]
+    if from_status not in OPEN_STATUSES:
+        raise ValueError(f"not an open status: {from_status!r}")
+    returning = ("id", "participant_id", "wave", "due_at", "overdue_at")
+    return await update_rows(session, table, rows, key="id", where=f"status = '{from_status}'", returning=returning)
 
 
 async def insert_new_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:

@@ -165,23 +165,35 @@ async def announce_due(session: AsyncSession, *, jobs: list[DueJob], clock: Cloc
     scheduled (survey submitted right at due time, or already announced) is left alone. Returns the
     ids announced."""
     now = clock.now()
-    terms = {task_id: (grace, timezone) for task_id, grace, timezone in jobs}
-    tasks = await queries.lock_tasks_in_status(session, list(terms), "scheduled")
-    updates, overdue_jobs, events, audits = [], [], [], []
+    grace_of = {task_id: (grace, timezone) for task_id, grace, timezone in jobs}
+    # the grace period counts from the announcement (backfilled tasks, due long ago, come due now);
+    # a task is never announced before its due time, so that is now (checked below on each task)
+    updates = [
+        {
+            "id": task_id,
+            "status": "due",
+            "announced_at": now,
+            "overdue_at": add_duration(business_time(now, timezone), grace),
+            "updated_at": now,
+        }
+        for task_id, (grace, timezone) in grace_of.items()
+    ]
+    tasks = await queries.move_tasks(session, updates, from_status="scheduled")
+    early = [task for task in tasks if task.due_at > now]  # a job run before its task's time: from due_at
+    if early:
+        fixed = {t.id: add_duration(business_time(t.due_at, grace_of[t.id][1]), grace_of[t.id][0]) for t in early}
+        await queries.move_tasks(session, [{"id": i, "overdue_at": at} for i, at in fixed.items()], from_status="due")
+        tasks = [task._replace(overdue_at=fixed[task.id]) if task.id in fixed else task for task in tasks]
+    overdue_jobs, events, audits = [], [], []
     for task in tasks:
-        grace, timezone = terms[task.id]
-        # backfilled tasks (due long ago) come due now: the grace period counts from the announcement
-        overdue_at = add_duration(business_time(max(task.due_at, now), timezone), grace)
-        updates.append(
-            {"id": task.id, "status": "due", "announced_at": now, "overdue_at": overdue_at, "updated_at": now}
-        )
         overdue_jobs.append(
-            job_row(kind=OVERDUE_JOB, key=overdue_job_key(task.id), due_at=overdue_at, payload={"task_id": task.id})
+            job_row(
+                kind=OVERDUE_JOB, key=overdue_job_key(task.id), due_at=task.overdue_at, payload={"task_id": task.id}
+            )
         )
         due = MonevDue(task_id=task.id, participant_id=task.participant_id, wave=task.wave, due_at=task.due_at)
         events.append(outbox_row("monev.due", due, subject=task.participant_id, time=now)[1])
         audits.append(_status_audit("monev.task.due", task.id, task.wave))
-    await queries.update_tasks(session, updates)
     await schedule_jobs(session, overdue_jobs)
     await emit_rows(session, events)
     await record_audits(session, audits)
@@ -192,11 +204,10 @@ async def announce_overdue(session: AsyncSession, *, task_ids: list[str], clock:
     """Job, set-based for many jobs: the grace period passed without a survey. Tasks done in time
     (the job is normally cancelled then) or already overdue are left alone. Returns the ids announced."""
     now = clock.now()
-    tasks = await queries.lock_tasks_in_status(session, task_ids, "due")
-    updates, events, audits = [], [], []
+    updates = [{"id": task_id, "status": "overdue", "updated_at": now} for task_id in dict.fromkeys(task_ids)]
+    tasks = await queries.move_tasks(session, updates, from_status="due")
+    events, audits = [], []
     for task in tasks:
-        assert task.overdue_at is not None
-        updates.append({"id": task.id, "status": "overdue", "updated_at": now})
         overdue = MonevOverdue(
             task_id=task.id,
             participant_id=task.participant_id,
@@ -206,7 +217,6 @@ async def announce_overdue(session: AsyncSession, *, task_ids: list[str], clock:
         )
         events.append(outbox_row("monev.overdue", overdue, subject=task.participant_id, time=now)[1])
         audits.append(_status_audit("monev.task.overdue", task.id, task.wave))
-    await queries.update_tasks(session, updates)
     await emit_rows(session, events)
     await record_audits(session, audits)
     return [task.id for task in tasks]
