@@ -160,42 +160,56 @@ def _line(case: dict) -> str:
     )
 
 
+def _median_case(cases: list[dict]) -> dict:
+    """The round with the median drain time (for two rounds: the slower, the conservative choice)."""
+    return sorted(cases, key=lambda c: c["drain"])[len(cases) // 2]
+
+
 async def run(full: bool) -> Result:
     due = 100_000 if full else 20_000
     pending = 10 * due
+    rounds = 1 if full else 2  # bare loop and scheduler alternate, the order swapped every round
     now = datetime.now(UTC)
     ns = new_namespace()
-    names = {"bare": f"{ns}a", "alone": f"{ns}b", "backlog": f"{ns}c", "xmin": f"{ns}d"}
-    cases: dict[str, dict] = {}
+    names: list[str] = []
+
+    async def case(pending_: int, *, bare: bool, hold_xmin: bool = False) -> dict:
+        names.append(f"{ns}{len(names)}")
+        return await _case(bench_settings(names[-1]), now, due, pending_, bare=bare, hold_xmin=hold_xmin)
+
+    bares: list[dict] = []
+    alones: list[dict] = []
     try:
-        # the bare loop first: any warm-cache advantage goes to the baseline
-        cases["bare"] = await _case(bench_settings(names["bare"]), now, due, 0, bare=True, hold_xmin=False)
-        cases["alone"] = await _case(bench_settings(names["alone"]), now, due, 0, bare=False, hold_xmin=False)
-        cases["backlog"] = await _case(bench_settings(names["backlog"]), now, due, pending, bare=False, hold_xmin=False)
-        cases["xmin"] = await _case(bench_settings(names["xmin"]), now, due, 0, bare=False, hold_xmin=True)
+        for r in range(rounds):
+            for bare in (True, False) if r % 2 == 0 else (False, True):
+                (bares if bare else alones).append(await case(0, bare=bare))
+        backlog_case = await case(pending, bare=False)
+        xmin_case = await case(0, bare=False, hold_xmin=True)
     finally:
-        for name in names.values():
+        for name in names:
             await drop_databases(bench_settings(name), ["monev"])
 
-    rate = cases["alone"]["announced"] / cases["alone"]["drain"]
-    bare_rate = cases["bare"]["announced"] / cases["bare"]["drain"]
-    backlog = cases["backlog"]["drain"] / cases["alone"]["drain"]
-    xmin = cases["xmin"]["drain"] / cases["alone"]["drain"]
+    per_round = [b["drain"] / a["drain"] for a, b in zip(alones, bares, strict=True)]  # same N: rate ratio
+    ratio = sorted(per_round)[(len(per_round) - 1) // 2]  # the median, the lower one of two
+    alone = _median_case(alones)
+    backlog = backlog_case["drain"] / alone["drain"]
+    xmin = xmin_case["drain"] / alone["drain"]
+    dead = f", {int(xmin_case['dead']):,} dead row versions left (due only: {int(alone['dead']):,})"
     return Result(
         name="scheduler",
-        size=f"{due:,} due monev.due jobs; backlog case adds {pending:,} pending",
+        size=f"{due:,} due monev.due jobs, {rounds} round(s); backlog case adds {pending:,} pending",
         figures={
-            "bare set-based loop, 1,000 a transaction (baseline)": _line(cases["bare"]),
-            "kernel Scheduler + monev BATCH_JOBS": _line(cases["alone"]),
-            f"the same beside {pending:,} pending": _line(cases["backlog"]),
-            "the same, xmin held by an open snapshot": _line(cases["xmin"])
-            + f", {int(cases['xmin']['dead']):,} dead row versions left (due only: {int(cases['alone']['dead']):,})",
-            "rate ratio scheduler/bare": f"{rate / bare_rate:.3f}",
+            **{f"bare set-based loop, round {i + 1} (baseline)": _line(c) for i, c in enumerate(bares)},
+            **{f"kernel Scheduler + monev BATCH_JOBS, round {i + 1}": _line(c) for i, c in enumerate(alones)},
+            f"the same beside {pending:,} pending": _line(backlog_case),
+            "the same, xmin held by an open snapshot": _line(xmin_case) + dead,
+            "rate ratio scheduler/bare per round": ", ".join(f"{r:.3f}" for r in per_round),
             "time ratio backlog/due only": f"{backlog:.2f}",
             "time ratio xmin held/due only": f"{xmin:.2f}",
         },
-        ratio=rate / bare_rate,
+        ratio=ratio,
         target=">= 0.5",
+        notes=[f"ratio = the lower per-round ratio of {rounds}" if rounds > 1 else "one round"],
         extra=[
             Ratio("scheduler backlog", backlog, "<= 1.2", "time with 10x pending / due only"),
             Ratio("scheduler xmin held", xmin, None, "time with a snapshot open / due only"),
