@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from contextvars import ContextVar
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -26,5 +25,7 @@ def current_causation_id() -> str | None:
 
 def new_traceparent(parent: str | None = None) -> str:
     """W3C traceparent: keep the trace id of the parent, new span id."""
-    trace_id = parent.split("-")[1] if parent and parent.count("-") == 3 else uuid.uuid4().hex
-    return f"00-{trace_id}-{os.urandom(8).hex()}-01"
+    if parent and parent.count("-") == 3:
+        return f"00-{parent.split('-')[1]}-{os.urandom(8).hex()}-01"
+    ids = os.urandom(24).hex()  # a new trace: trace id and span id from one call
+    return f"00-{ids[:32]}-{ids[32:]}-01"
