@@ -50,13 +50,13 @@ async def upsert_many_if_newer(
     key: str,
     update: Collection[str] | None = None,
     keep_when_null: Collection[str] = (),
-) -> None:
+) -> set[Any]:
     """`upsert_if_newer` for many rows in delivery order, set-based, with the same outcome as writing
     them one by one: a row whose version is not newer than an earlier row of the same key is dropped
     (one by one it would change nothing, whatever is stored); the rest of a key's rows have rising
     versions and are written in rounds (the first of every key, then the second, ...), one statement
     per round and column set (an event without a column leaves it alone, as one by one). A batch
-    holding each key once (the usual case) is one statement."""
+    holding each key once (the usual case) is one statement. Returns the keys of the rows written."""
     newest: dict[Any, int] = {}
     rounds: list[dict[tuple[str, ...], list[Mapping[str, Any]]]] = []
     depth: dict[Any, int] = {}
@@ -70,12 +70,14 @@ async def upsert_many_if_newer(
         if level == len(rounds):
             rounds.append({})
         rounds[level].setdefault(tuple(row), []).append(row)
+    written: set[Any] = set()
     for round_ in rounds:
         for columns, same_columns in round_.items():
             updated = tuple(c for c in (update if update is not None else columns) if c not in (key, "version"))
             statement = _upsert_statement(table, columns, key, updated, tuple(sorted(keep_when_null)))
             params = {f"c{i}": [row[c] for row in same_columns] for i, c in enumerate(columns)}
-            await session.execute(statement, params)
+            written.update((await session.execute(statement, params)).scalars())
+    return written
 
 
 @lru_cache(maxsize=128)
@@ -91,6 +93,7 @@ def _upsert_statement(
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({casts})"  # noqa: S608 (table metadata)
         f" ON CONFLICT ({key}) DO UPDATE SET {', '.join(sets)} WHERE {table.name}.version < EXCLUDED.version"
+        f" RETURNING {table.name}.{key}"
     )
     arrays = [postgresql.ARRAY(table.c[c].type, dimensions=1) for c in columns]
     return text(sql).bindparams(*(bindparam(f"c{i}", type_=array) for i, array in enumerate(arrays)))

@@ -4,6 +4,7 @@ start-up hook seeds reference data."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,7 +14,6 @@ from pena.contracts.participants import ParticipantRegistered, ParticipantStatus
 from pena.runtime import ServiceRuntime
 from services.graduation import queries
 from services.graduation.assessments import assess_monev
-from services.graduation.models import ParticipantView
 from services.graduation.reference import read_seed, seed_reference_data
 
 
@@ -37,19 +37,20 @@ async def on_participant_events(session: AsyncSession, deliveries: list[Delivery
     await queries.apply_participant_facts(session, [_view(d) for d in deliveries])
 
 
-def _view(delivery: Delivery) -> ParticipantView:
+def _view(delivery: Delivery) -> dict[str, Any]:
+    """The participant view row an event brings (every column of ParticipantView)."""
     event: ParticipantRegistered | ParticipantUpdated | ParticipantStatusChanged = delivery.payload
     if isinstance(event, ParticipantStatusChanged):  # carries no region: the stored one is kept
         region_code, status = None, event.to_status
     else:
         region_code, status = event.region_code, event.status
-    return ParticipantView(
-        participant_id=event.participant_id,
-        region_code=region_code,
-        status=status,
-        version=event.version,
-        updated_at=delivery.clock.now(),
-    )
+    return {
+        "participant_id": event.participant_id,
+        "region_code": region_code,
+        "status": status,
+        "version": event.version,
+        "updated_at": delivery.clock.now(),
+    }
 
 
 async def load_seed(runtime: ServiceRuntime) -> None:

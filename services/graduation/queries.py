@@ -133,23 +133,25 @@ async def participant_view(session: AsyncSession, participant_id: str) -> Partic
     return await session.get(ParticipantView, participant_id, populate_existing=True)
 
 
-async def apply_participant_facts(session: AsyncSession, facts: list[ParticipantView]) -> None:
-    """Facts of a batch of events in delivery order, set-based. The newer version wins, keeping the
-    stored region and status where the event carries none; an event of the same or an older version
-    only fills a region still unknown (the first such event of a participant in the batch, as one by
-    one: once a region is stored only a newer version changes it)."""
+async def apply_participant_facts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Facts of a batch of events in delivery order (rows of every ParticipantView column), set-based.
+    The newer version wins, keeping the stored region and status where the event carries none; an
+    event of the same or an older version only fills a region still unknown (the first such event of
+    a participant in the batch, as one by one: once a region is stored only a newer version changes it)."""
     table = ParticipantView.__table__  # type: ignore[attr-defined]
-    rows = [{column.name: getattr(view, column.name) for column in table.columns} for view in facts]
-    await upsert_many_if_newer(session, table, rows, key="participant_id", keep_when_null=("region_code", "status"))
+    written = await upsert_many_if_newer(
+        session, table, rows, key="participant_id", keep_when_null=("region_code", "status")
+    )
     fills: dict[str, dict[str, Any]] = {}
-    for view in facts:
-        if view.region_code and view.participant_id not in fills:
-            fills[view.participant_id] = {
-                "participant_id": view.participant_id,
-                "region_code": view.region_code,
-                "updated_at": view.updated_at,
-            }
-    await update_rows(session, table, list(fills.values()), key="participant_id", where="region_code IS NULL")
+    without_region: set[str] = set()
+    for row in rows:
+        if not row["region_code"]:
+            without_region.add(row["participant_id"])
+        elif row["participant_id"] not in fills:
+            fills[row["participant_id"]] = {k: row[k] for k in ("participant_id", "region_code", "updated_at")}
+    # a participant written from rows that all carry a region has one now: nothing to fill
+    needed = [fill for pid, fill in fills.items() if pid not in written or pid in without_region]
+    await update_rows(session, table, needed, key="participant_id", where="region_code IS NULL")
 
 
 # ------------------------------------------------------------------ assessments
