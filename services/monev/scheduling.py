@@ -167,16 +167,12 @@ async def announce_due(session: AsyncSession, *, jobs: list[DueJob], clock: Cloc
     now = clock.now()
     grace_of = {task_id: (grace, timezone) for task_id, grace, timezone in jobs}
     # the grace period counts from the announcement (backfilled tasks, due long ago, come due now);
-    # a task is never announced before its due time, so that is now (checked below on each task)
+    # a task is never announced before its due time, so that is now (checked below on each task);
+    # computed once per grace period and zone of the pass
+    overdue_at = {terms: add_duration(business_time(now, terms[1]), terms[0]) for terms in set(grace_of.values())}
     updates = [
-        {
-            "id": task_id,
-            "status": "due",
-            "announced_at": now,
-            "overdue_at": add_duration(business_time(now, timezone), grace),
-            "updated_at": now,
-        }
-        for task_id, (grace, timezone) in grace_of.items()
+        {"id": task_id, "status": "due", "announced_at": now, "overdue_at": overdue_at[terms], "updated_at": now}
+        for task_id, terms in grace_of.items()
     ]
     tasks = await queries.move_tasks(session, updates, from_status="scheduled")
     early = [task for task in tasks if task.due_at > now]  # a job run before its task's time: from due_at
