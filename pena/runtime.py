@@ -108,7 +108,14 @@ class Runtime:
                     svc.consumer = KafkaConsumerRunner(svc.subscriber, s, d.consumes_from, self.kafka_publisher)
             # every service runs the kernel's retention job beside its own
             jobs = {**d.jobs, RETENTION_JOB: retention_job}
-            svc.scheduler = Scheduler(svc.db, jobs, self.clock, poll_seconds=s.scheduler_poll_seconds, settings=s)
+            svc.scheduler = Scheduler(
+                svc.db,
+                jobs,
+                self.clock,
+                batch_handlers=dict(d.batch_jobs),
+                poll_seconds=s.scheduler_poll_seconds,
+                settings=s,
+            )
 
     def service(self, name: str) -> ServiceRuntime:
         return self.services[name]

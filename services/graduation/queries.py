@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, text, tuple_, update
+from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.readmodel import upsert_if_newer
+from pena.db import update_rows
+from pena.readmodel import upsert_many_if_newer
 from pena.reference.taxonomy import rolled_up
 from services.graduation.models import (
     Appeal,
@@ -139,24 +140,27 @@ async def participant_view(session: AsyncSession, participant_id: str) -> Partic
     return await session.get(ParticipantView, participant_id, populate_existing=True)
 
 
-async def apply_participant_facts(
-    session: AsyncSession, facts: ParticipantView, *, only: Collection[str] | None = None
-) -> None:
-    """The newer version wins, keeping the stored region, status and household where the event carries
-    none (events older than households); an event of the same or an older version only fills a region
-    still unknown. The KK token is taken as the event carries it: an erasure's event carries none, and
-    the token goes (services/graduation/erasure.py). `only`: just these columns change (a status change
-    carries no sex or birth year)."""
+async def apply_participant_facts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Facts of a batch of events in delivery order, set-based. The newer version wins, keeping the
+    stored region, status, household and KK token where the event carries none (events older than
+    households; an erasure's event, whose token services/graduation/erasure.py then blanks); a row
+    without a column (a status change carries no sex or birth year) leaves it as stored. An event of the
+    same or an older version only fills a region still unknown (the first such event of a participant
+    in the batch, as one by one: once a region is stored only a newer version changes it)."""
     table = ParticipantView.__table__  # type: ignore[attr-defined]
-    row = {column.name: getattr(facts, column.name) for column in table.columns}
-    keep = ("region_code", "status", "household_id") + (() if facts.status == "erased" else ("kk_token",))
-    await upsert_if_newer(session, table, row, key="participant_id", update=only, keep_when_null=keep)
-    if facts.region_code:
-        await session.execute(
-            update(table)
-            .where(table.c.participant_id == facts.participant_id, table.c.region_code.is_(None))
-            .values(region_code=facts.region_code, updated_at=facts.updated_at)
-        )
+    written = await upsert_many_if_newer(
+        session, table, rows, key="participant_id", keep_when_null=("region_code", "status", "household_id", "kk_token")
+    )
+    fills: dict[str, dict[str, Any]] = {}
+    without_region: set[str] = set()
+    for row in rows:
+        if not row["region_code"]:
+            without_region.add(row["participant_id"])
+        elif row["participant_id"] not in fills:
+            fills[row["participant_id"]] = {k: row[k] for k in ("participant_id", "region_code", "updated_at")}
+    # a participant written from rows that all carry a region has one now: nothing to fill
+    needed = [fill for pid, fill in fills.items() if pid not in written or pid in without_region]
+    await update_rows(session, table, needed, key="participant_id", where="region_code IS NULL")
 
 
 # ------------------------------------------------------------------ assessments

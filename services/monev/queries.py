@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.db import insert_rows
-from pena.readmodel import upsert_if_newer
+from pena.db import insert_rows, update_rows
+from pena.readmodel import upsert_many_if_newer
 from pena.reference.taxonomy import rolled_up
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
 from services.monev.schemas import TaskFilter
@@ -28,6 +28,17 @@ async def task_by_id(session: AsyncSession, task_id: str, *, for_update: bool = 
         # serialises survey submissions, assignment and the due/overdue jobs of one task
         query = query.with_for_update()
     return (await session.execute(query)).scalars().first()
+
+
+async def move_tasks(session: AsyncSession, rows: list[dict[str, Any]], *, from_status: str) -> list[Any]:
+    """Writes the given columns (among them the new `status`) of the tasks still in `from_status`, in
+    one statement (each row holds `id` and the same columns); the due and overdue jobs. Returns
+    (id, participant_id, wave, kind, due_at, overdue_at) of each task moved; the others are left alone."""
+    table = MonevTask.__table__  # type: ignore[attr-defined]
+    if from_status not in OPEN_STATUSES:
+        raise ValueError(f"not an open status: {from_status!r}")
+    returning = ("id", "participant_id", "wave", "kind", "due_at", "overdue_at")
+    return await update_rows(session, table, rows, key="id", where=f"status = '{from_status}'", returning=returning)
 
 
 async def insert_new_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
@@ -273,10 +284,15 @@ async def summary(
 
 
 async def upsert_baseline(session: AsyncSession, row: dict[str, Any]) -> None:
-    """The newer version wins; `row` holds the baseline columns to store (all of them, or the erased ones).
-    The household stays where the event carries none (events older than households, erasure)."""
+    """The newer version wins; `row` holds the baseline columns to store (all of them, or the erased ones)."""
+    await upsert_baselines(session, [row])
+
+
+async def upsert_baselines(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """`upsert_baseline` set-based for a batch of events in delivery order (pena.readmodel)."""
     table = BaselineParticipant.__table__  # type: ignore[attr-defined]
-    await upsert_if_newer(session, table, row, key="participant_id", keep_when_null=("household_id",))
+    # the household stays where the event carries none (events older than households, erasure)
+    await upsert_many_if_newer(session, table, rows, key="participant_id", keep_when_null=("household_id",))
 
 
 # ------------------------------------------------------------------ a participant leaves (exit, erasure)

@@ -10,7 +10,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.readmodel import upsert_if_newer
+from pena.readmodel import upsert_many_if_newer
 from services.training.models import (
     Attendance,
     Batch,
@@ -182,7 +182,8 @@ async def entry_policies(session: AsyncSession) -> list[EntryPolicy]:
 # ------------------------------------------------------------------ eligible participants (read model)
 
 
-async def upsert_eligible_participant(session: AsyncSession, row: dict[str, Any]) -> None:
-    """The newer version wins; `row` holds the columns the event carries (a status change has no region)."""
+async def upsert_eligible_participants(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """The newer version wins, set-based for a batch of events in delivery order; each row holds the
+    columns its event carries (a status change has no region)."""
     table = EligibleParticipant.__table__  # type: ignore[attr-defined]
-    await upsert_if_newer(session, table, row, key="participant_id")
+    await upsert_many_if_newer(session, table, rows, key="participant_id")
