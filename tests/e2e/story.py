@@ -26,6 +26,15 @@ WOMAN = {
     "birth_date": "1990-08-05",
     "sex": "F",
 }
+# a family in Papua (Gurabesi, Kota Jayapura): the registry refused every Papuan region before the full
+# Kemendagri list (issue 14)
+PAPUA = {
+    "nik": "9171014107880003",
+    "kk_number": "9171010101200003",
+    "full_name": "Yohana Wenda",
+    "birth_date": "1988-07-01",
+    "sex": "F",
+}
 MAN = {
     "nik": "1371010306850002",
     "kk_number": "1371010101150002",
@@ -143,6 +152,19 @@ async def run_story(urls: dict[str, str], settings: Settings) -> dict[str, Any]:
             return job if job.get("status") in ("completed", "done", "finished") else None
 
         job = await eventually(import_done, "the CSV import")
+        # the Papuan family, its village given in the dotted Kemendagri form: accepted, stored plain
+        r = await http.post(
+            url("participants", "/v1/participants"),
+            headers=t.admin,
+            json=participant_body(PAPUA) | {"region_code": "91.71.01.1001"},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["region_code"] == "9171011001"
+        r = await http.get(
+            url("participants", "/v1/participants/regions"), headers=t.admin, params={"prefix": "9171011"}
+        )
+        assert r.status_code == 200, r.text
+        assert {"9171011001": "Gurabesi"}.items() <= {g["code"]: g["name"] for g in r.json()}.items()
         r = await http.post(url("participants", "/v1/participants/lookup"), headers=t.admin, json={"nik": MAN["nik"]})
         assert r.status_code == 200, (job, r.text)
         man_id = r.json()["id"]

@@ -67,7 +67,9 @@ async def test_closing_a_batch_is_one_trace_through_kafka_to_the_monev_task(
         assert covered.status_code == 201, covered.text
         batch = await open_batch(client, admin, await create_centre(client, admin), start=date(2022, 8, 6), sessions=3)
         enrolled = await client.post(
-            f"/v1/batches/{batch['id']}/enrolments", json={"participant_id": "p-trace"}, headers=admin
+            f"/v1/batches/{batch['id']}/enrolments",
+            json={"participant_id": "p-trace", "exit_agreement": True},
+            headers=admin,
         )
         assert enrolled.status_code == 201, enrolled.text
         assert (await set_status(client, admin, batch["id"], "running")).status_code == 200
