@@ -21,9 +21,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena import failpoints, metrics
+from pena import failpoints, metrics, telemetry
 from pena.clock import Clock
-from pena.context import causation_id_var, correlation_id_var, new_traceparent, traceparent_var
+from pena.context import causation_id_var, correlation_id_var
 from pena.contracts import BY_TYPE, SERVICES
 from pena.db import Database, insert_rows
 from pena.envelope import CloudEvent, service_source
@@ -53,7 +53,7 @@ class Delivery:
     def context(self) -> AbstractContextManager[None]:
         """The event's correlation and causation context: what a batch handler builds for this event
         (outbox rows, audit rows) inside it carries this event's ids."""
-        return event_context(self.event)
+        return event_context(self.event, self.consumer)
 
 
 Handler = Callable[[AsyncSession, Delivery], Awaitable[None]]
@@ -151,24 +151,21 @@ def admit(sub: Subscriber, event: CloudEvent, origin: str) -> BaseModel:
 
 
 @contextmanager
-def event_context(event: CloudEvent) -> Iterator[None]:
-    """What is written while handling an event is correlated with it and caused by it."""
-    tokens = (
-        correlation_id_var.set(event.correlationid or event.id),
-        causation_id_var.set(event.id),
-        traceparent_var.set(new_traceparent(event.traceparent)),
-    )
+def event_context(event: CloudEvent, consumer: str | None = None) -> Iterator[None]:
+    """What is written while handling an event is correlated with it, caused by it and in its trace
+    (a span of the consumer's when tracing is on: pena.telemetry.consuming)."""
+    tokens = (correlation_id_var.set(event.correlationid or event.id), causation_id_var.set(event.id))
     try:
-        yield
+        with telemetry.consuming(event, consumer):
+            yield
     finally:
         correlation_id_var.reset(tokens[0])
         causation_id_var.reset(tokens[1])
-        traceparent_var.reset(tokens[2])
 
 
 async def handle_once(sub: Subscriber, event: CloudEvent, handler: Handler, payload: BaseModel) -> Outcome:
     """One attempt: inbox insert + handler effects in one transaction."""
-    with event_context(event):
+    with event_context(event, sub.name):
         async with sub.db.transaction() as session:
             fresh = (
                 await session.execute(

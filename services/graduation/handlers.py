@@ -11,10 +11,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.consumer import Delivery
 from pena.contracts.monev import MonevCompleted
 from pena.contracts.participants import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
+from pena.contracts.training import BatchScheduled
 from pena.runtime import ServiceRuntime
 from services.graduation import erasure, queries
 from services.graduation.assessments import assess_monev
-from services.graduation.models import ParticipantView
+from services.graduation.models import BatchView, ParticipantView
 from services.graduation.reference import read_seed, seed_reference_data
 from services.graduation.relapse import check_mentoring_visit
 
@@ -39,6 +40,8 @@ async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> Non
             participant_id=facts.participant_id,
             region_code=facts.region_code,
             status=facts.status,
+            sex=facts.sex,
+            birth_year=facts.birth_year,
             version=facts.version,
             updated_at=delivery.clock.now(),
             household_id=facts.household_id,
@@ -60,9 +63,37 @@ async def on_participant_status_changed(session: AsyncSession, delivery: Deliver
             household_id=change.household_id,
             kk_token=change.kk_token,
         ),
+        # a status change says nothing of sex or age: those stay as the registry last announced them
+        only=("region_code", "status", "updated_at", "household_id", "kk_token"),
     )
     if change.to_status == "erased":
         await erasure.erase_participant(session, participant_id=change.participant_id)
+
+
+async def on_batch_scheduled(session: AsyncSession, delivery: Delivery) -> None:
+    """Statistics by training method (the batch's) and the names training gives centres, methods and
+    business fields."""
+    batch: BatchScheduled = delivery.payload
+    now = delivery.clock.now()
+    await queries.upsert_batch_view(
+        session,
+        BatchView(
+            batch_id=batch.batch_id,
+            centre_id=batch.centre_id,
+            method=batch.method,
+            business_field=batch.business_field,
+            updated_at=now,
+        ),
+    )
+    named = (
+        ("centre", batch.centre_id, batch.centre_name),
+        ("method", batch.method, batch.method_name),
+        ("business_field", batch.business_field, batch.business_field_name),
+    )
+    await queries.upsert_reference_names(
+        session,
+        [{"dimension": d, "code": code, "name": name, "updated_at": now} for d, code, name in named if name],
+    )
 
 
 async def load_seed(runtime: ServiceRuntime) -> None:
@@ -77,5 +108,6 @@ HANDLERS = {
     "participant.registered": on_participant_facts,
     "participant.updated": on_participant_facts,
     "participant.status_changed": on_participant_status_changed,
+    "training.batch_scheduled": on_batch_scheduled,
 }
 STARTUP = [load_seed]

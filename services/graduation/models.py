@@ -179,8 +179,32 @@ class ParticipantView(GraduationBase, table=True):
     participant_id: str = Field(primary_key=True, max_length=80)
     region_code: str | None = Field(default=None, max_length=10)
     status: str | None = Field(default=None, max_length=20)
+    sex: str | None = Field(default=None, max_length=1)  # F | M: statistics by sex
+    birth_year: int | None = None  # statistics by age group
     version: int
     updated_at: datetime = _moment()
     # the family (KPM): the registry's household id and the keyed KK token (blanked on erasure)
     household_id: str | None = Field(default=None, max_length=40)
     kk_token: str | None = Field(default=None, max_length=64)
+
+
+class BatchView(GraduationBase, table=True):
+    """What statistics need of a training batch (its method), fed by training.batch_scheduled."""
+
+    __tablename__ = "graduation_batch_view"
+    batch_id: str = Field(primary_key=True, max_length=80)
+    centre_id: str = Field(max_length=80)
+    method: str = Field(max_length=40)
+    business_field: str = Field(max_length=80)
+    updated_at: datetime = _moment()
+
+
+class ReferenceName(GraduationBase, table=True):
+    """The name of a code statistics group by (a centre, a training method, a business field), as the
+    owning service announced it (training.batch_scheduled); regions are named by pena.regions."""
+
+    __tablename__ = "graduation_reference_name"
+    dimension: str = Field(primary_key=True, max_length=30)  # centre | method | business_field
+    code: str = Field(primary_key=True, max_length=80)
+    name: str = Field(max_length=200)
+    updated_at: datetime = _moment()

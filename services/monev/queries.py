@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, or_, select, update
+from sqlalchemy import Integer, and_, case, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
@@ -235,6 +235,16 @@ async def summary(
             func.count().filter(col(MonevTask.status).in_(CAME_DUE)).label("tasks_due"),
             func.count().filter(is_done).label("tasks_done"),
             func.count().filter(col(MonevTask.status) == "overdue").label("tasks_overdue"),
+            func.count(survey.c.id).label("surveyed"),
+            func.count(func.distinct(col(MonevTask.participant_id))).label("persons"),
+            # a participant whose household monev has not heard of counts as a family of its own
+            func.count(
+                func.distinct(
+                    func.coalesce(
+                        col(BaselineParticipant.household_id), literal("participant:") + col(MonevTask.participant_id)
+                    )
+                )
+            ).label("kpm"),
             income_quartiles.label("income_quartiles"),
             func.avg(case((survey.c.business_status == "active", 1.0), (survey.c.id.is_not(None), 0.0))).label(
                 "business_active_share"
@@ -247,6 +257,7 @@ async def summary(
             survey,
             and_(survey.c.task_id == col(MonevTask.id), survey.c.version == col(MonevTask.submission_version)),
         )
+        .outerjoin(BaselineParticipant, col(BaselineParticipant.participant_id) == col(MonevTask.participant_id))
         .group_by(key)
         .order_by(key)
     )

@@ -62,8 +62,13 @@ def _reader(text: str) -> csv.DictReader[str]:
 
 
 def parse_rows(text: str) -> tuple[list[str], list[dict[str, str]]]:
-    reader = _reader(text)
-    return list(reader.fieldnames or []), list(reader)
+    """The header and the data rows; a file the csv module cannot read (e.g. a bare carriage return
+    inside an unquoted field) is the 422 `csv_malformed` problem on `file`, not a server error."""
+    try:
+        reader = _reader(text)
+        return list(reader.fieldnames or []), list(reader)
+    except csv.Error as exc:
+        raise field_error("file", "csv_malformed", f"the CSV cannot be read: {exc}") from exc
 
 
 def chunk_rows(text: str, start: int, count: int) -> list[dict[str, str]]:

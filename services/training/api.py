@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,11 +14,14 @@ from pena.access import policy
 from pena.access import region_prefix as plain_prefix
 from pena.auth import Principal
 from pena.http.deps import ClockDep, session_dependency
+from pena.http.tabular import TABULAR_RESPONSES, tabular_response, wanted_format
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
 from services.training import reference, service
 from services.training.models import Enrolment
+from services.training.roster import EXPORT_COLUMNS
 from services.training.schemas import (
+    REFERENCE_DATA_EXAMPLE,
     AttendanceCommand,
     AttendanceRead,
     BatchCreate,
@@ -102,7 +105,11 @@ async def get_centre(centre_id: str, session: Session, principal: Reader) -> Cen
 # ------------------------------------------------------------------ batches
 
 
-@batches.get("/reference-data", summary="Business fields, methods and modules (extensible reference data)")
+@batches.get(
+    "/reference-data",
+    summary="Business fields, methods and modules (extensible reference data)",
+    responses={200: {"content": {"application/json": {"example": REFERENCE_DATA_EXAMPLE}}}},
+)
 async def reference_data(_: ReferenceReader) -> dict[str, Any]:
     return {
         "business_fields": [
@@ -257,6 +264,22 @@ async def close_batch(
     return outcome.result
 
 
-@batches.get("/{batch_id}/roster", response_model=RosterRead, summary="Participants with attendance rates and outcomes")
-async def roster(batch_id: str, session: Session, principal: Reader) -> RosterRead:
-    return await service.roster(session, principal=principal, batch_id=batch_id)
+@batches.get(
+    "/{batch_id}/roster",
+    response_model=RosterRead,
+    responses=TABULAR_RESPONSES,
+    summary="Participants with attendance rates and outcomes; JSON, CSV or XLSX",
+)
+async def roster(batch_id: str, request: Request, session: Session, principal: Reader) -> Any:
+    fmt = wanted_format(request)
+    answer = await service.roster(
+        session, principal=principal, batch_id=batch_id, export=None if fmt == "json" else fmt
+    )
+    if fmt == "json":
+        return answer
+    return tabular_response(
+        fmt,
+        filename=f"roster-{answer.batch_id}",
+        columns=EXPORT_COLUMNS,
+        rows=[entry.model_dump() for entry in answer.items],
+    )

@@ -18,7 +18,7 @@ from pena.problems import Problem, field_error
 from services.training import queries
 from services.training.models import Batch, BatchSession
 from services.training.outcomes import drop_all_enrolled
-from services.training.reference import BUSINESS_FIELDS, MODULES, TRANSITIONS
+from services.training.reference import BUSINESS_FIELDS, METHODS, MODULES, TRANSITIONS
 from services.training.schemas import BatchCreate, BatchRead, BatchSummaryRead, SessionRead
 from services.training.visibility import load_batch, load_centre, reachable_centres
 
@@ -80,6 +80,9 @@ async def create_batch(session: AsyncSession, *, principal: Principal, clock: Cl
             end_date=batch.end_date,
             region_code=batch.region_code,
             capacity=batch.capacity,
+            centre_name=centre.name,
+            method_name=METHODS.get(batch.method),
+            business_field_name=BUSINESS_FIELDS[batch.business_field][0],
         ),
         subject=batch.id,
         time=now,

@@ -284,6 +284,28 @@ async def run_story(urls: dict[str, str], settings: Settings) -> dict[str, Any]:
             return r.status_code == 200 and r.json()["status"] == "graduated"
 
         await eventually(graduated, "the participant to be graduated in the registry")
+
+        # 6. statistics on the visit date, grouped and named from what the services announced
+        stats_url = url("graduation", "/v1/graduation/statistics")
+
+        async def grouped(by: str) -> list[dict[str, Any]] | None:
+            params = {"as_of": str(monev_today), "group_by": by}
+            groups = (await http.get(stats_url, headers=t.admin, params=params)).json()["groups"]
+            return groups if groups and all(g["name"] for g in groups) else None  # read models filled
+
+        [method] = await eventually(lambda: grouped("method"), "statistics by method with names")
+        assert method["key"] == "life_skill_training", method
+        assert method["name"].startswith("Life skill training")  # from training.batch_scheduled
+        assert method["persons"]["graduated"] == 1
+        [sex] = await eventually(lambda: grouped("sex"), "statistics by sex with names")
+        assert (sex["key"], sex["name"]) == ("F", "Perempuan (female)")  # sex from participant.registered
+        by_sex = await http.get(
+            stats_url, headers=t.admin | {"Accept": "text/csv"}, params={"as_of": str(monev_today), "group_by": "sex"}
+        )
+        assert by_sex.status_code == 200, by_sex.text
+        [woman, total] = list(csv.DictReader(io.StringIO(by_sex.text)))
+        assert woman["persons_graduated"] == total["kpm_graduated"] == ""  # one family: suppressed in exports
+        assert woman["suppressed"] == "persons_graduated;kpm_graduated"
         return {
             "woman_id": woman_id,
             "man_id": man_id,

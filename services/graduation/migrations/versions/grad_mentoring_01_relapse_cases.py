@@ -1,7 +1,7 @@
 """mentoring: graduation_decision.mentoring_follow_ups and graduation_relapse_case
 
 Revision ID: grad_mentoring_01
-Revises: grad_families_01
+Revises: grad_statistics_01
 Create Date: 2026-11-30 08:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "grad_mentoring_01"
-down_revision: str | None = "grad_families_01"
+down_revision: str | None = "grad_statistics_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
