@@ -345,6 +345,7 @@ class DecisionRead(BaseModel):
                     "reason": "all criteria met, evidence verified, voluntary exit statement signed",
                     "effective_date": "2027-02-01",
                     "mentoring_until": "2027-06-01",
+                    "mentoring_follow_ups": ["P6M", "P12M"],
                     "decided_by": "approver-sumbar-01",
                     "decided_at": "2027-01-25T04:10:00Z",
                     "region_code": "1371011001",
@@ -434,7 +435,32 @@ class AppealRead(BaseModel):
 
 
 class RelapseRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5b7d9f1a-3c5e-4a7c-9e1b-3d5f7a9c1e3b",
+                    "participant_id": "6f1c2a4e-8b3d-4c59-9e2f-1a7b5c3d9e10",
+                    "decision_id": "8d0f2b4d-6f8a-4c0e-9a2c-5e7a9c1e3b5d",
+                    "monev_task_id": "c2e4a6b8-0d2f-4b4d-8f0a-2c4e6a8b0d2f",
+                    "submission_version": 1,
+                    "wave": "P6M",
+                    "visit_date": "2027-08-03",
+                    "region_code": "1371011001",
+                    "monthly_household_income": 1_200_000,
+                    "household_size": 4,
+                    "income_per_member": 300_000,
+                    "poverty_line": 400_000,
+                    "poverty_line_year": 2027,
+                    "poverty_line_source": "example figure for the API documentation",
+                    "status": "open",
+                    "flagged_at": "2027-08-04T02:00:00Z",
+                    "updated_at": "2027-08-04T02:00:00Z",
+                }
+            ]
+        },
+    )
     id: str
     participant_id: str
     decision_id: str | None = Field(description="the graduation decision the mentoring visit followed")
