@@ -22,6 +22,7 @@ import asyncpg
 import kubernetes_validate
 import pytest
 import yaml
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
@@ -31,6 +32,7 @@ from composition.catalog import load_definitions
 from pena.access import DEFAULT_PUBLIC
 from pena.clock import ManualClock
 from pena.db import drop_database, ensure_database
+from pena.migrate import _config as migrate_config
 from pena.migrate import migrate
 from pena.runtime import Runtime
 from pena.settings import Settings
@@ -214,7 +216,15 @@ def test_app_pods_do_not_migrate_and_only_the_job_gets_the_migration_role(monkey
 async def test_serve_no_migrate_refuses_a_database_behind_the_release(settings: Settings) -> None:
     """What a pod of a new release does before its migrate Job has run: no DDL, a refusal naming the fix.
     An old pod restarting after the Job (the database at a later release's revision) starts."""
-    (definition,) = load_definitions(["graduation"])  # two revisions: grad_f9eadfc0, then grad_3c1e7a52
+    (definition,) = load_definitions(["graduation"])
+    # the release's head revision and the one before it, read from the revision scripts
+    script = ScriptDirectory.from_config(migrate_config(definition))
+    head = script.get_current_head()
+    assert isinstance(head, str)
+    revision = script.get_revision(head)
+    assert revision is not None
+    previous = revision.down_revision
+    assert isinstance(previous, str)
     url = settings.service_database_url("graduation")
     with pytest.raises(RuntimeError, match=r"graduation: the database is at revision none, .*pena migrate"):
         await cli._require_schema_at_head(settings, definition)  # no database yet
@@ -226,9 +236,9 @@ async def test_serve_no_migrate_refuses_a_database_behind_the_release(settings: 
         await cli._require_schema_at_head(settings, definition)  # at head: starts
         db = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
         try:
-            assert await db.fetchval("SELECT version_num FROM alembic_version") == "grad_3c1e7a52"
-            await db.execute("UPDATE alembic_version SET version_num = 'grad_f9eadfc0'")  # one release behind
-            with pytest.raises(RuntimeError, match=r"at revision grad_f9eadfc0, this release needs grad_3c1e7a52"):
+            assert await db.fetchval("SELECT version_num FROM alembic_version") == head
+            await db.execute("UPDATE alembic_version SET version_num = $1", previous)  # one release behind
+            with pytest.raises(RuntimeError, match=rf"at revision {previous}, this release needs {head}"):
                 await cli._require_schema_at_head(settings, definition)
             await db.execute("UPDATE alembic_version SET version_num = 'grad_ffffffff'")  # a later release's
             await cli._require_schema_at_head(settings, definition)
