@@ -56,7 +56,6 @@ IfMatch = Annotated[str | None, Header(description="the ETag of the version you 
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=200, description="why the data is read (audited)")]
 
 router = APIRouter(prefix="/v1/participants", tags=["participants"])
-household_router = APIRouter(prefix="/v1/households", tags=["households"])
 
 
 def _read(participant: Participant, principal: Principal, settings: Settings) -> ParticipantRead:
@@ -345,6 +344,6 @@ async def participant_history(participant_id: str, session: Session, principal: 
 # ------------------------------------------------------------------ households (KPM)
 
 
-@household_router.get("/{household_id}", response_model=HouseholdRead, summary="A family (KPM): members and status")
+@router.get("/households/{household_id}", response_model=HouseholdRead, summary="A family (KPM): members and status")
 async def get_household(household_id: str, session: Session, principal: Reader) -> HouseholdRead:
     return await households.read_household(session, principal=principal, household_id=household_id)

@@ -247,7 +247,8 @@ class ParticipantRead(ParticipantSummaryRead):
     possible_duplicate_of: str | None = Field(description="shown to admins only")
     erased_at: datetime | None
     household_id: str | None = Field(
-        default=None, description="the family (KPM, one KK) this participant belongs to: GET /v1/households/{id}"
+        default=None,
+        description="the family (KPM, one KK) this participant belongs to: GET /v1/participants/households/{id}",
     )
 
 

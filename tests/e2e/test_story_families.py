@@ -75,7 +75,7 @@ async def test_one_family_one_participant_and_an_erased_family_leaves_nothing(fo
         assert father.json()["type"].rsplit("/", 1)[-1] == "household_limit"
         assert father.json()["existing_id"] == mother.json()["id"]
         household = await http.get(
-            urls["participants"] + f"/v1/households/{mother.json()['household_id']}", headers=t.admin
+            urls["participants"] + f"/v1/participants/households/{mother.json()['household_id']}", headers=t.admin
         )
         assert household.status_code == 200, household.text
         assert [m["participant_id"] for m in household.json()["members"]] == [mother.json()["id"]]

@@ -113,7 +113,7 @@ async def test_a_kk_change_into_a_full_family_is_refused_and_into_another_moves_
 
 async def test_the_household_read_shows_member_ids_and_status_only_within_reach(registry, auth) -> None:
     siti = (await _post(registry, woman())).json()
-    url = f"/v1/households/{siti['household_id']}"
+    url = f"/v1/participants/households/{siti['household_id']}"
     seen = await registry.client.get(url, headers=registry.admin)
     assert seen.status_code == 200, seen.text
     assert seen.json()["members"] == [{"participant_id": siti["id"], "status": "candidate"}]
@@ -124,7 +124,7 @@ async def test_the_household_read_shows_member_ids_and_status_only_within_reach(
     assert padang.status_code == 200
     jakarta = await registry.client.get(url, headers=auth("verifier", unit="31"))
     assert jakarta.status_code == 404
-    missing = await registry.client.get("/v1/households/no-such-household", headers=registry.admin)
+    missing = await registry.client.get("/v1/participants/households/no-such-household", headers=registry.admin)
     assert missing.status_code == 404
     no_token = await registry.client.get(url)
     assert no_token.status_code == 401
