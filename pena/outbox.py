@@ -97,6 +97,16 @@ async def emit(
     return event
 
 
+async def forget_published(session: AsyncSession, subject: str) -> int:
+    """Erasure (UU PDP): deletes the already published outbox rows about `subject` (their payloads may
+    hold the person's figures or family token until retention would delete them). Unpublished rows
+    stay: they must still be delivered. Returns how many rows were deleted."""
+    result = await session.execute(
+        outbox.delete().where(outbox.c.published_at.is_not(None), outbox.c.envelope["subject"].astext == subject)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def pending_count(session: AsyncSession) -> int:
     return int(
         (

@@ -188,6 +188,9 @@ async def decide(
 
 
 async def emit_decided(session: AsyncSession, decision: Decision, now: datetime) -> None:
+    """graduation.decided, with the family (household id, KK token) from the participant read model:
+    a payment system keyed by family acts on it without joining other events."""
+    family = await queries.participant_view(session, decision.participant_id)
     await emit(
         session,
         "graduation.decided",
@@ -201,6 +204,8 @@ async def emit_decided(session: AsyncSession, decision: Decision, now: datetime)
             effective_date=decision.effective_date,
             mentoring_until=decision.mentoring_until,
             supersedes_decision_id=decision.supersedes_decision_id,
+            household_id=family.household_id if family else None,
+            kk_token=family.kk_token if family else None,
             decided_at=decision.decided_at,
         ),
         subject=decision.participant_id,

@@ -11,7 +11,7 @@ from pena.consumer import Delivery
 from pena.contracts.monev import MonevCompleted
 from pena.contracts.participants import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from pena.runtime import ServiceRuntime
-from services.graduation import queries
+from services.graduation import erasure, queries
 from services.graduation.assessments import assess_monev
 from services.graduation.models import ParticipantView
 from services.graduation.reference import read_seed, seed_reference_data
@@ -20,6 +20,8 @@ from services.graduation.reference import read_seed, seed_reference_data
 async def on_monev_completed(session: AsyncSession, delivery: Delivery) -> None:
     result: MonevCompleted = delivery.payload
     await assess_monev(session, result=result, clock=delivery.clock)
+    if await erasure.erased(session, result.participant_id):  # a result that arrived after the erasure
+        await erasure.erase_participant(session, participant_id=result.participant_id)
 
 
 async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> None:
@@ -34,6 +36,8 @@ async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> Non
             status=facts.status,
             version=facts.version,
             updated_at=delivery.clock.now(),
+            household_id=facts.household_id,
+            kk_token=facts.kk_token,
         ),
     )
 
@@ -48,8 +52,12 @@ async def on_participant_status_changed(session: AsyncSession, delivery: Deliver
             status=change.to_status,
             version=change.version,
             updated_at=delivery.clock.now(),
+            household_id=change.household_id,
+            kk_token=change.kk_token,
         ),
     )
+    if change.to_status == "erased":
+        await erasure.erase_participant(session, participant_id=change.participant_id)
 
 
 async def load_seed(runtime: ServiceRuntime) -> None:

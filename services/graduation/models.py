@@ -148,3 +148,6 @@ class ParticipantView(GraduationBase, table=True):
     status: str | None = Field(default=None, max_length=20)
     version: int
     updated_at: datetime = _moment()
+    # the family (KPM): the registry's household id and the keyed KK token (blanked on erasure)
+    household_id: str | None = Field(default=None, max_length=40)
+    kk_token: str | None = Field(default=None, max_length=64)

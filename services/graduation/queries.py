@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select, update
+from sqlalchemy import and_, case, exists, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col
@@ -133,11 +133,14 @@ async def participant_view(session: AsyncSession, participant_id: str) -> Partic
 
 
 async def apply_participant_facts(session: AsyncSession, facts: ParticipantView) -> None:
-    """The newer version wins, keeping the stored region and status where the event carries none;
-    an event of the same or an older version only fills a region still unknown."""
+    """The newer version wins, keeping the stored region, status and household where the event carries
+    none (events older than households); an event of the same or an older version only fills a region
+    still unknown. The KK token is taken as the event carries it: an erasure's event carries none, and
+    the token goes (services/graduation/erasure.py)."""
     table = ParticipantView.__table__  # type: ignore[attr-defined]
     row = {column.name: getattr(facts, column.name) for column in table.columns}
-    await upsert_if_newer(session, table, row, key="participant_id", keep_when_null=("region_code", "status"))
+    keep = ("region_code", "status", "household_id") + (() if facts.status == "erased" else ("kk_token",))
+    await upsert_if_newer(session, table, row, key="participant_id", keep_when_null=keep)
     if facts.region_code:
         await session.execute(
             update(table)
@@ -356,3 +359,53 @@ async def statistics(
         )
     ).all()
     return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+# ------------------------------------------------------------------ erasure of a participant (UU PDP)
+
+# each statement changes only rows not erased yet, so a redelivered erasure writes nothing; criteria
+# keep their name, threshold (the reference figure, not the family's) and result, and lose the
+# family's value and the note
+_ERASE_ASSESSMENTS = text(
+    """
+    UPDATE graduation_assessment AS a
+    SET verification_notes = NULL,
+        criteria = (
+            SELECT coalesce(jsonb_agg(c || '{"value": null, "note": null}'::jsonb ORDER BY n), '[]'::jsonb)
+            FROM jsonb_array_elements(a.criteria) WITH ORDINALITY AS t (c, n)
+        )
+    WHERE a.participant_id = :participant_id
+      AND (a.verification_notes IS NOT NULL OR EXISTS (
+            SELECT 1 FROM jsonb_array_elements(a.criteria) AS c
+            WHERE c ->> 'value' IS NOT NULL OR c ->> 'note' IS NOT NULL))
+    """
+)
+_ERASE_DECISIONS = text(
+    "UPDATE graduation_decision SET reason = :erased WHERE participant_id = :participant_id AND reason <> :erased"
+)
+_ERASE_APPEALS = text(
+    """
+    UPDATE graduation_appeal SET grounds = :erased, resolution_reason = NULL
+    WHERE participant_id = :participant_id AND (grounds <> :erased OR resolution_reason IS NOT NULL)
+    """
+)
+_ERASE_VIEW = text(
+    "UPDATE graduation_participant_view SET kk_token = NULL WHERE participant_id = :participant_id"
+    " AND kk_token IS NOT NULL"
+)
+
+
+async def erase_participant(session: AsyncSession, participant_id: str, *, erased_text: str) -> dict[str, int]:
+    """Blanks the participant's free text and figures in assessments, decisions and appeals, and the
+    KK token in the read model; returns how many rows of each changed."""
+    params = {"participant_id": participant_id, "erased": erased_text}
+    counts = {}
+    for name, statement in (
+        ("assessments", _ERASE_ASSESSMENTS),
+        ("decisions", _ERASE_DECISIONS),
+        ("appeals", _ERASE_APPEALS),
+        ("participant_view", _ERASE_VIEW),
+    ):
+        result = await session.execute(statement, params)
+        counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return counts

@@ -18,6 +18,7 @@ async def apply_baseline(
     household_size: int | None,
     baseline_monthly_income: int | None,
     clock: Clock,
+    household_id: str | None = None,
 ) -> None:
     """Moves a row forward only: a version not newer than the stored one changes nothing."""
     now = clock.now()
@@ -30,6 +31,7 @@ async def apply_baseline(
             "region_code": region_code,
             "household_size": household_size,
             "baseline_monthly_income": baseline_monthly_income,
+            "household_id": household_id,
         },
     )
 

@@ -12,7 +12,7 @@ from pena.clock import Clock
 from pena.consumer import Delivery
 from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
 from pena.scheduler import Job
-from services.monev import baselines, scheduling
+from services.monev import baselines, erasure, scheduling
 from services.monev.settings import get_monev_settings
 
 
@@ -41,16 +41,21 @@ async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> Non
         region_code=facts.region_code,
         household_size=facts.household_size,
         baseline_monthly_income=facts.baseline_monthly_income,
+        household_id=facts.household_id,
         clock=delivery.clock,
     )
 
 
 async def on_participant_status_changed(session: AsyncSession, delivery: Delivery) -> None:
     change: ParticipantStatusChanged = delivery.payload
-    if change.to_status == "erased":
-        await baselines.forget_baseline(
-            session, participant_id=change.participant_id, version=change.version, clock=delivery.clock
-        )
+    # exit or erasure: open tasks cancelled; erasure also blanks the survey and baseline figures
+    await erasure.participant_left(
+        session,
+        participant_id=change.participant_id,
+        to_status=change.to_status,
+        version=change.version,
+        clock=delivery.clock,
+    )
 
 
 async def due_job(session: AsyncSession, job: Job, clock: Clock) -> None:

@@ -25,7 +25,8 @@ def _moment(nullable: bool = False) -> Any:
 
 class MonevTask(MonevBase, table=True):
     """One follow-up per (participant, batch, wave). status: scheduled -> due -> overdue -> done
-    (done is reachable from due and overdue)."""
+    (done is reachable from due and overdue); an open task (scheduled, due, overdue) is cancelled when
+    its participant exits the programme or is erased (`cancel_reason` says which)."""
 
     __tablename__ = "monev_tasks"
     # redelivered or re-announced completions meet this constraint and change nothing
@@ -54,6 +55,8 @@ class MonevTask(MonevBase, table=True):
     submission_version: int = 0  # the latest survey version; 0 = none yet
     created_at: datetime = _moment()
     updated_at: datetime = _moment()
+    cancelled_at: datetime | None = _moment(nullable=True)
+    cancel_reason: str | None = Field(default=None, max_length=60)  # participant_exited | participant_erased
 
 
 class MonevSurvey(MonevBase, table=True):
@@ -69,14 +72,15 @@ class MonevSurvey(MonevBase, table=True):
     respondent: str = Field(max_length=40)  # relationship to the participant, never a name
     business_status: str = Field(max_length=10)
     business_field: str | None = Field(default=None, max_length=40)
-    monthly_revenue: int
-    monthly_household_income: int
-    household_size: int
-    workers_employed: int
-    business_assets: int
-    savings: int
+    # the figures below are None once the participant is erased (see erased_at)
+    monthly_revenue: int | None = None
+    monthly_household_income: int | None = None
+    household_size: int | None = None
+    workers_employed: int | None = None
+    business_assets: int | None = None
+    savings: int | None = None
     assistance_still_received: list[str] = Field(default_factory=list, sa_type=JSONB)
-    welfare_self_assessment: int
+    welfare_self_assessment: int | None = None
     voluntary_exit_statement: bool
     notes_encrypted: str | None = None  # free text may name people: AES-GCM at rest, never in events
     correction_reason: str | None = Field(default=None, max_length=500)
@@ -85,12 +89,15 @@ class MonevSurvey(MonevBase, table=True):
     baseline_monthly_income: int | None = None
     baseline_household_size: int | None = None
     income_change: int | None = None
-    income_per_member: int
+    income_per_member: int | None = None
     income_per_member_change: int | None = None
-    welfare_index: float
-    independence_index: float
+    welfare_index: float | None = None
+    independence_index: float | None = None
     submitted_by: str = Field(max_length=64)
     submitted_at: datetime = _moment()
+    # erasure of the participant (UU PDP): figures, measures and notes blanked; what statistics count
+    # in aggregate stays (visit date, business status and field, assistance codes, exit statement)
+    erased_at: datetime | None = _moment(nullable=True)
 
 
 class BaselineParticipant(MonevBase, table=True):
@@ -102,6 +109,7 @@ class BaselineParticipant(MonevBase, table=True):
     region_code: str | None = Field(default=None, max_length=10)
     household_size: int | None = None
     baseline_monthly_income: int | None = None
+    household_id: str | None = Field(default=None, max_length=40)  # the family (KPM) in the registry
     version: int
     updated_at: datetime = _moment()
 

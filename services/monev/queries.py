@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, or_, select
+from sqlalchemy import Integer, and_, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
@@ -235,6 +235,70 @@ async def summary(
 
 
 async def upsert_baseline(session: AsyncSession, row: dict[str, Any]) -> None:
-    """The newer version wins; `row` holds the baseline columns to store (all of them, or the erased ones)."""
+    """The newer version wins; `row` holds the baseline columns to store (all of them, or the erased ones).
+    The household stays where the event carries none (events older than households, erasure)."""
     table = BaselineParticipant.__table__  # type: ignore[attr-defined]
-    await upsert_if_newer(session, table, row, key="participant_id")
+    await upsert_if_newer(session, table, row, key="participant_id", keep_when_null=("household_id",))
+
+
+# ------------------------------------------------------------------ a participant leaves (exit, erasure)
+
+
+async def open_task_ids(session: AsyncSession, participant_id: str) -> list[str]:
+    query = (
+        select(col(MonevTask.id))
+        .where(col(MonevTask.participant_id) == participant_id, col(MonevTask.status).in_(OPEN_STATUSES))
+        .order_by(col(MonevTask.id))
+    )
+    return list((await session.execute(query)).scalars().all())
+
+
+async def cancel_tasks(session: AsyncSession, task_ids: list[str], *, reason: str, now: datetime) -> list[str]:
+    """Cancels those of the tasks still open (one statement); returns the ids cancelled."""
+    if not task_ids:
+        return []
+    table = MonevTask.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(table.c.id.in_(task_ids), table.c.status.in_(OPEN_STATUSES))
+        .values(status="cancelled", cancel_reason=reason, cancelled_at=now, updated_at=now)
+        .returning(table.c.id)
+    )
+    return list((await session.execute(statement)).scalars().all())
+
+
+# the survey columns an erasure blanks: every figure of the family, the measures computed from them
+# and the free text (what stays: visit date, respondent kind, business status and field, assistance
+# codes, exit statement, formula version, who submitted when)
+ERASED_SURVEY_COLUMNS = (
+    "monthly_revenue",
+    "monthly_household_income",
+    "household_size",
+    "workers_employed",
+    "business_assets",
+    "savings",
+    "welfare_self_assessment",
+    "notes_encrypted",
+    "correction_reason",
+    "baseline_monthly_income",
+    "baseline_household_size",
+    "income_change",
+    "income_per_member",
+    "income_per_member_change",
+    "welfare_index",
+    "independence_index",
+)
+
+
+async def erase_surveys(session: AsyncSession, participant_id: str, *, now: datetime) -> int:
+    """Blanks the figures and notes of every survey version of the participant's tasks not yet erased;
+    returns how many versions were erased (0 when redelivered)."""
+    table = MonevSurvey.__table__  # type: ignore[attr-defined]
+    tasks = select(col(MonevTask.id)).where(col(MonevTask.participant_id) == participant_id)
+    statement = (
+        update(table)
+        .where(table.c.task_id.in_(tasks.scalar_subquery()), table.c.erased_at.is_(None))
+        .values(dict.fromkeys(ERASED_SURVEY_COLUMNS) | {"erased_at": now})
+    )
+    result = await session.execute(statement)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

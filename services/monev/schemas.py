@@ -15,7 +15,7 @@ from pena.http.bodies import StrictModel
 
 # province (2), regency/city (4), district (6) or village (10) digits
 REGION_CODE = r"^(\d{2}|\d{4}|\d{6}|\d{10})$"
-TaskStatus = Literal["scheduled", "due", "overdue", "done"]
+TaskStatus = Literal["scheduled", "due", "overdue", "done", "cancelled"]
 Money = Field(ge=0, le=10_000_000_000, description="rupiah; negative amounts are refused")
 
 
@@ -111,6 +111,9 @@ class TaskSummaryRead(BaseModel):
     overdue_at: datetime | None
     done_at: datetime | None
     submission_version: int
+    cancel_reason: str | None = Field(
+        default=None, description="why an open task was cancelled: participant_exited or participant_erased"
+    )
 
 
 class TaskRead(TaskSummaryRead):

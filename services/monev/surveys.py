@@ -50,6 +50,13 @@ async def submit_survey(
     if not principal.is_admin and task.assignee != principal.subject:
         raise Problem(403, "Forbidden", "only the assigned facilitator may submit this survey", type_="not_assignee")
     now = clock.now()
+    if task.status == "cancelled":
+        raise Problem(
+            409,
+            "Task cancelled",
+            f"the task was cancelled ({task.cancel_reason}): the participant left the programme",
+            type_="task_cancelled",
+        )
     if task.due_at > now:
         raise Problem(
             409,

@@ -66,7 +66,8 @@ def task_read(task: MonevTask, survey: MonevSurvey | None, settings: Settings, *
         announced_at=task.announced_at,
         created_at=task.created_at,
         updated_at=task.updated_at,
-        result=survey_read(survey, settings, with_notes=with_notes) if survey else None,
+        # an erased participant's survey keeps no figures to show (services/monev/erasure.py)
+        result=survey_read(survey, settings, with_notes=with_notes) if survey and survey.erased_at is None else None,
     )
 
 

@@ -20,13 +20,14 @@ from pena.imports import file_sha256
 from pena.pagination import Page, Paging
 from pena.problems import problem_response
 from pena.settings import Settings
-from services.participants import changes, erasure, exports, imports, reads, regions, registration, status
+from services.participants import changes, erasure, exports, households, imports, reads, regions, registration, status
 from services.participants.etag import etag
 from services.participants.models import ImportJob, Participant
 from services.participants.schemas import (
     BusinessField,
     ChangeRead,
     ErasureCommand,
+    HouseholdRead,
     ImportRead,
     LookupCommand,
     ParticipantCreate,
@@ -54,6 +55,7 @@ IfMatch = Annotated[str | None, Header(description="the ETag of the version you 
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=200, description="why the data is read (audited)")]
 
 router = APIRouter(prefix="/v1/participants", tags=["participants"])
+household_router = APIRouter(prefix="/v1/households", tags=["households"])
 
 
 def _read(participant: Participant, principal: Principal, settings: Settings) -> ParticipantRead:
@@ -320,3 +322,11 @@ async def erase_participant(
 async def participant_history(participant_id: str, session: Session, principal: Reader) -> list[ChangeRead]:
     changes = await reads.history(session, principal=principal, participant_id=participant_id)
     return [ChangeRead.model_validate(c, from_attributes=True) for c in changes]
+
+
+# ------------------------------------------------------------------ households (KPM)
+
+
+@household_router.get("/{household_id}", response_model=HouseholdRead, summary="A family (KPM): members and status")
+async def get_household(household_id: str, session: Session, principal: Reader) -> HouseholdRead:
+    return await households.read_household(session, principal=principal, household_id=household_id)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from pena.definition import ServiceDefinition
-from services.participants.api import router
+from services.participants.api import household_router, router
 from services.participants.handlers import HANDLERS, JOBS, STARTUP
 from services.participants.models import ParticipantsBase, table_registry
 
@@ -13,7 +13,7 @@ definition = ServiceDefinition(
     name="participants",
     migrations=Path(__file__).parent / "migrations" / "versions",
     metadata=table_registry.metadata,
-    routers=[router],
+    routers=[router, household_router],
     handlers=dict(HANDLERS),
     jobs=dict(JOBS),
     on_startup=list(STARTUP),

@@ -3,6 +3,7 @@ as registration for what changed, history, audit and participant.updated."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,6 +15,7 @@ from pena.contracts import ParticipantUpdated
 from pena.outbox import emit
 from pena.problems import Problem
 from pena.settings import Settings
+from services.participants import households
 from services.participants.etag import check_if_match
 from services.participants.history import record_change
 from services.participants.identity import Error, identity_hash, kk_errors, kk_token, nik_errors
@@ -69,8 +71,12 @@ async def update_participant(
         errors += region_errors(merged["region_code"], known)
     if errors:
         raise validation_problem(errors)
-    _apply(participant, merged, changed, settings)
     now = clock.now()
+    if "kk_number" in changed:
+        await _move_household(
+            session, participant, merged["kk_number"], principal=principal, settings=settings, now=now
+        )
+    _apply(participant, merged, changed, settings)
     participant.version += 1
     participant.updated_at = now
     session.add(participant)
@@ -105,6 +111,24 @@ async def update_participant(
         time=now,
     )
     return participant
+
+
+async def _move_household(
+    session: AsyncSession,
+    participant: Participant,
+    kk_number: str,
+    *,
+    principal: Principal,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """A new KK number links the participant to that family's household (created if new, locked); a
+    participant in the programme is refused (409 household_limit) when that family is full."""
+    token = kk_token(kk_number, settings.nik_hmac_key)
+    household_id = (await households.claim(session, [token], now))[token]
+    if participant.status in households.ACTIVE_STATUSES:
+        await households.check_room(session, household_id=household_id, actor=principal, excluding=participant.id)
+    participant.household_id = household_id
 
 
 def _plain_fields(participant: Participant) -> dict[str, Any]:

@@ -6,7 +6,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal
 from pena.clock import Clock
+from pena.outbox import forget_published
 from pena.settings import Settings
+from services.participants import households
 from services.participants.changes import not_erased
 from services.participants.history import record_change
 from services.participants.models import Participant
@@ -18,7 +20,10 @@ async def erase(
     session: AsyncSession, *, principal: Principal, settings: Settings, clock: Clock, participant_id: str, reason: str
 ) -> Participant:
     """Right to erasure (UU PDP): blanks the personal fields and their tokens, keeps the non-personal
-    facts (region, sex, birth year, field, programmes, decile, household size) for statistics."""
+    facts (region, sex, birth year, field, programmes, decile, household size, household id) for
+    statistics. The household's KK token goes too once no member of the family keeps personal data.
+    participant.status_changed (to erased, without the KK token) tells monev and graduation to erase
+    their figures of this participant."""
     participant = await load_visible(session, principal=principal, participant_id=participant_id, for_update=True)
     not_erased(participant)
     blanked = [
@@ -52,6 +57,8 @@ async def erase(
         settings=settings,
         now=now,
     )
+    await households.after_erasure(session, participant.household_id, now)
+    await forget_published(session, participant.id)  # published events with the income and KK token
     await record_change(
         session, participant, action="erased", actor=principal.subject, at=now, changed_fields=blanked, reason=reason
     )

@@ -41,12 +41,14 @@ class Participant(ParticipantsBase, table=True):
         Index("participants_created_id", "created_at", "id"),
         Index("participants_region", "region_code", postgresql_ops={"region_code": "text_pattern_ops"}),
         Index("participants_kk_token", "kk_token"),
+        Index("participants_household", "household_id"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
     nik_token: str | None = Field(default=None, max_length=64)
     kk_token: str | None = Field(default=None, max_length=64)  # links a household without revealing it
     identity_hash: str | None = Field(default=None, max_length=64)
+    household_id: str | None = Field(default=None, max_length=40)  # the family (KPM), see Household
     nik_enc: str | None = Field(default=None, sa_type=Text)
     kk_enc: str | None = Field(default=None, sa_type=Text)
     name_enc: str | None = Field(default=None, sa_type=Text)
@@ -76,6 +78,21 @@ class Participant(ParticipantsBase, table=True):
     created_at: datetime = _moment()
     updated_at: datetime = _moment()
     erased_at: datetime | None = _moment(nullable=True)
+
+
+class Household(ParticipantsBase, table=True):
+    """A KPM (Keluarga Penerima Manfaat): one family card, known by the keyed token of its KK number.
+    Every participant links to exactly one (`Participant.household_id`). Registrations of members lock
+    the row, so the per-KPM limit of active participants holds under concurrent registrations. After
+    the erasure of its last member the token is blanked (the row stays: statistics count families)."""
+
+    __tablename__ = "households"
+    __table_args__ = (Index("households_kk_token", "kk_token", unique=True),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    kk_token: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _moment()
+    updated_at: datetime = _moment()
 
 
 class ParticipantChange(ParticipantsBase, table=True):

@@ -8,14 +8,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, cast, func, select, text, tuple_
+from sqlalchemy import String, any_, bindparam, cast, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.db import insert_rows, insert_unless_conflict
 from pena.tables import audit_log, outbox
-from services.participants.models import ImportJob, ImportRowError, Participant, ParticipantChange, Region
+from services.participants.models import (
+    Household,
+    ImportJob,
+    ImportRowError,
+    Participant,
+    ParticipantChange,
+    Region,
+)
 
 
 @dataclass(frozen=True)
@@ -278,3 +285,78 @@ async def insert_changes(session: AsyncSession, rows: list[dict[str, Any]]) -> N
 
 async def insert_import_errors(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     await insert_rows(session, ImportRowError.__table__, rows)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ households (KPM)
+
+# one row per KK token, created or touched (`updated_at`) in token order: ON CONFLICT DO UPDATE locks
+# each household row until the transaction ends, so concurrent registrations of members of one family
+# take their turn and each counts the members the previous one committed
+_LOCK_HOUSEHOLDS = text(
+    """
+    INSERT INTO households (id, kk_token, created_at, updated_at)
+    SELECT id, kk_token, CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+    FROM unnest(CAST(:ids AS varchar[]), CAST(:tokens AS varchar[])) AS new (id, kk_token)
+    ORDER BY kk_token
+    ON CONFLICT (kk_token) DO UPDATE SET updated_at = excluded.updated_at
+    RETURNING kk_token, id
+    """
+)
+
+
+async def lock_households(
+    session: AsyncSession, tokens: Sequence[str], *, ids: Sequence[str], now: datetime
+) -> dict[str, str]:
+    """The household of each KK token (`ids`: the ids new households get, one per token), created where
+    missing and locked until the transaction ends. Returns KK token -> household id."""
+    if not tokens:
+        return {}
+    rows = await session.execute(_LOCK_HOUSEHOLDS, {"ids": list(ids), "tokens": list(tokens), "now": now})
+    return {str(token): str(household_id) for token, household_id in rows.all()}
+
+
+async def active_members(
+    session: AsyncSession, household_ids: Sequence[str], *, statuses: Sequence[str]
+) -> dict[str, list[tuple[str, str, str | None]]]:
+    """household id -> [(participant id, region code, NIK token)] of its members in `statuses`, oldest
+    first."""
+    if not household_ids:
+        return {}
+    statement = (
+        select(
+            col(Participant.household_id), col(Participant.id), col(Participant.region_code), col(Participant.nik_token)
+        )
+        .where(col(Participant.household_id) == any_(bindparam("households", list(household_ids), type_=ARRAY(String))))
+        .where(col(Participant.status).in_(list(statuses)))
+        .order_by(col(Participant.created_at), col(Participant.id))
+    )
+    members: dict[str, list[tuple[str, str, str | None]]] = {}
+    for household_id, participant_id, region, token in (await session.execute(statement)).all():
+        members.setdefault(household_id, []).append((participant_id, region, token))
+    return members
+
+
+async def household_by_id(session: AsyncSession, household_id: str) -> Household | None:
+    return await session.get(Household, household_id)
+
+
+async def household_members(session: AsyncSession, household_id: str) -> list[Participant]:
+    statement = (
+        select(Participant)
+        .where(col(Participant.household_id) == household_id)
+        .order_by(col(Participant.created_at), col(Participant.id))
+    )
+    return list((await session.execute(statement)).scalars().all())
+
+
+async def forget_household_token(session: AsyncSession, household_id: str, now: datetime) -> None:
+    """Blanks the household's KK token when no member of it keeps personal data (all erased)."""
+    remaining = (
+        select(col(Participant.id))
+        .where(col(Participant.household_id) == household_id, col(Participant.status) != "erased")
+        .exists()
+    )
+    table = Household.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        update(table).where(table.c.id == household_id, ~remaining).values(kk_token=None, updated_at=now)
+    )

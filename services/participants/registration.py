@@ -22,7 +22,7 @@ from pena.ids import new_id
 from pena.outbox import emit_rows, outbox_row
 from pena.problems import field_error
 from pena.settings import Settings
-from services.participants import queries
+from services.participants import households, queries
 from services.participants.history import actor_name, change_values
 from services.participants.identity import Error, identity_hash, kk_token
 from services.participants.models import Participant
@@ -160,6 +160,10 @@ async def register(
     values = participant_values(
         data, settings=settings, token=token, identity=identity, twin_id=checks.twin_id, actor=actor, now=now
     )
+    # the family: created or found, and locked until commit, so a concurrent registration of another
+    # member waits here and then counts this one (the per-KPM limit holds under concurrency)
+    values["household_id"] = (await households.claim(session, [values["kk_token"]], now))[values["kk_token"]]
+    await households.check_room(session, household_id=values["household_id"], actor=actor, nik_token=token)
     # the unique index decides a concurrent double registration: the loser's insert waits for the
     # winner's commit, writes nothing (no history, audit or event either), and the loser answers 409
     # naming the winner
@@ -215,6 +219,7 @@ async def register_many(
     known = await known_regions(session)
     today = business_today(clock, settings.business_timezone)
     candidates: dict[str, tuple[ParticipantCreate, str]] = {}  # NIK token -> (data, identity hash)
+    index_of: dict[str, int] = {}  # NIK token -> index in items
     for index, data in enumerate(items):
         errors = creation_errors(data, known=known, today=today)
         if outside_reach(actor, data):
@@ -227,6 +232,7 @@ async def register_many(
             outcome.duplicates += 1
             continue
         candidates[token] = (data, identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key))
+        index_of[token] = index
     taken = await queries.existing_nik_tokens(session, list(candidates))
     outcome.duplicates += len(taken)
     fresh = [(token, data, identity) for token, (data, identity) in candidates.items() if token not in taken]
@@ -234,12 +240,27 @@ async def register_many(
     # another NIK, else an earlier row of this batch (as if the rows had been registered one by one)
     holders = await queries.identity_holders(session, list({identity for _, _, identity in fresh}))
     now = clock.now()
+    # the families of the chunk, locked until commit; a row whose family is full (counting the rows
+    # before it) is refused like an invalid one, with the rule household_limit on kk_number
+    families = {token: kk_token(data.kk_number, settings.nik_hmac_key) for token, data, _ in fresh}
+    family_ids = await households.claim(session, list(families.values()), now)
+    in_programme = await households.active_tokens(session, list(family_ids.values()))
+    allowed = households.limit()
     rows: list[tuple[dict[str, Any], int | None]] = []
     for token, data, identity in fresh:
+        household_id = family_ids[families[token]]
+        members = in_programme.setdefault(household_id, set())
+        if token not in members and len(members) >= allowed:
+            outcome.errors[index_of[token]] = [
+                {"field": "kk_number", "rule": households.LIMIT_RULE, "message": households.limit_message(allowed)}
+            ]
+            continue
+        members.add(token)
         twin_id = next((pid for other, pid in holders.get(identity, ()) if other != token), None)
         values = participant_values(
             data, settings=settings, token=token, identity=identity, twin_id=twin_id, actor=actor, now=now
         )
+        values["household_id"] = household_id
         holders.setdefault(identity, []).append((token, values["id"]))
         rows.append((values, data.baseline_monthly_income))
     inserted = await queries.insert_new_participants(session, [values for values, _ in rows])

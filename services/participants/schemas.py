@@ -123,6 +123,22 @@ class ParticipantRead(ParticipantSummaryRead):
     consent: Consent | None = None
     possible_duplicate_of: str | None = Field(description="shown to admins only")
     erased_at: datetime | None
+    household_id: str | None = Field(
+        default=None, description="the family (KPM, one KK) this participant belongs to: GET /v1/households/{id}"
+    )
+
+
+class HouseholdMemberRead(BaseModel):
+    participant_id: str
+    status: ParticipantStatus
+
+
+class HouseholdRead(BaseModel):
+    id: str
+    members: list[HouseholdMemberRead] = Field(description="the members the caller may see: ids and status, no names")
+    active_members: int = Field(description="of those, in the programme now (candidate or active)")
+    active_limit: int = Field(description="members of one KPM allowed in the programme at once (policy)")
+    created_at: datetime
 
 
 class ChangeRead(BaseModel):

@@ -18,6 +18,9 @@ class ParticipantsSettings(BaseSettings):
     # how far a graduation decision's decided_at may lie ahead of this service's clock before the
     # event is refused (PENA_DECISION_CLOCK_SKEW_SECONDS)
     decision_clock_skew_seconds: int = Field(default=300, ge=0)
+    # active PENA participants (statuses candidate and active) one KPM (household, one KK) may have at
+    # once (PENA_HOUSEHOLD_ACTIVE_LIMIT): a further member is refused with 409 household_limit
+    household_active_limit: int = Field(default=1, ge=1)
 
 
 @lru_cache

@@ -92,6 +92,8 @@ async def set_status(
             from_status=from_status,  # type: ignore[arg-type]
             to_status=to_status,  # type: ignore[arg-type]
             reason_code=reason_code,
+            household_id=participant.household_id,
+            kk_token=participant.kk_token,  # None once erased: the erasure event does not spread the token again
             changed_at=now,
         ),
         subject=participant.id,

@@ -71,6 +71,7 @@ def view(participant: Participant, *, principal: Principal, settings: Settings) 
         "created_at": participant.created_at,
         "updated_at": participant.updated_at,
         "erased_at": participant.erased_at,
+        "household_id": participant.household_id,
         "consent": (
             {
                 "purpose": participant.consent_purpose,
@@ -84,12 +85,14 @@ def view(participant: Participant, *, principal: Principal, settings: Settings) 
 
 
 FACT_FIELDS = ("region_code", "sex", "birth_year", "business_field", "dtsen_decile", "household_size", "status")
+FAMILY_FIELDS = ("household_id", "kk_token")  # the family (KPM): its registry id and keyed KK token
 
 
 def facts_of(row: Mapping[str, Any], income: int | None) -> dict[str, Any]:
     """The non-personal facts events carry, from a participant's column values and its plain income."""
     return {
         **{name: row[name] for name in FACT_FIELDS},
+        **{name: row.get(name) for name in FAMILY_FIELDS},
         "assistance_programmes": list(row["assistance_programmes"]),
         "baseline_monthly_income": income,
     }
@@ -98,6 +101,6 @@ def facts_of(row: Mapping[str, Any], income: int | None) -> dict[str, Any]:
 def facts(participant: Participant, settings: Settings) -> dict[str, Any]:
     income = participant.baseline_income_enc
     return facts_of(
-        {name: getattr(participant, name) for name in (*FACT_FIELDS, "assistance_programmes")},
+        {name: getattr(participant, name) for name in (*FACT_FIELDS, *FAMILY_FIELDS, "assistance_programmes")},
         int(cipher_for(settings.field_encryption_key).decrypt(income)) if income else None,
     )

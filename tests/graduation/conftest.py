@@ -11,7 +11,7 @@ import pytest
 from pena.clock import ManualClock
 from pena.runtime import Runtime
 from services.graduation.app import definition as graduation
-from tests.support import monev_publisher
+from tests.support import monev_publisher, participants_publisher
 
 START = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)  # 10:00 WIB on 5 January 2026
 
@@ -25,8 +25,20 @@ class Env:
 
 @pytest.fixture
 async def env(make_runtime: Any, api: Any, auth: Any) -> AsyncIterator[Env]:
+    async for built in _env(make_runtime, api, auth, [monev_publisher, graduation]):
+        yield built
+
+
+@pytest.fixture
+async def family_env(make_runtime: Any, api: Any, auth: Any) -> AsyncIterator[Env]:
+    """env with a stand-in registry too (participant events: families, erasure)."""
+    async for built in _env(make_runtime, api, auth, [monev_publisher, participants_publisher, graduation]):
+        yield built
+
+
+async def _env(make_runtime: Any, api: Any, auth: Any, definitions: list[Any]) -> AsyncIterator[Env]:
     clock = ManualClock(START)
-    runtime = await make_runtime([monev_publisher, graduation], bus="inprocess", clock=clock)
+    runtime = await make_runtime(definitions, bus="inprocess", clock=clock)
     async with api(runtime) as client:
         admin = auth("admin", sub="policy-admin")
         # reference figures for 2026: example values chosen for the tests, not official figures

@@ -19,8 +19,21 @@ WOMAN_NIK = "1371015205900001"
 # Man born 3 January 1985, same district
 MAN_NIK = "1371010301850002"
 KK = "1371012001150003"  # registered 20 January 2015
+# another family (registered 15 March 2010): one KPM has one participant in the programme by default
+MAN_KK = "1371011503100004"
 
 CONSENT = {"purpose": "PENA programme participation and follow-up", "given_on": "2026-10-01", "recorded_by": "fac-1"}
+
+
+def family_of(nik: str) -> str:
+    """A KK number of a family of its own for a test person (region of the NIK, 15 March 2010, the
+    NIK's serial): one KPM has one participant in the programme by default (PENA_HOUSEHOLD_ACTIVE_LIMIT)."""
+    return f"{nik[:6]}150310{nik[12:16]}"
+
+
+def _own_family(body: dict[str, Any], overrides: dict[str, Any]) -> None:
+    if "nik" in overrides and "kk_number" not in overrides and isinstance(overrides["nik"], str):
+        body["kk_number"] = family_of(overrides["nik"])
 
 
 def woman(**overrides: Any) -> dict[str, Any]:
@@ -40,13 +53,14 @@ def woman(**overrides: Any) -> dict[str, Any]:
         "consent": CONSENT,
     }
     body.update(overrides)
+    _own_family(body, overrides)
     return body
 
 
 def man(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "nik": MAN_NIK,
-        "kk_number": KK,
+        "kk_number": MAN_KK,
         "full_name": "Budi Santoso",
         "birth_date": "1985-01-03",
         "sex": "M",
@@ -57,6 +71,7 @@ def man(**overrides: Any) -> dict[str, Any]:
         "consent": CONSENT,
     }
     body.update(overrides)
+    _own_family(body, overrides)
     return body
 
 

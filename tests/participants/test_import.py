@@ -15,10 +15,11 @@ from pena.crypto import nik_token
 from pena.imports import XLSX_MEDIA_TYPE
 from pena.tables import audit_log, import_chunks
 from services.participants import imports
+from services.participants.identity import kk_token
 from services.participants.models import Participant, ParticipantChange
 from services.participants.registration import register, register_many
 from services.participants.schemas import ParticipantCreate
-from tests.participants.support import MAN_NIK, WOMAN_NIK, man, woman
+from tests.participants.support import MAN_KK, MAN_NIK, WOMAN_NIK, family_of, man, woman
 from tests.support import outbox_events
 
 HEADER = (
@@ -28,13 +29,13 @@ HEADER = (
 CONSENT = ",PENA programme participation,2026-10-01,fac-1"
 ROWS = [
     f"{WOMAN_NIK},1371012001150003,Siti Rahmawati,1990-05-12,F,1371011001,fashion_menjahit,PKH,1",
-    f"{MAN_NIK},1371012001150003,Budi Santoso,1985-01-03,M,1371011001,kuliner,PKH;BPNT,2",
+    f"{MAN_NIK},{MAN_KK},Budi Santoso,1985-01-03,M,1371011001,kuliner,PKH;BPNT,2",
     # row 3: NIK says 13 May, birth date says 12 May
     "1371015305900004,1371012001150003,Ani,1990-05-12,F,1371011001,kuliner,PKH,1",
     # row 4: unknown regency and a decile out of range
     "1371010301850009,1371012001150003,Joko,1985-01-03,M,1399011001,jasa,,11",
     # row 5: the same NIK again within the file
-    f"{MAN_NIK},1371012001150003,Budi Santoso,1985-01-03,M,1371011001,kuliner,PKH,2",
+    f"{MAN_NIK},{MAN_KK},Budi Santoso,1985-01-03,M,1371011001,kuliner,PKH,2",
     # row 6: a malformed date
     "3171010301850002,3171012001150003,Agus,03-01-1985,M,3171011001,dagang,BPNT,3",
 ]
@@ -230,9 +231,12 @@ async def test_each_created_participant_gets_history_audit_and_one_registered_ev
         "household_size": None,
         "baseline_monthly_income": None,
         "status": "candidate",
+        "household_id": budi["household_id"],
+        "kk_token": kk_token(MAN_KK, "dev-only-not-a-secret"),
     }
+    assert budi["household_id"]
     dumped = json.dumps(imported)
-    for secret in (WOMAN_NIK, MAN_NIK, "1371012001150003", "Siti Rahmawati", "Budi Santoso", "1990-05-12"):
+    for secret in (WOMAN_NIK, MAN_NIK, "1371012001150003", MAN_KK, "Siti Rahmawati", "Budi Santoso", "1990-05-12"):
         assert secret not in dumped
 
 
@@ -243,12 +247,12 @@ async def test_duplicates_against_the_registry_and_within_the_file_and_possible_
     content = (
         HEADER
         + f"{WOMAN_NIK},1371012001150003,Siti Rahmawati,1990-05-12,F,1371011001,,,,{consent}\n"  # registered
-        + f"{MAN_NIK},1371012001150003,Budi Santoso,1985-01-03,M,1371011001,,,,{consent}\n"
-        + f"{MAN_NIK},1371012001150003,Budi S.,1985-01-03,M,1371011001,,,,{consent}\n"  # again in the file
+        + f"{MAN_NIK},{MAN_KK},Budi Santoso,1985-01-03,M,1371011001,,,,{consent}\n"
+        + f"{MAN_NIK},{MAN_KK},Budi S.,1985-01-03,M,1371011001,,,,{consent}\n"  # again in the file
         # same name and birth date as the stored woman, another NIK: a possible duplicate of her
-        + f"1371015205900003,1371012001150003,SITI  Rahmawati,1990-05-12,F,1371011001,,,,{consent}\n"
+        + f"1371015205900003,{family_of('1371015205900003')},SITI  Rahmawati,1990-05-12,F,1371011001,,,,{consent}\n"
         # same name and birth date as row 2 of this file, another NIK: a possible duplicate of row 2
-        + f"1371010301850005,1371012001150003,Budi Santoso,1985-01-03,M,1371011001,,,,{consent}\n"
+        + f"1371010301850005,{family_of('1371010301850005')},Budi Santoso,1985-01-03,M,1371011001,,,,{consent}\n"
     ).encode()
     job = await _import(registry, content)
     assert (job["created_rows"], job["duplicate_rows"], job["error_rows"]) == (3, 2, 0)
