@@ -2,7 +2,7 @@
 participant_imports no longer keeps the file
 
 Revision ID: part_bulk_01
-Revises: part_5c1e7a20
+Revises: part_families_01
 Create Date: 2026-11-30 08:20:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "part_bulk_01"
-down_revision: str | None = "part_5c1e7a20"
+down_revision: str | None = "part_families_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
