@@ -117,6 +117,42 @@ def machine() -> dict[str, str]:
 REPORTED = "none, reported only"  # a Result's target when the issue names no target for the figure
 
 
+def _verdict(ratio: float, target: str | None, floor: float | None) -> str:
+    """met / floor only / missed against ">= x" or "<= x"; "reported" when there is no target."""
+    if target is None or target == REPORTED:
+        return "reported"
+    op, bound = target.split()[0], float(target.split()[1])
+
+    def within(b: float) -> bool:
+        return ratio >= b if op == ">=" else ratio <= b
+
+    if within(bound):
+        return "met"
+    return "floor only" if floor is not None and within(floor) else "missed"
+
+
+@dataclass
+class Ratio:
+    """A further ratio a benchmark reports beside its main one (e.g. the scheduler's backlog ratio),
+    printed in its own row of `make bench`'s summary."""
+
+    name: str
+    ratio: float
+    target: str | None  # ">= 0.7" / "<= 1.2"; None when the issue sets no target (reported only)
+    what: str = ""  # what is divided by what
+    floor: float | None = None
+
+    @property
+    def verdict(self) -> str:
+        return _verdict(self.ratio, self.target, self.floor)
+
+    @property
+    def target_text(self) -> str:
+        if self.target is None:
+            return REPORTED
+        return self.target if self.floor is None else f"{self.target} (floor {self.floor:g})"
+
+
 @dataclass
 class Result:
     """One benchmark's outcome. `ratio` compares PENA with the bare baseline measured in the same run;
@@ -130,6 +166,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     floor: float | None = None  # the issue's floor below the target (same direction), if it names one
     check: str = ""  # a measurement check's verdict (registration: the generator headroom)
+    extra: list[Ratio] = field(default_factory=list)  # further ratios of the issue measured by this benchmark
 
     def _within(self, bound: float) -> bool:
         op = self.target.split()[0]
@@ -156,6 +193,11 @@ class Result:
         width = max(len(k) for k in self.figures) if self.figures else 0
         lines += [f"  {k.ljust(width)}  {v}" for k, v in self.figures.items()]
         lines.append(f"  ratio {self.ratio:.2f} (target {self.target_text}): {self.verdict.upper()}")
+        for extra in self.extra:
+            what = f" = {extra.what}" if extra.what else ""
+            lines.append(
+                f"  {extra.name}{what}: {extra.ratio:.2f} (target {extra.target_text}): {extra.verdict.upper()}"
+            )
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 

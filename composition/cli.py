@@ -181,6 +181,9 @@ def _cmd_infra(args: argparse.Namespace) -> int:
     from composition import infra
 
     if args.action == "up":
+        if args.sasl_ssl and args.brokers == 1:
+            print("pena infra up: --sasl-ssl secures the cluster: add --brokers 3", file=sys.stderr)
+            return EXIT_USAGE
         servers: list[tuple[str, infra.PostgresInfra | infra.KafkaInfra]] = []
         if not args.no_postgres:
             servers.append(("PostgreSQL", infra.PostgresInfra()))
@@ -192,7 +195,7 @@ def _cmd_infra(args: argparse.Namespace) -> int:
             with _infra_errors(what):
                 print(server.up(), flush=True)
         if not args.no_kafka and args.brokers > 1:
-            cluster = infra.KafkaCluster(size=args.brokers)
+            cluster = infra.KafkaCluster(size=args.brokers, sasl_ssl=args.sasl_ssl)
             _progress(f"starting a Kafka cluster of {cluster.size} nodes on {cluster.bootstrap} ...")
             with _infra_errors("the Kafka cluster"):
                 print("\n".join(cluster.up()), flush=True)
@@ -508,6 +511,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="up: 1 (default) a single broker on PENA_KAFKA_PORT; 3 a KRaft cluster of three broker+controller "
         "nodes on PENA_KAFKA_CLUSTER_PORT and the next two (default 19092-19094), topics replicated 3 with "
         "min.insync.replicas=2 (set PENA_KAFKA_BOOTSTRAP and PENA_TOPIC_REPLICATION_FACTOR=3 as `up` prints)",
+    )
+    p.add_argument(
+        "--sasl-ssl",
+        action="store_true",
+        help="up --brokers 3: secure the cluster (SASL_SSL listeners, SCRAM-SHA-512, TLS from a throwaway CA, "
+        "ACL authorizer; data under PENA_HOME/kafka-cluster-sasl); `up` prints the PENA_KAFKA_* settings",
     )
     p.set_defaults(func=_cmd_infra)
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from composition.kafka_security import ADMIN, SASL_SSL_PROTOCOL_MAP, SaslSsl
 from pena.home import PROJECT_ROOT, pena_home
 
 KAFKA_POM_DIR = PROJECT_ROOT / "deploy" / "local" / "kafka"
@@ -248,6 +249,7 @@ class KafkaInfra:
     replication: int = 1  # internal topics (offsets, transactions) and default.replication.factor
     min_insync: int = 1  # min.insync.replicas: the default of every topic without its own
     heap: str = "768m"
+    security: SaslSsl | None = None  # None: PLAINTEXT; else a SASL_SSL (SCRAM) listener, TLS, authorizer
 
     @property
     def home(self) -> Path:
@@ -297,11 +299,7 @@ class KafkaInfra:
                     "process.roles=broker,controller",
                     f"node.id={self.node_id}",
                     f"controller.quorum.voters={self.voters or f'{self.node_id}@127.0.0.1:{self.controller_port}'}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    *self._listener_lines(),
                     f"log.dirs={data}",
                     "num.partitions=6",
                     f"offsets.topic.replication.factor={self.replication}",
@@ -331,6 +329,31 @@ class KafkaInfra:
         )
         return props
 
+    def _listener_lines(self) -> list[str]:
+        client = "PLAINTEXT" if self.security is None else "SASL_SSL"
+        lines = [
+            f"listeners={client}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners={client}://127.0.0.1:{self.port}",
+        ]
+        if self.security is None:
+            return [
+                *lines,
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            ]
+        self.security.prepare()
+        return [*lines, f"listener.security.protocol.map={SASL_SSL_PROTOCOL_MAP}", *self.security.broker_properties()]
+
+    def client_options(self) -> dict[str, Any]:
+        """aiokafka keyword arguments reaching this broker (as the super user when it is secured)."""
+        if self.security is None:
+            return {"bootstrap_servers": self.bootstrap}
+        from pena.kafka import connection_options
+        from pena.settings import Settings
+
+        return connection_options(Settings(kafka_bootstrap=self.bootstrap, **self.security.settings_values(ADMIN)))
+
     def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
         return [
             "java",
@@ -357,6 +380,7 @@ class KafkaInfra:
                 "-c",
                 str(props),
                 "--ignore-formatted",
+                *(self.security.format_arguments() if self.security else ()),
                 heap="128m",
             ),
             check=True,
@@ -380,7 +404,11 @@ class KafkaInfra:
         from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
         async def ask() -> str | None:
-            client = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+            try:
+                options = self.client_options()
+            except Exception:  # e.g. the secured cluster's CA or password file is gone: not ours to ask
+                return None
+            client = AIOKafkaAdminClient(**options, request_timeout_ms=5000)
             try:
                 await client.start()
                 cluster = await client.describe_cluster()
@@ -444,7 +472,7 @@ class KafkaInfra:
         from aiokafka.admin import AIOKafkaAdminClient
 
         async def probe() -> bool:
-            client = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            client = AIOKafkaAdminClient(**self.client_options(), request_timeout_ms=3000)
             try:
                 await client.start()
                 await client.list_topics()
@@ -485,19 +513,33 @@ class KafkaCluster:
     majority and every partition's leadership. Topics get replication factor `size` by default,
     `min.insync.replicas` = size - 1 (2 of 3), no unclean leader election; the internal offsets and
     transaction topics the same. Ports: brokers on port, port+1, ...; controllers on
-    controller_port, controller_port+1, ...; data under PENA_HOME/<name>/node-<id>."""
+    controller_port, controller_port+1, ...; data under PENA_HOME/<name>/node-<id>.
+
+    `sasl_ssl=True` (`pena infra up --brokers 3 --sasl-ssl`) secures every node as a managed Kafka is
+    (composition.kafka_security): SASL_SSL listeners with SCRAM-SHA-512, TLS from a throwaway CA, the
+    StandardAuthorizer with the super user `admin`; its folder defaults to `kafka-cluster-sasl` and
+    keeps the CA and the passwords (`security/`) across restarts."""
 
     size: int = 3
     port: int = int(os.environ.get("PENA_KAFKA_CLUSTER_PORT", "19092"))
     controller_port: int = int(os.environ.get("PENA_KAFKA_CLUSTER_CONTROLLER_PORT", "19192"))
     version: str = os.environ.get("PENA_KAFKA_VERSION", DEFAULT_KAFKA_VERSION)
-    name: str = "kafka-cluster"
+    name: str = ""  # default "kafka-cluster" ("kafka-cluster-sasl" with sasl_ssl)
     ports: tuple[int, ...] = ()  # explicit broker ports (tests take free ones); default port, port+1, ...
     controller_ports: tuple[int, ...] = ()
+    sasl_ssl: bool = False
+
+    @property
+    def folder(self) -> str:
+        return self.name or ("kafka-cluster-sasl" if self.sasl_ssl else "kafka-cluster")
 
     @property
     def home(self) -> Path:
-        return pena_home() / self.name
+        return pena_home() / self.folder
+
+    @property
+    def security(self) -> SaslSsl | None:
+        return SaslSsl(self.home / "security") if self.sasl_ssl else None
 
     @property
     def min_insync(self) -> int:
@@ -516,18 +558,20 @@ class KafkaCluster:
         controllers = self.controller_ports or tuple(self.controller_port + i for i in range(self.size))
         voters = ",".join(f"{i + 1}@127.0.0.1:{controllers[i]}" for i in range(self.size))
         cluster_id = self._cluster_id()
+        security = self.security
         return [
             KafkaInfra(
                 port=ports[i],
                 controller_port=controllers[i],
                 version=self.version,
-                name=f"{self.name}/node-{i + 1}",
+                name=f"{self.folder}/node-{i + 1}",
                 node_id=i + 1,
                 voters=voters,
                 cluster_id=cluster_id,
                 replication=self.size,
                 min_insync=self.min_insync,
                 heap="512m",
+                security=security,
             )
             for i in range(self.size)
         ]
@@ -553,6 +597,8 @@ class KafkaCluster:
             f"kafka cluster of {self.size}: PENA_KAFKA_BOOTSTRAP={self.bootstrap} "
             f"PENA_TOPIC_REPLICATION_FACTOR={self.size} (min.insync.replicas={self.min_insync})"
         )
+        if self.security is not None:
+            lines.append(f"SASL_SSL, connect as the super user with: {self.security.environment()}")
         return lines
 
     def down(self, kill: bool = False) -> list[str]:
@@ -566,7 +612,8 @@ class KafkaCluster:
         ours = {node.node_id for node in nodes if node.is_running() and node.owned()}
         state = "down" if not ours else f"up, {len(ours)} of {self.size} nodes"
         listing = ", ".join(f"{n.node_id}@{n.bootstrap}{'' if n.node_id in ours else ' down'}" for n in nodes)
-        return f"kafka cluster: {state} ({listing})"
+        kind = "kafka cluster (SASL_SSL)" if self.sasl_ssl else "kafka cluster"
+        return f"{kind}: {state} ({listing})"
 
 
 def _is_zombie(pid: int) -> bool:
@@ -576,20 +623,20 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def up(*, postgres: bool = True, kafka: bool = True, brokers: int = 1) -> list[str]:
+def up(*, postgres: bool = True, kafka: bool = True, brokers: int = 1, sasl_ssl: bool = False) -> list[str]:
     lines = []
     if postgres:
         lines.append(PostgresInfra().up())
     if kafka:
-        lines.extend(KafkaCluster(size=brokers).up() if brokers > 1 else [KafkaInfra().up()])
+        lines.extend(KafkaCluster(size=brokers, sasl_ssl=sasl_ssl).up() if brokers > 1 else [KafkaInfra().up()])
     return lines
 
 
 def down() -> list[str]:
     lines = [KafkaInfra().down()]
-    cluster = KafkaCluster()
-    if cluster.home.exists():
-        lines.extend(f"kafka cluster {line}" for line in cluster.down())
+    for cluster in (KafkaCluster(), KafkaCluster(sasl_ssl=True)):
+        if cluster.home.exists():
+            lines.extend(f"{cluster.folder} {line}" for line in cluster.down())
     return [*lines, PostgresInfra().down()]
 
 
@@ -610,7 +657,7 @@ def status() -> list[str]:
         f"postgres: {whose(pg_up, pg_served, pg.data_dir)} ({pg.url})",
         f"kafka:    {whose(kafka_up, kafka_served, kafka.home / 'data')} ({kafka.bootstrap}, version {kafka.version})",
     ]
-    cluster = KafkaCluster()
-    if cluster.home.exists():  # only once `pena infra up --brokers 3` made one
-        lines.append(cluster.status())
+    for cluster in (KafkaCluster(), KafkaCluster(sasl_ssl=True)):
+        if cluster.home.exists():  # only once `pena infra up --brokers 3 [--sasl-ssl]` made one
+            lines.append(cluster.status())
     return lines

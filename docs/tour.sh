@@ -42,7 +42,7 @@ BATCH=$(call -X POST "$BASE/v1/batches" -d "{
                  {\"date\": \"$(day 12)\", \"module\": \"technical_skills\"},
                  {\"date\": \"$(day 11)\", \"module\": \"technical_skills\"}]}" | json 'd["id"]')
 call -X POST "$BASE/v1/batches/$BATCH/status" -d '{"status": "open"}' >/dev/null
-call -X POST "$BASE/v1/batches/$BATCH/enrolments" -d "{\"participant_id\": \"$PARTICIPANT\"}" | json 'd["status"]'
+call -X POST "$BASE/v1/batches/$BATCH/enrolments" -d "{\"participant_id\": \"$PARTICIPANT\", \"exit_agreement\": true}" | json 'd["status"]'
 call -X POST "$BASE/v1/batches/$BATCH/status" -d '{"status": "running"}' >/dev/null
 for SESSION in $(call "$BASE/v1/batches/$BATCH" | json '" ".join(s["id"] for s in d["sessions"])'); do
   call -X POST "$BASE/v1/batches/$BATCH/attendance" -d "{\"session_id\": \"$SESSION\", \"present\": [\"$PARTICIPANT\"]}" >/dev/null

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal
@@ -127,6 +127,28 @@ async def audit_subjects(
 class AuditEntryRead(BaseModel):
     """One audit entry as the audit API returns it (subject ids are pseudonymous: never a NIK or name)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 5812,
+                    "at": "2026-11-30T02:15:07Z",
+                    "actor": "fac-padang-01",
+                    "client_id": None,
+                    "roles": "facilitator",
+                    "unit": "1371",
+                    "action": "participant.read",
+                    "subject_type": "participant",
+                    "subject_id": "6f1c2a4e-8b3d-4c59-9e2f-1a7b5c3d9e10",
+                    "purpose": "monev home visit",
+                    "outcome": "ok",
+                    "request_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+                    "correlation_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+                    "details": None,
+                }
+            ]
+        }
+    )
     id: int
     at: datetime
     actor: str | None

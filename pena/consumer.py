@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
+from contextvars import Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -21,9 +22,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena import failpoints, metrics
+from pena import failpoints, metrics, telemetry
 from pena.clock import Clock
-from pena.context import causation_id_var, correlation_id_var, new_traceparent, traceparent_var
+from pena.context import causation_id_var, correlation_id_var, passed_traceparent_var, valid_traceparent
 from pena.contracts import BY_TYPE, SERVICES
 from pena.db import Database, insert_rows
 from pena.envelope import CloudEvent, service_source
@@ -53,7 +54,7 @@ class Delivery:
     def context(self) -> AbstractContextManager[None]:
         """The event's correlation and causation context: what a batch handler builds for this event
         (outbox rows, audit rows) inside it carries this event's ids."""
-        return event_context(self.event)
+        return event_context(self.event, self.consumer)
 
 
 Handler = Callable[[AsyncSession, Delivery], Awaitable[None]]
@@ -150,25 +151,45 @@ def admit(sub: Subscriber, event: CloudEvent, origin: str) -> BaseModel:
     return validate_payload(event)
 
 
-@contextmanager
-def event_context(event: CloudEvent) -> Iterator[None]:
-    """What is written while handling an event is correlated with it and caused by it."""
-    tokens = (
-        correlation_id_var.set(event.correlationid or event.id),
-        causation_id_var.set(event.id),
-        traceparent_var.set(new_traceparent(event.traceparent)),
-    )
-    try:
-        yield
-    finally:
-        correlation_id_var.reset(tokens[0])
-        causation_id_var.reset(tokens[1])
-        traceparent_var.reset(tokens[2])
+class event_context:  # lower case: used like the function it was, `with event_context(event):`
+    """What is written while handling an event is correlated with it, caused by it and in its trace
+    (a span of the consumer's when tracing is on: pena.telemetry.consuming; tracing off, the event's
+    traceparent passed on as it came). A class rather than a @contextmanager generator: batch handlers
+    enter it once per event they write for, and the generator machinery was a visible share of the
+    consumer's time (docs/benchmarks.md)."""
+
+    __slots__ = ("causation", "consumer", "correlation", "event", "passed", "span")
+
+    def __init__(self, event: CloudEvent, consumer: str | None = None) -> None:
+        self.event = event
+        self.consumer = consumer
+
+    def __enter__(self) -> None:
+        event = self.event
+        self.correlation = correlation_id_var.set(event.correlationid or event.id)
+        self.causation = causation_id_var.set(event.id)
+        self.span: AbstractContextManager[None] | None = None
+        self.passed: Token[str | None] | None = None
+        if telemetry.enabled():
+            self.span = telemetry.consuming(event, self.consumer)
+            self.span.__enter__()
+        else:  # what telemetry.consuming does when off, without a generator per event
+            self.passed = passed_traceparent_var.set(valid_traceparent(event.traceparent))
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self.span is not None:
+                self.span.__exit__(*exc)
+        finally:
+            if self.passed is not None:
+                passed_traceparent_var.reset(self.passed)
+            causation_id_var.reset(self.causation)
+            correlation_id_var.reset(self.correlation)
 
 
 async def handle_once(sub: Subscriber, event: CloudEvent, handler: Handler, payload: BaseModel) -> Outcome:
     """One attempt: inbox insert + handler effects in one transaction."""
-    with event_context(event):
+    with event_context(event, sub.name):
         async with sub.db.transaction() as session:
             fresh = (
                 await session.execute(
@@ -260,7 +281,8 @@ async def deliver_records(
     run: list[_Batchable] = []
     for raw, origin in records:
         item = _batchable(sub, raw, origin)
-        if run and (item is None or item.name != run[0].name):
+        # a run goes on while the events share a batch handler (e.g. registered, updated, status_changed)
+        if run and (item is None or sub.batch_handlers[item.name] is not sub.batch_handlers[run[0].name]):
             outcomes += await _deliver_run(sub, run)
             run = []
         if item is None:
@@ -310,12 +332,14 @@ async def _deliver_run(sub: Subscriber, run: list[_Batchable]) -> list[Outcome]:
             return [await deliver(sub, item.raw, origin=item.origin) for item in run]
     now, lag = datetime.now(UTC), metrics.EVENT_LAG.labels(sub.name)
     outcomes: list[Outcome] = []
+    counts: dict[tuple[str, Outcome], int] = {}
     for item in run:
         lag.observe(max(0.0, (now - item.event.time).total_seconds()))
-        outcomes.append("processed" if id(item) in fresh else "duplicate")
-    for outcome in ("processed", "duplicate"):
-        if n := outcomes.count(outcome):
-            metrics.EVENTS_HANDLED.labels(sub.name, name, outcome).inc(n)
+        outcome: Outcome = "processed" if id(item) in fresh else "duplicate"
+        outcomes.append(outcome)
+        counts[item.name, outcome] = counts.get((item.name, outcome), 0) + 1
+    for (event_name, outcome), n in counts.items():
+        metrics.EVENTS_HANDLED.labels(sub.name, event_name, outcome).inc(n)
     return outcomes
 
 

@@ -163,6 +163,49 @@ async def insert_rows(
     return list(result.scalars()) if returning else []
 
 
+@lru_cache(maxsize=128)
+def _unnest_update(
+    table: Table, columns: tuple[str, ...], key: str, where: str | None, returning: tuple[str, ...]
+) -> TextClause:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    casts = ", ".join(f"CAST(:c{i} AS {table.c[c].type.compile(dialect)}[])" for i, c in enumerate(columns))
+    sets = ", ".join(f"{c} = u.{c}" for c in columns if c != key)
+    sql = (
+        f"UPDATE {table.name} SET {sets} FROM unnest({casts}) AS u({', '.join(columns)})"  # noqa: S608 (table metadata)
+        f" WHERE {table.name}.{key} = u.{key}"
+    )
+    if where:
+        sql += f" AND {table.name}.{where}"
+    if returning:
+        sql += " RETURNING " + ", ".join(f"{table.name}.{c}" for c in returning)
+    arrays = [postgresql.ARRAY(table.c[c].type, dimensions=1) for c in columns]
+    statement = text(sql).bindparams(*(bindparam(f"c{i}", type_=array) for i, array in enumerate(arrays)))
+    return statement.columns(*(table.c[c] for c in returning)) if returning else statement  # type: ignore[return-value]
+
+
+async def update_rows(
+    session: AsyncSession,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    key: str,
+    where: str | None = None,
+    returning: tuple[str, ...] = (),
+) -> list[Any]:
+    """Updates many rows (same keys each, `key` naming the row) in one statement and one round trip,
+    the counterpart of `insert_rows`: `UPDATE ... FROM unnest(<one array per column>)`. `where` is a
+    further condition on the stored row, written in SQL by the caller (a fixed string such as
+    `"status = 'scheduled'"`, never data); `returning` names the columns to return, one row each
+    for the rows updated. A key should appear once in `rows`."""
+    if not rows:
+        return []
+    columns = tuple(rows[0])
+    statement = _unnest_update(table, columns, key, where, returning)
+    params = {f"c{i}": [row[c] for row in rows] for i, c in enumerate(columns)}
+    result = await session.execute(statement, params)
+    return list(result.all()) if returning else []
+
+
 Companions = tuple[tuple[Table, tuple[str, ...]], ...]
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import MetaData
 
 from pena.consumer import BatchHandler, Handler
 from pena.contracts import BY_NAME
-from pena.scheduler import JobHandler
+from pena.scheduler import BatchJobHandler, JobHandler
 
 if TYPE_CHECKING:
     from pena.runtime import ServiceRuntime
@@ -28,6 +28,8 @@ class ServiceDefinition:
     # optional set-based forms of some handlers, used by the Kafka consumer for a fetched run of events
     batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
     jobs: dict[str, JobHandler] = field(default_factory=dict)  # scheduled job kind -> handler
+    # optional set-based forms of some job handlers, used by the scheduler for the claimed jobs of a kind
+    batch_jobs: dict[str, BatchJobHandler] = field(default_factory=dict)
     on_startup: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
     # folder of the service's Alembic revisions; None (test doubles only) creates tables directly
     migrations: Path | None = None

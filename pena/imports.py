@@ -117,7 +117,7 @@ def _csv_lines(file: IO[bytes]) -> Iterator[list[str]]:
     except UnicodeDecodeError as exc:
         raise field_error("file", "utf8", "the CSV must be UTF-8 encoded") from exc
     except csv.Error as exc:
-        raise field_error("file", "csv", f"the CSV cannot be read: {exc}") from exc
+        raise field_error("file", "csv_malformed", f"the CSV cannot be read: {exc}") from exc
     finally:
         text.detach()  # the upload stays open: it belongs to the request
 

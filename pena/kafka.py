@@ -223,6 +223,8 @@ class KafkaConsumerRunner:
         self.publisher = dead_letter_publisher or KafkaPublisher(settings)
         self.sub.dead_letter_sinks.append(self._to_dead_letter_topic)
         self.assigned = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._in_flight: dict[TopicPartition, int] = {}  # fetched records whose offsets are not committed yet
 
     async def _to_dead_letter_topic(self, record: dict[str, Any]) -> None:
         origin_topic = record["origin"].split("/")[0]
@@ -249,6 +251,7 @@ class KafkaConsumerRunner:
                     client_id=f"{self.settings.consumer_group(self.sub.name)}-consumer",
                 )
                 await consumer.start()
+                self._consumer = consumer
                 await self._consume(consumer, stop)
             except asyncio.CancelledError:
                 raise
@@ -256,10 +259,31 @@ class KafkaConsumerRunner:
                 log.warning("consumer restarting", extra={"consumer": self.sub.name, "error": repr(exc)[:300]})
                 await asyncio.sleep(1.0)
             finally:
+                self._consumer = None
+                self._in_flight.clear()
                 if consumer is not None:
                     with contextlib.suppress(Exception):
                         await consumer.stop()
         await self.publisher.close()
+
+    async def lag(self) -> dict[str, int]:
+        """Records behind per topic on the partitions this consumer holds: the highwater the last
+        fetch saw minus the consumer's position, plus the fetched records not committed yet. From the
+        client's own state, no broker round trip (a partition not fetched yet counts 0)."""
+        behind = dict.fromkeys(self.topics, 0)
+        consumer = self._consumer
+        if consumer is None:
+            return behind
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None or tp.topic not in behind:
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(tp), timeout=0.1)
+            except (TimeoutError, KafkaError):
+                continue  # being (re)assigned: counted next time
+            behind[tp.topic] += max(0, highwater - position) + self._in_flight.get(tp, 0)
+        return behind
 
     async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -274,11 +298,15 @@ class KafkaConsumerRunner:
     async def _deliver_partition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
-        await deliver_records(self.sub, [(r.value or b"", f"{r.topic}/{r.partition}/{r.offset}") for r in records])
-        # after the database commits of the whole partition batch; a crash before this
-        # line redelivers the batch and the inbox skips what was already applied
-        failpoints.hit("consumer.before_offset_commit")
-        await self._commit(consumer, tp, records[-1].offset + 1)
+        self._in_flight[tp] = len(records)
+        try:
+            await deliver_records(self.sub, [(r.value or b"", f"{r.topic}/{r.partition}/{r.offset}") for r in records])
+            # after the database commits of the whole partition batch; a crash before this
+            # line redelivers the batch and the inbox skips what was already applied
+            failpoints.hit("consumer.before_offset_commit")
+            await self._commit(consumer, tp, records[-1].offset + 1)
+        finally:
+            self._in_flight.pop(tp, None)
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:

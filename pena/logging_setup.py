@@ -1,5 +1,6 @@
-"""JSON logs via structlog, with request and correlation ids from context and a last-guard processor
-that masks anything shaped like a 16-digit NIK or KK number, whatever the code logged."""
+"""JSON logs via structlog, with request and correlation ids from context, the OpenTelemetry trace and
+span ids when a span is active, and a last-guard processor that masks anything shaped like a 16-digit
+NIK or KK number, whatever the code logged."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
-from pena.context import correlation_id_var, request_id_var
+from pena.context import correlation_id_var, passed_traceparent_var, request_id_var
 
 _SIXTEEN_DIGITS = re.compile(r"(?<!\d)\d{16}(?!\d)")
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -36,6 +38,14 @@ def _context_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutab
         event_dict["request_id"] = rid
     if (cid := correlation_id_var.get()) and "correlation_id" not in event_dict:
         event_dict["correlation_id"] = cid
+    if "trace_id" in event_dict:
+        return event_dict
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:  # the ids a tracing backend shows (W3C hex)
+        event_dict["trace_id"] = f"{span.trace_id:032x}"
+        event_dict["span_id"] = f"{span.span_id:016x}"
+    elif passed := passed_traceparent_var.get():  # tracing off: the caller's trace
+        event_dict["trace_id"], event_dict["span_id"] = passed.split("-")[1:3]
     return event_dict
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena import failpoints, metrics
+from pena import failpoints, metrics, telemetry
 from pena.contracts import BY_NAME
 from pena.db import Database, insert_rows
 from pena.envelope import CloudEvent, make_event, service_source
@@ -125,8 +126,10 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_poll_seconds: float = 5.0,
         retry_seconds: float = 1.0,
+        destination: str | None = None,
     ) -> None:
         self.db = db
+        self.destination = destination or service  # the topic, named in the relay's send spans
         self.publisher = publisher
         self.service = service
         self.batch_size = batch_size
@@ -149,7 +152,11 @@ class OutboxRelay:
             if not rows:
                 return 0
             messages = [OutboxMessage(r.id, r.event_name, r.message_key, r.envelope, self.service) for r in rows]
-            await self.publisher.publish(messages)
+            # tracing on: a send span per event, continuing the trace the event was written in
+            with telemetry.sending(self.destination, [m.envelope for m in messages]) as traced:
+                if traced is not None:
+                    messages = [dataclasses.replace(m, envelope=e) for m, e in zip(messages, traced, strict=True)]
+                await self.publisher.publish(messages)
             failpoints.hit("relay.after_publish")
             await session.execute(
                 update(outbox).where(outbox.c.id.in_([m.row_id for m in messages])).values(published_at=func.now())

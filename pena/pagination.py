@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from pena.http.deps import SettingsDep
 from pena.problems import field_error
@@ -27,7 +27,16 @@ R = TypeVar("R")
 INVALID_CURSOR = "cursor is not one this API returned"
 
 
+def _page_example(schema: dict[str, Any], cls: type) -> None:
+    """The OpenAPI example of `Page[X]`: a last page holding X's first example (none when X has none)."""
+    args = getattr(cls, "__pydantic_generic_metadata__", {}).get("args", ())
+    extra = getattr(args[0], "model_config", {}).get("json_schema_extra") if args else None
+    if isinstance(extra, dict) and extra.get("examples"):
+        schema["examples"] = [{"items": [extra["examples"][0]], "next_cursor": None, "limit": 50}]
+
+
 class Page(BaseModel, Generic[T]):
+    model_config = ConfigDict(json_schema_extra=_page_example)
     items: list[T]
     next_cursor: str | None = None
     limit: int

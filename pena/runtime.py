@@ -1,14 +1,17 @@
 """Runs one or more services in a process: their databases, outbox relays, consumers (Kafka or the
-in-process bus) and schedulers as background tasks. `pena serve` runs one service on Kafka;
-`pena dev` runs all four with the in-process bus."""
+in-process bus) and schedulers as background tasks, and the sampler of the live gauges (outbox
+backlog, consumer lag). `pena serve` runs one service on Kafka; `pena dev` runs all four with the
+in-process bus. Tracing is set up here from the settings (pena.telemetry)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pena import metrics, telemetry
 from pena.bus import InProcessBus
 from pena.clock import Clock, OffsetClock
 from pena.consumer import Subscriber
@@ -16,7 +19,7 @@ from pena.db import Database
 from pena.definition import ServiceDefinition
 from pena.kafka import KafkaConsumerRunner, KafkaPublisher, ensure_topics
 from pena.migrate import migrate, require_head
-from pena.outbox import OutboxRelay, Publisher
+from pena.outbox import OutboxRelay, Publisher, pending_count
 from pena.retention import RETENTION_JOB, retention_job, schedule_retention
 from pena.scheduler import Scheduler
 from pena.settings import Settings
@@ -58,9 +61,11 @@ class Runtime:
         self.clock = clock or OffsetClock(settings.clock_offset)
         self.bus_kind = bus or settings.bus
         self.workers = workers
+        telemetry.configure(settings, [d.name for d in definitions])  # nothing unless PENA_OTEL_EXPORTER is set
         self.services: dict[str, ServiceRuntime] = {
             d.name: ServiceRuntime(d, Database.for_service(settings, d.name), settings, self.clock) for d in definitions
         }
+        telemetry.instrument_engines([svc.db.engine for svc in self.services.values()])
         self.publisher: Publisher
         self.kafka_publisher: KafkaPublisher | None = None
         if self.bus_kind == "inprocess":
@@ -84,6 +89,7 @@ class Runtime:
                 service=d.name,
                 batch_size=s.relay_batch_size,
                 idle_poll_seconds=s.relay_idle_poll_seconds,
+                destination=s.topic(d.name),
             )
             if d.handlers:
                 svc.subscriber = Subscriber(
@@ -102,7 +108,14 @@ class Runtime:
                     svc.consumer = KafkaConsumerRunner(svc.subscriber, s, d.consumes_from, self.kafka_publisher)
             # every service runs the kernel's retention job beside its own
             jobs = {**d.jobs, RETENTION_JOB: retention_job}
-            svc.scheduler = Scheduler(svc.db, jobs, self.clock, poll_seconds=s.scheduler_poll_seconds, settings=s)
+            svc.scheduler = Scheduler(
+                svc.db,
+                jobs,
+                self.clock,
+                batch_handlers=dict(d.batch_jobs),
+                poll_seconds=s.scheduler_poll_seconds,
+                settings=s,
+            )
 
     def service(self, name: str) -> ServiceRuntime:
         return self.services[name]
@@ -122,6 +135,7 @@ class Runtime:
                 await schedule_retention(session, self.clock.now(), self.settings)
         if self.kafka_publisher is not None:
             self._tasks.append(asyncio.create_task(self._ensure_topics()))
+        self._tasks.append(asyncio.create_task(self._sample_metrics_every_interval(), name="metrics-sampler"))
         for svc in self.services.values():
             if svc.relay:
                 self._tasks.append(asyncio.create_task(svc.relay.run(self._stop), name=f"{svc.name}-relay"))
@@ -139,6 +153,28 @@ class Runtime:
             )
         except Exception as exc:  # the relay keeps retrying; readiness reports Kafka
             log.error("could not create topics", extra={"error": repr(exc)[:300]})
+
+    async def sample_metrics(self) -> None:
+        """Refreshes the live gauges: each service's unpublished outbox rows (one COUNT query) and each
+        Kafka consumer's lag per topic (from the client's state: no broker round trip)."""
+        for svc in self.services.values():
+            try:
+                async with svc.db.transaction() as session:
+                    metrics.OUTBOX_PENDING.labels(svc.name).set(await pending_count(session))
+            except Exception as exc:  # the database is away: readiness says so; the gauge keeps its value
+                log.debug("outbox backlog not sampled", extra={"service": svc.name, "error": repr(exc)[:200]})
+            if svc.consumer is not None:
+                for topic, behind in (await svc.consumer.lag()).items():
+                    metrics.CONSUMER_LAG.labels(svc.name, topic).set(behind)
+
+    async def _sample_metrics_every_interval(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self.sample_metrics()
+            except Exception as exc:  # a consumer mid-restart: the next tick samples again
+                log.warning("live gauges not sampled", extra={"error": repr(exc)[:300]})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.settings.metrics_interval_seconds)
 
     async def stop(self) -> None:
         self._stop.set()

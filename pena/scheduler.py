@@ -1,7 +1,12 @@
 """Delayed work in PostgreSQL (Kafka cannot delay delivery): rows with `due_at`, claimed with
 FOR UPDATE SKIP LOCKED so several schedulers may run and each job runs once. A job handler runs in
 the claiming transaction and typically writes an outbox event, so "announced" and "done" commit
-together. A failing job is retried later with backoff, without blocking the others."""
+together. A failing job is retried later with backoff, without blocking the others.
+
+A pass claims up to `batch_size` due jobs (1,000) in one transaction. A kind with a batch job
+handler (`BATCH_JOBS` of a service) gets all its claimed jobs at once and writes their effects
+set-based; if it fails, its jobs run one by one (each in its own savepoint), so only a faulty job is
+retried. A crash before the commit leaves the whole pass undone: the next pass claims it again."""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, text, update
+from sqlalchemy import BigInteger, and_, any_, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena import metrics
@@ -38,6 +44,9 @@ class Job:
 
 
 JobHandler = Callable[[AsyncSession, Job, Clock], Awaitable[None]]
+# the set-based form of a job handler: same effects as the job handler on each job in turn, with a
+# few statements for the whole list
+BatchJobHandler = Callable[[AsyncSession, list[Job], Clock], Awaitable[None]]
 
 
 def job_row(*, kind: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -93,7 +102,8 @@ class Scheduler:
         handlers: dict[str, JobHandler],
         clock: Clock,
         *,
-        batch_size: int = 500,
+        batch_handlers: dict[str, BatchJobHandler] | None = None,
+        batch_size: int = 1000,
         poll_seconds: float = 1.0,
         retry_after: timedelta = timedelta(minutes=1),
         settings: Settings | None = None,
@@ -101,6 +111,7 @@ class Scheduler:
         self.settings = settings
         self.db = db
         self.handlers = handlers
+        self.batch_handlers = batch_handlers or {}
         self.clock = clock
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
@@ -117,29 +128,34 @@ class Scheduler:
                     .where(
                         scheduled_jobs.c.done_at.is_(None),
                         scheduled_jobs.c.due_at <= now,
-                        scheduled_jobs.c.kind.in_(list(self.handlers)),
+                        scheduled_jobs.c.kind.in_(sorted(self.handlers.keys() | self.batch_handlers.keys())),
                     )
                     .order_by(scheduled_jobs.c.due_at)
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            done, failed = [], []
+            by_kind: dict[str, list[Job]] = {}
             for row in rows:
                 job = Job(row.id, row.kind, row.job_key, row.due_at, row.payload, row.attempts, self.settings)
-                try:
-                    async with session.begin_nested():  # one job's failure does not undo the others
-                        await self.handlers[job.kind](session, job, self.clock)
-                    done.append(job.id)
-                    metrics.JOBS_RUN.labels(job.kind, "done").inc()
-                except Exception as exc:
-                    log.warning("scheduled job failed", extra={"job_key": job.key, "error": repr(exc)[:300]})
-                    failed.append((job, repr(exc)[:500]))
-                    metrics.JOBS_RUN.labels(job.kind, "failed").inc()
+                by_kind.setdefault(job.kind, []).append(job)
+            done: list[int] = []
+            failed: list[tuple[Job, str]] = []
+            for kind, jobs in by_kind.items():
+                if kind in self.batch_handlers and await self._run_batch(session, kind, jobs):
+                    done += [job.id for job in jobs]
+                    metrics.JOBS_RUN.labels(kind, "done").inc(len(jobs))
+                    continue
+                for job in jobs:
+                    error = await self._run_one(session, job)
+                    if error is None:
+                        done.append(job.id)
+                    else:
+                        failed.append((job, error))
             if done:
                 await session.execute(
                     update(scheduled_jobs)
-                    .where(scheduled_jobs.c.id.in_(done))
+                    .where(scheduled_jobs.c.id == any_(bindparam("done", done, type_=ARRAY(BigInteger))))
                     .values(done_at=now, attempts=scheduled_jobs.c.attempts + 1)
                 )
             for job, error in failed:
@@ -150,6 +166,35 @@ class Scheduler:
                     .values(attempts=job.attempts + 1, last_error=error, due_at=now + backoff)
                 )
         return len(rows)
+
+    async def _run_batch(self, session: AsyncSession, kind: str, jobs: list[Job]) -> bool:
+        """All claimed jobs of a kind through its batch handler, in one savepoint. False when it failed
+        (rolled back to the savepoint: the caller runs the jobs one by one)."""
+        try:
+            async with session.begin_nested():
+                await self.batch_handlers[kind](session, jobs, self.clock)
+            return True
+        except Exception as exc:
+            log.warning(
+                "scheduled batch failed; running its jobs one by one", extra={"kind": kind, "error": repr(exc)[:300]}
+            )
+            return False
+
+    async def _run_one(self, session: AsyncSession, job: Job) -> str | None:
+        """One job in its own savepoint (its failure does not undo the others). Returns the error."""
+        single = self.handlers.get(job.kind)
+        try:
+            async with session.begin_nested():
+                if single is not None:
+                    await single(session, job, self.clock)
+                else:
+                    await self.batch_handlers[job.kind](session, [job], self.clock)
+            metrics.JOBS_RUN.labels(job.kind, "done").inc()
+            return None
+        except Exception as exc:
+            log.warning("scheduled job failed", extra={"job_key": job.key, "error": repr(exc)[:300]})
+            metrics.JOBS_RUN.labels(job.kind, "failed").inc()
+            return repr(exc)[:500]
 
     async def drain(self) -> int:
         total = 0

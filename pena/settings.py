@@ -163,9 +163,23 @@ class Settings(BaseSettings):
 
     # calendar dates of business facts ("today", "as of 31 July") are taken in this zone
     business_timezone: str = "Asia/Jakarta"
+    # statistical disclosure control of exports (pena/http/tabular.py): an aggregate cell counting fewer
+    # persons or families than this, and every figure derived from it, is left empty and marked suppressed
+    min_cell_size: int = Field(default=5, ge=1, le=1000)
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    # Tracing (pena/telemetry.py, docs/operations.md "Tracing"). `none`: no SDK, no spans; a caller's
+    # W3C traceparent is passed on to the events unchanged. `otlp`: spans exported over OTLP/HTTP to
+    # `otel_endpoint` (unset: the standard OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, else localhost:4318).
+    otel_exporter: Literal["none", "otlp"] = "none"
+    otel_endpoint: str | None = None
+    otel_service_name: str | None = None  # default: pena-<service> (pena for several services in one process)
+    # parent-based: an upstream decision is kept; new traces are kept with this probability
+    otel_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    # live gauges (pena_outbox_pending, pena_consumer_lag) are refreshed this often by the runtime
+    metrics_interval_seconds: float = Field(default=5.0, gt=0.0)
 
     @model_validator(mode="after")
     def _refuse_inconsistent_kafka_security(self) -> Settings:

@@ -6,9 +6,9 @@ Every test gets isolated names (`t<hex>`), so suites may run side by side on one
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import pytest
@@ -21,6 +21,9 @@ from pena.definition import ServiceDefinition
 from pena.http.app import create_app
 from pena.runtime import Runtime
 from pena.settings import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +116,20 @@ def auth(settings: Settings) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {issue_dev_token(settings, role=role, **kwargs)}"}
 
     return header
+
+
+@pytest.fixture
+def spans(settings: Settings) -> Iterator[InMemorySpanExporter]:
+    """Tracing on for this test (pena.telemetry), every finished span kept in memory. Request it before
+    `make_runtime`, so the runtimes are built (and their engines instrumented) with tracing on."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from pena import telemetry
+
+    exporter = InMemorySpanExporter()
+    telemetry.start(settings, "pena-test", SimpleSpanProcessor(exporter))
+    try:
+        yield exporter
+    finally:
+        telemetry.stop()

@@ -93,7 +93,12 @@ def registered(
     household_size: int | None = None,
     income: int | None = None,
     at: datetime = REGISTERED_AT,
+    birth_year: int | None = 1988,
+    business_field: str | None = "fashion_menjahit",
+    assistance_programmes: tuple[str, ...] = ("PKH",),
+    dtsen_decile: int | None = 2,
 ) -> Announcement:
+    """participant.registered of a KPM member who meets training's entry rules unless told otherwise."""
     payload = ParticipantRegistered(
         participant_id=participant_id,
         version=version,
@@ -103,6 +108,10 @@ def registered(
         household_size=household_size,
         baseline_monthly_income=income,
         status=status,  # type: ignore[arg-type]
+        birth_year=birth_year,
+        business_field=business_field,
+        assistance_programmes=list(assistance_programmes),
+        dtsen_decile=dtsen_decile,
     )
     return Announcement("participant.registered", payload, participant_id, at)
 

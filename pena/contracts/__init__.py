@@ -13,7 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pena.contracts.graduation import GraduationAppealed, GraduationAssessed, GraduationDecided
+from pena.contracts.graduation import (
+    GraduationAppealed,
+    GraduationAssessed,
+    GraduationDecided,
+    GraduationRelapseFlagged,
+)
 from pena.contracts.monev import MonevCompleted, MonevDue, MonevOverdue, MonevScheduled
 from pena.contracts.participants import (
     ParticipantRegistered,
@@ -120,6 +125,12 @@ CONTRACTS: tuple[EventContract, ...] = (
         GraduationAppealed,
         summary="An objection (keberatan) against a decision was filed or decided.",
     ),
+    EventContract(
+        "graduation.relapse_flagged",
+        "graduation",
+        GraduationRelapseFlagged,
+        summary="A mentoring visit after graduation found income per person below the poverty line.",
+    ),
 )
 
 BY_NAME: dict[str, EventContract] = {c.name: c for c in CONTRACTS}
@@ -142,6 +153,7 @@ __all__ = [
     "GraduationAppealed",
     "GraduationAssessed",
     "GraduationDecided",
+    "GraduationRelapseFlagged",
     "MonevCompleted",
     "MonevDue",
     "MonevOverdue",

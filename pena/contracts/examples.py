@@ -19,6 +19,9 @@ BY_NAME: dict[str, Any] = {
     "wave": "P3M",
     "business_field": "kuliner",
     "method": "offline",
+    "centre_name": "Sentra Budi Perkasa Padang",
+    "method_name": "Life skill training",
+    "business_field_name": "Kuliner (culinary)",
     "formula_version": "2026.1",
     "reason_code": "attendance_below_rule",
     "criterion": "income_per_member_above_poverty_line",
@@ -40,6 +43,12 @@ BY_NAME: dict[str, Any] = {
     "to_status": "active",
     "end_date": "2026-05-16",
     "mentoring_until": "2026-11-05",
+    "mentoring_follow_ups": ["P6M", "P12M"],
+    # a mentoring visit below the line: Rp 1,400,000 for 4 people against Rp 391,000 per person
+    "monthly_household_income": 1_400_000,
+    "income_per_member": 350_000,
+    "poverty_line": 391_000,
+    "poverty_line_year": 2026,
 }
 
 

@@ -37,6 +37,11 @@ class GraduationDecided(BaseModel):
     kind: GraduationKind | None = None
     effective_date: date | None = None
     mentoring_until: date | None = None
+    mentoring_follow_ups: list[str] = Field(
+        default_factory=list,
+        description="ISO-8601 offsets after effective_date at which Monev visits the graduated family"
+        " (mentoring tasks); empty unless graduated",
+    )
     supersedes_decision_id: str | None = Field(default=None, description="set when an appeal reverses a decision")
     household_id: str | None = Field(default=None, description="the family (KPM) the decision acts on")
     kk_token: str | None = Field(
@@ -52,3 +57,19 @@ class GraduationAppealed(BaseModel):
     status: Literal["filed", "upheld", "reversed"]
     filed_at: datetime
     decided_at: datetime | None = None
+
+
+class GraduationRelapseFlagged(BaseModel):
+    """A mentoring visit after graduation found the family's income per person below the poverty line."""
+
+    relapse_id: str
+    participant_id: str
+    decision_id: str | None = Field(default=None, description="the graduation decision the mentoring followed")
+    monev_task_id: str
+    submission_version: int = Field(description="the Monev survey version judged; a correction raises it")
+    wave: str = Field(description="ISO-8601 offset of the mentoring visit after the decision, e.g. P6M")
+    visit_date: date
+    income_per_member: int = Field(description="rupiah per person per month at the visit")
+    poverty_line: int = Field(description="rupiah per person per month, the line of the visit year")
+    poverty_line_year: int
+    flagged_at: datetime

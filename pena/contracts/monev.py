@@ -5,6 +5,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+# follow_up: the visit some months after training (PENA_MONEV_DELAYS); mentoring: a visit after a
+# graduation, at the offsets graduation.decided carries (mentoring_follow_ups)
+TaskKind = Literal["follow_up", "mentoring"]
+KIND_DOC = "follow_up (after training) or mentoring (after graduation)"
+
 
 class MonevScheduled(BaseModel):
     task_id: str
@@ -13,6 +18,7 @@ class MonevScheduled(BaseModel):
     wave: str = Field(description="ISO-8601 delay of this wave after completion, e.g. P3M")
     training_completed_at: datetime
     due_at: datetime
+    kind: TaskKind = Field(default="follow_up", description=KIND_DOC)
 
 
 class MonevDue(BaseModel):
@@ -20,6 +26,7 @@ class MonevDue(BaseModel):
     participant_id: str
     wave: str
     due_at: datetime
+    kind: TaskKind = Field(default="follow_up", description=KIND_DOC)
 
 
 class MonevOverdue(BaseModel):
@@ -28,6 +35,7 @@ class MonevOverdue(BaseModel):
     wave: str
     due_at: datetime
     overdue_at: datetime
+    kind: TaskKind = Field(default="follow_up", description=KIND_DOC)
 
 
 class MonevIndicators(BaseModel):
@@ -66,7 +74,15 @@ class MonevCompleted(BaseModel):
     region_code: str | None = Field(default=None, description="participant's village code")
     wave: str
     visit_date: date
+    early: bool | None = Field(
+        default=None,
+        description="true: visited before the task's due date, accepted with a reason; None: older than the rule",
+    )
     submission_version: int = Field(description="1 for the first survey; corrections increase it")
     indicators: MonevIndicators
     measures: MonevMeasures
     completed_at: datetime
+    kind: TaskKind = Field(default="follow_up", description=KIND_DOC)
+    decision_id: str | None = Field(
+        default=None, description="mentoring: the graduation decision whose follow-up this visit was"
+    )

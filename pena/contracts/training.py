@@ -14,6 +14,11 @@ class BatchScheduled(BaseModel):
     end_date: date
     region_code: str
     capacity: int
+    centre_name: str | None = Field(default=None, description="the centre's name; statistics show it next to the id")
+    method_name: str | None = Field(default=None, description="the method's label in training's reference data")
+    business_field_name: str | None = Field(
+        default=None, description="the business field's label in training's reference data"
+    )
 
 
 class TrainingEnrolled(BaseModel):

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from pena import telemetry
 from pena.http.audit import audit
 from pena.http.middleware import RequestContextMiddleware
 from pena.http.openapi import document_the_wire, operation_id
@@ -37,11 +38,16 @@ def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI
         "(`pena token --role admin` prints a local dev token). Errors are RFC 9457 problem+json.",
         dependencies=[Depends(refuse_nul_characters)],
         generate_unique_id_function=operation_id,
+        # FastAPI's own OpenTelemetry support stays off (it would follow any global provider or
+        # FASTAPI_OTEL_AUTO_CONFIGURE): tracing is pena.telemetry's, the request path untouched when off
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     app.state.runtime = runtime
     app.state.settings = runtime.settings
     install_problem_handlers(app)
-    app.add_middleware(RequestContextMiddleware, settings=runtime.settings)
+    # tracing on: the OpenTelemetry ASGI middleware (outermost) makes each request's server span
+    traced = telemetry.instrument_app(app)
+    app.add_middleware(RequestContextMiddleware, settings=runtime.settings, continue_traces=not traced)
     app.include_router(ops)
     app.include_router(audit)  # every service's audit log (pena/http/audit.py)
     app.include_router(schemas)  # the event schemas at their dataschema URLs (pena/http/schemas.py)

@@ -1,5 +1,6 @@
-"""The request context middleware: request and correlation ids, W3C traceparent, the body-size cap,
-request metrics and the access log (the rate limit is per authenticated subject: pena/ratelimit.py)."""
+"""The request context middleware: request and correlation ids, the caller's W3C traceparent (when
+tracing is off; on, the OpenTelemetry middleware outside this one owns it), the body-size cap, request
+metrics and the access log (the rate limit is per authenticated subject: pena/ratelimit.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pena import metrics
-from pena.context import correlation_id_var, new_traceparent, request_id_var, traceparent_var
+from pena.context import correlation_id_var, passed_traceparent_var, request_id_var, valid_traceparent
 from pena.problems import Problem, problem_response
 from pena.settings import Settings
 
@@ -21,8 +22,9 @@ access_log = logging.getLogger("pena.access")
 class RequestContextMiddleware:
     """Pure ASGI (no per-request task switch): ids, traceparent, size cap, metrics, access log."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, *, continue_traces: bool = True) -> None:
         self.app = app
+        self.continue_traces = continue_traces  # False when the app's requests get server spans
         self.max_body = settings.max_body_bytes
         self.max_upload = settings.max_upload_bytes
 
@@ -35,8 +37,10 @@ class RequestContextMiddleware:
         tokens = (
             request_id_var.set(request_id),
             correlation_id_var.set(headers.get("x-correlation-id") or request_id),
-            traceparent_var.set(new_traceparent(headers.get("traceparent"))),
         )
+        # tracing off: the caller's trace context goes on, unchanged, into the events of this request
+        traceparent = valid_traceparent(headers.get("traceparent")) if self.continue_traces else None
+        trace_token = passed_traceparent_var.set(traceparent) if traceparent else None
         started = time.perf_counter()
         status_holder = {"status": 500}
 
@@ -76,8 +80,10 @@ class RequestContextMiddleware:
                         "duration_ms": round(elapsed * 1000, 1),
                     },
                 )
-            for var, token in zip((request_id_var, correlation_id_var, traceparent_var), tokens, strict=True):
+            for var, token in zip((request_id_var, correlation_id_var), tokens, strict=True):
                 var.reset(token)
+            if trace_token is not None:
+                passed_traceparent_var.reset(trace_token)
 
     def _refuse_early(self, headers: dict[str, str], scope: Scope, cap: int) -> Any:
         length = headers.get("content-length")

@@ -8,6 +8,12 @@
   412/428 with an If-Match header, 413 on routes taking a body, 415 on routes taking several media
   types, 503 (database away) on every non-public route;
 - `text/csv` answers as strings, not JSON;
+- model examples as the models state them: FastAPI drops every null from the document it builds
+  (`exclude_none`), nulls inside examples too, which leaves an example without its required nullable
+  fields; each schema's `examples` are put back from the pydantic model of the same title;
+- an example on a JSON list (a request body or answer that is an array of a schema with examples):
+  the first example of that schema, in a list (models carry their own examples; pena.pagination.Page
+  derives its own from its item's);
 - short operation ids, `<tag>_<function name>` (`operation_id`).
 
 `document_the_wire(app)` wraps `app.openapi`, like `pena.access.publish_policies`."""
@@ -20,6 +26,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from pydantic import PydanticSchemaGenerationError, TypeAdapter
 
 from pena.access import HTTP_METHODS, _routes, policy_of
 
@@ -132,12 +139,55 @@ def _typed_csv(operation: dict[str, Any]) -> None:
                 content[media] = {"schema": {"type": "string"}} | {
                     k: v for k, v in content[media].items() if k != "schema"
                 }
-                content.pop("application/json", None)
+                if "$ref" not in content.get("application/json", {}).get("schema", {}):
+                    content.pop("application/json", None)  # FastAPI's untyped default, not a declared model
 
 
-def refine(document: dict[str, Any], public_operations: dict[tuple[str, str], bool]) -> dict[str, Any]:
+def _list_examples(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    bodies = [operation.get("requestBody", {})] + [
+        response for status, response in operation.get("responses", {}).items() if status.startswith("2")
+    ]
+    for body in bodies:
+        for media in body.get("content", {}).values():
+            schema = media.get("schema", {})
+            ref = schema.get("items", {}).get("$ref") if schema.get("type") == "array" else None
+            examples = schemas.get(str(ref).rsplit("/", 1)[-1], {}).get("examples") if ref else None
+            if examples and "example" not in media and "examples" not in media:
+                media["example"] = [examples[0]]
+
+
+def model_examples(app: FastAPI) -> dict[str, list[Any]]:
+    """The `examples` of every model the app's routes take or answer (nested ones too), by schema
+    title, as pydantic writes them (nulls kept)."""
+    found: dict[str, list[Any]] = {}
+    for context in _routes(app):
+        route = getattr(context, "original_route", context)  # FastAPI >= 0.16x: a RouteContext
+        if not isinstance(route, APIRoute):
+            continue
+        types = [route.response_model, *(r.get("model") for r in route.responses.values() if isinstance(r, dict))]
+        if route.body_field is not None:
+            types.append(route.body_field.field_info.annotation)
+        for kind in types:
+            if kind is None:
+                continue
+            try:
+                schema = TypeAdapter(kind).json_schema()
+            except PydanticSchemaGenerationError:
+                continue
+            for part in [schema, *schema.get("$defs", {}).values()]:
+                if "examples" in part and "title" in part:
+                    found[part["title"]] = part["examples"]
+    return found
+
+
+def refine(
+    document: dict[str, Any],
+    public_operations: dict[tuple[str, str], bool],
+    examples: dict[str, list[Any]] | None = None,
+) -> dict[str, Any]:
     """Rewrites a FastAPI-built document in place (and returns it); `public_operations` maps
-    (METHOD, path) to whether the route is public (None policy counts as authenticated: fail closed)."""
+    (METHOD, path) to whether the route is public (None policy counts as authenticated: fail closed);
+    `examples` (model_examples) restores the models' examples FastAPI stripped the nulls from."""
     components = document.setdefault("components", {})
     components.setdefault("securitySchemes", {})[SCHEME] = {
         "type": "http",
@@ -149,6 +199,9 @@ def refine(document: dict[str, Any], public_operations: dict[tuple[str, str], bo
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas.update(PROBLEM_SCHEMAS)
+    for schema in schemas.values():
+        if "examples" in schema and schema.get("title") in (examples or {}):
+            schema["examples"] = (examples or {})[schema["title"]]
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
             if method not in HTTP_METHODS:
@@ -165,6 +218,7 @@ def refine(document: dict[str, Any], public_operations: dict[tuple[str, str], bo
                 else:  # declared by the route: make sure it carries the problem schema
                     declared.setdefault("content", {}).setdefault(PROBLEM_JSON, {}).setdefault("schema", PROBLEM_REF)
             _typed_csv(operation)
+            _list_examples(operation, schemas)
     return document
 
 
@@ -182,7 +236,7 @@ def document_the_wire(app: FastAPI) -> None:
             for declared in [policy_of(route)]
             for method in route.methods or ()
         }
-        app.openapi_schema = refine(build(), public)
+        app.openapi_schema = refine(build(), public, model_examples(app))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -15,15 +15,29 @@ from pena.problems import PROBLEM_JSON, Problem
 
 schemas = APIRouter(tags=["schemas"])
 SCHEMA_JSON = "application/schema+json"
+SCHEMA_EXAMPLE = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://pena.kemensos.go.id/schemas/participant.status_changed/v1.json",
+    "title": "ParticipantStatusChanged",
+    "type": "object",
+    "properties": {"participant_id": {"type": "string"}, "to_status": {"type": "string"}},
+    "required": ["participant_id", "to_status"],
+}
+
+
+class SchemaJsonResponse(JSONResponse):
+    """A JSON Schema document (documented as application/schema+json only: the route answers nothing else)."""
+
+    media_type = SCHEMA_JSON
 
 
 @schemas.get(
     "/schemas/{name}/v{version}.json",
     summary="JSON Schema of an event type's data (its CloudEvents dataschema URL)",
     dependencies=[public()],
-    response_class=JSONResponse,
+    response_class=SchemaJsonResponse,
     responses={
-        200: {"content": {SCHEMA_JSON: {"schema": {"type": "object"}}}},
+        200: {"content": {SCHEMA_JSON: {"schema": {"type": "object"}, "example": SCHEMA_EXAMPLE}}},
         404: {"description": "not an event type of this process's services", "content": {PROBLEM_JSON: {}}},
     },
 )

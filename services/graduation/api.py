@@ -9,15 +9,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.access import ReachDep, policy
 from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
+from pena.http.tabular import TABULAR_RESPONSES, tabular_response, wanted_format
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
-from services.graduation import appeals, assessments, decisions, policies, reference, statistics
+from services.graduation import appeals, assessments, decisions, policies, reference, relapse, statistics
 from services.graduation.reference_io import parse_rows
 from services.graduation.schemas import (
     AppealCreate,
@@ -33,10 +34,12 @@ from services.graduation.schemas import (
     PovertyLineRead,
     PovertyLineUpdate,
     ReferenceUpsertRead,
+    RelapseRead,
     StatisticsRead,
     VerificationCommand,
 )
 from services.graduation.settings import GraduationSettingsDep
+from services.graduation.statistics import GroupBy
 
 router = APIRouter(prefix="/v1/graduation", tags=["graduation"])
 Session = Annotated[AsyncSession, session_dependency("graduation")]
@@ -49,14 +52,18 @@ Verifier = Annotated[Principal, policy("graduation:verify", "region")]
 Approver = Annotated[Principal, policy("graduation:decide", "region")]
 Appellant = Annotated[Principal, policy("graduation:appeal", "region")]
 
-CSV_OR_JSON = {
-    "requestBody": {
-        "content": {
-            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-            "text/csv": {"schema": {"type": "string"}},
+
+def csv_or_json(row: type[BaseModel], csv_example: str) -> dict[str, Any]:
+    """The request body of a reference upsert: JSON rows of `row`, or the same as CSV with a header."""
+    schema = row.model_json_schema()
+    return {
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": schema}, "example": schema["examples"]},
+                "text/csv": {"schema": {"type": "string"}, "example": csv_example},
+            }
         }
     }
-}
 
 
 async def _once(
@@ -83,7 +90,12 @@ async def _once(
 @router.put(
     "/reference/minimum-wages",
     summary="Upsert UMK (4-digit regency) and UMP (2-digit province) rows per year; JSON rows or text/csv",
-    openapi_extra=CSV_OR_JSON,
+    openapi_extra=csv_or_json(
+        MinimumWageUpdate,
+        "level,region_code,year,amount,source,is_example\n"
+        "umk,1371,2026,3160000,example figure for the API documentation,true\n"
+        "ump,13,2026,2990000,example figure for the API documentation,true\n",
+    ),
 )
 async def put_minimum_wages(
     request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep
@@ -106,7 +118,9 @@ async def get_minimum_wages(
 @router.put(
     "/reference/poverty-lines",
     summary="Upsert extreme-poverty lines per year (rupiah per person per month); JSON rows or text/csv",
-    openapi_extra=CSV_OR_JSON,
+    openapi_extra=csv_or_json(
+        PovertyLineUpdate, "year,amount,source,is_example\n2026,440000,example figure for the API documentation,true\n"
+    ),
 )
 async def put_poverty_lines(
     request: Request, session: Session, principal: PolicyAdmin, clock: ClockDep
@@ -281,6 +295,34 @@ async def get_decision(decision_id: str, session: Session, principal: Reader, re
     )
 
 
+@router.get("/relapses", summary="Relapse cases after graduation (mentoring visits below the poverty line)")
+async def get_relapses(
+    session: Session,
+    principal: Reader,
+    reach: ReachDep,
+    page: Paging,
+    status: Literal["open", "cleared"] | None = None,
+    participant_id: str | None = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
+) -> Page[RelapseRead]:
+    return await relapse.list_relapses(
+        session,
+        principal=principal,
+        reach=reach,
+        status=status,
+        participant_id=participant_id,
+        region=region,
+        page=page,
+    )
+
+
+@router.get("/relapses/{relapse_id}", summary="One relapse case")
+async def get_relapse(relapse_id: str, session: Session, principal: Reader, reach: ReachDep) -> RelapseRead:
+    return RelapseRead.model_validate(
+        await relapse.read_relapse(session, case_id=relapse_id, principal=principal, reach=reach)
+    )
+
+
 @router.post(
     "/decisions/{decision_id}/appeals",
     status_code=201,
@@ -351,26 +393,49 @@ async def post_appeal_decision(
 # ------------------------------------------------------------------ statistics
 
 
-@router.get("/statistics", summary="Ready / graduated / deferred / rejected counts as of a date")
+@router.get(
+    "/statistics",
+    response_model=StatisticsRead,
+    responses=TABULAR_RESPONSES,
+    summary="Ready / graduated / deferred / rejected on a valid date as known at a moment; JSON, CSV or XLSX",
+)
 async def get_statistics(
+    request: Request,
     session: Session,
     settings: SettingsDep,
+    clock: ClockDep,
     principal: Reader,
     reach: ReachDep,
-    as_of: date,
-    group_by: Literal["region", "centre", "business_field", "kind"] | None = None,
+    as_of: Annotated[date, Query(description="valid date: the situation as measured (visit) or decided (effective)")],
+    known_at: Annotated[
+        AwareDatetime | None, Query(description="record time: as the system knew it then (default now)")
+    ] = None,
+    group_by: GroupBy | None = None,
     region: Annotated[str | None, Query(pattern=r"^\d{1,10}$", description="region code prefix")] = None,
     region_digits: Annotated[
-        Literal[2, 4, 6, 10], Query(description="level for group_by=region: 2 province, 4 regency, 6 district")
+        int, Query(description="level for group_by=region: 2 province, 4 regency, 6 district, 10 village")
     ] = 4,
-) -> StatisticsRead:
-    return await statistics.statistics(
+) -> Any:
+    fmt = wanted_format(request)
+    answer = await statistics.statistics(
         session,
         principal=principal,
         reach=reach,
         as_of=as_of,
+        known_at=known_at,
         group_by=group_by,
         region=region,
         region_digits=region_digits,
         settings=settings,
+        clock=clock,
+        export=None if fmt == "json" else fmt,
+    )
+    if fmt == "json":
+        return answer
+    return tabular_response(
+        fmt,
+        filename=f"graduation-statistics-{as_of.isoformat()}",
+        columns=statistics.EXPORT_COLUMNS,
+        rows=statistics.export_rows(answer),
+        min_cell_size=settings.min_cell_size,
     )

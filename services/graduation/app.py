@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pena.definition import ServiceDefinition
 from services.graduation.api import router
-from services.graduation.handlers import HANDLERS, STARTUP
+from services.graduation.handlers import BATCH_HANDLERS, HANDLERS, STARTUP
 from services.graduation.models import GraduationBase, table_registry
 
 __all__ = ["GraduationBase", "definition", "table_registry"]
@@ -15,6 +15,7 @@ definition = ServiceDefinition(
     metadata=table_registry.metadata,
     routers=[router],
     handlers=dict(HANDLERS),
+    batch_handlers=dict(BATCH_HANDLERS),
     on_startup=list(STARTUP),
     description="Graduation: policy and reference data, assessments, four-eyes decisions, appeals, statistics.",
 )

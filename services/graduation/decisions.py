@@ -22,6 +22,7 @@ from pena.settings import Settings
 from services.graduation import queries
 from services.graduation.assessments import read_assessment
 from services.graduation.models import Decision
+from services.graduation.policy import mentoring_follow_ups
 from services.graduation.reads import audit_read, reached
 from services.graduation.schemas import DecisionCommand, DecisionRead
 from services.graduation.settings import GraduationSettings
@@ -117,6 +118,7 @@ async def decide(
         )
     effective: date | None = None
     mentoring_until: date | None = None
+    follow_ups: list[str] = []
     if body.decision == "approve":
         if assessment.verified_at is None:
             raise Problem(
@@ -136,6 +138,7 @@ async def decide(
             raise field_error(
                 "kind", "required_to_approve", "approving needs a kind: sejahtera_mandiri, alamiah or paksa"
             )
+        policy = await queries.get_policy(session, assessment.policy_id)
         if body.kind == "sejahtera_mandiri":
             if assessment.outcome != "ready":
                 raise Problem(
@@ -144,7 +147,6 @@ async def decide(
                     f"the assessment outcome is {assessment.outcome}; sejahtera mandiri needs ready",
                     type_="assessment_not_ready",
                 )
-            policy = await queries.get_policy(session, assessment.policy_id)
             wanted = bool(policy and policy.criteria.get("voluntary_statement_required_for_sejahtera_mandiri"))
             if wanted and not assessment.voluntary_exit_statement:
                 raise Problem(
@@ -155,6 +157,8 @@ async def decide(
                 )
         effective = body.effective_date or business_date(now, settings.business_timezone)
         mentoring_until = _mentoring_until(effective, graduation_settings)
+        # the mentoring visits are policy data: those of the policy version the assessment applied
+        follow_ups = mentoring_follow_ups(policy.criteria if policy else {})
     outcome = {"approve": "approved", "reject": "rejected", "defer": "deferred"}[body.decision]
     decision = Decision(
         id=new_id(),
@@ -166,6 +170,7 @@ async def decide(
         reason=body.reason,
         effective_date=effective,
         mentoring_until=mentoring_until,
+        mentoring_follow_ups=follow_ups,
         decided_by=principal.subject,
         decided_at=now,
         region_code=assessment.region_code,
@@ -203,6 +208,7 @@ async def emit_decided(session: AsyncSession, decision: Decision, now: datetime)
             kind=decision.kind,  # type: ignore[arg-type]
             effective_date=decision.effective_date,
             mentoring_until=decision.mentoring_until,
+            mentoring_follow_ups=decision.mentoring_follow_ups,
             supersedes_decision_id=decision.supersedes_decision_id,
             household_id=family.household_id if family else None,
             kk_token=family.kk_token if family else None,

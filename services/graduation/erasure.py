@@ -7,7 +7,8 @@ and drops the family's figures and free text:
   verifier's notes;
 - decisions: the reason (replaced by ERASED_TEXT: the column is required);
 - appeals: the grounds (ERASED_TEXT) and the resolution reason;
-- the participant read model: the KK token (the household id, a registry id, stays).
+- the participant read model: the KK token (the household id, a registry id, stays);
+- relapse cases (mentoring visits below the poverty line, relapse.py): deleted with their figures.
 
 Idempotent: a redelivered erasure changes nothing. A Monev result of the participant assessed after
 the erasure (arriving late) is erased right after its assessment (handlers.on_monev_completed)."""
@@ -27,6 +28,7 @@ async def erase_participant(session: AsyncSession, *, participant_id: str) -> di
     # the same per-participant lock as an assessment: a Monev result being assessed now finishes first
     await queries.lock_key(session, f"graduation-participant:{participant_id}")
     counts = await queries.erase_participant(session, participant_id, erased_text=ERASED_TEXT)
+    counts["relapse_cases"] = await queries.delete_relapse_cases(session, participant_id)
     # published graduation.assessed / decided events hold the criterion values and the KK token
     counts["published_events"] = await forget_published(session, participant_id)
     if any(counts.values()):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, UniqueConstraint
+from sqlalchemy import DateTime, Index, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -110,6 +110,10 @@ class Decision(GraduationBase, table=True):
     reason: str = Field(max_length=2000)
     effective_date: date | None = None
     mentoring_until: date | None = None
+    # the Monev mentoring visits a graduation schedules (offsets after effective_date, from its policy)
+    mentoring_follow_ups: list[str] = Field(
+        default_factory=list, sa_type=JSONB, sa_column_kwargs={"server_default": text("'[]'::jsonb")}
+    )
     decided_by: str = Field(max_length=200)
     decided_at: datetime = _moment()
     # copied from the assessment so statistics group without joins back into history
@@ -139,6 +143,35 @@ class Appeal(GraduationBase, table=True):
     reversal_decision_id: str | None = Field(default=None, max_length=40)
 
 
+class RelapseCase(GraduationBase, table=True):
+    """A mentoring visit after graduation found income per person below the extreme-poverty line: a case
+    for the case workers. One per Monev task (a corrected survey updates it, or clears it when the
+    corrected income is no longer below the line). Figures only: no name, no notes."""
+
+    __tablename__ = "graduation_relapse_case"
+    __table_args__ = (
+        UniqueConstraint("monev_task_id", name="graduation_relapse_case_task"),
+        Index("graduation_relapse_case_list", "flagged_at", "id"),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    participant_id: str = Field(index=True, max_length=80)
+    decision_id: str | None = Field(default=None, max_length=40)
+    monev_task_id: str = Field(max_length=80)
+    submission_version: int
+    wave: str = Field(max_length=20)
+    visit_date: date
+    region_code: str = Field(index=True, max_length=10)
+    monthly_household_income: int
+    household_size: int
+    income_per_member: int
+    poverty_line: int
+    poverty_line_year: int
+    poverty_line_source: str = Field(max_length=300)
+    status: str = Field(default="open", max_length=20)  # open | cleared (a correction above the line)
+    flagged_at: datetime = _moment()
+    updated_at: datetime = _moment()
+
+
 class ParticipantView(GraduationBase, table=True):
     """What graduation needs to know of a participant, fed by participant.* events."""
 
@@ -146,8 +179,32 @@ class ParticipantView(GraduationBase, table=True):
     participant_id: str = Field(primary_key=True, max_length=80)
     region_code: str | None = Field(default=None, max_length=10)
     status: str | None = Field(default=None, max_length=20)
+    sex: str | None = Field(default=None, max_length=1)  # F | M: statistics by sex
+    birth_year: int | None = None  # statistics by age group
     version: int
     updated_at: datetime = _moment()
     # the family (KPM): the registry's household id and the keyed KK token (blanked on erasure)
     household_id: str | None = Field(default=None, max_length=40)
     kk_token: str | None = Field(default=None, max_length=64)
+
+
+class BatchView(GraduationBase, table=True):
+    """What statistics need of a training batch (its method), fed by training.batch_scheduled."""
+
+    __tablename__ = "graduation_batch_view"
+    batch_id: str = Field(primary_key=True, max_length=80)
+    centre_id: str = Field(max_length=80)
+    method: str = Field(max_length=40)
+    business_field: str = Field(max_length=80)
+    updated_at: datetime = _moment()
+
+
+class ReferenceName(GraduationBase, table=True):
+    """The name of a code statistics group by (a centre, a training method, a business field), as the
+    owning service announced it (training.batch_scheduled); regions are named by pena.regions."""
+
+    __tablename__ = "graduation_reference_name"
+    dimension: str = Field(primary_key=True, max_length=30)  # centre | method | business_field
+    code: str = Field(primary_key=True, max_length=80)
+    name: str = Field(max_length=200)
+    updated_at: datetime = _moment()

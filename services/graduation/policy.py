@@ -11,11 +11,15 @@ from pena.contracts.monev import MonevIndicators
 
 Outcome = Literal["ready", "not_ready", "cannot_assess"]
 
+# Monev mentoring visits after a graduation, as ISO-8601 offsets from the decision's effective date
+DEFAULT_MENTORING_FOLLOW_UPS = ["P6M", "P12M"]
+
 DEFAULT_CRITERIA: dict[str, Any] = {
     "household_income_at_least_umk": True,
     "income_per_member_above_poverty_line_margin": 0.2,
     "business_active_required": True,
     "voluntary_statement_required_for_sejahtera_mandiri": True,
+    "mentoring_follow_ups": DEFAULT_MENTORING_FOLLOW_UPS,
 }
 
 # The voluntary statement decides which kind of graduation may be approved, not readiness itself.
@@ -57,6 +61,20 @@ class ReferenceFigures:
             "minimum_wage": None if self.wage is None else vars(self.wage),
             "poverty_line": None if self.poverty_line is None else vars(self.poverty_line),
         }
+
+
+def mentoring_follow_ups(criteria: dict[str, Any]) -> list[str]:
+    """The mentoring schedule of a policy version; a version published before the key existed gets the
+    default (an explicit empty list means no mentoring visits)."""
+    offsets = criteria.get("mentoring_follow_ups")
+    return list(DEFAULT_MENTORING_FOLLOW_UPS if offsets is None else offsets)
+
+
+def below_poverty_line(income: int, household_size: int, line: PovertyFigure) -> tuple[int, bool]:
+    """Income per person (rounded like the readiness criterion) and whether it is below the line:
+    a graduated family back under the extreme-poverty line has relapsed."""
+    per_member = round(income / household_size)
+    return per_member, per_member < line.amount
 
 
 def rupiah(amount: float) -> str:

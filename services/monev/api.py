@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.access import policy
 from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
+from pena.http.tabular import TABULAR_RESPONSES, tabular_response, wanted_format
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
 from services.monev import assignment, summary, surveys, tasks, views
@@ -25,6 +26,7 @@ from services.monev.schemas import (
     SurveyCreate,
     SurveyRead,
     TaskFilter,
+    TaskKind,
     TaskRead,
     TaskStatus,
     TaskSummaryRead,
@@ -100,6 +102,7 @@ async def list_tasks(
     principal: TaskReader,
     page: Paging,
     status: TaskStatus | None = None,
+    kind: TaskKind | None = None,
     assignee: str | None = None,
     region_prefix: RegionPrefix = None,
     participant_id: str | None = None,
@@ -111,6 +114,7 @@ async def list_tasks(
         principal=principal,
         filters=TaskFilter(
             status=status,
+            kind=kind,
             assignee=assignee,
             region_prefix=region_prefix,
             participant_id=participant_id,
@@ -172,20 +176,37 @@ async def survey_history(
 # ------------------------------------------------------------------ summary
 
 
-@router.get("/summary", response_model=SummaryRead, summary="Completion and results by group (admins and verifiers)")
+@router.get(
+    "/summary",
+    response_model=SummaryRead,
+    responses=TABULAR_RESPONSES,
+    summary="Completion and results by group (admins and verifiers); JSON, CSV or XLSX",
+)
 async def read_summary(
+    request: Request,
     session: Session,
     settings: SettingsDep,
     principal: SummaryReader,
     group_by: Literal["centre", "business_field", "province", "regency", "training_year"] = "centre",
     region_prefix: RegionPrefix = None,
     due_before: AwareDatetime | None = None,
-) -> SummaryRead:
-    return await summary.read_summary(
+) -> Any:
+    fmt = wanted_format(request)
+    answer = await summary.read_summary(
         session,
         principal=principal,
         settings=settings,
         group_by=group_by,
         region_prefix=region_prefix,
         due_before=due_before,
+        export=None if fmt == "json" else fmt,
+    )
+    if fmt == "json":
+        return answer
+    return tabular_response(
+        fmt,
+        filename=f"monev-summary-{group_by}",
+        columns=summary.EXPORT_COLUMNS,
+        rows=[summary.export_row(g) for g in answer.groups],
+        min_cell_size=settings.min_cell_size,
     )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pena.definition import ServiceDefinition
 from services.monev.api import router
-from services.monev.handlers import BATCH_HANDLERS, HANDLERS, JOBS
+from services.monev.handlers import BATCH_HANDLERS, BATCH_JOBS, HANDLERS, JOBS
 from services.monev.models import MonevBase, table_registry
 
 __all__ = ["MonevBase", "definition", "table_registry"]
@@ -17,5 +17,6 @@ definition = ServiceDefinition(
     handlers=dict(HANDLERS),
     batch_handlers=dict(BATCH_HANDLERS),
     jobs=dict(JOBS),
+    batch_jobs=dict(BATCH_JOBS),
     description="Monev: follow-up tasks after training, assignment to facilitators, surveys and results.",
 )

@@ -3,37 +3,19 @@ income) that the Monev measures compare against. A row only moves forward to a n
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.clock import Clock
 from services.monev import queries
 
 
-async def apply_baseline(
-    session: AsyncSession,
-    *,
-    participant_id: str,
-    version: int,
-    region_code: str | None,
-    household_size: int | None,
-    baseline_monthly_income: int | None,
-    clock: Clock,
-    household_id: str | None = None,
-) -> None:
-    """Moves a row forward only: a version not newer than the stored one changes nothing."""
-    now = clock.now()
-    await queries.upsert_baseline(
-        session,
-        {
-            "participant_id": participant_id,
-            "version": version,
-            "updated_at": now,
-            "region_code": region_code,
-            "household_size": household_size,
-            "baseline_monthly_income": baseline_monthly_income,
-            "household_id": household_id,
-        },
-    )
+async def apply_baselines(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """The registry's facts of a batch of events in delivery order, set-based: each row holds the
+    participant id, version, updated_at and the baseline columns. A row moves forward only: a version
+    not newer than the stored one changes nothing."""
+    await queries.upsert_baselines(session, rows)
 
 
 async def forget_baseline(session: AsyncSession, *, participant_id: str, version: int, clock: Clock) -> None:

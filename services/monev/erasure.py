@@ -16,9 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.audit import audit_row, record_audits
 from pena.clock import Clock
 from pena.outbox import forget_published
-from pena.scheduler import cancel_job, lock_jobs
 from services.monev import baselines, queries
-from services.monev.scheduling import due_job_key, overdue_job_key
+from services.monev.scheduling import cancel_tasks
 
 CANCELLING = {"exited": "participant_exited", "erased": "participant_erased"}
 
@@ -51,28 +50,7 @@ async def participant_left(
 
 async def cancel_open_tasks(session: AsyncSession, *, participant_id: str, reason: str, clock: Clock) -> list[str]:
     """Cancels the participant's open tasks and their pending due/overdue jobs; returns their ids."""
-    now = clock.now()
     open_ids = await queries.open_task_ids(session, participant_id)
-    if not open_ids:
-        return []
-    keys = [key for task_id in open_ids for key in (due_job_key(task_id), overdue_job_key(task_id))]
-    # the due/overdue jobs also update these tasks: lock them first, in the scheduler's order
-    await lock_jobs(session, keys)
-    cancelled = await queries.cancel_tasks(session, open_ids, reason=reason, now=now)
-    for task_id in cancelled:
-        await cancel_job(session, due_job_key(task_id), now)
-        await cancel_job(session, overdue_job_key(task_id), now)
-    await record_audits(
-        session,
-        [
-            audit_row(
-                actor=None,
-                action="monev.task.cancelled",
-                subject_type="monev_task",
-                subject_id=task_id,
-                details={"participant_id": participant_id, "reason": reason},
-            )
-            for task_id in cancelled
-        ],
+    return await cancel_tasks(
+        session, open_ids, reason=reason, details={"participant_id": participant_id}, now=clock.now()
     )
-    return cancelled

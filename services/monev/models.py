@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, UniqueConstraint
+from sqlalchemy import DateTime, Index, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -24,14 +24,25 @@ def _moment(nullable: bool = False) -> Any:
 
 
 class MonevTask(MonevBase, table=True):
-    """One follow-up per (participant, batch, wave). status: scheduled -> due -> overdue -> done
-    (done is reachable from due and overdue); an open task (scheduled, due, overdue) is cancelled when
-    its participant exits the programme or is erased (`cancel_reason` says which)."""
+    """One follow-up per (participant, batch, wave), one mentoring visit per (graduation decision, wave).
+    status: scheduled -> due -> overdue -> done (done is reachable from due and overdue); an open task
+    (scheduled, due, overdue) is cancelled when its participant exits the programme or is erased, and an
+    open mentoring task when its graduation is reversed on appeal (`cancel_reason` says which)."""
 
     __tablename__ = "monev_tasks"
-    # redelivered or re-announced completions meet this constraint and change nothing
+    # redelivered or re-announced completions (decisions) meet these unique indexes and change nothing
     __table_args__ = (
-        UniqueConstraint("participant_id", "batch_id", "wave", name="monev_tasks_participant_batch_wave"),
+        Index(
+            "monev_tasks_participant_batch_wave",
+            "participant_id",
+            "batch_id",
+            "wave",
+            unique=True,
+            postgresql_where=text("kind = 'follow_up'"),
+        ),
+        Index(
+            "monev_tasks_decision_wave", "decision_id", "wave", unique=True, postgresql_where=text("kind = 'mentoring'")
+        ),
         Index("monev_tasks_due_id", "due_at", "id"),
         Index("monev_tasks_assignee_due", "assignee", "due_at"),
     )
@@ -44,6 +55,10 @@ class MonevTask(MonevBase, table=True):
     # the participant's village code (from the registry read model), else the batch location's
     region_code: str = Field(max_length=10, index=True)
     wave: str = Field(max_length=20)
+    # follow_up (after training) | mentoring (after graduation: batch, centre, field and training time
+    # are those of the participant's follow-up task; wave is the offset after the decision's effective date)
+    kind: str = Field(default="follow_up", max_length=20, sa_column_kwargs={"server_default": "follow_up"})
+    decision_id: str | None = Field(default=None, max_length=40)  # mentoring: the graduation decision
     training_completed_at: datetime = _moment()
     due_at: datetime = _moment()
     status: str = Field(max_length=12, index=True)
@@ -56,7 +71,9 @@ class MonevTask(MonevBase, table=True):
     created_at: datetime = _moment()
     updated_at: datetime = _moment()
     cancelled_at: datetime | None = _moment(nullable=True)
-    cancel_reason: str | None = Field(default=None, max_length=60)  # participant_exited | participant_erased
+    cancel_reason: str | None = Field(
+        default=None, max_length=60
+    )  # participant_exited | participant_erased | graduation_reversed
 
 
 class MonevSurvey(MonevBase, table=True):
@@ -84,6 +101,9 @@ class MonevSurvey(MonevBase, table=True):
     voluntary_exit_statement: bool
     notes_encrypted: str | None = None  # free text may name people: AES-GCM at rest, never in events
     correction_reason: str | None = Field(default=None, max_length=500)
+    # a visit before the task's due date, accepted with a reason (encrypted like the notes)
+    early: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    early_reason_encrypted: str | None = None
     # computed measures (formula_version says which formulas)
     formula_version: str = Field(max_length=20)
     baseline_monthly_income: int | None = None

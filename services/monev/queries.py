@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, or_, select, update
+from sqlalchemy import Integer, and_, case, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.db import insert_rows
-from pena.readmodel import upsert_if_newer
+from pena.db import insert_rows, update_rows
+from pena.readmodel import upsert_many_if_newer
+from pena.reference.taxonomy import rolled_up
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
 from services.monev.schemas import TaskFilter
 
@@ -29,11 +30,46 @@ async def task_by_id(session: AsyncSession, task_id: str, *, for_update: bool = 
     return (await session.execute(query)).scalars().first()
 
 
+async def move_tasks(session: AsyncSession, rows: list[dict[str, Any]], *, from_status: str) -> list[Any]:
+    """Writes the given columns (among them the new `status`) of the tasks still in `from_status`, in
+    one statement (each row holds `id` and the same columns); the due and overdue jobs. Returns
+    (id, participant_id, wave, kind, due_at, overdue_at) of each task moved; the others are left alone."""
+    table = MonevTask.__table__  # type: ignore[attr-defined]
+    if from_status not in OPEN_STATUSES:
+        raise ValueError(f"not an open status: {from_status!r}")
+    returning = ("id", "participant_id", "wave", "kind", "due_at", "overdue_at")
+    return await update_rows(session, table, rows, key="id", where=f"status = '{from_status}'", returning=returning)
+
+
 async def insert_new_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
     """Inserts the tasks in one statement; a task that exists for (participant, batch, wave) meets
     monev_tasks_participant_batch_wave and is skipped. Returns the ids inserted."""
     table = MonevTask.__table__  # type: ignore[attr-defined]
     return set(await insert_rows(session, table, rows, skip_conflicts=True, returning="id"))
+
+
+async def latest_follow_up_task(session: AsyncSession, participant_id: str) -> MonevTask | None:
+    """The participant's most recently surveyed follow-up task (else the latest one due)."""
+    query = (
+        select(MonevTask)
+        .where(col(MonevTask.participant_id) == participant_id, col(MonevTask.kind) == "follow_up")
+        .order_by(col(MonevTask.done_at).desc().nulls_last(), col(MonevTask.due_at).desc(), col(MonevTask.id))
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def open_mentoring_task_ids(session: AsyncSession, decision_id: str) -> list[str]:
+    query = (
+        select(col(MonevTask.id))
+        .where(
+            col(MonevTask.kind) == "mentoring",
+            col(MonevTask.decision_id) == decision_id,
+            col(MonevTask.status).in_(OPEN_STATUSES),
+        )
+        .order_by(col(MonevTask.id))
+    )
+    return list((await session.execute(query)).scalars().all())
 
 
 async def list_tasks(
@@ -52,6 +88,8 @@ async def list_tasks(
         conditions.append(col(MonevTask.region_code).startswith(scope_region))
     if filters.status:
         conditions.append(col(MonevTask.status) == filters.status)
+    if filters.kind:
+        conditions.append(col(MonevTask.kind) == filters.kind)
     if filters.assignee:
         conditions.append(col(MonevTask.assignee) == filters.assignee)
     if filters.region_prefix:
@@ -178,7 +216,7 @@ def _group_key(group_by: str, business_timezone: str) -> Any:
         case "centre":
             return col(MonevTask.centre_id)
         case "business_field":
-            return col(MonevTask.business_field)
+            return rolled_up(col(MonevTask.business_field))  # a sub-field counts in its field
         case "province":
             return func.substr(col(MonevTask.region_code), 1, 2)
         case "regency":
@@ -209,6 +247,16 @@ async def summary(
             func.count().filter(col(MonevTask.status).in_(CAME_DUE)).label("tasks_due"),
             func.count().filter(is_done).label("tasks_done"),
             func.count().filter(col(MonevTask.status) == "overdue").label("tasks_overdue"),
+            func.count(survey.c.id).label("surveyed"),
+            func.count(func.distinct(col(MonevTask.participant_id))).label("persons"),
+            # a participant whose household monev has not heard of counts as a family of its own
+            func.count(
+                func.distinct(
+                    func.coalesce(
+                        col(BaselineParticipant.household_id), literal("participant:") + col(MonevTask.participant_id)
+                    )
+                )
+            ).label("kpm"),
             income_quartiles.label("income_quartiles"),
             func.avg(case((survey.c.business_status == "active", 1.0), (survey.c.id.is_not(None), 0.0))).label(
                 "business_active_share"
@@ -221,6 +269,7 @@ async def summary(
             survey,
             and_(survey.c.task_id == col(MonevTask.id), survey.c.version == col(MonevTask.submission_version)),
         )
+        .outerjoin(BaselineParticipant, col(BaselineParticipant.participant_id) == col(MonevTask.participant_id))
         .group_by(key)
         .order_by(key)
     )
@@ -235,10 +284,15 @@ async def summary(
 
 
 async def upsert_baseline(session: AsyncSession, row: dict[str, Any]) -> None:
-    """The newer version wins; `row` holds the baseline columns to store (all of them, or the erased ones).
-    The household stays where the event carries none (events older than households, erasure)."""
+    """The newer version wins; `row` holds the baseline columns to store (all of them, or the erased ones)."""
+    await upsert_baselines(session, [row])
+
+
+async def upsert_baselines(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """`upsert_baseline` set-based for a batch of events in delivery order (pena.readmodel)."""
     table = BaselineParticipant.__table__  # type: ignore[attr-defined]
-    await upsert_if_newer(session, table, row, key="participant_id", keep_when_null=("household_id",))
+    # the household stays where the event carries none (events older than households, erasure)
+    await upsert_many_if_newer(session, table, rows, key="participant_id", keep_when_null=("household_id",))
 
 
 # ------------------------------------------------------------------ a participant leaves (exit, erasure)

@@ -16,8 +16,8 @@ from pena.clock import Clock, business_time
 from pena.contracts import MonevDue, MonevOverdue, MonevScheduled, TrainingCompleted
 from pena.durations import add_duration, parse_duration
 from pena.ids import new_id
-from pena.outbox import emit, emit_rows, outbox_row
-from pena.scheduler import job_row, schedule_job, schedule_jobs
+from pena.outbox import emit_rows, outbox_row
+from pena.scheduler import cancel_job, job_row, lock_jobs, schedule_jobs
 from pena.settings import Settings
 from services.monev import queries
 from services.monev.settings import MonevSettings
@@ -25,6 +25,8 @@ from services.monev.settings import MonevSettings
 DUE_JOB = "monev.due"
 OVERDUE_JOB = "monev.overdue"
 AUTO_ASSIGNED = "auto:region"
+FOLLOW_UP = "follow_up"
+MENTORING = "mentoring"
 
 
 def due_job_key(task_id: str) -> str:
@@ -102,6 +104,8 @@ async def schedule_follow_ups(
                     "business_field": completion.business_field,
                     "region_code": region_code,
                     "wave": wave,
+                    "kind": FOLLOW_UP,
+                    "decision_id": None,
                     "training_completed_at": completion.completed_at,
                     "due_at": due_time(completion.completed_at, wave, settings.business_timezone),
                     "status": "scheduled",
@@ -113,11 +117,29 @@ async def schedule_follow_ups(
                 },
             )
     created = await queries.insert_new_tasks(session, [row for _, row in planned.values()])
+    await announce_created(
+        session,
+        [(task, completions[index][1]) for task_id, (index, task) in planned.items() if task_id in created],
+        settings=settings,
+        monev_settings=monev_settings,
+        now=now,
+    )
+    return [task_id for task_id in planned if task_id in created]
+
+
+async def announce_created(
+    session: AsyncSession,
+    created: list[tuple[dict[str, Any], Callable[[], AbstractContextManager[None]]]],
+    *,
+    settings: Settings,
+    monev_settings: MonevSettings,
+    now: datetime,
+) -> None:
+    """For each task just stored (follow-up or mentoring, the same machinery): its due job,
+    `monev.scheduled` and the audit row, written in the context of the event that created it."""
     jobs, events, audits = [], [], []
-    for task_id, (index, task) in planned.items():
-        if task_id not in created:
-            continue
-        completion, in_context = completions[index]
+    for task, in_context in created:
+        task_id = task["id"]
         # the grace period and zone travel with the job: job handlers receive no settings
         jobs.append(
             job_row(
@@ -134,77 +156,130 @@ async def schedule_follow_ups(
         with in_context():
             scheduled = MonevScheduled(
                 task_id=task_id,
-                participant_id=completion.participant_id,
-                batch_id=completion.batch_id,
+                participant_id=task["participant_id"],
+                batch_id=task["batch_id"],
                 wave=task["wave"],
-                training_completed_at=completion.completed_at,
+                training_completed_at=task["training_completed_at"],
                 due_at=task["due_at"],
+                kind=task["kind"],
             )
-            events.append(outbox_row("monev.scheduled", scheduled, subject=completion.participant_id, time=now)[1])
+            events.append(outbox_row("monev.scheduled", scheduled, subject=task["participant_id"], time=now)[1])
             audits.append(
                 audit_row(
                     actor=None,
                     action="monev.task.scheduled",
                     subject_type="monev_task",
                     subject_id=task_id,
-                    details={"wave": task["wave"], "auto_assigned": task["assignee"] is not None},
+                    details={
+                        "wave": task["wave"],
+                        "kind": task["kind"],
+                        "auto_assigned": task["assignee"] is not None,
+                    },
                 )
             )
     await schedule_jobs(session, jobs)
     await emit_rows(session, events)
     await record_audits(session, audits)
-    return [task_id for task_id in planned if task_id in created]
 
 
-async def announce_due(session: AsyncSession, *, task_id: str, grace: str, timezone: str, clock: Clock) -> bool:
-    """Job: the task came due. Marks it, announces it and schedules the overdue check. A task already
-    done (survey submitted right at due time) is not announced. Returns True when announced."""
+DueJob = tuple[str, str, str]  # (task id, grace period, business timezone) of a monev.due job
+
+
+async def announce_due(session: AsyncSession, *, jobs: list[DueJob], clock: Clock) -> list[str]:
+    """Job, set-based for many jobs: the tasks came due. Marks them, announces them (monev.due) and
+    schedules their overdue checks, with one statement per table for all of them. A task no longer
+    scheduled (survey submitted right at due time, or already announced) is left alone. Returns the
+    ids announced."""
     now = clock.now()
-    task = await queries.task_by_id(session, task_id, for_update=True)
-    if task is None or task.status != "scheduled":
-        return False
-    # backfilled tasks (due long ago) come due now: the grace period counts from the announcement
-    grace_from = business_time(max(task.due_at, now), timezone)
-    task.status = "due"
-    task.announced_at = now
-    task.overdue_at = add_duration(grace_from, grace)
-    task.updated_at = now
-    session.add(task)
-    await session.flush()
-    await schedule_job(
-        session, kind=OVERDUE_JOB, key=overdue_job_key(task.id), due_at=task.overdue_at, payload={"task_id": task.id}
-    )
-    await emit(
-        session,
-        "monev.due",
-        MonevDue(task_id=task.id, participant_id=task.participant_id, wave=task.wave, due_at=task.due_at),
-        subject=task.participant_id,
-        time=now,
-    )
-    return True
+    grace_of = {task_id: (grace, timezone) for task_id, grace, timezone in jobs}
+    # the grace period counts from the announcement (backfilled tasks, due long ago, come due now);
+    # a task is never announced before its due time, so that is now (checked below on each task);
+    # computed once per grace period and zone of the pass
+    overdue_at = {terms: add_duration(business_time(now, terms[1]), terms[0]) for terms in set(grace_of.values())}
+    updates = [
+        {"id": task_id, "status": "due", "announced_at": now, "overdue_at": overdue_at[terms], "updated_at": now}
+        for task_id, terms in grace_of.items()
+    ]
+    tasks = await queries.move_tasks(session, updates, from_status="scheduled")
+    early = [task for task in tasks if task.due_at > now]  # a job run before its task's time: from due_at
+    if early:
+        fixed = {t.id: add_duration(business_time(t.due_at, grace_of[t.id][1]), grace_of[t.id][0]) for t in early}
+        await queries.move_tasks(session, [{"id": i, "overdue_at": at} for i, at in fixed.items()], from_status="due")
+        tasks = [task._replace(overdue_at=fixed[task.id]) if task.id in fixed else task for task in tasks]
+    overdue_jobs, events, audits = [], [], []
+    for task in tasks:
+        overdue_jobs.append(
+            job_row(
+                kind=OVERDUE_JOB, key=overdue_job_key(task.id), due_at=task.overdue_at, payload={"task_id": task.id}
+            )
+        )
+        due = MonevDue(
+            task_id=task.id,
+            participant_id=task.participant_id,
+            wave=task.wave,
+            due_at=task.due_at,
+            kind=task.kind,
+        )
+        events.append(outbox_row("monev.due", due, subject=task.participant_id, time=now)[1])
+        audits.append(_status_audit("monev.task.due", task.id, task.wave))
+    await schedule_jobs(session, overdue_jobs)
+    await emit_rows(session, events)
+    await record_audits(session, audits)
+    return [task.id for task in tasks]
 
 
-async def announce_overdue(session: AsyncSession, *, task_id: str, clock: Clock) -> bool:
+async def announce_overdue(session: AsyncSession, *, task_ids: list[str], clock: Clock) -> list[str]:
+    """Job, set-based for many jobs: the grace period passed without a survey. Tasks done in time
+    (the job is normally cancelled then) or already overdue are left alone. Returns the ids announced."""
     now = clock.now()
-    task = await queries.task_by_id(session, task_id, for_update=True)
-    if task is None or task.status != "due":
-        return False  # done in time (the job is normally cancelled then) or already overdue
-    task.status = "overdue"
-    task.updated_at = now
-    session.add(task)
-    await session.flush()
-    assert task.overdue_at is not None
-    await emit(
-        session,
-        "monev.overdue",
-        MonevOverdue(
+    updates = [{"id": task_id, "status": "overdue", "updated_at": now} for task_id in dict.fromkeys(task_ids)]
+    tasks = await queries.move_tasks(session, updates, from_status="due")
+    events, audits = [], []
+    for task in tasks:
+        overdue = MonevOverdue(
             task_id=task.id,
             participant_id=task.participant_id,
             wave=task.wave,
             due_at=task.due_at,
             overdue_at=task.overdue_at,
-        ),
-        subject=task.participant_id,
-        time=now,
+            kind=task.kind,
+        )
+        events.append(outbox_row("monev.overdue", overdue, subject=task.participant_id, time=now)[1])
+        audits.append(_status_audit("monev.task.overdue", task.id, task.wave))
+    await emit_rows(session, events)
+    await record_audits(session, audits)
+    return [task.id for task in tasks]
+
+
+def _status_audit(action: str, task_id: str, wave: str) -> dict[str, Any]:
+    """The audit entry of a status the scheduler gave a task (no actor: the system)."""
+    return audit_row(actor=None, action=action, subject_type="monev_task", subject_id=task_id, details={"wave": wave})
+
+
+async def cancel_tasks(
+    session: AsyncSession, task_ids: list[str], *, reason: str, details: dict[str, Any], now: datetime
+) -> list[str]:
+    """Cancels those of the tasks still open with `reason` (exit, erasure, a reversed graduation) and
+    their pending due/overdue jobs, one audit row each; returns the ids cancelled. The job rows are
+    locked first, in the scheduler's order (a job being run is waited for)."""
+    if not task_ids:
+        return []
+    await lock_jobs(session, [key for task_id in task_ids for key in (due_job_key(task_id), overdue_job_key(task_id))])
+    cancelled = await queries.cancel_tasks(session, task_ids, reason=reason, now=now)
+    for task_id in cancelled:
+        await cancel_job(session, due_job_key(task_id), now)
+        await cancel_job(session, overdue_job_key(task_id), now)
+    await record_audits(
+        session,
+        [
+            audit_row(
+                actor=None,
+                action="monev.task.cancelled",
+                subject_type="monev_task",
+                subject_id=task_id,
+                details=details | {"reason": reason},
+            )
+            for task_id in cancelled
+        ],
     )
-    return True
+    return cancelled

@@ -8,18 +8,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pena.contracts.monev import MonevIndicators, MonevMeasures
 from pena.http.bodies import StrictModel
+from pena.reference.taxonomy import BusinessFieldCode
 
 # province (2), regency/city (4), district (6) or village (10) digits
 REGION_CODE = r"^(\d{2}|\d{4}|\d{6}|\d{10})$"
 TaskStatus = Literal["scheduled", "due", "overdue", "done", "cancelled"]
+TaskKind = Literal["follow_up", "mentoring"]
 Money = Field(ge=0, le=10_000_000_000, description="rupiah; negative amounts are refused")
 
 
 class AssignmentCommand(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"facilitator": "fac-padang-01", "region": None}]})
     facilitator: str = Field(min_length=1, max_length=64, description="subject id of the facilitator")
     region: str | None = Field(
         default=None, pattern=r"^\d{10}$", description="corrects the task's village code (e.g. the family moved)"
@@ -27,11 +30,24 @@ class AssignmentCommand(StrictModel):
 
 
 class FacilitatorRegionCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"subject": "fac-padang-01", "region_prefix": "1371"}]})
     subject: str = Field(min_length=1, max_length=64, description="subject id of the facilitator")
     region_prefix: str = Field(pattern=REGION_CODE, examples=["1371"])
 
 
 class FacilitatorRegionRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "b2c4d6e8-0a1c-4e3a-8b5d-7f9a1c3e5b7d",
+                    "subject": "fac-padang-01",
+                    "region_prefix": "1371",
+                    "created_at": "2026-09-15T01:00:00Z",
+                }
+            ]
+        }
+    )
     id: str
     subject: str
     region_prefix: str
@@ -39,6 +55,29 @@ class FacilitatorRegionRead(BaseModel):
 
 
 class SurveyCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "visit_date": "2027-01-18",
+                    "respondent": "participant",
+                    "business_status": "active",
+                    "business_field": "fashion_menjahit",
+                    "monthly_revenue": 4500000,
+                    "monthly_household_income": 3600000,
+                    "household_size": 4,
+                    "workers_employed": 1,
+                    "business_assets": 7500000,
+                    "savings": 1200000,
+                    "assistance_still_received": ["PKH"],
+                    "welfare_self_assessment": 4,
+                    "voluntary_exit_statement": True,
+                    "notes": "Usaha jahit berjalan; sudah membeli mesin obras dari tabungan",
+                    "correction_reason": None,
+                }
+            ]
+        }
+    )
     visit_date: date
     respondent: str = Field(
         pattern=r"^[a-z][a-z_]{1,39}$",
@@ -46,7 +85,7 @@ class SurveyCreate(StrictModel):
         description="relationship of the respondent to the participant; never a name",
     )
     business_status: Literal["active", "paused", "closed"]
-    business_field: str | None = Field(default=None, max_length=40)
+    business_field: BusinessFieldCode | None = Field(default=None, max_length=40)
     monthly_revenue: int = Money
     monthly_household_income: int = Money
     household_size: int = Field(ge=1, le=50)
@@ -61,6 +100,12 @@ class SurveyCreate(StrictModel):
     notes: str | None = Field(default=None, max_length=4000, description="stored encrypted; never in events")
     correction_reason: str | None = Field(
         default=None, min_length=3, max_length=500, description="required to correct a survey already submitted"
+    )
+    early_reason: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=500,
+        description="required when visit_date lies before the task's due date; the survey is then marked early",
     )
 
     def indicators(self) -> MonevIndicators:
@@ -80,6 +125,47 @@ class SurveyCreate(StrictModel):
 
 
 class SurveyRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "f1a3c5e7-9b2d-4f6a-8c0e-2d4f6a8c0e1b",
+                    "task_id": "e4b6d8f0-1a3c-4e5a-9c7e-0b2d4f6a8c3e",
+                    "version": 1,
+                    "visit_date": "2027-01-18",
+                    "respondent": "participant",
+                    "indicators": {
+                        "business_status": "active",
+                        "business_field": "fashion_menjahit",
+                        "monthly_revenue": 4500000,
+                        "monthly_household_income": 3600000,
+                        "household_size": 4,
+                        "workers_employed": 1,
+                        "business_assets": 7500000,
+                        "savings": 1200000,
+                        "assistance_still_received": ["PKH"],
+                        "welfare_self_assessment": 4,
+                        "voluntary_exit_statement": True,
+                    },
+                    "measures": {
+                        "formula_version": "2026.1",
+                        "baseline_monthly_income": 900000,
+                        "baseline_household_size": 4,
+                        "income_change": 2700000,
+                        "income_per_member": 900000,
+                        "income_per_member_change": 675000,
+                        "welfare_index": 0.74,
+                        "independence_index": 0.68,
+                    },
+                    "notes": "Usaha jahit berjalan; sudah membeli mesin obras dari tabungan",
+                    "notes_withheld": False,
+                    "correction_reason": None,
+                    "submitted_by": "fac-padang-01",
+                    "submitted_at": "2027-01-18T07:40:00Z",
+                }
+            ]
+        }
+    )
     id: str
     task_id: str
     version: int
@@ -92,11 +178,35 @@ class SurveyRead(BaseModel):
         default=False, description="true when the survey has notes that this caller's scope may not read"
     )
     correction_reason: str | None
+    early: bool = Field(default=False, description="visited before the task's due date (with early_reason)")
+    early_reason: str | None = Field(default=None, description="shown to the callers who may read the notes")
     submitted_by: str
     submitted_at: datetime
 
 
 class TaskSummaryRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "e4b6d8f0-1a3c-4e5a-9c7e-0b2d4f6a8c3e",
+                    "participant_id": "6f1c2a4e-8b3d-4c59-9e2f-1a7b5c3d9e10",
+                    "batch_id": "9a7b6c5d-4e3f-4a2b-8c1d-0e9f8a7b6c5d",
+                    "centre_id": "0c8e5b1a-3f2d-4e6a-9b7c-5d4e3f2a1b0c",
+                    "business_field": "fashion_menjahit",
+                    "region_code": "1371011001",
+                    "wave": "P3M",
+                    "training_completed_at": "2026-10-16T02:00:00Z",
+                    "due_at": "2027-01-16T02:00:00Z",
+                    "status": "done",
+                    "assignee": "fac-padang-01",
+                    "overdue_at": None,
+                    "done_at": "2027-01-18T07:40:00Z",
+                    "submission_version": 1,
+                }
+            ]
+        }
+    )
     id: str
     participant_id: str
     batch_id: str
@@ -104,6 +214,8 @@ class TaskSummaryRead(BaseModel):
     business_field: str
     region_code: str
     wave: str
+    kind: TaskKind = Field(description="follow_up (after training) or mentoring (after graduation)")
+    decision_id: str | None = Field(description="mentoring: the graduation decision it follows")
     training_completed_at: datetime
     due_at: datetime
     status: TaskStatus
@@ -112,11 +224,72 @@ class TaskSummaryRead(BaseModel):
     done_at: datetime | None
     submission_version: int
     cancel_reason: str | None = Field(
-        default=None, description="why an open task was cancelled: participant_exited or participant_erased"
+        default=None,
+        description="why an open task was cancelled: participant_exited, participant_erased or graduation_reversed",
     )
 
 
 class TaskRead(TaskSummaryRead):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "e4b6d8f0-1a3c-4e5a-9c7e-0b2d4f6a8c3e",
+                    "participant_id": "6f1c2a4e-8b3d-4c59-9e2f-1a7b5c3d9e10",
+                    "batch_id": "9a7b6c5d-4e3f-4a2b-8c1d-0e9f8a7b6c5d",
+                    "centre_id": "0c8e5b1a-3f2d-4e6a-9b7c-5d4e3f2a1b0c",
+                    "business_field": "fashion_menjahit",
+                    "region_code": "1371011001",
+                    "wave": "P3M",
+                    "training_completed_at": "2026-10-16T02:00:00Z",
+                    "due_at": "2027-01-16T02:00:00Z",
+                    "status": "done",
+                    "assignee": "fac-padang-01",
+                    "overdue_at": None,
+                    "done_at": "2027-01-18T07:40:00Z",
+                    "submission_version": 1,
+                    "announced_at": "2027-01-16T02:00:05Z",
+                    "created_at": "2026-10-16T02:00:03Z",
+                    "updated_at": "2027-01-18T07:40:00Z",
+                    "result": {
+                        "id": "f1a3c5e7-9b2d-4f6a-8c0e-2d4f6a8c0e1b",
+                        "task_id": "e4b6d8f0-1a3c-4e5a-9c7e-0b2d4f6a8c3e",
+                        "version": 1,
+                        "visit_date": "2027-01-18",
+                        "respondent": "participant",
+                        "indicators": {
+                            "business_status": "active",
+                            "business_field": "fashion_menjahit",
+                            "monthly_revenue": 4500000,
+                            "monthly_household_income": 3600000,
+                            "household_size": 4,
+                            "workers_employed": 1,
+                            "business_assets": 7500000,
+                            "savings": 1200000,
+                            "assistance_still_received": ["PKH"],
+                            "welfare_self_assessment": 4,
+                            "voluntary_exit_statement": True,
+                        },
+                        "measures": {
+                            "formula_version": "2026.1",
+                            "baseline_monthly_income": 900000,
+                            "baseline_household_size": 4,
+                            "income_change": 2700000,
+                            "income_per_member": 900000,
+                            "income_per_member_change": 675000,
+                            "welfare_index": 0.74,
+                            "independence_index": 0.68,
+                        },
+                        "notes": "Usaha jahit berjalan; sudah membeli mesin obras dari tabungan",
+                        "notes_withheld": False,
+                        "correction_reason": None,
+                        "submitted_by": "fac-padang-01",
+                        "submitted_at": "2027-01-18T07:40:00Z",
+                    },
+                }
+            ]
+        }
+    )
     announced_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -128,6 +301,7 @@ class TaskFilter:
     """The filters of a task list (query parameters), as the query applies them."""
 
     status: str | None = None
+    kind: str | None = None
     assignee: str | None = None
     region_prefix: str | None = None
     participant_id: str | None = None
@@ -143,10 +317,17 @@ class QuartileSummary(BaseModel):
 
 class SummaryGroupRead(BaseModel):
     group: str | None
+    name: str | None = Field(default=None, description="the group's name (Kemendagri for province and regency)")
     tasks_total: int
     tasks_due: int = Field(description="tasks that have come due (due, overdue or done)")
     tasks_done: int
     tasks_overdue: int
+    persons: int = Field(description="participants with a task in the group")
+    kpm: int = Field(
+        description="families (KPM) with a task in the group: distinct registry households (a participant"
+        " whose household monev has not heard of counts as its own family)"
+    )
+    surveyed: int = Field(description="tasks with a survey in force: the base of the survey figures below")
     completion_rate: float | None = Field(description="done / come due")
     income_change: QuartileSummary = Field(description="rupiah per month against baseline, latest surveys")
     business_active_share: float | None = Field(description="share of surveyed businesses still active")
@@ -155,6 +336,30 @@ class SummaryGroupRead(BaseModel):
 
 
 class SummaryRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "group_by": "centre",
+                    "formula_version": "2026.1",
+                    "groups": [
+                        {
+                            "group": "0c8e5b1a-3f2d-4e6a-9b7c-5d4e3f2a1b0c",
+                            "tasks_total": 118,
+                            "tasks_due": 96,
+                            "tasks_done": 81,
+                            "tasks_overdue": 15,
+                            "completion_rate": 0.84,
+                            "income_change": {"q1": 350000.0, "median": 900000.0, "q3": 1650000.0},
+                            "business_active_share": 0.79,
+                            "welfare_index_mean": 0.63,
+                            "independence_index_mean": 0.58,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     group_by: str
     formula_version: str
     groups: list[SummaryGroupRead]

@@ -40,6 +40,22 @@ def _validate_visit(visit_date: date, task: MonevTask, *, clock: Clock, settings
         raise field_error("visit_date", "visit_in_future", f"visit_date must not be after today ({today.isoformat()})")
 
 
+def visit_is_early(visit_date: date, early_reason: str | None, task: MonevTask, *, settings: Settings) -> bool:
+    """The visit rule: a wave's visit falls on or after the task's due date (in the business calendar);
+    an earlier visit counts only with an `early_reason` and is then stored and announced as early."""
+    due_on = business_date(task.due_at, settings.business_timezone)
+    if visit_date >= due_on:
+        return False
+    if not early_reason:
+        raise field_error(
+            "early_reason",
+            "required_for_early_visit",
+            f"visit_date lies before the task's due date ({due_on.isoformat()}): "
+            "an early visit needs early_reason, or visit on or after the due date",
+        )
+    return True
+
+
 async def submit_survey(
     session: AsyncSession, *, principal: Principal, clock: Clock, settings: Settings, task_id: str, data: SurveyCreate
 ) -> tuple[MonevTask, MonevSurvey]:
@@ -54,7 +70,7 @@ async def submit_survey(
         raise Problem(
             409,
             "Task cancelled",
-            f"the task was cancelled ({task.cancel_reason}): the participant left the programme",
+            f"the task was cancelled ({task.cancel_reason}): no survey is taken",
             type_="task_cancelled",
         )
     if task.due_at > now:
@@ -66,6 +82,7 @@ async def submit_survey(
             due_at=task.due_at.isoformat(),
         )
     _validate_visit(data.visit_date, task, clock=clock, settings=settings)
+    early = visit_is_early(data.visit_date, data.early_reason, task, settings=settings)
     correcting = task.submission_version > 0
     if correcting and not data.correction_reason:
         raise Problem(
@@ -82,6 +99,8 @@ async def submit_survey(
         measures.Baseline(
             monthly_income=known.baseline_monthly_income if known else None,
             household_size=known.household_size if known else None,
+            # Monev's waves follow the training and come before the graduation decision
+            exit_decided=False,
         ),
     )
     version = task.submission_version + 1
@@ -92,6 +111,12 @@ async def submit_survey(
         visit_date=data.visit_date,
         respondent=data.respondent,
         notes_encrypted=FieldCipher(settings.field_encryption_key).encrypt(data.notes) if data.notes else None,
+        early=early,
+        early_reason_encrypted=(
+            FieldCipher(settings.field_encryption_key).encrypt(data.early_reason)
+            if early and data.early_reason
+            else None
+        ),
         correction_reason=data.correction_reason if correcting else None,
         submitted_by=principal.subject,
         submitted_at=now,
@@ -122,7 +147,7 @@ async def submit_survey(
         subject_type="monev_task",
         subject_id=task.id,
         purpose="monev follow-up",
-        details={"version": version, "formula_version": result.formula_version},
+        details={"version": version, "formula_version": result.formula_version, "early": early},
     )
     return task, survey
 
@@ -144,10 +169,13 @@ def _completed_event(
         region_code=task.region_code,
         wave=task.wave,
         visit_date=survey.visit_date,
+        early=survey.early,
         submission_version=survey.version,
         indicators=indicators,
         measures=result,
         completed_at=now,
+        kind=task.kind,  # type: ignore[arg-type]
+        decision_id=task.decision_id,
     )
 
 

@@ -34,6 +34,12 @@ def decrypt_notes(survey: MonevSurvey, settings: Settings) -> str | None:
     return FieldCipher(settings.field_encryption_key).decrypt(survey.notes_encrypted)
 
 
+def decrypt_early_reason(survey: MonevSurvey, settings: Settings) -> str | None:
+    if survey.early_reason_encrypted is None:
+        return None
+    return FieldCipher(settings.field_encryption_key).decrypt(survey.early_reason_encrypted)
+
+
 def indicators_of(survey: MonevSurvey) -> measures.MonevIndicators:
     return measures.MonevIndicators(**{name: getattr(survey, name) for name in measures.MonevIndicators.model_fields})
 
@@ -55,6 +61,8 @@ def survey_read(survey: MonevSurvey, settings: Settings, *, with_notes: bool) ->
         notes=decrypt_notes(survey, settings) if with_notes else None,
         notes_withheld=withheld,
         correction_reason=survey.correction_reason,
+        early=survey.early,
+        early_reason=decrypt_early_reason(survey, settings) if with_notes else None,
         submitted_by=survey.submitted_by,
         submitted_at=survey.submitted_at,
     )
@@ -85,6 +93,9 @@ def summary_group_read(row: dict[str, Any]) -> SummaryGroupRead:
         tasks_due=due,
         tasks_done=done,
         tasks_overdue=int(row["tasks_overdue"]),
+        persons=int(row["persons"]),
+        kpm=int(row["kpm"]),
+        surveyed=int(row["surveyed"]),
         completion_rate=round(done / due, 4) if due else None,
         income_change=QuartileSummary(q1=quartiles[0], median=quartiles[1], q3=quartiles[2]),
         business_active_share=rounded(row["business_active_share"]),

@@ -15,6 +15,7 @@ from pena.access import region_prefix as plain_prefix
 from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.http.openapi import CsvResponse
+from pena.http.tabular import XLSX_MEDIA_TYPE, Column, tabular_response
 from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
 from pena.imports import file_sha256
 from pena.pagination import Page, Paging
@@ -24,6 +25,7 @@ from services.participants import changes, erasure, exports, households, imports
 from services.participants.etag import etag
 from services.participants.models import ImportJob, Participant
 from services.participants.schemas import (
+    IMPORT_CSV_EXAMPLE,
     BusinessField,
     ChangeRead,
     ErasureCommand,
@@ -159,6 +161,20 @@ async def export_participants(
     )
 
 
+@router.get(
+    "/export.xlsx",
+    summary="XLSX export with the list's filters (NIK masked without participants:read_nik)",
+    response_class=Response,
+    responses={200: {"content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def export_participants_xlsx(
+    session: Session, settings: SettingsDep, principal: Exporter, filters: Filters
+) -> Response:
+    rows = await exports.participants_rows(session, principal=principal, settings=settings, filters=filters)
+    columns = [Column(c) for c in exports.EXPORT_COLUMNS]
+    return tabular_response("xlsx", filename="participants", columns=columns, rows=rows)
+
+
 @router.post(
     "/lookup", response_model=ParticipantRead, summary="Find a participant by NIK (in the body, never the URL)"
 )
@@ -204,6 +220,7 @@ def _import_read(job: ImportJob) -> dict[str, Any]:
     status_code=202,
     response_model=ImportRead,
     summary="Bulk registration from a CSV or XLSX (background job)",
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"example": {"file": IMPORT_CSV_EXAMPLE}}}}},
 )
 async def start_import(
     session: Session,

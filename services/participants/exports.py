@@ -1,15 +1,18 @@
-"""The CSV export of the participant list (the list's filters, the caller's reach; scope
-participants:export). Every cell a spreadsheet would read as a formula is neutralised, and every
-exported participant gets its own audit row (written in one statement by the list read)."""
+"""The CSV and XLSX exports of the participant list (the list's filters, the caller's reach; scope
+participants:export; XLSX through pena.http.tabular: a list of persons, nothing suppressed). Every
+cell a spreadsheet would read as a formula is neutralised, and every exported participant gets its own
+audit row (written in one statement by the list read)."""
 
 from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal
+from pena.http.tabular import cell as cell  # formula-safe cells, the kernel's (shared with every export)
 from pena.settings import Settings
 from services.participants.reads import ParticipantFilter, list_participants
 from services.participants.views import view
@@ -30,27 +33,28 @@ EXPORT_COLUMNS = (
 )
 
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""Cell starts a spreadsheet treats as a formula (OWASP, CSV injection)."""
-
-
-def cell(value: object) -> str:
-    """A CSV cell that a spreadsheet shows as text: a value starting like a formula gets a leading `'`."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+async def participants_rows(
+    session: AsyncSession, *, principal: Principal, settings: Settings, filters: ParticipantFilter
+) -> list[dict[str, Any]]:
+    """The exported participants as the caller may see them (NIK masked without participants:read_nik),
+    one audit row per subject."""
+    rows = await list_participants(
+        session, principal=principal, filters=filters, after=None, limit=EXPORT_LIMIT, action="participant.export"
+    )
+    seen_rows = []
+    for participant in rows[:EXPORT_LIMIT]:
+        seen = view(participant, principal=principal, settings=settings)
+        seen["assistance_programmes"] = ";".join(seen["assistance_programmes"])
+        seen_rows.append({c: seen[c] for c in EXPORT_COLUMNS})
+    return seen_rows
 
 
 async def participants_csv(
     session: AsyncSession, *, principal: Principal, settings: Settings, filters: ParticipantFilter
 ) -> str:
-    rows = await list_participants(
-        session, principal=principal, filters=filters, after=None, limit=EXPORT_LIMIT, action="participant.export"
-    )
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
-    for participant in rows[:EXPORT_LIMIT]:
-        seen = view(participant, principal=principal, settings=settings)
-        seen["assistance_programmes"] = ";".join(seen["assistance_programmes"])
+    for seen in await participants_rows(session, principal=principal, settings=settings, filters=filters):
         writer.writerow([cell(seen[c]) for c in EXPORT_COLUMNS])
     return out.getvalue()

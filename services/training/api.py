@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,12 +13,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.access import policy
 from pena.access import region_prefix as plain_prefix
 from pena.auth import Principal
-from pena.http.deps import ClockDep, session_dependency
+from pena.http.deps import ClockDep, SettingsDep, session_dependency
+from pena.http.tabular import TABULAR_RESPONSES, tabular_response, wanted_format
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
 from services.training import reference, service
 from services.training.models import Enrolment
+from services.training.roster import EXPORT_COLUMNS
 from services.training.schemas import (
+    REFERENCE_DATA_EXAMPLE,
     AttendanceCommand,
     AttendanceRead,
     BatchCreate,
@@ -31,6 +34,7 @@ from services.training.schemas import (
     CloseResultRead,
     EnrolmentCreate,
     EnrolmentRead,
+    EntryPolicyRead,
     RosterRead,
     WithdrawalCommand,
 )
@@ -102,9 +106,14 @@ async def get_centre(centre_id: str, session: Session, principal: Reader) -> Cen
 # ------------------------------------------------------------------ batches
 
 
-@batches.get("/reference-data", summary="Business fields, methods and modules (extensible reference data)")
+@batches.get(
+    "/reference-data",
+    summary="Business fields, methods and modules (extensible reference data)",
+    responses={200: {"content": {"application/json": {"example": REFERENCE_DATA_EXAMPLE}}}},
+)
 async def reference_data(_: ReferenceReader) -> dict[str, Any]:
     return {
+        "business_fields_version": reference.BUSINESS_FIELDS_VERSION,
         "business_fields": [
             {"code": code, "label": label, "parent": parent}
             for code, (label, parent) in reference.BUSINESS_FIELDS.items()
@@ -114,6 +123,15 @@ async def reference_data(_: ReferenceReader) -> dict[str, Any]:
         "statuses": list(reference.BATCH_STATUSES),
         "default_min_attendance_rate": reference.DEFAULT_MIN_ATTENDANCE_RATE,
     }
+
+
+@batches.get(
+    "/reference-data/entry-policies",
+    response_model=list[EntryPolicyRead],
+    summary="Entry-rule policy versions checked at enrolment, oldest first",
+)
+async def entry_policies(session: Session, _: ReferenceReader) -> list[EntryPolicyRead]:
+    return await service.entry_policies(session)
 
 
 @batches.post("", status_code=201, response_model=BatchRead, summary="Schedule a batch (angkatan) at a centre")
@@ -180,6 +198,7 @@ async def enrol(
     body: EnrolmentCreate,
     session: Session,
     clock: ClockDep,
+    settings: SettingsDep,
     principal: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -191,6 +210,8 @@ async def enrol(
             batch_id=batch_id,
             participant_id=body.participant_id,
             override_reason=body.override_reason,
+            exit_agreement=body.exit_agreement,
+            business_timezone=settings.business_timezone,
         )
         return 201, _enrolment_read(enrolment).model_dump(mode="json")
 
@@ -257,6 +278,22 @@ async def close_batch(
     return outcome.result
 
 
-@batches.get("/{batch_id}/roster", response_model=RosterRead, summary="Participants with attendance rates and outcomes")
-async def roster(batch_id: str, session: Session, principal: Reader) -> RosterRead:
-    return await service.roster(session, principal=principal, batch_id=batch_id)
+@batches.get(
+    "/{batch_id}/roster",
+    response_model=RosterRead,
+    responses=TABULAR_RESPONSES,
+    summary="Participants with attendance rates and outcomes; JSON, CSV or XLSX",
+)
+async def roster(batch_id: str, request: Request, session: Session, principal: Reader) -> Any:
+    fmt = wanted_format(request)
+    answer = await service.roster(
+        session, principal=principal, batch_id=batch_id, export=None if fmt == "json" else fmt
+    )
+    if fmt == "json":
+        return answer
+    return tabular_response(
+        fmt,
+        filename=f"roster-{answer.batch_id}",
+        columns=EXPORT_COLUMNS,
+        rows=[entry.model_dump() for entry in answer.items],
+    )

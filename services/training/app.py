@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pena.definition import ServiceDefinition
 from services.training.api import batches, centres
-from services.training.handlers import HANDLERS
+from services.training.handlers import BATCH_HANDLERS, HANDLERS
 from services.training.models import TrainingBase, table_registry
 
 __all__ = ["TrainingBase", "definition", "table_registry"]
@@ -15,5 +15,6 @@ definition = ServiceDefinition(
     metadata=table_registry.metadata,
     routers=[centres, batches],
     handlers=dict(HANDLERS),
+    batch_handlers=dict(BATCH_HANDLERS),
     description="Training centres, batches (angkatan), enrolment, attendance and completion.",
 )

@@ -15,17 +15,18 @@ from pena.ids import new_id
 from pena.outbox import emit
 from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.problems import Problem, field_error
+from pena.reference.taxonomy import business_field_errors
 from services.training import queries
 from services.training.models import Batch, BatchSession
 from services.training.outcomes import drop_all_enrolled
-from services.training.reference import BUSINESS_FIELDS, MODULES, TRANSITIONS
+from services.training.reference import BUSINESS_FIELDS, METHODS, MODULES, TRANSITIONS
 from services.training.schemas import BatchCreate, BatchRead, BatchSummaryRead, SessionRead
 from services.training.visibility import load_batch, load_centre, reachable_centres
 
 
 def _validate_batch(data: BatchCreate) -> None:
-    if data.business_field not in BUSINESS_FIELDS:
-        raise field_error("business_field", "one_of", f"business_field must be one of {', '.join(BUSINESS_FIELDS)}")
+    if errors := business_field_errors(data.business_field):  # the kernel taxonomy's one rule
+        raise field_error(errors[0]["field"], errors[0]["rule"], errors[0]["message"])
     for i, module in enumerate(data.modules):
         if module not in MODULES:
             raise field_error(f"modules.{i}", "one_of", f"module must be one of {', '.join(MODULES)}")
@@ -80,6 +81,9 @@ async def create_batch(session: AsyncSession, *, principal: Principal, clock: Cl
             end_date=batch.end_date,
             region_code=batch.region_code,
             capacity=batch.capacity,
+            centre_name=centre.name,
+            method_name=METHODS.get(batch.method),
+            business_field_name=BUSINESS_FIELDS[batch.business_field][0],
         ),
         subject=batch.id,
         time=now,

@@ -1,5 +1,6 @@
-"""Enrolment of a participant in a batch (who may enrol: the regions the centre serves, an admin's
-audited override; the seat count under concurrency) and withdrawal."""
+"""Enrolment of a participant in a batch (who may enrol: the regions the centre serves, the entry rules
+of the policy version in force (entry_rules.py), an admin's audited override of either; the seat count
+under concurrency) and withdrawal."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.access import Reach, covers_region, reach_of, region_code
 from pena.audit import record_audit
 from pena.auth import Principal
-from pena.clock import Clock
+from pena.clock import Clock, business_date
 from pena.contracts import TrainingEnrolled
 from pena.ids import new_id
 from pena.outbox import emit
 from pena.problems import Problem, field_error, not_found
 from services.training import queries
+from services.training.entry_rules import entry_rules_problem, failed_rules, no_policy_problem
 from services.training.models import Enrolment, TrainingCentre
 from services.training.outcomes import emit_dropped, set_outcome
 from services.training.reference import ENROLLABLE_PARTICIPANT_STATUSES, ENROLMENT_OPEN_STATUSES
@@ -56,7 +58,8 @@ def _check_override(principal: Principal, override_reason: str | None) -> None:
         raise Problem(
             403,
             "Forbidden",
-            "only an admin may enrol a participant from outside the centre's regions (override_reason)",
+            "only an admin may override (override_reason): enrol a participant from outside the centre's "
+            "regions or despite failed entry rules",
             type_="override_not_allowed",
         )
     if IDENTITY_NUMBER.search(override_reason):
@@ -73,11 +76,15 @@ async def enrol(
     batch_id: str,
     participant_id: str,
     override_reason: str | None = None,
+    exit_agreement: bool = False,
+    business_timezone: str,
 ) -> Enrolment:
-    """Enrols a participant of the regions the batch's centre serves; an admin may enrol one from
-    elsewhere with an `override_reason` (audited). Whether an id outside the caller's sight exists,
-    and its status, is never told: see `_participant_unknown`."""
+    """Enrols a participant of the regions the batch's centre serves who meets the entry rules of the
+    policy in force; an admin may enrol one from elsewhere, or one failing entry rules, with an
+    `override_reason` (audited with the rules overridden). Whether an id outside the caller's sight
+    exists, and its status, is never told: see `_participant_unknown`."""
     _check_override(principal, override_reason)
+    now = clock.now()
     reach = reach_of(principal)
     # the row lock makes concurrent enrolments in one batch take turns: the seat count cannot overshoot
     batch = await load_batch(session, reach=reach, batch_id=batch_id, for_update=True)
@@ -109,6 +116,14 @@ async def enrol(
             "required_out_of_region",
             "the participant lives outside the regions this centre serves: an admin enrols them only with a reason",
         )
+    on = business_date(now, business_timezone)
+    entry_policy = await queries.entry_policy_in_force(session, on)
+    if entry_policy is None:
+        raise no_policy_problem(on)
+    failed = failed_rules(entry_policy, known, exit_agreement=exit_agreement, on=on)
+    if failed and override_reason is None:
+        raise entry_rules_problem(entry_policy, failed, participant_id)
+    overridden = list(dict.fromkeys(e["rule"] for e in failed))
     existing = await queries.enrolment(session, batch.id, participant_id)
     if existing is not None:
         raise Problem(
@@ -120,9 +135,15 @@ async def enrol(
         )
     if await queries.enrolled_count(session, batch.id) >= batch.capacity:
         raise Problem(409, "Conflict", f"the batch is full ({batch.capacity} seats)", type_="batch_full")
-    now = clock.now()
     enrolment = Enrolment(
-        id=new_id(), batch_id=batch.id, participant_id=participant_id, status="enrolled", enrolled_at=now
+        id=new_id(),
+        batch_id=batch.id,
+        participant_id=participant_id,
+        status="enrolled",
+        enrolled_at=now,
+        policy_version=entry_policy.version,
+        exit_agreement=exit_agreement,
+        overridden_rules=overridden,
     )
     try:
         async with session.begin_nested():
@@ -137,13 +158,15 @@ async def enrol(
         subject=participant_id,
         time=now,
     )
-    details: dict[str, Any] = {"batch_id": batch.id}
+    details: dict[str, Any] = {"batch_id": batch.id, "policy_version": entry_policy.version}
     if not served:  # the admin's override, with its reason
         details |= {
             "out_of_region": True,
             "override_reason": override_reason,
             "centre_region": centre.region_code if centre else None,
         }
+    if overridden:  # the admin enrolled despite failed entry rules: which, and why
+        details |= {"entry_rules_overridden": overridden, "override_reason": override_reason}
     await record_audit(
         session,
         actor=principal,

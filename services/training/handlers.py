@@ -17,21 +17,36 @@ ParticipantEvent = ParticipantRegistered | ParticipantUpdated | ParticipantStatu
 
 
 async def on_participant_facts(session: AsyncSession, delivery: Delivery) -> None:
-    facts: ParticipantRegistered | ParticipantUpdated = delivery.payload
-    row = {"status": facts.status, "region_code": facts.region_code}
-    await queries.upsert_eligible_participant(session, _versioned(facts, delivery) | row)
-
-
-def _versioned(facts: ParticipantEvent, delivery: Delivery) -> dict[str, Any]:
-    """The row's key, the event's version and when it was applied."""
-    return {"participant_id": facts.participant_id, "version": facts.version, "updated_at": delivery.clock.now()}
+    await on_participant_events(session, [delivery])
 
 
 async def on_participant_status_changed(session: AsyncSession, delivery: Delivery) -> None:
-    # carries no region: a status change seen before the registration still records the status;
-    # the region fills in when a newer registered/updated event brings it
-    change: ParticipantStatusChanged = delivery.payload
-    await queries.upsert_eligible_participant(session, _versioned(change, delivery) | {"status": change.to_status})
+    await on_participant_events(session, [delivery])
+
+
+async def on_participant_events(session: AsyncSession, deliveries: list[Delivery]) -> None:
+    """The set-based form the Kafka consumer uses for a fetched run of participant.* events: one
+    read-model upsert for the run (pena.readmodel: the same outcome as one by one, in order)."""
+    await queries.upsert_eligible_participants(session, [_row(d) for d in deliveries])
+
+
+def _row(delivery: Delivery) -> dict[str, Any]:
+    """The row's key, the event's version, when it was applied and the columns the event carries.
+    A status change carries no region: seen before the registration it still records the status;
+    the region fills in when a newer registered/updated event brings it."""
+    event: ParticipantEvent = delivery.payload
+    row = {"participant_id": event.participant_id, "version": event.version, "updated_at": delivery.clock.now()}
+    if isinstance(event, ParticipantStatusChanged):
+        return row | {"status": event.to_status}
+    return row | {
+        "status": event.status,
+        "region_code": event.region_code,
+        # the facts the entry rules read (services/training/entry_rules.py)
+        "birth_year": event.birth_year,
+        "business_field": event.business_field,
+        "assistance_programmes": list(event.assistance_programmes),
+        "dtsen_decile": event.dtsen_decile,
+    }
 
 
 HANDLERS = {
@@ -39,3 +54,4 @@ HANDLERS = {
     "participant.updated": on_participant_facts,
     "participant.status_changed": on_participant_status_changed,
 }
+BATCH_HANDLERS = dict.fromkeys(HANDLERS, on_participant_events)

@@ -80,6 +80,10 @@ class Enrolment(TrainingBase, table=True):
     outcome_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     sessions_attended: int | None = None
     attendance_rate: float | None = None
+    # the entry-policy version the enrolment was checked against, and the rules an admin overrode
+    policy_version: str | None = Field(default=None, max_length=20)
+    exit_agreement: bool | None = None  # the family's agreement to leave assistance on graduation, as sent
+    overridden_rules: list[str] | None = Field(default=None, sa_type=JSONB)
 
 
 class Attendance(TrainingBase, table=True):
@@ -98,5 +102,24 @@ class EligibleParticipant(TrainingBase, table=True):
     participant_id: str = Field(primary_key=True, max_length=64)
     status: str = Field(max_length=20)
     region_code: str | None = Field(default=None, sa_column=Column(String(10), nullable=True))
+    # the facts the entry rules read (participant.registered / participant.updated)
+    birth_year: int | None = None
+    business_field: str | None = Field(default=None, max_length=40)
+    assistance_programmes: list[str] | None = Field(default=None, sa_type=JSONB)
+    dtsen_decile: int | None = None
     version: int
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class EntryPolicy(TrainingBase, table=True):
+    """A version of the entry rules checked at enrolment (services/training/entry_rules.py): the version
+    whose effective_from is the latest on or before the enrolment's business date applies. Versions are
+    added, never changed (an enrolment records the version it was checked against)."""
+
+    __tablename__ = "entry_policies"
+
+    version: str = Field(primary_key=True, max_length=20)
+    effective_from: date = Field(sa_column_kwargs={"unique": True})
+    parameters: dict = Field(sa_type=JSONB)
+    source: str = Field(max_length=300)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))

@@ -10,13 +10,14 @@ from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.readmodel import upsert_if_newer
+from pena.readmodel import upsert_many_if_newer
 from services.training.models import (
     Attendance,
     Batch,
     BatchSession,
     EligibleParticipant,
     Enrolment,
+    EntryPolicy,
     TrainingCentre,
 )
 
@@ -159,10 +160,30 @@ async def eligibility(session: AsyncSession, participant_id: str) -> EligiblePar
     return await session.get(EligibleParticipant, participant_id)
 
 
+# ------------------------------------------------------------------ entry policies
+
+
+async def entry_policy_in_force(session: AsyncSession, on: date) -> EntryPolicy | None:
+    """The entry-policy version with the latest effective_from on or before `on`."""
+    query = (
+        select(EntryPolicy)
+        .where(col(EntryPolicy.effective_from) <= on)
+        .order_by(col(EntryPolicy.effective_from).desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalars().first()
+
+
+async def entry_policies(session: AsyncSession) -> list[EntryPolicy]:
+    query = select(EntryPolicy).order_by(col(EntryPolicy.effective_from))
+    return list((await session.execute(query)).scalars().all())
+
+
 # ------------------------------------------------------------------ eligible participants (read model)
 
 
-async def upsert_eligible_participant(session: AsyncSession, row: dict[str, Any]) -> None:
-    """The newer version wins; `row` holds the columns the event carries (a status change has no region)."""
+async def upsert_eligible_participants(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """The newer version wins, set-based for a batch of events in delivery order; each row holds the
+    columns its event carries (a status change has no region)."""
     table = EligibleParticipant.__table__  # type: ignore[attr-defined]
-    await upsert_if_newer(session, table, row, key="participant_id")
+    await upsert_many_if_newer(session, table, rows, key="participant_id")

@@ -1,21 +1,19 @@
 """Reference data of the training service: business fields, methods, modules, statuses.
 
-The lists are extensible: add a code here (never rename or remove one that batches use) and deploy.
+The lists are extensible: add a code here (never rename or remove one that batches use) and deploy;
+business fields are added in the kernel's taxonomy file, which training owns (pena/reference/).
 Codes are stable identifiers that travel in events (training.batch_scheduled, training.completed)."""
 
 from __future__ import annotations
 
-# code -> (label, parent field or None); a sub-field (makanan_berat) belongs to its parent (kuliner)
+from pena.reference.taxonomy import taxonomy
+
+# code -> (label, parent field or None); a sub-field (makanan_berat) belongs to its parent (kuliner).
+# The list itself is the kernel's versioned taxonomy (pena/reference/business_fields.json), which training
+# owns and serves: participants and monev validate against the same file (docs/services/training.md).
+BUSINESS_FIELDS_VERSION = taxonomy().version
 BUSINESS_FIELDS: dict[str, tuple[str, str | None]] = {
-    "kuliner": ("Kuliner (culinary)", None),
-    "makanan_berat": ("Makanan berat (cooked meals)", "kuliner"),
-    "agribisnis": ("Agribisnis (agribusiness)", None),
-    "dagang": ("Dagang (trade)", None),
-    "fashion_menjahit": ("Fashion / menjahit (tailoring)", None),
-    "konveksi": ("Konveksi (garment making)", "fashion_menjahit"),
-    "jasa": ("Jasa (services)", None),
-    "otomotif": ("Otomotif (automotive)", None),
-    "kerajinan_tangan": ("Kerajinan tangan (handicrafts)", None),
+    code: (entry.label, entry.parent) for code, entry in taxonomy().entries.items()
 }
 
 METHODS: dict[str, str] = {

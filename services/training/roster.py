@@ -7,13 +7,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.access import reach_of
 from pena.audit import record_audit
 from pena.auth import Principal
+from pena.http.tabular import Column
 from services.training import queries
 from services.training.outcomes import attendance_rate
 from services.training.schemas import RosterEntry, RosterRead
 from services.training.visibility import load_batch
 
 
-async def roster(session: AsyncSession, *, principal: Principal, batch_id: str) -> RosterRead:
+async def roster(
+    session: AsyncSession, *, principal: Principal, batch_id: str, export: str | None = None
+) -> RosterRead:
     batch = await load_batch(session, reach=reach_of(principal), batch_id=batch_id)
     total = len(await queries.sessions_of(session, batch.id))
     attended = await queries.attended_counts(session, batch.id)
@@ -40,7 +43,7 @@ async def roster(session: AsyncSession, *, principal: Principal, batch_id: str) 
         subject_type="batch",
         subject_id=batch.id,
         purpose="training administration",
-        details={"participants": len(items)},
+        details={"participants": len(items), "format": export},
     )
     return RosterRead(
         batch_id=batch.id,
@@ -49,3 +52,8 @@ async def roster(session: AsyncSession, *, principal: Principal, batch_id: str) 
         min_attendance_rate=batch.min_attendance_rate,
         items=items,
     )
+
+
+# a roster lists persons for staff whose reach covers the batch: no count cells, nothing suppressed
+# (suppression is for aggregates; who may see these rows is the route's policy)
+EXPORT_COLUMNS = tuple(Column(name) for name in RosterEntry.model_fields)

@@ -9,6 +9,7 @@ from services.training.batches import batch_view, change_status, create_batch, g
 from services.training.centres import centre_read, create_centre, get_centre, list_centres
 from services.training.completion import CloseOutcome, close_batch
 from services.training.enrolment import enrol, withdraw
+from services.training.entry_rules import entry_policies
 from services.training.roster import roster
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "create_batch",
     "create_centre",
     "enrol",
+    "entry_policies",
     "get_batch",
     "get_centre",
     "list_batches",

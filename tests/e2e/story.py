@@ -26,6 +26,15 @@ WOMAN = {
     "birth_date": "1990-08-05",
     "sex": "F",
 }
+# a family in Papua (Gurabesi, Kota Jayapura): the registry refused every Papuan region before the full
+# Kemendagri list (issue 14)
+PAPUA = {
+    "nik": "9171014107880003",
+    "kk_number": "9171010101200003",
+    "full_name": "Yohana Wenda",
+    "birth_date": "1988-07-01",
+    "sex": "F",
+}
 MAN = {
     "nik": "1371010306850002",
     "kk_number": "1371010101150002",
@@ -143,6 +152,19 @@ async def run_story(urls: dict[str, str], settings: Settings) -> dict[str, Any]:
             return job if job.get("status") in ("completed", "done", "finished") else None
 
         job = await eventually(import_done, "the CSV import")
+        # the Papuan family, its village given in the dotted Kemendagri form: accepted, stored plain
+        r = await http.post(
+            url("participants", "/v1/participants"),
+            headers=t.admin,
+            json=participant_body(PAPUA) | {"region_code": "91.71.01.1001"},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["region_code"] == "9171011001"
+        r = await http.get(
+            url("participants", "/v1/participants/regions"), headers=t.admin, params={"prefix": "9171011"}
+        )
+        assert r.status_code == 200, r.text
+        assert {"9171011001": "Gurabesi"}.items() <= {g["code"]: g["name"] for g in r.json()}.items()
         r = await http.post(url("participants", "/v1/participants/lookup"), headers=t.admin, json={"nik": MAN["nik"]})
         assert r.status_code == 200, (job, r.text)
         man_id = r.json()["id"]
@@ -187,7 +209,9 @@ async def run_story(urls: dict[str, str], settings: Settings) -> dict[str, Any]:
         assert (await http.post(batch_url + "/status", headers=t.admin, json={"status": "open"})).status_code == 200
 
         async def enrolled(pid: str) -> bool:
-            r = await http.post(batch_url + "/enrolments", headers=t.admin, json={"participant_id": pid})
+            r = await http.post(
+                batch_url + "/enrolments", headers=t.admin, json={"participant_id": pid, "exit_agreement": True}
+            )
             return r.status_code == 201
 
         await eventually(lambda: enrolled(woman_id), "enrolment of the registered participant")
@@ -284,6 +308,28 @@ async def run_story(urls: dict[str, str], settings: Settings) -> dict[str, Any]:
             return r.status_code == 200 and r.json()["status"] == "graduated"
 
         await eventually(graduated, "the participant to be graduated in the registry")
+
+        # 6. statistics on the visit date, grouped and named from what the services announced
+        stats_url = url("graduation", "/v1/graduation/statistics")
+
+        async def grouped(by: str) -> list[dict[str, Any]] | None:
+            params = {"as_of": str(monev_today), "group_by": by}
+            groups = (await http.get(stats_url, headers=t.admin, params=params)).json()["groups"]
+            return groups if groups and all(g["name"] for g in groups) else None  # read models filled
+
+        [method] = await eventually(lambda: grouped("method"), "statistics by method with names")
+        assert method["key"] == "life_skill_training", method
+        assert method["name"].startswith("Life skill training")  # from training.batch_scheduled
+        assert method["persons"]["graduated"] == 1
+        [sex] = await eventually(lambda: grouped("sex"), "statistics by sex with names")
+        assert (sex["key"], sex["name"]) == ("F", "Perempuan (female)")  # sex from participant.registered
+        by_sex = await http.get(
+            stats_url, headers=t.admin | {"Accept": "text/csv"}, params={"as_of": str(monev_today), "group_by": "sex"}
+        )
+        assert by_sex.status_code == 200, by_sex.text
+        [woman, total] = list(csv.DictReader(io.StringIO(by_sex.text)))
+        assert woman["persons_graduated"] == total["kpm_graduated"] == ""  # one family: suppressed in exports
+        assert woman["suppressed"] == "persons_graduated;kpm_graduated"
         return {
             "woman_id": woman_id,
             "man_id": man_id,

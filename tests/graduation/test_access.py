@@ -88,7 +88,11 @@ async def test_role_x_reach_x_route_kind(env: Env, auth: Any) -> None:
                 if got_list.status_code == 200
                 else got_list.status_code,
                 got_write.status_code,
-                got_stats.json()["totals"]["ready"] if got_stats.status_code == 200 else got_stats.status_code,
+                (
+                    got_stats.json()["totals"]["persons"]["ready"]
+                    if got_stats.status_code == 200
+                    else got_stats.status_code
+                ),
             )
         )
         expected.append((role, claims, read, listed, write, ready))
@@ -112,7 +116,7 @@ async def test_out_of_reach_answers_like_a_missing_record(env: Env, auth: Any) -
     stats = await env.client.get(
         "/v1/graduation/statistics", params={"as_of": "2026-01-05", "region": "1371"}, headers=elsewhere
     )
-    assert stats.json()["totals"]["ready"] == 0
+    assert stats.json()["totals"]["persons"]["ready"] == 0
 
 
 @pytest.mark.parametrize("unit", [None, " ", "abc"])

@@ -219,32 +219,47 @@ async def statistics(env: Env, auth: Any, as_of: str, **params: Any) -> dict[str
 
 
 async def test_statistics_as_of_a_past_date_ignore_later_decisions(env: Env, auth: Any) -> None:
-    first = await ready_assessment(env, auth, "p-s1")
+    first = await ready_assessment(env, auth, "p-s1")  # visited 3 January, assessed 5 January
     await ready_assessment(env, auth, "p-s2", region="1372011001", centre_id="bbppks-padang")
     await publish_monev(env.runtime, monev_result("p-s3", income=1_000_000))  # not ready: counted nowhere
     await verify(env, auth, first)
+    before_approval = env.clock.now().isoformat()
 
     env.clock.advance("P15D")  # 20 January 2026
-    assert (await approve(env, auth, first)).status_code == 201
+    assert (await approve(env, auth, first)).status_code == 201  # effective 20 January
 
     before = await statistics(env, auth, "2026-01-10")
-    assert before["totals"] | {"key": None} == {"key": None, "ready": 2, "graduated": 0, "deferred": 0, "rejected": 0}
+    assert before["totals"]["persons"] == {"ready": 2, "graduated": 0, "deferred": 0, "rejected": 0}
     after = await statistics(env, auth, "2026-01-20", group_by="region")
-    assert after["totals"]["ready"] == 1
-    assert after["totals"]["graduated"] == 1
+    assert after["totals"]["persons"]["ready"] == 1
+    assert after["totals"]["persons"]["graduated"] == 1
     by_region = {g["key"]: g for g in after["groups"]}
-    assert by_region["1371"]["graduated"] == 1
-    assert by_region["1372"]["ready"] == 1
-    earlier = await statistics(env, auth, "2026-01-04")  # before anything was assessed
-    assert earlier["totals"]["ready"] == 0
+    assert by_region["1371"]["persons"]["graduated"] == 1
+    assert by_region["1371"]["name"] == "Kota Padang"
+    assert by_region["1372"]["persons"]["ready"] == 1
+    assert by_region["1372"]["name"] == "Kota Solok"
+    earlier = await statistics(env, auth, "2026-01-02")  # before any visit
+    assert earlier["totals"]["persons"]["ready"] == 0
+    visited = await statistics(env, auth, "2026-01-04")  # visited on the 3rd, although assessed on the 5th
+    assert visited["totals"]["persons"]["ready"] == 2
     by_kind = await statistics(env, auth, "2026-01-20", group_by="kind")
-    assert {g["key"]: g["graduated"] for g in by_kind["groups"]}["sejahtera_mandiri"] == 1
+    [kind] = [g for g in by_kind["groups"] if g["key"] == "sejahtera_mandiri"]
+    assert kind["persons"]["graduated"] == 1
+    assert kind["name"] == "Graduasi sejahtera mandiri (self-reliant)"
+    # as the system knew it before the approval was recorded: nobody graduated yet, on any date
+    then = await statistics(env, auth, "2026-01-20", known_at=before_approval)
+    assert then["totals"]["persons"] == {"ready": 2, "graduated": 0, "deferred": 0, "rejected": 0}
+    assert then["known_at"] == before_approval.replace("+00:00", "Z")
 
 
 async def test_statistics_for_a_2023_backfill(env: Env, auth: Any) -> None:
-    """ "How many KPM were ready to graduate as of 31 July 2023" is one request (seeded 2023 figures)."""
+    """ "How many KPM were ready to graduate as of 31 July 2023" is one request, also for a visit made
+    in July 2023 and loaded in 2026: as_of is the date the family's situation was measured."""
     await publish_monev(env.runtime, monev_result("p-2023", income=3_000_000, visit=date(2023, 7, 20)))
     answer = await statistics(env, auth, "2026-01-05", group_by="centre")
-    assert answer["groups"] == [{"key": "bbppks-padang", "ready": 1, "graduated": 0, "deferred": 0, "rejected": 0}]
-    # assessed on 5 January 2026 (the clock), so on 31 July 2023 the system did not know it yet
-    assert (await statistics(env, auth, "2023-07-31"))["totals"]["ready"] == 0
+    [group] = answer["groups"]
+    assert group["key"] == "bbppks-padang"
+    assert group["persons"] == {"ready": 1, "graduated": 0, "deferred": 0, "rejected": 0}
+    # visited 20 July 2023 (assessed on 5 January 2026, the clock): counted on 31 July 2023
+    assert (await statistics(env, auth, "2023-07-31"))["totals"]["persons"]["ready"] == 1
+    assert (await statistics(env, auth, "2023-07-19"))["totals"]["persons"]["ready"] == 0

@@ -137,6 +137,8 @@ async def test_file_uploads_have_their_own_larger_cap(make_runtime, api, auth, s
 
 async def test_database_down_is_503_problem_not_500(make_runtime, api, auth, settings) -> None:
     from pena.db import Database
+    from pena.http.app import create_app
+    from pena.http.ops import ReadinessRead
 
     runtime, client = await client_for(make_runtime, api)
     svc = runtime.service("training")
@@ -147,7 +149,13 @@ async def test_database_down_is_503_problem_not_500(make_runtime, api, auth, set
         assert r.status_code == 503
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.headers["retry-after"]
-        assert (await client.get("/readyz")).status_code == 503
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        report = ReadinessRead.model_validate(ready.json())  # the body its documented 503 declares
+        assert report.status == "not ready"
+        assert report.checks["db:training"].status == "down"
+        documented = create_app(runtime).openapi()["paths"]["/readyz"]["get"]["responses"]["503"]
+        assert documented["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ReadinessRead"}
     finally:
         await svc.db.dispose()
         svc.db = healthy
@@ -167,8 +175,9 @@ async def test_correlation_id_and_trace_context_follow_the_request_into_the_even
     async with runtime.service("training").db.transaction() as s:
         envelope = (await s.execute(select(outbox.c.envelope))).scalar_one()
     assert envelope["correlationid"] == "corr-42"
-    assert envelope["traceparent"].split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"  # same trace, new span
-    assert envelope["traceparent"] != traceparent
+    # tracing off (the default): no span of ours, the caller's trace context is passed on as it came
+    # (tracing on, the event names the request's server span: tests/e2e/test_trace_across_services.py)
+    assert envelope["traceparent"] == traceparent
 
 
 def test_a_cached_token_still_expires(settings) -> None:

@@ -112,3 +112,76 @@ async def test_a_running_scheduler_is_woken_by_a_commit_not_its_next_poll(make_r
     finally:
         stop.set()
         await asyncio.wait_for(running, timeout=5)
+
+
+async def _pending(con) -> dict[str, int]:
+    async with con.db.transaction() as s:
+        rows = (await s.execute(select(scheduled_jobs).where(scheduled_jobs.c.done_at.is_(None)))).all()
+    return {row.job_key: row.attempts for row in rows}
+
+
+async def test_a_batch_job_handler_gets_the_pass_and_a_failing_batch_runs_its_jobs_one_by_one(make_runtime) -> None:
+    clock = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
+    runtime = await make_runtime([probe.consumer], clock=clock)
+    con = runtime.service("probe")
+    keys = [f"k-{i}" for i in range(30)]
+    async with con.db.transaction() as s:
+        for key in keys:
+            await probe.schedule(s, key, clock.now())
+    batches: list[list[str]] = []
+    single_failures = {"k-7": 1}
+
+    async def batch(session, jobs, clock_):
+        batches.append([job.key for job in jobs])
+        for job in jobs:
+            await probe.announce(session, job, clock_)
+        if any(job.key == "k-7" for job in jobs):
+            raise RuntimeError("one faulty job spoils the batch")
+
+    async def single(session, job, clock_):
+        if single_failures.get(job.key):
+            single_failures[job.key] -= 1
+            raise RuntimeError("still faulty")
+        await probe.announce(session, job, clock_)
+
+    scheduler = Scheduler(con.db, {"probe.announce": single}, clock, batch_handlers={"probe.announce": batch})
+    assert await scheduler.run_once() == 30
+    assert [sorted(b) for b in batches] == [sorted(keys)]  # the whole pass in one call
+    # the batch was rolled back to its savepoint; one by one, only the faulty job failed
+    assert sorted(await announced(con)) == sorted(k for k in keys if k != "k-7")
+    assert await _pending(con) == {"k-7": 1}
+    assert await scheduler.run_once() == 0  # retried later (backoff), not at once
+    clock.advance(timedelta(minutes=2))
+    assert await scheduler.run_once() == 1
+    assert batches[-1] == ["k-7"]
+    assert sorted(await announced(con)) == sorted(keys)  # each exactly once
+    assert await _pending(con) == {}
+
+
+async def test_a_crash_inside_a_batch_pass_leaves_nothing_and_the_next_pass_redoes_it(make_runtime) -> None:
+    clock = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
+    runtime = await make_runtime([probe.consumer], clock=clock)
+    con = runtime.service("probe")
+    async with con.db.transaction() as s:
+        for i in range(50):
+            await probe.schedule(s, f"c-{i}", clock.now())
+    crash = {"on": True}
+
+    async def batch(session, jobs, clock_):
+        for job in jobs:
+            await probe.announce(session, job, clock_)
+        if crash["on"]:
+            raise asyncio.CancelledError  # the process stopped mid-pass: nothing of it may commit
+
+    scheduler = Scheduler(con.db, {}, clock, batch_handlers={"probe.announce": batch}, batch_size=20)
+    try:
+        await scheduler.run_once()
+        raise AssertionError("the pass should have been interrupted")
+    except asyncio.CancelledError:
+        pass
+    assert await announced(con) == []
+    assert len(await _pending(con)) == 50
+    crash["on"] = False
+    assert await scheduler.drain() == 50  # three passes of at most 20; kinds with only a batch form run
+    assert sorted(await announced(con)) == sorted(f"c-{i}" for i in range(50))
+    assert await _pending(con) == {}

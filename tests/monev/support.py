@@ -79,7 +79,9 @@ async def register(
 
 
 def scheduler(runtime: Runtime, *, batch_size: int = 500) -> Scheduler:
-    return Scheduler(runtime.service("monev").db, monev.jobs, runtime.clock, batch_size=batch_size)
+    return Scheduler(
+        runtime.service("monev").db, monev.jobs, runtime.clock, batch_handlers=monev.batch_jobs, batch_size=batch_size
+    )
 
 
 async def in_monev(runtime: Runtime, work: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -17,7 +17,7 @@ from pena.tables import audit_log, scheduled_jobs
 from services.monev.models import FacilitatorRegion
 from services.monev.settings import get_monev_settings
 from tests.monev.support import WIB, announce_completions, completion, in_monev, monev, register, scheduler, tasks
-from tests.support import mark_unpublished, outbox_events, participants_publisher, training_publisher
+from tests.support import audit_rows, mark_unpublished, outbox_events, participants_publisher, training_publisher
 
 
 async def test_a_completion_delivered_three_times_creates_one_task(make_runtime) -> None:
@@ -97,6 +97,9 @@ async def test_two_schedulers_announce_each_task_once_then_overdue_once(make_run
     assert announced == {t.id for t in await tasks(runtime)}
     assert {t.status for t in await tasks(runtime)} == {"due"}
     assert await asyncio.gather(first.drain(), second.drain()) == [0, 0]  # nothing announced twice
+    due_audits = await audit_rows(runtime, "monev", "monev.task.due")  # the system's status change, audited
+    assert sorted(a.subject_id for a in due_audits) == sorted(announced)
+    assert {a.actor for a in due_audits} == {"system"}
 
     # the grace period (P30D) passes: overdue, once each
     clock.set(due_at + timedelta(days=30, hours=2))
@@ -104,6 +107,7 @@ async def test_two_schedulers_announce_each_task_once_then_overdue_once(make_run
     assert len(await outbox_events(runtime, "monev", "monev.overdue")) == 40
     assert len(await outbox_events(runtime, "monev", "monev.due")) == 40
     assert {t.status for t in await tasks(runtime)} == {"overdue"}
+    assert len(await audit_rows(runtime, "monev", "monev.task.overdue")) == 40
 
 
 async def test_a_completion_from_2022_comes_due_at_once_with_a_full_grace_period(make_runtime) -> None:
@@ -129,6 +133,7 @@ async def test_a_completion_from_2022_comes_due_at_once_with_a_full_grace_period
         "task_id": task.id,
         "participant_id": "p-old",
         "wave": "P3M",
+        "kind": "follow_up",
         "due_at": due_event["data"]["due_at"],
     }
     assert datetime.fromisoformat(due_event["data"]["due_at"]) == task.due_at

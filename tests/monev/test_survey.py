@@ -33,7 +33,7 @@ async def test_a_survey_yields_measures_against_the_baseline_and_announces_them(
     assert result["notes"] == "visited at the stall"
     measures = result["measures"]
     assert measures == {
-        "formula_version": "2026.1",
+        "formula_version": "2026.2",
         "baseline_monthly_income": 1_000_000,
         "baseline_household_size": 4,
         "income_change": 1_000_000,
@@ -158,6 +158,8 @@ async def test_without_a_baseline_the_indices_use_what_is_known(world: World) ->
     assert measures["income_change"] is None
     assert measures["income_per_member_change"] is None
     assert measures["welfare_index"] == 0.5  # self assessment only
-    # (0.25 active + 0.15 savings) / 0.70 of the weights that could be computed
-    assert measures["independence_index"] == round(0.40 / 0.70, 4)
+    # formula 2026.2: PKH still received before the exit decision is not dependence, so
+    # (0.25 active + 0.20 no dependence + 0.15 savings) / 0.70 of the weights that could be computed
+    assert measures["formula_version"] == "2026.2"
+    assert measures["independence_index"] == round(0.60 / 0.70, 4)
     assert response.json()["due_at"] < (world.clock.now() + timedelta(days=1)).isoformat()

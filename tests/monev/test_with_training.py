@@ -25,7 +25,9 @@ async def test_a_2022_batch_closed_in_training_becomes_a_due_monev_task(make_run
         assert covered.status_code == 201
         batch = await open_batch(client, admin, await create_centre(client, admin), start=date(2022, 8, 6), sessions=3)
         enrolled = await client.post(
-            f"/v1/batches/{batch['id']}/enrolments", json={"participant_id": "p-hist"}, headers=admin
+            f"/v1/batches/{batch['id']}/enrolments",
+            json={"participant_id": "p-hist", "exit_agreement": True},
+            headers=admin,
         )
         assert enrolled.status_code == 201, enrolled.text
         assert (await set_status(client, admin, batch["id"], "running")).status_code == 200

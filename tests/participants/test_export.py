@@ -107,3 +107,27 @@ async def test_export_and_list_audit_every_subject(registry) -> None:
 )
 def test_cells_that_start_like_a_formula_are_quoted(value: object, shown: str) -> None:
     assert cell(value) == shown
+
+
+@pytest.mark.usefixtures("exporters")
+async def test_xlsx_export_has_the_csv_rows_as_text_cells(registry, auth) -> None:
+    import openpyxl
+
+    from pena.http.tabular import XLSX_MEDIA_TYPE
+
+    await registry.client.post("/v1/participants", json=woman(), headers=registry.admin)
+    await registry.client.post("/v1/participants", json=man(region_code="1375011001"), headers=registry.admin)
+    as_csv = await registry.client.get("/v1/participants/export.csv?region_prefix=1371", headers=registry.integrator)
+    as_xlsx = await registry.client.get("/v1/participants/export.xlsx?region_prefix=1371", headers=registry.integrator)
+    assert as_xlsx.status_code == 200, as_xlsx.text
+    assert as_xlsx.headers["content-type"] == XLSX_MEDIA_TYPE
+    sheet = openpyxl.load_workbook(io.BytesIO(as_xlsx.content)).active
+    assert sheet is not None
+    header, *lines = [[c.value for c in row] for row in sheet.iter_rows()]
+    [row] = rows_of(as_csv.text)
+    assert header == list(row)
+    [line] = lines
+    assert dict(zip(header, line, strict=True))["nik"] == row["nik"] == "1371**********01"  # masked the same way
+    assert len(await audit_rows(registry.runtime, "participants", "participant.export")) == 2  # one per export
+    refused = await registry.client.get("/v1/participants/export.xlsx", headers=auth("verifier", unit="13"))
+    assert refused.status_code == 403

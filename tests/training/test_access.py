@@ -31,11 +31,13 @@ def test_every_route_declares_its_policy() -> None:
         "training:admin",
         "national",
     )
-    reference = policies["GET /v1/batches/reference-data"]
-    assert reference is not None
-    assert (reference.permission, reference.scope) == ("training:read", "none")
+    reference_routes = ("GET /v1/batches/reference-data", "GET /v1/batches/reference-data/entry-policies")
+    for route in reference_routes:  # reference data: not object-scoped
+        reference = policies[route]
+        assert reference is not None
+        assert (reference.permission, reference.scope) == ("training:read", "none")
     for key, declared in policies.items():
-        if key in ("POST /v1/training-centres", "GET /v1/batches/reference-data"):
+        if key == "POST /v1/training-centres" or key in reference_routes:
             continue
         assert declared is not None, key
         expected = "training:read" if key.startswith("GET ") else "training:write"
@@ -219,9 +221,9 @@ async def test_an_operator_enrols_only_participants_of_the_regions_their_centre_
     async with api(runtime) as client:
         padang, url = await _padang_batch(runtime, client, admin)
         operator = auth("centre_operator", unit=padang, sub="op-1")
-        own = await client.post(url, json={"participant_id": "p-padang"}, headers=operator)
-        bandung = await client.post(url, json={"participant_id": "p-bandung"}, headers=operator)
-        solok = await client.post(url, json={"participant_id": "p-solok"}, headers=operator)
+        own = await client.post(url, json={"participant_id": "p-padang", "exit_agreement": True}, headers=operator)
+        bandung = await client.post(url, json={"participant_id": "p-bandung", "exit_agreement": True}, headers=operator)
+        solok = await client.post(url, json={"participant_id": "p-solok", "exit_agreement": True}, headers=operator)
     assert own.status_code == 201, own.text
     assert bandung.status_code == 422
     assert bandung.json()["type"].endswith("/participant_unknown")
@@ -240,7 +242,7 @@ async def test_unknown_and_out_of_region_ids_answer_alike_and_only_reachable_one
         padang, url = await _padang_batch(runtime, client, admin)
         operator = auth("centre_operator", unit=padang, sub="op-1")
         answers = {
-            pid: await client.post(url, json={"participant_id": pid}, headers=operator)
+            pid: await client.post(url, json={"participant_id": pid, "exit_agreement": True}, headers=operator)
             for pid in ("p-never-registered", "p-away", "p-away-grad", "p-home-grad")
         }
     unknown = _without_request_id(answers["p-never-registered"].json())
@@ -263,13 +265,17 @@ async def test_an_admin_enrols_out_of_region_only_with_a_reason_and_the_reason_i
     await register(runtime, "p-bandung", region_code="3273011001")
     async with api(runtime) as client:
         padang, url = await _padang_batch(runtime, client, admin)
-        without = await client.post(url, json={"participant_id": "p-bandung"}, headers=admin)
+        without = await client.post(url, json={"participant_id": "p-bandung", "exit_agreement": True}, headers=admin)
         operator = auth("centre_operator", unit=padang, sub="op-1")
         by_operator = await client.post(
-            url, json={"participant_id": "p-bandung", "override_reason": "moved to Padang in May"}, headers=operator
+            url,
+            json={"participant_id": "p-bandung", "exit_agreement": True, "override_reason": "moved to Padang in May"},
+            headers=operator,
         )
         with_reason = await client.post(
-            url, json={"participant_id": "p-bandung", "override_reason": "moved to Padang in May"}, headers=admin
+            url,
+            json={"participant_id": "p-bandung", "exit_agreement": True, "override_reason": "moved to Padang in May"},
+            headers=admin,
         )
     assert without.status_code == 422
     assert (without.json()["errors"][0]["field"], without.json()["errors"][0]["rule"]) == (
@@ -292,7 +298,9 @@ async def test_an_override_reason_holds_no_identity_number(runtime, api, auth, r
     await register(runtime, "p-bandung", region_code="3273011001")
     async with api(runtime) as client:
         _, url = await _padang_batch(runtime, client, admin)
-        refused = await client.post(url, json={"participant_id": "p-bandung", "override_reason": reason}, headers=admin)
+        refused = await client.post(
+            url, json={"participant_id": "p-bandung", "exit_agreement": True, "override_reason": reason}, headers=admin
+        )
     assert refused.status_code == 422
     assert (refused.json()["errors"][0]["field"], refused.json()["errors"][0]["rule"]) == (
         "override_reason",
@@ -307,6 +315,6 @@ async def test_a_participant_whose_region_is_not_known_yet_is_not_enrolled_by_an
     async with api(runtime) as client:
         padang, url = await _padang_batch(runtime, client, admin)
         operator = auth("centre_operator", unit=padang, sub="op-1")
-        answer = await client.post(url, json={"participant_id": "p-early"}, headers=operator)
+        answer = await client.post(url, json={"participant_id": "p-early", "exit_agreement": True}, headers=operator)
     assert answer.status_code == 422
     assert answer.json()["type"].endswith("/participant_unknown")

@@ -22,7 +22,9 @@ async def test_operator_of_another_centre_gets_404_and_sees_none_of_its_batches(
         assert (await client.get(f"/v1/batches/{bid}", headers=own_operator)).status_code == 200
         assert (await client.get(f"/v1/batches/{bid}", headers=stranger)).status_code == 404
         assert (await client.get(f"/v1/batches/{bid}/roster", headers=stranger)).status_code == 404
-        enrol = await client.post(f"/v1/batches/{bid}/enrolments", json={"participant_id": "p-1"}, headers=stranger)
+        enrol = await client.post(
+            f"/v1/batches/{bid}/enrolments", json={"participant_id": "p-1", "exit_agreement": True}, headers=stranger
+        )
         assert enrol.status_code == 404
         assert (await set_status(client, stranger, bid, "running")).status_code == 404
         listed = await client.get("/v1/batches", params={"centre_id": padang}, headers=stranger)
@@ -80,7 +82,7 @@ async def test_validation_names_the_field_and_the_rule(runtime, api, auth) -> No
     errors = [a.json()["errors"][0] for a in answers]
     assert (errors[0]["field"], errors[0]["rule"]) == ("sessions.1.date", "within_batch_dates")
     assert (errors[1]["field"], errors[1]["rule"]) == ("approved", "extra_forbidden")
-    assert (errors[2]["field"], errors[2]["rule"]) == ("business_field", "one_of")
+    assert (errors[2]["field"], errors[2]["rule"]) == ("business_field", "unknown_business_field")
     assert (errors[3]["field"], errors[3]["rule"]) == ("region_code", "string_pattern_mismatch")
 
 

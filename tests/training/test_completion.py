@@ -28,7 +28,9 @@ async def _attend(
 
 async def _enrol_all(client: httpx.AsyncClient, headers: dict[str, str], batch_id: str, people: list[str]) -> None:
     for p in people:
-        response = await client.post(f"/v1/batches/{batch_id}/enrolments", json={"participant_id": p}, headers=headers)
+        response = await client.post(
+            f"/v1/batches/{batch_id}/enrolments", json={"participant_id": p, "exit_agreement": True}, headers=headers
+        )
         assert response.status_code == 201, response.text
 
 

@@ -26,13 +26,13 @@ async def test_unknown_participant_is_refused_then_registration_makes_them_enrol
         batch = await open_batch(client, admin, await create_centre(client, admin))
         url = f"/v1/batches/{batch['id']}/enrolments"
 
-        refused = await client.post(url, json={"participant_id": "p-unknown"}, headers=admin)
+        refused = await client.post(url, json={"participant_id": "p-unknown", "exit_agreement": True}, headers=admin)
         assert refused.status_code == 422
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert refused.json()["type"].endswith("/participant_unknown")
 
         await register(runtime, "p-unknown")
-        accepted = await client.post(url, json={"participant_id": "p-unknown"}, headers=admin)
+        accepted = await client.post(url, json={"participant_id": "p-unknown", "exit_agreement": True}, headers=admin)
         assert accepted.status_code == 201, accepted.text
         assert accepted.json()["status"] == "enrolled"
 
@@ -47,7 +47,9 @@ async def test_graduated_participant_is_not_eligible(runtime, api, auth) -> None
     async with api(runtime) as client:
         batch = await open_batch(client, admin, await create_centre(client, admin))
         response = await client.post(
-            f"/v1/batches/{batch['id']}/enrolments", json={"participant_id": "p-grad"}, headers=admin
+            f"/v1/batches/{batch['id']}/enrolments",
+            json={"participant_id": "p-grad", "exit_agreement": True},
+            headers=admin,
         )
     assert response.status_code == 422
     assert response.json()["type"].endswith("/participant_not_eligible")
@@ -65,7 +67,9 @@ async def test_an_older_event_arriving_late_does_not_undo_a_newer_one(runtime, a
     async with api(runtime) as client:
         batch = await open_batch(client, admin, await create_centre(client, admin))
         response = await client.post(
-            f"/v1/batches/{batch['id']}/enrolments", json={"participant_id": "p-late"}, headers=admin
+            f"/v1/batches/{batch['id']}/enrolments",
+            json={"participant_id": "p-late", "exit_agreement": True},
+            headers=admin,
         )
     assert response.status_code == 422
     assert response.json()["participant_status"] == "exited"
@@ -78,7 +82,9 @@ async def test_capacity_holds_when_twenty_enrolments_race_for_ten_seats(runtime,
     async with api(runtime) as client:
         batch = await open_batch(client, admin, await create_centre(client, admin), capacity=10)
         url = f"/v1/batches/{batch['id']}/enrolments"
-        responses = await asyncio.gather(*(client.post(url, json={"participant_id": p}, headers=admin) for p in people))
+        responses = await asyncio.gather(
+            *(client.post(url, json={"participant_id": p, "exit_agreement": True}, headers=admin) for p in people)
+        )
         statuses = sorted(r.status_code for r in responses)
         assert statuses == [201] * 10 + [409] * 10, [r.text for r in responses if r.status_code not in (201, 409)]
         assert {r.json()["type"].rsplit("/", 1)[-1] for r in responses if r.status_code == 409} == {"batch_full"}
@@ -94,9 +100,13 @@ async def test_double_enrolment_is_a_conflict_and_idempotent_retry_returns_the_f
     async with api(runtime) as client:
         batch = await open_batch(client, admin, await create_centre(client, admin))
         url = f"/v1/batches/{batch['id']}/enrolments"
-        first = await client.post(url, json={"participant_id": "p-1"}, headers={**admin, "Idempotency-Key": "k-1"})
-        retry = await client.post(url, json={"participant_id": "p-1"}, headers={**admin, "Idempotency-Key": "k-1"})
-        again = await client.post(url, json={"participant_id": "p-1"}, headers=admin)
+        first = await client.post(
+            url, json={"participant_id": "p-1", "exit_agreement": True}, headers={**admin, "Idempotency-Key": "k-1"}
+        )
+        retry = await client.post(
+            url, json={"participant_id": "p-1", "exit_agreement": True}, headers={**admin, "Idempotency-Key": "k-1"}
+        )
+        again = await client.post(url, json={"participant_id": "p-1", "exit_agreement": True}, headers=admin)
     assert first.status_code == retry.status_code == 201
     assert retry.json() == first.json()
     assert again.status_code == 409
@@ -110,14 +120,20 @@ async def test_withdrawal_frees_the_seat_and_emits_dropped_withdrawn(runtime, ap
     async with api(runtime) as client:
         batch = await open_batch(client, admin, await create_centre(client, admin), capacity=1)
         url = f"/v1/batches/{batch['id']}/enrolments"
-        assert (await client.post(url, json={"participant_id": "p-a"}, headers=admin)).status_code == 201
-        assert (await client.post(url, json={"participant_id": "p-b"}, headers=admin)).status_code == 409
+        assert (
+            await client.post(url, json={"participant_id": "p-a", "exit_agreement": True}, headers=admin)
+        ).status_code == 201
+        assert (
+            await client.post(url, json={"participant_id": "p-b", "exit_agreement": True}, headers=admin)
+        ).status_code == 409
         withdrawn = await client.post(f"{url}/p-a/withdrawal", json={"reason_code": "moved_away"}, headers=admin)
         assert withdrawn.status_code == 200, withdrawn.text
         assert withdrawn.json()["status"] == "withdrawn"
         twice = await client.post(f"{url}/p-a/withdrawal", headers=admin)
         assert twice.status_code == 409
-        assert (await client.post(url, json={"participant_id": "p-b"}, headers=admin)).status_code == 201
+        assert (
+            await client.post(url, json={"participant_id": "p-b", "exit_agreement": True}, headers=admin)
+        ).status_code == 201
     dropped = await outbox_events(runtime, "training", "training.dropped")
     assert [(e["subject"], e["data"]["reason_code"]) for e in dropped] == [("p-a", "withdrawn")]
 
@@ -129,7 +145,9 @@ async def test_enrolment_needs_an_open_batch(runtime, api, auth) -> None:
         centre = await create_centre(client, admin)
         created = await client.post("/v1/batches", json=batch_body(centre), headers=admin)
         response = await client.post(
-            f"/v1/batches/{created.json()['id']}/enrolments", json={"participant_id": "p-1"}, headers=admin
+            f"/v1/batches/{created.json()['id']}/enrolments",
+            json={"participant_id": "p-1", "exit_agreement": True},
+            headers=admin,
         )
     assert response.status_code == 409
     assert response.json()["type"].endswith("/enrolment_closed")
@@ -142,7 +160,10 @@ async def test_the_same_participant_racing_five_times_is_enrolled_once(runtime, 
         batch = await open_batch(client, admin, await create_centre(client, admin))
         url = f"/v1/batches/{batch['id']}/enrolments"
         responses = await asyncio.gather(
-            *(client.post(url, json={"participant_id": "p-dup"}, headers=admin) for _ in range(5))
+            *(
+                client.post(url, json={"participant_id": "p-dup", "exit_agreement": True}, headers=admin)
+                for _ in range(5)
+            )
         )
     assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409]
     assert len(await outbox_events(runtime, "training", "training.enrolled")) == 1
@@ -163,7 +184,9 @@ async def test_participant_updated_to_exited_closes_enrolment(runtime, api, auth
     async with api(runtime) as client:
         batch = await open_batch(client, admin, await create_centre(client, admin))
         response = await client.post(
-            f"/v1/batches/{batch['id']}/enrolments", json={"participant_id": "p-upd"}, headers=admin
+            f"/v1/batches/{batch['id']}/enrolments",
+            json={"participant_id": "p-upd", "exit_agreement": True},
+            headers=admin,
         )
     assert response.status_code == 422
     assert response.json()["type"].endswith("/participant_not_eligible")

@@ -23,7 +23,7 @@ async def test_registered_over_kafka_makes_the_participant_enrollable(make_runti
     async with api(runtime) as client:
         batch = await open_batch(client, admin, await create_centre(client, admin))
         url = f"/v1/batches/{batch['id']}/enrolments"
-        before = await client.post(url, json={"participant_id": "p-kafka"}, headers=admin)
+        before = await client.post(url, json={"participant_id": "p-kafka", "exit_agreement": True}, headers=admin)
         assert before.status_code == 422
         assert before.json()["type"].endswith("/participant_unknown")
 
@@ -43,6 +43,6 @@ async def test_registered_over_kafka_makes_the_participant_enrollable(make_runti
                 return row is not None and row.status == "active"
 
         await eventually(known, what="participant.registered consumed by training")
-        after = await client.post(url, json={"participant_id": "p-kafka"}, headers=admin)
+        after = await client.post(url, json={"participant_id": "p-kafka", "exit_agreement": True}, headers=admin)
     assert after.status_code == 201, after.text
     assert after.json()["participant_id"] == "p-kafka"

@@ -61,3 +61,37 @@ def test_brokers_is_one_or_three() -> None:
     assert parser.parse_args(["infra", "up", "--brokers", "3"]).brokers == 3
     with pytest.raises(SystemExit):
         parser.parse_args(["infra", "up", "--brokers", "2"])
+
+
+def test_a_sasl_ssl_cluster_secures_every_node_with_one_ca_and_the_same_scram_users(home: Path) -> None:
+    cluster = infra.KafkaCluster(size=3, port=31092, controller_port=31192, sasl_ssl=True)
+    assert cluster.home == home / "kafka-cluster-sasl"
+    nodes = cluster.nodes
+    for i, node in enumerate(nodes, start=1):
+        props = properties(node)
+        assert props["listeners"] == f"SASL_SSL://127.0.0.1:{31091 + i},CONTROLLER://127.0.0.1:{31191 + i}"
+        assert props["advertised.listeners"] == f"SASL_SSL://127.0.0.1:{31091 + i}"
+        assert props["listener.security.protocol.map"] == "CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+        assert props["inter.broker.listener.name"] == "SASL_SSL"
+        assert props["listener.name.sasl_ssl.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+        assert props["allow.everyone.if.no.acl.found"] == "false"
+        assert props["ssl.truststore.location"] == str(home / "kafka-cluster-sasl" / "security" / "ca.crt.pem")
+        assert props["min.insync.replicas"] == "2"
+    security = cluster.security
+    assert security is not None
+    password = security.password("admin")
+    assert security.password_file("admin").read_text() == password + "\n"
+    assert oct(security.password_file("admin").stat().st_mode & 0o777) == "0o600"
+    assert f"SCRAM-SHA-512=[name=admin,password={password}]" in security.format_arguments()
+    # a second look (a restart) keeps the CA and the passwords the nodes were formatted with
+    ca = security.ca_file.read_bytes()
+    properties(infra.KafkaCluster(size=3, port=31092, controller_port=31192, sasl_ssl=True).nodes[0])
+    assert security.ca_file.read_bytes() == ca
+    assert security.password("admin") == password
+
+
+def test_sasl_ssl_is_for_the_cluster(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["infra", "up", "--brokers", "3", "--sasl-ssl"]).sasl_ssl
+    assert cli._cmd_infra(parser.parse_args(["infra", "up", "--sasl-ssl"])) == cli.EXIT_USAGE
+    assert "--brokers 3" in capsys.readouterr().err

@@ -24,7 +24,7 @@ def _indicators(**overrides: Any) -> MonevIndicators:
         "workers_employed": 0,
         "business_assets": 0,
         "savings": 0,
-        "assistance_still_received": ["PKH"],
+        "assistance_still_received": ["BPNT"],  # food assistance: dependence under every formula version
         "welfare_self_assessment": 1,
     } | overrides
     return MonevIndicators.model_validate(values)
@@ -150,3 +150,35 @@ def test_a_household_of_zero_never_reaches_the_formulas() -> None:
     with pytest.raises(ValidationError) as refused:
         _indicators(household_size=0)
     assert [e["loc"] for e in refused.value.errors()] == [("household_size",)]
+
+
+# ---- formula versions: 2026.2 (current) against 2026.1 ----------------------------------------------------
+
+
+def test_current_version_is_2026_2_and_both_versions_stay_computable() -> None:
+    assert measures.FORMULA_VERSION == "2026.2"
+    assert measures.FORMULAS == ("2026.1", "2026.2")
+    with pytest.raises(ValueError, match="unknown formula version"):
+        compute(_indicators(), Baseline(monthly_income=None, household_size=None), version="2025.9")
+
+
+def test_pkh_before_the_exit_decision_is_dependence_only_under_2026_1() -> None:
+    pkh = _indicators(business_status="active", assistance_still_received=["PKH"])
+    baseline = Baseline(monthly_income=None, household_size=None)  # growth parts drop out: 0.70 of the weight left
+    old = compute(pkh, baseline, version="2026.1")
+    new = compute(pkh, baseline)
+    assert (old.formula_version, new.formula_version) == ("2026.1", "2026.2")
+    assert old.independence_index == round(0.25 / 0.70, 4)  # active only: PKH counted as dependence
+    assert new.independence_index == round((0.25 + 0.20) / 0.70, 4)  # PKH before exit: not dependence
+    after_exit = compute(pkh, Baseline(monthly_income=None, household_size=None, exit_decided=True))
+    assert after_exit.independence_index == round(0.25 / 0.70, 4)  # still PKH after the decision: dependence
+
+
+def test_health_insurance_is_left_out_under_2026_2_but_food_assistance_still_counts() -> None:
+    baseline = Baseline(monthly_income=None, household_size=None, exit_decided=True)
+    pbi = _indicators(business_status="active", assistance_still_received=["PBI-JK"])
+    assert compute(pbi, baseline, version="2026.1").independence_index == round(0.25 / 0.70, 4)
+    assert compute(pbi, baseline).independence_index == round(0.45 / 0.70, 4)
+    food = _indicators(business_status="active", assistance_still_received=["PBI-JK", "PKH", "BPNT"])
+    assert compute(food, Baseline(monthly_income=None, household_size=None)).independence_index == round(0.25 / 0.70, 4)
+    assert measures.dependence(["pkh", " PBI-JK ", "BPNT"], exit_decided=False, version="2026.2") == ["BPNT"]

@@ -1,7 +1,7 @@
 """the kernel's import_chunks: uploads being imported, in encrypted chunks (pena.imports)
 
 Revision ID: grad_bulk_01
-Revises: grad_families_01
+Revises: grad_mentoring_01
 Create Date: 2026-11-30 08:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "grad_bulk_01"
-down_revision: str | None = "grad_families_01"
+down_revision: str | None = "grad_mentoring_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
