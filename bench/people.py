@@ -37,7 +37,10 @@ def participants(count: int, *, start: int = 0) -> list[dict[str, Any]]:
         day = birth.day + 40 if sex == "F" else birth.day
         serial = i % 9000 + 1
         nik = f"{regency}{district}{day:02d}{birth:%m%y}{serial:04d}"
-        kk = f"{regency}{district}150310{serial:04d}"
+        # one family card per person (the registry allows one active member per KPM): the card's issue
+        # date moves with every 9,000 people, so numbers repeat only after 3,024,000 people
+        issued = f"{i // 9000 % 28 + 1:02d}{i // (9000 * 28) % 12 + 1:02d}10"
+        kk = f"{regency}{district}{issued}{serial:04d}"
         rows.append(
             {
                 "nik": nik,

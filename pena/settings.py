@@ -142,9 +142,9 @@ class Settings(BaseSettings):
     allow_clock_control: bool = False
 
     max_body_bytes: int = 10 * 1024 * 1024
-    # multipart/form-data bodies (file uploads: the participants CSV import, where 100,000 realistic
-    # rows of ~150 bytes take ~15 MB, with room for optional columns); larger answer 413 problem+json
-    max_upload_bytes: int = 32 * 1024 * 1024
+    # multipart/form-data bodies (file uploads: the imports, where 1,000,000 realistic rows of ~150 bytes
+    # take ~150 MB; streamed to a temporary file, never held in memory); larger answer 413 problem+json
+    max_upload_bytes: int = 256 * 1024 * 1024
     max_page_size: int = 200
     # per authenticated (subject, client id), per process (pena/ratelimit.py); at most
     # rate_limit_max_subjects buckets are kept (an idle bucket expires after a minute)

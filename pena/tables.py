@@ -1,6 +1,6 @@
 """Kernel tables every service database carries: outbox, inbox, dead letters, scheduled jobs,
-audit log and idempotency keys. SQLAlchemy Core on their own metadata, created beside each
-service's own tables (services keep their tables on their own SQLModel registry)."""
+audit log, idempotency keys and the chunks of uploads being imported. SQLAlchemy Core on their own
+metadata, created beside each service's own tables (services keep theirs on their own SQLModel registry)."""
 
 from __future__ import annotations
 
@@ -115,6 +115,18 @@ idempotency_keys = Table(
     Column("response_status", Integer, nullable=True),
     Column("response_body", JSONB, nullable=True),
     _ts("created_at", default=True),
+)
+
+# An upload being imported (pena.imports): its rows in chunks, encrypted, each deleted in the
+# transaction that processes it.
+import_chunks = Table(
+    "import_chunks",
+    KERNEL_METADATA,
+    Column("import_id", String(40), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("first_row", Integer, nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("content_enc", Text, nullable=False),
 )
 
 OUTBOX_CHANNEL = "pena_outbox"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
@@ -17,6 +17,7 @@ from pena.http.deps import ClockDep, SettingsDep, session_dependency
 from pena.http.openapi import CsvResponse
 from pena.http.tabular import XLSX_MEDIA_TYPE, Column, tabular_response
 from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
+from pena.imports import file_sha256
 from pena.pagination import Page, Paging
 from pena.problems import problem_response
 from pena.settings import Settings
@@ -217,7 +218,7 @@ def _import_read(job: ImportJob) -> dict[str, Any]:
     "/imports",
     status_code=202,
     response_model=ImportRead,
-    summary="Bulk registration from a CSV (background job)",
+    summary="Bulk registration from a CSV or XLSX (background job)",
     openapi_extra={"requestBody": {"content": {"multipart/form-data": {"example": {"file": IMPORT_CSV_EXAMPLE}}}}},
 )
 async def start_import(
@@ -225,18 +226,16 @@ async def start_import(
     settings: SettingsDep,
     clock: ClockDep,
     principal: Writer,
-    file: Annotated[UploadFile, File(description="UTF-8 CSV with a header row")],
+    file: Annotated[UploadFile, File(description="UTF-8 CSV or XLSX (first sheet) with a header row")],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    content = await file.read(settings.max_upload_bytes + 1)
-
     async def effect() -> tuple[int, dict[str, Any], dict[str, str]]:
         job = await imports.create_import(
-            session, principal=principal, settings=settings, clock=clock, filename=file.filename, content=content
+            session, principal=principal, settings=settings, clock=clock, filename=file.filename, file=file.file
         )
         return 202, _import_read(job), {"Location": f"/v1/participants/imports/{job.id}"}
 
-    fingerprint = {"sha256": hashlib.sha256(content).hexdigest()}
+    fingerprint = {"sha256": await asyncio.to_thread(file_sha256, file.file)}
     return await idempotent(
         session,
         principal=principal,

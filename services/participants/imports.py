@@ -1,7 +1,8 @@
-"""Bulk CSV registration as a scheduled job (survives restarts): the upload is stored encrypted, then
-processed in chunks; each chunk is one transaction that registers its valid rows, records refused
-fields (row number, field, rule: never a value) and schedules the next chunk. Re-uploading a file
-creates no duplicates: a NIK already registered counts as a duplicate row.
+"""Bulk registration from a CSV or XLSX file as scheduled jobs (survives restarts), on the kernel's
+import machinery (pena.imports): the upload is read once, streamed, and stored as encrypted chunks;
+each chunk is one transaction that registers its valid rows, records refused fields (row number,
+field, rule: never a value), deletes the chunk and schedules the next. Re-uploading a file creates no
+duplicates: a NIK already registered counts as a duplicate row.
 
 A chunk is registered set-based (`register_many`): every row validated in Python with the same
 rules as a single registration, one lookup of the chunk's NIK tokens and possible duplicates, then
@@ -9,20 +10,17 @@ one INSERT per table (participants, history, audit, outbox) and one NOTIFY for t
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
-from typing import Any
+from typing import IO, Any
 
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena import imports as bulk
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
-from pena.http.uploads import uploaded_text
 from pena.ids import new_id
-from pena.problems import Problem, field_error
+from pena.problems import Problem
 from pena.scheduler import Job, schedule_job, wake_schedulers
 from pena.settings import Settings, get_settings
 from services.participants import queries
@@ -32,7 +30,7 @@ from services.participants.schemas import ParticipantCreate
 from services.participants.views import cipher_for
 
 JOB_KIND = "participants.import_chunk"
-MAX_ROWS = 100_000
+MAX_ROWS = 1_000_000
 # rows per transaction: large enough that the per-statement costs vanish, small enough that a chunk
 # (all its rows held in memory, its locks held) stays around a second or two
 CHUNK_ROWS = 5000
@@ -55,38 +53,8 @@ OPTIONAL_COLUMNS = (
 CONSENT_COLUMNS = {"consent_purpose": "purpose", "consent_given_on": "given_on", "consent_recorded_by": "recorded_by"}
 
 
-def _reader(text: str) -> csv.DictReader[str]:
-    reader = csv.DictReader(io.StringIO(text))
-    reader.fieldnames = [c.strip() for c in (reader.fieldnames or [])]
-    return reader
-
-
-def parse_rows(text: str) -> tuple[list[str], list[dict[str, str]]]:
-    """The header and the data rows; a file the csv module cannot read (e.g. a bare carriage return
-    inside an unquoted field) is the 422 `csv_malformed` problem on `file`, not a server error."""
-    try:
-        reader = _reader(text)
-        return list(reader.fieldnames or []), list(reader)
-    except csv.Error as exc:
-        raise field_error("file", "csv_malformed", f"the CSV cannot be read: {exc}") from exc
-
-
-def chunk_rows(text: str, start: int, count: int) -> list[dict[str, str]]:
-    """Data rows start..start+count (0-based) as `parse_rows` numbers them: blank lines skipped."""
-    reader = _reader(text)
-    lines = (line for line in reader.reader if line)  # the rows before the chunk are not made dicts
-    return [reader_row(reader, line) for line in itertools.islice(lines, start, start + count)]
-
-
-def reader_row(reader: csv.DictReader[str], line: list[str]) -> dict[str, str]:
-    """What DictReader makes of a line: missing cells None, extra cells under the None key."""
-    names = list(reader.fieldnames or [])
-    row: dict[Any, Any] = dict(zip(names, line, strict=False))
-    if len(line) > len(names):
-        row[None] = line[len(names) :]
-    for name in names[len(line) :]:
-        row[name] = None
-    return row
+def layout() -> bulk.Layout:
+    return bulk.Layout(REQUIRED_COLUMNS, OPTIONAL_COLUMNS, max_rows=MAX_ROWS, chunk_rows=CHUNK_ROWS)
 
 
 async def create_import(
@@ -96,29 +64,13 @@ async def create_import(
     settings: Settings,
     clock: Clock,
     filename: str | None,
-    content: bytes,
+    file: IO[bytes],
 ) -> ImportJob:
-    if len(content) > settings.max_upload_bytes:
-        raise field_error("file", "too_large", f"the CSV is limited to {settings.max_upload_bytes} bytes", status=413)
-    text = uploaded_text(content, field="file")
-    columns, rows = parse_rows(text)
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise field_error("file", "missing_columns", f"the CSV lacks column(s): {', '.join(missing)}")
-    unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    if unknown:
-        raise field_error("file", "unknown_columns", f"the CSV has unknown column(s): {', '.join(unknown)}")
-    if not rows:
-        raise field_error("file", "empty", "the CSV has no data rows")
-    if len(rows) > MAX_ROWS:
-        raise field_error("file", "too_many_rows", f"at most {MAX_ROWS} rows per import")
     now = clock.now()
     job = ImportJob(
         id=new_id(),
         status="queued",
         filename=(filename or "")[:200] or None,
-        content_enc=cipher_for(settings.field_encryption_key).encrypt(text),
-        total_rows=len(rows),
         requested_by=principal.subject,
         requested_client=principal.client_id,
         requested_roles=",".join(sorted(principal.roles)),
@@ -126,6 +78,15 @@ async def create_import(
         created_at=now,
         updated_at=now,
     )
+    stored = await bulk.store_upload(
+        session,
+        import_id=job.id,
+        file=file,
+        filename=filename,
+        layout=layout(),
+        cipher=cipher_for(settings.field_encryption_key),
+    )
+    job.total_rows = stored.total_rows
     session.add(job)
     await session.flush()
     await schedule_job(session, kind=JOB_KIND, key=f"{JOB_KIND}:{job.id}:0", due_at=now, payload={"import_id": job.id})
@@ -136,7 +97,7 @@ async def create_import(
         action="participant.import",
         subject_type="participant_import",
         subject_id=job.id,
-        details={"rows": len(rows)},
+        details={"rows": stored.total_rows},
     )
     return job
 
@@ -173,10 +134,11 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
 async def run_import_chunk(session: AsyncSession, job: Job, clock: Clock) -> None:
     settings = job.settings or get_settings()
     record = await queries.import_job(session, str(job.payload["import_id"]), for_update=True)
-    if record is None or record.status == "done" or record.content_enc is None:
+    if record is None or record.status == "done":
         return
-    start = record.processed_rows
-    chunk = chunk_rows(cipher_for(settings.field_encryption_key).decrypt(record.content_enc), start, CHUNK_ROWS)
+    chunk = await bulk.next_chunk(session, record.id, cipher_for(settings.field_encryption_key))
+    if chunk is None:  # every chunk processed (a redelivered job)
+        return
     actor = Principal(
         subject=record.requested_by,
         client_id=record.requested_client,
@@ -187,8 +149,8 @@ async def run_import_chunk(session: AsyncSession, job: Job, clock: Clock) -> Non
     record.status = "running"
     refused: dict[int, list[tuple[str, str]]] = {}  # row number -> (field, rule)
     valid: list[tuple[int, ParticipantCreate]] = []
-    for offset, row in enumerate(chunk):
-        row_number = start + offset + 1  # data rows from 1; the header is not counted
+    for offset, row in enumerate(chunk.rows):
+        row_number = chunk.first_row + offset  # data rows from 1; the header is not counted
         try:
             valid.append((row_number, ParticipantCreate.model_validate(_row_model(row))))
         except ValidationError as exc:
@@ -209,13 +171,13 @@ async def run_import_chunk(session: AsyncSession, job: Job, clock: Clock) -> Non
             for field, rule in refused[row_number]
         ],
     )
-    record.processed_rows = start + len(chunk)
+    record.processed_rows = chunk.first_row - 1 + len(chunk.rows)
+    await bulk.drop_chunk(session, record.id, chunk.seq)  # the plaintext rows are not kept, not even encrypted
     now = clock.now()
     record.updated_at = now
-    if len(chunk) < CHUNK_ROWS or record.processed_rows >= record.total_rows:
+    if record.processed_rows >= record.total_rows:
         record.status = "done"
         record.finished_at = now
-        record.content_enc = None  # the plaintext identities are no longer kept, not even encrypted
     else:
         await schedule_job(
             session,
@@ -229,12 +191,8 @@ async def run_import_chunk(session: AsyncSession, job: Job, clock: Clock) -> Non
 
 async def import_errors_csv(session: AsyncSession, *, principal: Principal, import_id: str) -> str:
     await load_import(session, principal=principal, import_id=import_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["row", "field", "rule"])
-    for error in await queries.import_errors(session, import_id):
-        writer.writerow([error.row_number, error.field, error.rule])
-    return out.getvalue()
+    errors = await queries.import_errors(session, import_id)
+    return bulk.csv_text(["row", "field", "rule"], [[e.row_number, e.field, e.rule] for e in errors])
 
 
 async def load_import(session: AsyncSession, *, principal: Principal, import_id: str) -> ImportJob:

@@ -126,14 +126,14 @@ class Region(ParticipantsBase, table=True):
 
 
 class ImportJob(ParticipantsBase, table=True):
-    """A bulk CSV registration. The upload is kept encrypted only until processed, then blanked."""
+    """A bulk registration from a file. Its rows wait, encrypted, in the kernel's import_chunks until
+    each chunk is processed (pena.imports)."""
 
     __tablename__ = "participant_imports"
 
     id: str = Field(primary_key=True, max_length=40)
     status: str = Field(max_length=12)  # queued, running, done
     filename: str | None = Field(default=None, max_length=200)
-    content_enc: str | None = Field(default=None, sa_type=Text)
     total_rows: int = 0
     processed_rows: int = 0
     created_rows: int = 0

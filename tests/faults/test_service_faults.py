@@ -635,3 +635,64 @@ async def test_kill_9_participants_while_graduation_decisions_flow(procs: Servic
         status_changes=sum(changes.values()),
         graduated_after_last_restart_s=drained_s,
     )
+
+
+async def test_kill_9_participants_in_the_middle_of_an_import(procs: ServiceProcesses) -> None:
+    """An import of three chunks (5,000 rows each) whose process is killed -9 after the first chunk
+    committed and before the last: after the restart the import finishes with every row registered
+    exactly once, one participant.registered event each, and no chunk of the upload left behind."""
+    settings = procs.settings
+    await asyncio.to_thread(procs.start, "participants")
+    n = 3 * 5000
+    headers = admin_headers(settings)
+    base = procs.url("participants") + "/v1/participants"
+    async with httpx.AsyncClient(timeout=60) as http:
+        started = await http.post(
+            base + "/imports",
+            headers=headers,
+            files={"file": ("kpm.csv", people.to_csv(people.participants(n)), "text/csv")},
+        )
+        assert started.status_code == 202, started.text
+        job_url = f"{base}/imports/{started.json()['id']}"
+
+        deadline = asyncio.get_running_loop().time() + guard(120)
+        while True:  # polled closely: a chunk takes a second or two
+            at_kill = (await http.get(job_url, headers=headers)).json()
+            assert at_kill["processed_rows"] < n, "the import finished before it could be killed"
+            if at_kill["processed_rows"] > 0:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "the first chunk never committed"
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(procs.restart, "participants")
+        restarted = Stopwatch()
+
+        async def done() -> dict[str, Any] | None:
+            job = (await http.get(job_url, headers=headers)).json()
+            return job if job["status"] == "done" else None
+
+        job = await eventually(done, "the import finished after the restart", timeout=guard(180))
+        assert (job["created_rows"], job["duplicate_rows"], job["error_rows"]) == (n, 0, 0), job
+        assert job["processed_rows"] == job["total_rows"] == n
+        registered = await paged(http, base, headers)
+        assert len(registered) == len({p["id"] for p in registered}) == n
+
+    async def all_published() -> list[dict[str, Any]] | None:
+        events = await events_on(settings, "participants", "participant.registered")
+        return events if len(events) >= n else None
+
+    events = await eventually(all_published, f"{n} participant.registered events", timeout=guard(120))
+    await asyncio.sleep(2.0)  # quiet: a doubled event would show up now
+    events = await events_on(settings, "participants", "participant.registered")
+    assert Counter(e["subject"] for e in events) == Counter({p["id"]: 1 for p in registered})
+    engine = create_async_engine(settings.service_database_url("participants"))
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM import_chunks"))).scalar_one() == 0
+    finally:
+        await engine.dispose()
+    report(
+        "kill -9 participants in the middle of an import",
+        rows=n,
+        processed_at_kill=at_kill["processed_rows"],
+        finished_after_restart_s=restarted.seconds(),
+    )
