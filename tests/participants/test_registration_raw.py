@@ -15,6 +15,8 @@ from services.participants.models import Participant, ParticipantChange
 from tests.participants.support import man, woman
 from tests.support import audit_rows, count_rows, outbox_events
 
+PARTICIPANTS = Participant.__table__  # type: ignore[attr-defined]
+CHANGES = ParticipantChange.__table__  # type: ignore[attr-defined]
 # columns whose values differ between two registrations by construction (ids, tokens, ciphertexts, times)
 _PER_RECORD = {
     "id",
@@ -103,8 +105,8 @@ async def test_refused_registration_writes_nothing(registry) -> None:
     assert duplicate.headers["content-type"].startswith("application/problem+json")
     assert duplicate.json()["existing_id"] == first.json()["id"]
     runtime = registry.runtime
-    assert await count_rows(runtime, "participants", Participant.__table__) == 1
-    assert await count_rows(runtime, "participants", ParticipantChange.__table__) == 1
+    assert await count_rows(runtime, "participants", PARTICIPANTS) == 1
+    assert await count_rows(runtime, "participants", CHANGES) == 1
     assert await count_rows(runtime, "participants", outbox) == 1
     assert len(await audit_rows(runtime, "participants", "participant.register")) == 1
 
@@ -133,7 +135,7 @@ async def test_concurrent_registrations_of_one_nik_leave_exactly_one(registry) -
     winner = next(a for a in answers if a.status_code == 201).json()["id"]
     assert {a.json()["existing_id"] for a in answers if a.status_code == 409} == {winner}
     runtime = registry.runtime
-    assert await count_rows(runtime, "participants", Participant.__table__) == 1
-    assert await count_rows(runtime, "participants", ParticipantChange.__table__) == 1
+    assert await count_rows(runtime, "participants", PARTICIPANTS) == 1
+    assert await count_rows(runtime, "participants", CHANGES) == 1
     assert await count_rows(runtime, "participants", outbox) == 1
     assert [r.subject_id for r in await audit_rows(runtime, "participants", "participant.register")] == [winner]
