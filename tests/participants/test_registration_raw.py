@@ -9,6 +9,7 @@ import asyncio
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from pena.tables import audit_log, outbox
 from services.participants.models import Participant, ParticipantChange
@@ -36,9 +37,11 @@ _PER_RECORD = {
 
 async def _stored(registry, participant_id: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     async with registry.runtime.service("participants").db.transaction() as session:
-        row = (await session.execute(select(Participant).where(Participant.id == participant_id))).scalar_one()
+        row = (await session.execute(select(Participant).where(col(Participant.id) == participant_id))).scalar_one()
         change = (
-            await session.execute(select(ParticipantChange).where(ParticipantChange.participant_id == participant_id))
+            await session.execute(
+                select(ParticipantChange).where(col(ParticipantChange.participant_id) == participant_id)
+            )
         ).scalar_one()
         audit = (
             (await session.execute(select(audit_log).where(audit_log.c.subject_id == participant_id))).mappings().one()
