@@ -114,7 +114,12 @@ class Database:
         transaction of its own) without an ORM session: no autobegin, no BEGIN and COMMIT round trips,
         no SQLAlchemy statement processing (participants' registration). Created at first use, as large
         as the SQLAlchemy pool (connections open on demand), closed by `dispose()`. Statements through
-        it are prepared once per connection (asyncpg's statement cache)."""
+        it are prepared once per connection (asyncpg's statement cache).
+
+        Only for single statements that leave no session state behind (no SET, LISTEN, advisory lock,
+        cursor or open transaction): a connection goes back to the pool without asyncpg's default reset
+        query (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`, one more round trip
+        per use); asyncpg still rolls back a transaction left open."""
         if self._raw_pool is None:
             async with self._raw_pool_lock:
                 if self._raw_pool is None:
@@ -129,6 +134,7 @@ class Database:
                         max_size=self.raw_pool_size,
                         timeout=self._timeout,
                         command_timeout=60,
+                        reset=_keep_session,
                     )
         return self._raw_pool
 
@@ -148,6 +154,10 @@ class Database:
             pool, self._raw_pool = self._raw_pool, None
             await pool.close()
         await self.engine.dispose()
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The raw pool's reset: nothing to undo (see `Database.raw_pool`)."""
 
 
 IDLE_PING_SECONDS = 30.0
