@@ -237,10 +237,11 @@ def raw_placeholders(table: Table, columns: tuple[str, ...], first: int) -> str:
 
 def raw_values(table: Table, row: Mapping[str, Any], columns: tuple[str, ...]) -> list[Any]:
     """`row`'s values for `columns` as asyncpg takes them for `raw_placeholders`: JSON columns as
-    JSON text (the raw pool has no JSON codec; None as JSON null unless the column says
-    `none_as_null`, as SQLAlchemy stores it), the others as they are."""
+    JSON text (`json.dumps`, SQLAlchemy's default serialiser; the raw pool has no JSON codec; None
+    as JSON null unless the column says `none_as_null`, as SQLAlchemy stores it), the others as they
+    are."""
     return [
-        row[c] if kind is None or (kind and row[c] is None) else json.dumps(row[c], ensure_ascii=False)
+        row[c] if kind is None or (kind and row[c] is None) else json.dumps(row[c])
         for c, kind in zip(columns, _json_columns(table, columns), strict=True)
     ]
 
