@@ -11,8 +11,8 @@ round): on a machine shared with other work, load that comes and goes then weigh
 Each round also drives the bare app with twice the generator (2x threads, 2x connections): if the
 bare rate rises with it, the generator, not the server, was the limit at the normal setting, and the
 verdict says so, and the ratio reported is against the higher of the two bare figures (a generator
-that held the bare app back never flatters the ratio). The rate limiter is set explicitly (bench.server.RATE_LIMIT_PER_MINUTE) and any
-answer other than 201 fails the run.
+that held the bare app back never flatters the ratio). The rate limiter is set explicitly
+(bench.server.RATE_LIMIT_PER_MINUTE) and any answer other than 201 fails the run.
 
 Issue target: at least 0.5 of the bare rate (floor 0.3).   python -m bench.registration [--full]
 """
