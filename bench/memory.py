@@ -146,11 +146,12 @@ async def run(full: bool) -> Result:
             idle = {name: rss_mib(pid) for name, pid in pids.items()}
 
             with PeakSampler({n: p for n, p in pids.items() if n != BARE}) as service_peak:
-                seconds, _, failed = await closed_loop(
+                loop = await closed_loop(
                     procs["participants"][1], "/v1/participants", rows, headers=headers, concurrency=CONCURRENCY
                 )
-                if failed:
-                    raise RuntimeError(f"{failed} registrations did not answer 201")
+                if loop.failed:
+                    raise RuntimeError(f"{loop.failed} registrations did not answer 201")
+                seconds = loop.seconds
                 drain_started = time.perf_counter()
                 consumed = await _drained(settings, consumers, count)
                 drain = time.perf_counter() - drain_started
@@ -158,11 +159,12 @@ async def run(full: bool) -> Result:
             after = {name: rss_mib(pid) for name, pid in pids.items() if name != BARE}
 
             with PeakSampler({BARE: pids[BARE]}) as bare_peak:
-                bare_seconds, _, failed = await closed_loop(
+                bare_loop = await closed_loop(
                     procs[BARE][1], "/v1/participants", rows, headers=headers, concurrency=CONCURRENCY
                 )
-                if failed:
-                    raise RuntimeError(f"{failed} bare registrations did not answer 201")
+                if bare_loop.failed:
+                    raise RuntimeError(f"{bare_loop.failed} bare registrations did not answer 201")
+                bare_seconds = bare_loop.seconds
             await asyncio.sleep(AFTER_SECONDS)
             after[BARE] = rss_mib(pids[BARE])
             dead = {name: await _count(settings, name, "SELECT count(*) FROM dead_letters") for name in names}
@@ -179,7 +181,8 @@ async def run(full: bool) -> Result:
     )
     figures["load"] = (
         f"participants {count:,} POSTs in {seconds:.1f}s ({count / seconds:,.0f} req/s); "
-        f"bare {count:,} in {bare_seconds:.1f}s ({count / bare_seconds:,.0f} req/s)"
+        f"bare {count:,} in {bare_seconds:.1f}s ({count / bare_seconds:,.0f} req/s); requests sent again after "
+        f"their connection failed: {loop.retried} / {bare_loop.retried}"
     )
     figures["consumed participant.registered"] = (
         ", ".join(f"{name} {n:,}" for name, n in consumed.items())

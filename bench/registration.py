@@ -10,8 +10,9 @@ Both servers run side by side and are measured in alternating rounds (the order 
 round): on a machine shared with other work, load that comes and goes then weighs on all sides alike.
 Each round also drives the bare app with twice the generator (2x threads, 2x connections): if the
 bare rate rises with it, the generator, not the server, was the limit at the normal setting, and the
-verdict says so. The rate limiter is set explicitly (bench.server.RATE_LIMIT_PER_MINUTE) and any
-answer other than 201 fails the run.
+verdict says so, and the ratio reported is against the higher of the two bare figures (a generator
+that held the bare app back never flatters the ratio). The rate limiter is set explicitly
+(bench.server.RATE_LIMIT_PER_MINUTE) and any answer other than 201 fails the run.
 
 Issue target: at least 0.5 of the bare rate (floor 0.3).   python -m bench.registration [--full]
 """
@@ -19,6 +20,7 @@ Issue target: at least 0.5 of the bare rate (floor 0.3).   python -m bench.regis
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 
 from bench.common import (
@@ -34,8 +36,11 @@ from bench.server import RATE_LIMIT_PER_MINUTE, WrkRun, bare_app, cpu_seconds, r
 from pena.auth import issue_dev_token
 from pena.db import ensure_database
 
-THREADS = 2
-CONNECTIONS = 32
+# wrk's defaults: one thread per core (2 here), 32 connections (more than the pools' 20, so the servers
+# never wait for a request); the headroom side doubles both. BENCH_WRK_THREADS / BENCH_WRK_CONNECTIONS
+# override them (bench.headroom sweeps settings on the bare app to choose them).
+THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
+CONNECTIONS = int(os.environ.get("BENCH_WRK_CONNECTIONS", "32"))
 WARMUP_SECONDS = 3.0
 SETTLE_SECONDS = 1.0  # between runs: the service's relay publishes what the run left in the outbox
 HEADROOM_NOISE = 0.10  # the bare rate may move this much (median per-round ratio) and still "hold"
@@ -135,7 +140,10 @@ async def run(full: bool) -> Result:
     def rate(side: str) -> float:
         return sum(r.requests for r in runs[side]) / sum(r.seconds for r in runs[side])
 
-    ratio = rate("service") / rate("bare")
+    # the ratio is against the higher of the two bare figures: when twice the generator drew more from the
+    # bare app, the normal setting understated it, and the ratio must not gain from that
+    best_bare = max(rate("bare"), rate("bare 2x"))
+    ratio = rate("service") / best_bare
     short, sentence = headroom_verdict(headroom)
     return Result(
         name="registration",
@@ -161,8 +169,9 @@ async def run(full: bool) -> Result:
             + " (median of rounds; busy = CPU time / threads' wall time)",
             "generator headroom, bare 2x / 1x": ", ".join(f"{r:.2f}" for r in headroom)
             + f" (median {statistics.median(headroom):.2f}): {short}",
-            "rate ratio service/bare": f"{ratio:.2f} (against the bare app at 2x: "
-            f"{rate('service') / rate('bare 2x'):.2f})",
+            "rate ratio service/bare": f"{rate('service') / rate('bare'):.2f} against the bare app at "
+            f"{THREADS} t / {CONNECTIONS} c, {rate('service') / rate('bare 2x'):.2f} against it at 2x; "
+            f"reported: {ratio:.2f} (against the higher bare rate)",
         },
         ratio=ratio,
         target=">= 0.5",

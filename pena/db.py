@@ -6,14 +6,31 @@ scheduler each own exactly one transaction (`Database.transaction()`).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import MetaData, Select, Table, TextClause, bindparam, event, exc, func, insert, make_url, select, text
+from sqlalchemy import (
+    JSON,
+    MetaData,
+    Select,
+    String,
+    Table,
+    TextClause,
+    bindparam,
+    event,
+    exc,
+    func,
+    insert,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
@@ -51,6 +68,10 @@ class Database:
     ) -> None:
         self.url = url
         self.settings = settings
+        self.raw_pool_size = 1 if null_pool else pool_size + max_overflow
+        self._timeout = timeout
+        self._raw_pool: asyncpg.Pool | None = None
+        self._raw_pool_lock = asyncio.Lock()
         kwargs: dict[str, object] = {"connect_args": {"timeout": timeout, "command_timeout": 60}}
         if null_pool:
             kwargs["poolclass"] = NullPool
@@ -88,6 +109,35 @@ class Database:
                 await session.rollback()
                 raise
 
+    async def raw_pool(self) -> asyncpg.Pool:
+        """asyncpg's own pool on this database, for a hot path that sends ONE statement (an implicit
+        transaction of its own) without an ORM session: no autobegin, no BEGIN and COMMIT round trips,
+        no SQLAlchemy statement processing (participants' registration). Created at first use, as large
+        as the SQLAlchemy pool (connections open on demand), closed by `dispose()`. Statements through
+        it are prepared once per connection (asyncpg's statement cache).
+
+        Only for single statements that leave no session state behind (no SET, LISTEN, advisory lock,
+        cursor or open transaction): a connection goes back to the pool without asyncpg's default reset
+        query (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`, one more round trip
+        per use); asyncpg still rolls back a transaction left open."""
+        if self._raw_pool is None:
+            async with self._raw_pool_lock:
+                if self._raw_pool is None:
+                    url = make_url(self.url)
+                    self._raw_pool = await asyncpg.create_pool(
+                        user=url.username,
+                        password=url.password,
+                        host=url.host,
+                        port=url.port,
+                        database=url.database,
+                        min_size=0,
+                        max_size=self.raw_pool_size,
+                        timeout=self._timeout,
+                        command_timeout=60,
+                        reset=_keep_session,
+                    )
+        return self._raw_pool
+
     async def raw_connection(self) -> asyncpg.Connection:
         """A dedicated asyncpg connection (for LISTEN), outside the pool."""
         url = make_url(self.url)
@@ -100,7 +150,14 @@ class Database:
             await conn.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
+        if self._raw_pool is not None:
+            pool, self._raw_pool = self._raw_pool, None
+            await pool.close()
         await self.engine.dispose()
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The raw pool's reset: nothing to undo (see `Database.raw_pool`)."""
 
 
 IDLE_PING_SECONDS = 30.0
@@ -204,6 +261,38 @@ async def update_rows(
     params = {f"c{i}": [row[c] for row in rows] for i, c in enumerate(columns)}
     result = await session.execute(statement, params)
     return list(result.all()) if returning else []
+
+
+@lru_cache(maxsize=256)
+def raw_placeholders(table: Table, columns: tuple[str, ...], first: int) -> str:
+    """`$n::type, ...` for `columns` of `table`, numbered from `first`: typed parameters for a raw
+    (asyncpg) statement that selects its values instead of listing them in VALUES (a conditional
+    `INSERT ... SELECT ... WHERE`). Strings are cast to text, not to varchar(n) (an explicit cast would
+    truncate silently; the column's own length check applies on assignment)."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+    def cast(column: str) -> str:
+        kind = table.c[column].type
+        return "text" if isinstance(kind, String) else str(kind.compile(dialect))
+
+    return ", ".join(f"${first + i}::{cast(c)}" for i, c in enumerate(columns))
+
+
+def raw_values(table: Table, row: Mapping[str, Any], columns: tuple[str, ...]) -> list[Any]:
+    """`row`'s values for `columns` as asyncpg takes them for `raw_placeholders`: JSON columns as
+    JSON text (`json.dumps`, SQLAlchemy's default serialiser; the raw pool has no JSON codec; None
+    as JSON null unless the column says `none_as_null`, as SQLAlchemy stores it), the others as they
+    are."""
+    return [
+        row[c] if kind is None or (kind and row[c] is None) else json.dumps(row[c])
+        for c, kind in zip(columns, _json_columns(table, columns), strict=True)
+    ]
+
+
+@lru_cache(maxsize=256)
+def _json_columns(table: Table, columns: tuple[str, ...]) -> tuple[bool | None, ...]:
+    """Per column: None when not JSON, else its `none_as_null`."""
+    return tuple(bool(kind.none_as_null) if isinstance(kind := table.c[c].type, JSON) else None for c in columns)
 
 
 Companions = tuple[tuple[Table, tuple[str, ...]], ...]

@@ -13,16 +13,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.access import policy
 from pena.access import region_prefix as plain_prefix
 from pena.auth import Principal
-from pena.http.deps import ClockDep, SettingsDep, session_dependency
+from pena.http.deps import ClockDep, SettingsDep, get_runtime, session_dependency
 from pena.http.openapi import CsvResponse
 from pena.http.tabular import XLSX_MEDIA_TYPE, Column, tabular_response
-from pena.idempotency import IdempotencyKey, claim_key, idempotent, store_response
+from pena.idempotency import IdempotencyKey, idempotent
 from pena.imports import file_sha256
 from pena.pagination import Page, Paging
 from pena.problems import problem_response
 from pena.settings import Settings
 from services.participants import changes, erasure, exports, households, imports, reads, regions, registration, status
-from services.participants.etag import etag
+from services.participants.etag import etag, version_etag
 from services.participants.models import ImportJob, Participant
 from services.participants.schemas import (
     IMPORT_CSV_EXAMPLE,
@@ -40,7 +40,7 @@ from services.participants.schemas import (
     RegionRead,
     StatusChangeCommand,
 )
-from services.participants.views import view
+from services.participants.views import new_view, view
 
 Session = Annotated[AsyncSession, session_dependency("participants")]
 # every route declares its policy (pena.access): the permission, and how it scopes its records
@@ -106,25 +106,34 @@ Filters = Annotated[reads.ParticipantFilter, Depends(_filters)]
 @router.post("", status_code=201, response_model=ParticipantRead, summary="Register a participant")
 async def register_participant(
     body: ParticipantCreate,
-    session: Session,
-    settings: SettingsDep,
-    clock: ClockDep,
+    request: Request,
     principal: Writer,
     idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    client = principal.client_id or principal.subject
+) -> Response:
+    # the hot path: no session dependency (the registration is one statement on the raw pool), the
+    # service's settings and clock taken from the runtime, the answer built from the validated input
+    service = get_runtime(request).services["participants"]
     if idempotency_key:
-        # the idempotency table keeps a fingerprint and the new id only: no NIK, not even hashed plainly
-        stored = await claim_key(
-            session, client_id=client, key=idempotency_key, body=registration.idempotency_fingerprint(body, settings)
+        participant, answered = await registration.register_with_key(
+            service.db,
+            actor=principal,
+            settings=service.settings,
+            clock=service.clock,
+            data=body,
+            client_id=principal.client_id or principal.subject,
+            key=idempotency_key,
         )
-        if stored:
-            first = await reads.load_visible(session, principal=principal, participant_id=str(stored.body["id"]))
-            return _answer(first, principal, settings, status=stored.status)
-    participant = await registration.register(session, actor=principal, settings=settings, clock=clock, data=body)
-    if idempotency_key:
-        await store_response(session, client_id=client, key=idempotency_key, status=201, body={"id": participant.id})
-    return _answer(participant, principal, settings, status=201)
+        return _answer(participant, principal, service.settings, status=answered)
+    values = await registration.register_new(
+        service.db, actor=principal, settings=service.settings, clock=service.clock, data=body
+    )
+    answer = ParticipantRead.model_validate(new_view(values, body, principal=principal))
+    return Response(
+        answer.model_dump_json(),
+        status_code=201,
+        media_type="application/json",
+        headers={"ETag": version_etag(values["version"]), "Location": f"/v1/participants/{values['id']}"},
+    )
 
 
 @router.get("", response_model=Page[ParticipantSummaryRead], summary="Participants in your unit, filtered, by cursor")

@@ -7,7 +7,11 @@ from services.participants.models import Participant
 
 
 def etag(participant: Participant) -> str:
-    return f'"{participant.version}"'
+    return version_etag(participant.version)
+
+
+def version_etag(version: int) -> str:
+    return f'"{version}"'
 
 
 def check_if_match(participant: Participant, if_match: str | None) -> None:

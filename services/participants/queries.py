@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
+import asyncpg
 from sqlalchemy import String, any_, bindparam, cast, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.db import insert_rows, insert_unless_conflict
+from pena.db import insert_rows, insert_unless_conflict, raw_placeholders, raw_values
 from pena.tables import audit_log, outbox
 from services.participants.models import (
     Household,
@@ -117,6 +119,126 @@ async def insert_if_new_nik(
         values,
         conflict="nik_token",
         companions=[(_CHANGES, change), (audit_log, audit), (outbox, event)],
+    )
+
+
+# ------------------------------------------------------------------ registration in one statement
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What the one registration statement did and saw (all in one snapshot)."""
+
+    inserted: bool  # the participant and its history, audit and outbox rows were written
+    known_regions: frozenset[str]  # those of the asked codes that are known
+    holder_id: str | None  # the participant who held the NIK token already
+    holder_region: str | None  # ... and its region (whether a 409 may name it)
+    twin_id: str | None  # the possible duplicate stored in the new row (same name and birth date)
+
+
+# set by the statement itself from the `twin` lookup, not sent as parameters
+_TWIN_COLUMNS = ("possible_duplicate_of", "flagged")
+_AUDIT_DETAILS = "details"
+
+
+@lru_cache(maxsize=16)
+def _registration_statement(
+    columns: tuple[str, ...], changes: tuple[str, ...], audits: tuple[str, ...], events: tuple[str, ...]
+) -> str:
+    """$1 the distinct region codes validation looks up, $2 the NIK token, $3 the identity hash, $4-$6
+    the new household's id, KK token and time, then the participant's, the history row's, the audit
+    row's and the outbox row's columns. The insert happens only when every asked code is known, no
+    participant holds the NIK token and the family is new (its household is created here; a household
+    that exists, or one a concurrent registration is creating, makes ON CONFLICT write nothing: the
+    caller takes the session path, which locks the household and applies the per-KPM limit). ON
+    CONFLICT (nik_token) covers a concurrent registration of the same NIK (it waits for that one's
+    commit and writes nothing, so neither do the companion CTEs, which insert one row per row of `new`)."""
+    first = 7
+    participant = raw_placeholders(_PARTICIPANTS, columns, first)
+    first += len(columns)
+    change = raw_placeholders(_CHANGES, changes, first)
+    first += len(changes)
+    audit = raw_placeholders(audit_log, audits, first)
+    first += len(audits)
+    event = raw_placeholders(outbox, events, first)
+    return f"""
+        WITH known AS (
+            SELECT coalesce(array_agg(code), '{{}}') AS codes FROM regions WHERE code = ANY($1::text[])
+        ), holder AS (
+            SELECT id, region_code FROM participants WHERE nik_token = $2::text
+        ), twin AS (
+            SELECT id FROM participants WHERE identity_hash = $3::text AND nik_token != $2::text
+            ORDER BY created_at, id LIMIT 1
+        ), family AS (
+            INSERT INTO households (id, kk_token, created_at, updated_at)
+            SELECT $4::text, $5::text, $6::timestamptz, $6::timestamptz
+            WHERE NOT EXISTS (SELECT FROM holder)
+              AND (SELECT cardinality(codes) FROM known) = cardinality($1::text[])
+            ON CONFLICT (kk_token) DO NOTHING
+            RETURNING id
+        ), new AS (
+            INSERT INTO participants ({", ".join(columns)}, {", ".join(_TWIN_COLUMNS)})
+            SELECT {participant}, (SELECT id FROM twin), EXISTS (SELECT FROM twin)
+            WHERE EXISTS (SELECT FROM family)
+            ON CONFLICT (nik_token) DO NOTHING
+            RETURNING id
+        ), history AS (
+            INSERT INTO participant_changes ({", ".join(changes)}) SELECT {change} FROM new
+        ), audit AS (
+            INSERT INTO audit_log ({", ".join(audits)}, {_AUDIT_DETAILS})
+            SELECT {audit}, jsonb_build_object('flagged_possible_duplicate', EXISTS (SELECT FROM twin)) FROM new
+        ), event AS (
+            INSERT INTO outbox ({", ".join(events)}) SELECT {event} FROM new
+        )
+        SELECT EXISTS (SELECT FROM new) AS inserted, (SELECT codes FROM known) AS known,
+               (SELECT id FROM holder) AS holder_id, (SELECT region_code FROM holder) AS holder_region,
+               (SELECT id FROM twin) AS twin_id
+    """  # noqa: S608 (column names from table metadata and the use case's own dicts)
+
+
+async def register_in_one_statement(
+    pool: asyncpg.Pool,
+    *,
+    region_codes: list[str],
+    nik_token: str,
+    identity_hash: str,
+    values: dict[str, Any],
+    change: dict[str, Any],
+    audit: dict[str, Any],
+    event: dict[str, Any],
+) -> Registration:
+    """A registration's lookups and writes in ONE statement on the raw pool (an implicit transaction
+    of its own: one round trip instead of BEGIN, SELECT, INSERT, COMMIT): which region codes are known,
+    who holds the NIK token, the possible duplicate (stored in the row: `possible_duplicate_of`,
+    `flagged`, and the audit row's details), and, only when the codes are all known and the NIK is
+    free, the participant with its history row, audit entry and outbox event. `values` etc. are the
+    column values `insert_if_new_nik` takes; their twin columns and the audit details are the
+    statement's own."""
+    columns = tuple(c for c in values if c not in _TWIN_COLUMNS)
+    changes = tuple(change)
+    audits = tuple(c for c in audit if c != _AUDIT_DETAILS)
+    events = tuple(event)
+    codes = list(dict.fromkeys(region_codes))
+    row = await pool.fetchrow(
+        _registration_statement(columns, changes, audits, events),
+        codes,
+        nik_token,
+        identity_hash,
+        values["household_id"],
+        values["kk_token"],
+        values["created_at"],
+        *raw_values(_PARTICIPANTS, values, columns),
+        *raw_values(_CHANGES, change, changes),
+        *raw_values(audit_log, audit, audits),
+        *raw_values(outbox, event, events),
+    )
+    assert row is not None  # a SELECT without FROM returns exactly one row
+    return Registration(
+        inserted=row["inserted"],
+        known_regions=frozenset(row["known"]),
+        holder_id=row["holder_id"],
+        holder_region=row["holder_region"],
+        twin_id=row["twin_id"],
     )
 
 

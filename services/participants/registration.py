@@ -1,6 +1,8 @@
-"""Registration: one participant (`register`) or a chunk of a bulk import (`register_many`), both built
-from the same row, history, audit and event functions. Identity data is stored encrypted and found by
-keyed tokens; the NIK token is unique (409 with the holder's id)."""
+"""Registration: one participant (`register_new`, the API's hot path, in one statement on the raw pool;
+`register` in a session: with an Idempotency-Key and wherever the hot path cannot decide alone) or a
+chunk of a bulk import (`register_many`), all built from the same row, history, audit and event
+functions. Identity data is stored encrypted and found by keyed tokens; the NIK token is unique (409
+with the holder's id)."""
 
 from __future__ import annotations
 
@@ -18,11 +20,13 @@ from pena.auth import Principal
 from pena.clock import Clock, business_today
 from pena.contracts import ParticipantRegistered
 from pena.crypto import nik_token
+from pena.db import Database
+from pena.idempotency import claim_key, store_response
 from pena.ids import new_id
 from pena.outbox import emit_rows, outbox_row
 from pena.problems import field_error
 from pena.settings import Settings
-from services.participants import households, queries
+from services.participants import households, queries, reads
 from services.participants.history import actor_name, change_values
 from services.participants.identity import Error, identity_hash, kk_token
 from services.participants.models import Participant
@@ -180,6 +184,93 @@ async def register(
     return Participant(**values)
 
 
+async def register_new(
+    db: Database,
+    *,
+    actor: Principal | None,
+    settings: Settings,
+    clock: Clock,
+    data: ParticipantCreate,
+    purpose: str = "registration",
+) -> dict[str, Any]:
+    """`register` without a session (the API's registration without an Idempotency-Key): the same
+    refusals, rows and event, in ONE statement on the database's raw pool (its own implicit
+    transaction) when the input is valid as far as Python can tell; returns the stored column values
+    (`possible_duplicate_of` and `flagged` as the statement found them). Input that Python already
+    refuses with every asked region code taken as known, a NIK taken by a concurrent registration, and
+    a family (KK) the registry already knows go through `register` in a transaction of their own (it
+    looks them up, locks the household and applies the per-KPM limit, and answers). The statement
+    creates the household of a new family itself: its INSERT ... ON CONFLICT DO NOTHING waits for a
+    concurrent registration of the same family and then writes nothing, so that one goes the session
+    way and counts the first member (the limit holds under concurrency)."""
+    if outside_reach(actor, data):
+        raise field_error("region_code", "outside_reach", OUTSIDE_REACH, status=403)
+    codes = creation_region_codes(data)
+    today = business_today(clock, settings.business_timezone)
+    if creation_errors(data, known=frozenset(codes), today=today):
+        return await _register_in_session(db, actor=actor, settings=settings, clock=clock, data=data, purpose=purpose)
+    token = nik_token(data.nik, settings.nik_hmac_key)
+    identity = identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key)
+    values = participant_values(
+        data, settings=settings, token=token, identity=identity, twin_id=None, actor=actor, now=clock.now()
+    )
+    values["household_id"] = new_id()  # the family's household, when the statement creates it
+    done = await queries.register_in_one_statement(
+        await db.raw_pool(),
+        region_codes=codes,
+        nik_token=token,
+        identity_hash=identity,
+        values=values,
+        change=registration_change(values),
+        audit=registration_audit(values, actor=actor, purpose=purpose),
+        event=registration_event(values, income=data.baseline_monthly_income),
+    )
+    if done.inserted:
+        values["possible_duplicate_of"] = done.twin_id
+        values["flagged"] = done.twin_id is not None
+        return values
+    errors = creation_errors(data, known=done.known_regions, today=today)
+    if errors:
+        raise validation_problem(errors)
+    if done.holder_id is not None:
+        raise duplicate_problem(done.holder_id if _may_name(actor, done.holder_region) else None)
+    # nothing written although the NIK was free in the statement's snapshot: the family is known
+    # already (its household exists: the session path locks it and applies the per-KPM limit), or a
+    # concurrent registration of the NIK committed first (the session path finds and names the winner)
+    return await _register_in_session(db, actor=actor, settings=settings, clock=clock, data=data, purpose=purpose)
+
+
+async def register_with_key(
+    db: Database,
+    *,
+    actor: Principal,
+    settings: Settings,
+    clock: Clock,
+    data: ParticipantCreate,
+    client_id: str,
+    key: str,
+) -> tuple[Participant, int]:
+    """`register` under an Idempotency-Key, in one transaction with the key's row: a repeated key
+    answers the first registration (its stored status), as the caller may see it now."""
+    async with db.transaction() as session:
+        # the idempotency table keeps a fingerprint and the new id only: no NIK, not even hashed plainly
+        stored = await claim_key(session, client_id=client_id, key=key, body=idempotency_fingerprint(data, settings))
+        if stored:
+            first = await reads.load_visible(session, principal=actor, participant_id=str(stored.body["id"]))
+            return first, stored.status
+        participant = await register(session, actor=actor, settings=settings, clock=clock, data=data)
+        await store_response(session, client_id=client_id, key=key, status=201, body={"id": participant.id})
+        return participant, 201
+
+
+async def _register_in_session(
+    db: Database, *, actor: Principal | None, settings: Settings, clock: Clock, data: ParticipantCreate, purpose: str
+) -> dict[str, Any]:
+    async with db.transaction() as session:
+        participant = await register(session, actor=actor, settings=settings, clock=clock, data=data, purpose=purpose)
+    return participant.model_dump()
+
+
 OUTSIDE_REACH = "region_code lies outside the regions your token reaches"
 
 
@@ -191,9 +282,13 @@ def outside_reach(actor: Principal | None, data: ParticipantCreate) -> bool:
 def _shown_id(actor: Principal | None, holder: Participant | None) -> str | None:
     """The id a 409 names: only of a record the caller may see (a holder outside its reach stays
     unnamed, as a read of it would answer 404)."""
-    if holder is None or (actor is not None and not covers_region(reach_of(actor), holder.region_code)):
+    if holder is None or not _may_name(actor, holder.region_code):
         return None
     return holder.id
+
+
+def _may_name(actor: Principal | None, region_code: str | None) -> bool:
+    return actor is None or covers_region(reach_of(actor), region_code)
 
 
 @dataclass

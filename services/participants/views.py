@@ -13,6 +13,7 @@ from pena.auth import Principal
 from pena.crypto import FieldCipher, mask_nik
 from pena.settings import Settings
 from services.participants.models import Participant
+from services.participants.schemas import ParticipantCreate
 
 PROFILE_FIELDS = ("address", "phone", "business_description", "potential_notes")
 
@@ -49,36 +50,76 @@ def decrypted(participant: Participant, settings: Settings) -> dict[str, Any]:
 def view(participant: Participant, *, principal: Principal, settings: Settings) -> dict[str, Any]:
     """The record as this caller may see it: NIK and KK masked without participants:read_nik,
     duplicate review marks for admins only."""
-    personal = decrypted(participant, settings)
+    record = {name: getattr(participant, name) for name in _SHOWN_COLUMNS}
+    return _shown(record, decrypted(participant, settings), principal)
+
+
+def new_view(values: Mapping[str, Any], data: ParticipantCreate, *, principal: Principal) -> dict[str, Any]:
+    """`view` of a participant just registered, from its column values and the validated input they
+    were encrypted from (nothing decrypted again)."""
+    personal = {
+        **{name: getattr(data, name) for name in PROFILE_FIELDS},
+        "nik": data.nik,
+        "kk_number": data.kk_number,
+        "full_name": data.full_name,
+        "birth_date": data.birth_date,
+        "baseline_monthly_income": data.baseline_monthly_income,
+    }
+    return _shown(values, personal, principal)
+
+
+_SHOWN_COLUMNS = (
+    "id",
+    "sex",
+    "birth_year",
+    "region_code",
+    "business_field",
+    "assistance_programmes",
+    "dtsen_decile",
+    "household_size",
+    "status",
+    "version",
+    "flagged",
+    "possible_duplicate_of",
+    "created_at",
+    "updated_at",
+    "erased_at",
+    "consent_purpose",
+    "consent_given_on",
+    "consent_recorded_by",
+)
+
+
+def _shown(record: Mapping[str, Any], personal: dict[str, Any], principal: Principal) -> dict[str, Any]:
     full = principal.has("participants:read_nik")
     for field in ("nik", "kk_number"):
         if personal[field] and not full:
             personal[field] = mask_nik(personal[field])
     return {
-        "id": participant.id,
+        "id": record["id"],
         **personal,
-        "sex": participant.sex,
-        "birth_year": participant.birth_year,
-        "region_code": participant.region_code,
-        "business_field": participant.business_field,
-        "assistance_programmes": participant.assistance_programmes,
-        "dtsen_decile": participant.dtsen_decile,
-        "household_size": participant.household_size,
-        "status": participant.status,
-        "version": participant.version,
-        "flagged": participant.flagged if principal.is_admin else False,
-        "possible_duplicate_of": participant.possible_duplicate_of if principal.is_admin else None,
-        "created_at": participant.created_at,
-        "updated_at": participant.updated_at,
-        "erased_at": participant.erased_at,
-        "household_id": participant.household_id,
+        "sex": record["sex"],
+        "birth_year": record["birth_year"],
+        "region_code": record["region_code"],
+        "business_field": record["business_field"],
+        "assistance_programmes": record["assistance_programmes"],
+        "dtsen_decile": record["dtsen_decile"],
+        "household_size": record["household_size"],
+        "status": record["status"],
+        "version": record["version"],
+        "flagged": record["flagged"] if principal.is_admin else False,
+        "possible_duplicate_of": record["possible_duplicate_of"] if principal.is_admin else None,
+        "created_at": record["created_at"],
+        "updated_at": record["updated_at"],
+        "erased_at": record.get("erased_at"),
+        "household_id": record.get("household_id"),
         "consent": (
             {
-                "purpose": participant.consent_purpose,
-                "given_on": participant.consent_given_on,
-                "recorded_by": participant.consent_recorded_by,
+                "purpose": record["consent_purpose"],
+                "given_on": record["consent_given_on"],
+                "recorded_by": record["consent_recorded_by"],
             }
-            if participant.consent_purpose
+            if record["consent_purpose"]
             else None
         ),
     }
