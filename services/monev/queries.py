@@ -333,6 +333,7 @@ ERASED_SURVEY_COLUMNS = (
     "savings",
     "welfare_self_assessment",
     "notes_encrypted",
+    "early_reason_encrypted",
     "correction_reason",
     "baseline_monthly_income",
     "baseline_household_size",

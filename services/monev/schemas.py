@@ -345,14 +345,18 @@ class SummaryRead(BaseModel):
             "examples": [
                 {
                     "group_by": "centre",
-                    "formula_version": "2026.1",
+                    "formula_version": "2026.2",
                     "groups": [
                         {
                             "group": "0c8e5b1a-3f2d-4e6a-9b7c-5d4e3f2a1b0c",
+                            "name": None,
                             "tasks_total": 118,
                             "tasks_due": 96,
                             "tasks_done": 81,
                             "tasks_overdue": 15,
+                            "persons": 112,
+                            "kpm": 110,
+                            "surveyed": 81,
                             "completion_rate": 0.84,
                             "income_change": {"q1": 350000.0, "median": 900000.0, "q3": 1650000.0},
                             "business_active_share": 0.79,

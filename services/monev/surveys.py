@@ -99,8 +99,8 @@ async def submit_survey(
         measures.Baseline(
             monthly_income=known.baseline_monthly_income if known else None,
             household_size=known.household_size if known else None,
-            # Monev's waves follow the training and come before the graduation decision
-            exit_decided=False,
+            # follow-up waves come before the graduation (exit) decision; mentoring visits after it
+            exit_decided=task.kind == "mentoring",
         ),
     )
     version = task.submission_version + 1

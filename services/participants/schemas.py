@@ -258,6 +258,22 @@ class HouseholdMemberRead(BaseModel):
 
 
 class HouseholdRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                    "members": [
+                        {"participant_id": "3f2b9c1e-8d4a-4f6b-9a0e-2c7d5e1f4a8b", "status": "active"},
+                        {"participant_id": "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d", "status": "exited"},
+                    ],
+                    "active_members": 1,
+                    "active_limit": 1,
+                    "created_at": "2026-10-01T02:15:00Z",
+                }
+            ]
+        }
+    )
     id: str
     members: list[HouseholdMemberRead] = Field(description="the members the caller may see: ids and status, no names")
     active_members: int = Field(description="of those, in the programme now (candidate or active)")

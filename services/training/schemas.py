@@ -459,6 +459,26 @@ class EntryParametersRead(BaseModel):
 
 
 class EntryPolicyRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": "2023.1",
+                    "effective_from": "2023-01-01",
+                    "parameters": {
+                        "min_age": 18,
+                        "max_age": 64,
+                        "kpm_programmes": ["PKH", "BPNT"],
+                        "max_dtsen_decile": 4,
+                        "require_business": True,
+                        "require_exit_agreement": True,
+                    },
+                    "source": "PENA programme selection: productive-age members of KPM in PKH/BPNT (DTSEN deciles"
+                    " 1-4) who run or plan a small business and agree to leave assistance once independent",
+                }
+            ]
+        }
+    )
     version: str
     effective_from: date
     parameters: EntryParametersRead

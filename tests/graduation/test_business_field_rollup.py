@@ -19,6 +19,6 @@ async def test_a_kuliner_row_includes_makanan_berat(env: Env, auth: Any) -> None
         headers=auth("integrator"),
     )
     assert answer.status_code == 200, answer.text
-    ready = {g["key"]: g["ready"] for g in answer.json()["groups"]}
+    ready = {g["key"]: g["persons"]["ready"] for g in answer.json()["groups"]}
     assert ready == {"kuliner": 2, "fashion_menjahit": 1}
-    assert answer.json()["totals"]["ready"] == 3
+    assert answer.json()["totals"]["persons"]["ready"] == 3

@@ -15,8 +15,21 @@ import pytest
 
 from pena.clock import ManualClock
 from pena.contracts import GraduationDecided
+from pena.contracts.monev import MonevIndicators
 from pena.runtime import Runtime
-from tests.monev.support import WIB, announce_completions, completion, monev, register, scheduler, survey_body, tasks
+from services.monev import measures
+from services.monev import queries as monev_queries
+from tests.monev.support import (
+    WIB,
+    announce_completions,
+    completion,
+    in_monev,
+    monev,
+    register,
+    scheduler,
+    survey_body,
+    tasks,
+)
 from tests.support import (
     Announcement,
     audit_actions,
@@ -127,7 +140,7 @@ async def test_a_mentoring_visit_comes_due_and_is_surveyed_like_any_task(graduat
     six = next(t for t in await tasks(graduated.runtime) if t.wave == "P6M")
     answer = await graduated.client.post(
         f"/v1/monev/tasks/{six.id}/survey",
-        json=survey_body(date(2026, 9, 21), monthly_household_income=1_200_000),
+        json=survey_body(date(2026, 9, 21), monthly_household_income=1_200_000, assistance_still_received=["PKH"]),
         headers=graduated.facilitator,
     )
     assert answer.status_code == 201, answer.text
@@ -140,6 +153,18 @@ async def test_a_mentoring_visit_comes_due_and_is_surveyed_like_any_task(graduat
         "P6M",
     )
     assert completed["indicators"]["monthly_household_income"] == 1_200_000
+    # after the exit decision, PKH still received is dependence (formula 2026.2); a follow-up before
+    # the decision would not count it
+    indicators = MonevIndicators.model_validate(completed["indicators"])
+    known = await in_monev(graduated.runtime, lambda session: monev_queries.baseline(session, "p-1"))
+    assert known is not None
+
+    def scored(exit_decided: bool) -> float:
+        baseline = measures.Baseline(known.baseline_monthly_income, known.household_size, exit_decided=exit_decided)
+        return measures.compute(indicators, baseline).independence_index
+
+    assert completed["measures"]["formula_version"] == "2026.2"
+    assert completed["measures"]["independence_index"] == scored(True) < scored(False)
 
 
 async def test_a_reversal_cancels_the_mentoring_tasks_not_done(graduated: Graduated) -> None:

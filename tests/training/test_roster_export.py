@@ -23,7 +23,9 @@ async def test_roster_as_csv_and_xlsx(runtime, api, auth) -> None:
         batch = await open_batch(client, admin, padang, sessions=2)
         for pid in ("p-1", "p-2"):
             enrolled = await client.post(
-                f"/v1/batches/{batch['id']}/enrolments", json={"participant_id": pid}, headers=admin
+                f"/v1/batches/{batch['id']}/enrolments",
+                json={"participant_id": pid, "exit_agreement": True},
+                headers=admin,
             )
             assert enrolled.status_code == 201, enrolled.text
         assert (await set_status(client, admin, batch["id"], "running")).status_code == 200
