@@ -84,6 +84,7 @@ _SHOWN_COLUMNS = (
     "created_at",
     "updated_at",
     "erased_at",
+    "household_id",
     "consent_purpose",
     "consent_given_on",
     "consent_recorded_by",
