@@ -68,7 +68,8 @@ function request()
   local female = i % 2 == 1
   local region = string.format("%s%02d", regency, district)
   local nik = string.format("%s%02d%02d%02d%04d", region, female and d + 40 or d, m, y % 100, serial)
-  local kk = string.format("%s150310%04d", region, serial)
+  -- one family card per person (one active member per KPM): issued on the birth date, unique like the NIK
+  local kk = string.format("%s%02d%02d%02d%04d", region, d, m, y % 100, serial)
   local body = string.format(
     '{"nik":"%s","kk_number":"%s","full_name":"Peserta W%d","birth_date":"%04d-%02d-%02d","sex":"%s",'
       .. '"region_code":"%s%04d","business_field":"%s","consent":%s}',
