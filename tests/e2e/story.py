@@ -285,6 +285,13 @@ async def run_story(urls: dict[str, str], settings: Settings) -> dict[str, Any]:
 
         found = await eventually(assessment, "the graduation assessment")
         assert found["outcome"] == "ready", found
+        # the figure as published now (record time echoed): asked again later with that known_at, the
+        # decision recorded afterwards leaves it exactly as it was
+        stats_url = url("graduation", "/v1/graduation/statistics")
+        r = await http.get(stats_url, headers=t.admin, params={"as_of": str(monev_today)})
+        assert r.status_code == 200, r.text
+        published = r.json()
+        assert published["totals"]["persons"]["ready"] == 1, published
         a_url = url("graduation", f"/v1/graduation/assessments/{found['id']}")
         r = await http.post(a_url + "/verification", headers=t.verifier, json={"evidence_checked": True})
         assert r.status_code == 201, r.text
@@ -309,8 +316,14 @@ async def run_story(urls: dict[str, str], settings: Settings) -> dict[str, Any]:
 
         await eventually(graduated, "the participant to be graduated in the registry")
 
-        # 6. statistics on the visit date, grouped and named from what the services announced
-        stats_url = url("graduation", "/v1/graduation/statistics")
+        # 6. statistics on the visit date: as known now (graduated), and as known when first published
+        r = await http.get(stats_url, headers=t.admin, params={"as_of": str(monev_today)})
+        assert r.json()["totals"]["persons"]["graduated"] == 1, r.text
+        r = await http.get(
+            stats_url, headers=t.admin, params={"as_of": str(monev_today), "known_at": published["known_at"]}
+        )
+        assert r.json()["totals"] == published["totals"], (r.text, published)
+        # grouped and named from what the services announced
 
         async def grouped(by: str) -> list[dict[str, Any]] | None:
             params = {"as_of": str(monev_today), "group_by": by}
