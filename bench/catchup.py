@@ -184,14 +184,14 @@ async def run(full: bool) -> Result:
     seconds: dict[str, float] = {}
     try:
         settings = bench_settings(ns)
-        await ensure_topics(settings, ["participants", "training", "monev"])
+        await ensure_topics(settings, ["participants", "training", "monev", "graduation"])
         await _produce(settings, count)
         seconds["bare"] = await _bare(settings, count)
         for name, definition in services.items():
             seconds[name] = await _service(settings, definition, count)
         # one by one, as before the batch handlers (own namespace: own topic, databases, consumer group)
         single = bench_settings(ns + "s")
-        await ensure_topics(single, ["participants", "training", "monev"])
+        await ensure_topics(single, ["participants", "training", "monev", "graduation"])
         await _produce(single, count)
         seconds["training one by one"] = await _service(single, training, count, batched=False)
     finally:

@@ -312,7 +312,7 @@ async def run(full: bool) -> Result:
     lag_events = 2_000 if full else 500
     settings = bench_settings(new_namespace())
     try:
-        await ensure_topics(settings, ["training", "participants", "monev"])
+        await ensure_topics(settings, ["training", "participants", "monev", "graduation"])  # all monev consumes
         await _produce(settings, [f"p{i}" for i in range(count)])
         bare_s = await _bare(settings, count)
         same_s = await _bare(settings, count, mode="same_rows")
