@@ -212,16 +212,7 @@ async def list_assessments(
         query = query.where(col(Assessment.region_code).startswith(region_prefix))
     if status:
         query = query.where(col(Assessment.status) == status)
-    if after:
-        at, last_id = after
-        query = query.where(
-            or_(
-                col(Assessment.assessed_at) < at,
-                and_(col(Assessment.assessed_at) == at, col(Assessment.id) < last_id),
-            )
-        )
-    query = query.order_by(col(Assessment.assessed_at).desc(), col(Assessment.id).desc()).limit(limit + 1)
-    return list((await session.execute(query)).scalars().all())
+    return await _newest_first(session, query, Assessment, col(Assessment.assessed_at), after, limit)
 
 
 # ------------------------------------------------------------------ decisions and appeals
@@ -262,13 +253,7 @@ async def list_decisions(
         query = query.where(col(Decision.participant_id) == participant_id)
     if region_prefix:
         query = query.where(col(Decision.region_code).startswith(region_prefix))
-    if after:
-        at, last_id = after
-        query = query.where(
-            or_(col(Decision.decided_at) < at, and_(col(Decision.decided_at) == at, col(Decision.id) < last_id))
-        )
-    query = query.order_by(col(Decision.decided_at).desc(), col(Decision.id).desc()).limit(limit + 1)
-    return list((await session.execute(query)).scalars().all())
+    return await _newest_first(session, query, Decision, col(Decision.decided_at), after, limit)
 
 
 async def appeals_for_decision(session: AsyncSession, decision_id: str) -> list[Appeal]:
@@ -566,19 +551,22 @@ async def list_relapse_cases(
         query = query.where(col(RelapseCase.participant_id) == participant_id)
     if region_prefix:
         query = query.where(col(RelapseCase.region_code).startswith(region_prefix))
-    if after:
-        at, last_id = after
-        query = query.where(
-            or_(
-                col(RelapseCase.flagged_at) < at,
-                and_(col(RelapseCase.flagged_at) == at, col(RelapseCase.id) < last_id),
-            )
-        )
-    query = query.order_by(col(RelapseCase.flagged_at).desc(), col(RelapseCase.id).desc()).limit(limit + 1)
-    return list((await session.execute(query)).scalars().all())
+    return await _newest_first(session, query, RelapseCase, col(RelapseCase.flagged_at), after, limit)
 
 
 async def delete_relapse_cases(session: AsyncSession, participant_id: str) -> int:
     """Erasure: removes the participant's relapse cases; returns how many there were."""
     query = delete(RelapseCase).where(col(RelapseCase.participant_id) == participant_id).returning(col(RelapseCase.id))
     return len((await session.execute(query)).scalars().all())
+
+
+async def _newest_first(
+    session: AsyncSession, query: Any, model: Any, moment: Any, after: tuple[datetime, str] | None, limit: int
+) -> list[Any]:
+    """A list read newest first by (moment, id), one row more than `limit` (the keyset page tells
+    whether there is a next page), starting after the cursor's (moment, id) when given."""
+    if after:
+        at, last_id = after
+        query = query.where(or_(moment < at, and_(moment == at, col(model.id) < last_id)))
+    query = query.order_by(moment.desc(), col(model.id).desc()).limit(limit + 1)
+    return list((await session.execute(query)).scalars().all())
