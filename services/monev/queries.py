@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, literal, or_, select, update
+from sqlalchemy import Integer, and_, case, func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
@@ -357,3 +357,56 @@ async def erase_surveys(session: AsyncSession, participant_id: str, *, now: date
     )
     result = await session.execute(statement)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ survey imports (a chunk at a time)
+
+
+def _detached_tasks(rows: Any) -> list[MonevTask]:
+    """Tasks as plain objects outside the session: a chunk changes them in Python and writes them back
+    in one statement (an attached object would be flushed row by row)."""
+    return [MonevTask(**row._mapping) for row in rows]
+
+
+async def tasks_named(session: AsyncSession, *, task_ids: set[str], participant_ids: set[str]) -> list[MonevTask]:
+    """The tasks with these ids and every task of these participants, read without locks: the rows of
+    an import find their task among them (then locked with `lock_tasks`)."""
+    if not task_ids and not participant_ids:
+        return []
+    table = MonevTask.__table__  # type: ignore[attr-defined]
+    query = select(table).where(or_(table.c.id.in_(task_ids), table.c.participant_id.in_(participant_ids)))
+    return _detached_tasks((await session.execute(query)).all())
+
+
+async def lock_tasks(session: AsyncSession, task_ids: set[str]) -> list[MonevTask]:
+    """The tasks, locked for the transaction in id order (the caller locked their jobs first)."""
+    if not task_ids:
+        return []
+    table = MonevTask.__table__  # type: ignore[attr-defined]
+    query = select(table).where(table.c.id.in_(task_ids)).order_by(table.c.id).with_for_update()
+    return _detached_tasks((await session.execute(query)).all())
+
+
+async def baselines_of(session: AsyncSession, participant_ids: set[str]) -> dict[str, BaselineParticipant]:
+    if not participant_ids:
+        return {}
+    query = select(BaselineParticipant).where(col(BaselineParticipant.participant_id).in_(participant_ids))
+    return {b.participant_id: b for b in (await session.execute(query)).scalars().all()}
+
+
+async def surveys_in_force(session: AsyncSession, tasks: list[MonevTask]) -> dict[str, MonevSurvey]:
+    """The survey version in force of each task that has one, by task id."""
+    pairs = [(t.id, t.submission_version) for t in tasks if t.submission_version > 0]
+    if not pairs:
+        return {}
+    query = select(MonevSurvey).where(tuple_(col(MonevSurvey.task_id), col(MonevSurvey.version)).in_(pairs))
+    return {s.task_id: s for s in (await session.execute(query)).scalars().all()}
+
+
+async def insert_surveys(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await insert_rows(session, MonevSurvey.__table__, rows)  # type: ignore[attr-defined]
+
+
+async def complete_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Writes (id, status, submission_version, done_at, updated_at) of surveyed tasks, one statement."""
+    await update_rows(session, MonevTask.__table__, rows, key="id")  # type: ignore[attr-defined]
