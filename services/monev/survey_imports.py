@@ -34,6 +34,7 @@ from pena import imports as bulk
 from pena.access import reach_of
 from pena.audit import record_audits
 from pena.clock import business_date
+from pena.import_runs import ChunkResult, ImportContext, ImportKind, Rows
 from pena.outbox import emit_rows, outbox_row
 from pena.problems import Problem
 from pena.scheduler import cancel_jobs, lock_jobs
@@ -92,10 +93,6 @@ EXAMPLE = {
     "early_reason": "",
     "correction_reason": "",
 }
-DESCRIPTION = (
-    "Monev visit results (the survey form), one visit per row; a row finds its task by task_id, or by"
-    " participant_id with kind, wave and due_month (YYYY-MM); lists separated by ';'"
-)
 _YES = {"ya": "true", "tidak": "false"}  # the forms' Indonesian answers, beside pydantic's true/false/yes/no/1/0
 
 
@@ -195,9 +192,9 @@ def _same_visit(survey: MonevSurvey, data: SurveyCreate) -> bool:
     )
 
 
-async def process_chunk(session: AsyncSession, ctx: bulk.ImportContext, rows: bulk.Rows) -> bulk.ChunkResult:
+async def process_chunk(session: AsyncSession, ctx: ImportContext, rows: Rows) -> ChunkResult:
     """One chunk of survey rows, in the import job's transaction (see the module's docstring)."""
-    outcome = bulk.ChunkResult()
+    outcome = ChunkResult()
     tz = ctx.settings.business_timezone
     parsed: list[tuple[int, SurveyImportRow]] = []
     for number, cells in rows:
@@ -292,7 +289,14 @@ async def process_chunk(session: AsyncSession, ctx: bulk.ImportContext, rows: bu
     return outcome
 
 
-SURVEYS = bulk.ImportKind(
-    name=KIND_NAME, layout=layout(), process=process_chunk, example=EXAMPLE, description=DESCRIPTION
+SURVEYS = ImportKind(
+    name=KIND_NAME,
+    path="surveys",
+    layout=layout(),
+    process=process_chunk,
+    example=EXAMPLE,
+    description="Monev survey results",
+    audit_action="monev.survey.import",
+    audit_subject="monev_import",
 )
-KINDS = (SURVEYS,)
+KINDS = [SURVEYS]

@@ -4,18 +4,25 @@ rows; refused rows name a field and a rule; a re-uploaded file doubles nothing."
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+import csv
+import io
+from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
-from pena import imports as bulk
 from pena.auth import Principal
+from pena.import_runs import ChunkResult, ImportContext
+from pena.imports import XLSX_MEDIA_TYPE
 from pena.tables import scheduled_jobs
 from services.monev import survey_imports
 from services.monev.models import MonevSurvey
 from tests.monev.conftest import World
-from tests.monev.support import WIB, announce_completions, completion, in_monev, tasks
+from tests.monev.support import WIB, announce_completions, completion, in_monev, register, scheduler, tasks
 from tests.support import audit_rows, outbox_events
 
 ADMIN = Principal(subject="admin-1", client_id="pena-admin", roles=frozenset({"admin"}), scopes=frozenset(), unit=None)
@@ -53,8 +60,8 @@ def row(**cells: str) -> dict[Any, Any]:
     return base
 
 
-async def process(world: World, rows: list[dict[Any, Any]], actor: Principal = ADMIN) -> bulk.ChunkResult:
-    ctx = bulk.ImportContext(import_id="imp-1", actor=actor, settings=world.runtime.settings, clock=world.clock)
+async def process(world: World, rows: list[dict[Any, Any]], actor: Principal = ADMIN) -> ChunkResult:
+    ctx = ImportContext(import_id="imp-1", actor=actor, settings=world.runtime.settings, clock=world.clock)
     numbered = list(enumerate(rows, start=1))
     return await in_monev(world.runtime, lambda session: survey_imports.process_chunk(session, ctx, numbered))
 
@@ -172,3 +179,160 @@ async def test_rows_out_of_the_uploaders_reach_or_not_yet_due_are_refused(world:
     assert (early.created, early.refused) == (1, {})
     [event] = await outbox_events(world.runtime, "monev", "monev.completed")
     assert event["data"]["early"] is True
+
+
+# ------------------------------------------------------------------ over HTTP, as background runs
+
+COLUMNS = list(row())
+RUNS = "/v1/monev/imports"
+
+
+def csv_file(rows: list[dict[Any, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def xlsx_file(rows: list[dict[Any, Any]]) -> bytes:
+    """The rows as a field team's workbook: dates as date cells, counts and money as numbers."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(COLUMNS)
+    for cells in rows:
+        values: list[object] = []
+        for name in COLUMNS:
+            value = cells[name]
+            if name == "visit_date":
+                values.append(date.fromisoformat(value))
+            elif value.isdigit():
+                values.append(int(value))
+            else:
+                values.append(value)
+        sheet.append(values)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+async def upload(world: World, name: str, content: bytes, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    media = XLSX_MEDIA_TYPE if name.endswith(".xlsx") else "text/csv"
+    started = await world.client.post(
+        f"{RUNS}/surveys", files={"file": (name, content, media)}, headers=headers or world.facilitator
+    )
+    assert started.status_code == 202, started.text
+    assert started.headers["location"] == f"{RUNS}/{started.json()['id']}"
+    assert started.json()["kind"] == "monev.surveys"
+    return started.json()
+
+
+async def finished(world: World, run: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    await scheduler(world.runtime).drain()
+    progress = await world.client.get(f"{RUNS}/{run['id']}", headers=headers or world.facilitator)
+    assert progress.status_code == 200, progress.text
+    assert progress.json()["status"] == "done"
+    return progress.json()
+
+
+async def errors_of(world: World, run: dict[str, Any]) -> set[tuple[int, str, str]]:
+    answer = await world.client.get(f"{RUNS}/{run['id']}/errors", headers=world.facilitator)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    return {(int(r["row"]), r["field"], r["rule"]) for r in csv.DictReader(io.StringIO(answer.text))}
+
+
+def counts(run: dict[str, Any]) -> tuple[int, int, int, int, int]:
+    return run["total_rows"], run["processed_rows"], run["created_rows"], run["duplicate_rows"], run["error_rows"]
+
+
+async def test_a_csv_then_the_same_visits_as_xlsx_complete_the_task_once(world: World, auth) -> None:
+    rows = [row(), row(participant_id="p-404", notes="Ibu Sari at the market")]
+    run = await finished(world, await upload(world, "visits.csv", csv_file(rows)))
+    assert counts(run) == (2, 2, 1, 0, 1)
+    assert await errors_of(world, run) == {(2, "participant_id", "task_not_found")}
+    answer = await world.client.get(f"{RUNS}/{run['id']}/errors", headers=world.facilitator)
+    assert "p-404" not in answer.text
+    assert "Sari" not in answer.text
+
+    task = (await world.client.get(f"/v1/monev/tasks/{world.task_id}", headers=world.facilitator)).json()
+    assert (task["status"], task["submission_version"]) == ("done", 1)
+    assert task["result"]["submitted_by"] == "fac-1"
+    assert task["result"]["notes"] == "visited at the stall"  # decrypted for the submitter, as one survey
+
+    again = await finished(world, await upload(world, "visits.xlsx", xlsx_file(rows)))
+    assert counts(again) == (2, 2, 0, 1, 1)
+    assert await errors_of(world, again) == {(2, "participant_id", "task_not_found")}
+    assert len(await outbox_events(world.runtime, "monev", "monev.completed")) == 1
+    assert len(await audit_rows(world.runtime, "monev", "monev.survey.import")) == 2
+
+    # a run is the uploader's (and admins'): another facilitator is answered 404
+    other = await world.client.get(f"{RUNS}/{run['id']}", headers=auth("facilitator", sub="fac-2"))
+    assert other.status_code == 404
+
+
+async def test_the_published_template_is_accepted_back(world: World) -> None:
+    for accept, name in (("text/csv", "template.csv"), (XLSX_MEDIA_TYPE, "template.xlsx")):
+        template = await world.client.get(f"{RUNS}/templates/surveys", headers={**world.facilitator, "Accept": accept})
+        assert template.status_code == 200, template.text
+        run = await finished(world, await upload(world, name, template.content))
+        # every example value is valid; only its participant is unknown here
+        assert counts(run) == (1, 1, 0, 0, 1)
+        assert await errors_of(world, run) == {(1, "participant_id", "task_not_found")}
+    template = await world.client.get(f"{RUNS}/templates/surveys", headers=world.facilitator)
+    header, example = list(csv.reader(io.StringIO(template.text)))
+    assert header[: len(survey_imports.REQUIRED_COLUMNS)] == list(survey_imports.REQUIRED_COLUMNS)
+    assert dict(zip(header, example, strict=True))["visit_date"] == "2023-07-20"
+
+
+async def test_a_run_stopped_in_the_middle_of_a_chunk_finishes_with_every_row_once(world: World, monkeypatch) -> None:
+    people = [f"p-{n}" for n in range(2, 7)]
+    for participant in people:
+        await register(world.runtime, participant)
+    await announce_completions(
+        world.runtime, *(completion(p, datetime(2025, 11, 30, 10, 0, tzinfo=WIB)) for p in people)
+    )
+    monkeypatch.setattr(survey_imports.SURVEYS, "layout", replace(survey_imports.SURVEYS.layout, chunk_rows=2))
+    rows = [row(participant_id=p) for p in ["p-1", *people]]  # six rows: three chunks
+    run = await upload(world, "visits.csv", csv_file(rows))
+    first = scheduler(world.runtime)
+    while (await world.client.get(f"{RUNS}/{run['id']}", headers=world.facilitator)).json()["processed_rows"] < 2:
+        assert await first.run_once() > 0
+
+    # the next chunk stops dead after its writes, before its commit (a killed process)
+    reached, never = asyncio.Event(), asyncio.Event()
+    real_record_audits = survey_imports.record_audits
+
+    async def stall(session, rows):
+        await real_record_audits(session, rows)
+        reached.set()
+        await never.wait()
+
+    monkeypatch.setattr(survey_imports, "record_audits", stall)
+    stopped = asyncio.create_task(first.run_once())
+    await asyncio.wait_for(reached.wait(), 60)
+    stopped.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopped
+    monkeypatch.setattr(survey_imports, "record_audits", real_record_audits)
+    halfway = (await world.client.get(f"{RUNS}/{run['id']}", headers=world.facilitator)).json()
+    assert (halfway["status"], halfway["processed_rows"], halfway["created_rows"]) == ("running", 2, 2)
+    assert len(await outbox_events(world.runtime, "monev", "monev.completed")) == 2
+
+    # a new process picks the run up where it stood
+    done = await finished(world, run)
+    assert counts(done) == (6, 6, 6, 0, 0)
+    completed = await outbox_events(world.runtime, "monev", "monev.completed")
+    assert sorted(e["subject"] for e in completed) == sorted(["p-1", *people])
+    assert len(await audit_rows(world.runtime, "monev", "monev.survey.submitted")) == 6
+
+    async def versions(session):
+        return (await session.execute(select(col(MonevSurvey.task_id), col(MonevSurvey.version)))).all()
+
+    stored = await in_monev(world.runtime, versions)
+    assert len(stored) == 6
+    assert {v for _, v in stored} == {1}
+    assert {t.status for t in await tasks(world.runtime)} == {"done"}
