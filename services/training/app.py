@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pena.definition import ServiceDefinition
 from services.training.api import batches, centres
-from services.training.handlers import BATCH_HANDLERS, HANDLERS
+from services.training.handlers import BATCH_HANDLERS, HANDLERS, JOBS
 from services.training.models import TrainingBase, table_registry
 
 __all__ = ["TrainingBase", "definition", "table_registry"]
@@ -16,5 +16,6 @@ definition = ServiceDefinition(
     routers=[centres, batches],
     handlers=dict(HANDLERS),
     batch_handlers=dict(BATCH_HANDLERS),
-    description="Training centres, batches (angkatan), enrolment, attendance and completion.",
+    jobs=dict(JOBS),
+    description="Training centres, batches (angkatan), enrolment, attendance and completion; backfill imports.",
 )

@@ -17,8 +17,8 @@ time. Reach is the uploader's, as on the routes: an operator loads their centre'
 
 from __future__ import annotations
 
+from pena.import_runs import ImportKind
 from pena.imports import Layout
-from services.training._import_api import ImportKind
 from services.training.backfill_batches import process_batches, process_sessions
 from services.training.backfill_completions import process_completions
 from services.training.backfill_enrolments import process_attendance, process_enrolments
@@ -28,6 +28,9 @@ CHUNK_ROWS = 5000
 
 BATCHES = ImportKind(
     name="training.batches",
+    path="batches",
+    audit_action="training.import",
+    audit_subject="training_import",
     layout=Layout(
         required=(*BATCH_KEY, "business_field", "method", "start_date", "end_date", "region_code", "capacity"),
         optional=("name", "modules", "trainers", "min_attendance_rate", "status"),
@@ -57,6 +60,9 @@ BATCHES = ImportKind(
 
 SESSIONS = ImportKind(
     name="training.sessions",
+    path="sessions",
+    audit_action="training.import",
+    audit_subject="training_import",
     layout=Layout(required=(*BATCH_KEY, "session_date", "module"), chunk_rows=CHUNK_ROWS),
     process=process_sessions,
     example={
@@ -70,6 +76,9 @@ SESSIONS = ImportKind(
 
 ENROLMENTS = ImportKind(
     name="training.enrolments",
+    path="enrolments",
+    audit_action="training.import",
+    audit_subject="training_import",
     layout=Layout(
         required=(*BATCH_KEY, "participant_id"),
         optional=("exit_agreement", "override_reason", "enrolled_on"),
@@ -92,6 +101,9 @@ ENROLMENTS = ImportKind(
 
 ATTENDANCE = ImportKind(
     name="training.attendance",
+    path="attendance",
+    audit_action="training.import",
+    audit_subject="training_import",
     layout=Layout(
         required=(*BATCH_KEY, "participant_id", "session_date"), optional=("module", "present"), chunk_rows=CHUNK_ROWS
     ),
@@ -112,6 +124,9 @@ ATTENDANCE = ImportKind(
 
 COMPLETIONS = ImportKind(
     name="training.completions",
+    path="completions",
+    audit_action="training.import",
+    audit_subject="training_import",
     layout=Layout(required=(*BATCH_KEY, "completed_at"), chunk_rows=CHUNK_ROWS),
     process=process_completions,
     example={"centre_code": "BBPPKS-PADANG", "batch_ref": "PDG-2023-01", "completed_at": "2023-04-14T10:00:00+07:00"},

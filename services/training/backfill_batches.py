@@ -15,9 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.audit import audit_row, record_audits
 from pena.ids import new_id
+from pena.import_runs import ChunkResult, ImportContext, Rows
 from pena.outbox import emit_rows, outbox_row
 from services.training import queries
-from services.training._import_api import ChunkResult, ImportContext, Rows
 from services.training.backfill_rows import (
     BATCH_REF,
     Refusal,

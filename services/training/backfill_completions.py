@@ -13,9 +13,9 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.audit import audit_row, record_audits
+from pena.import_runs import ChunkResult, ImportContext, Rows
 from pena.outbox import emit_rows
 from services.training import queries
-from services.training._import_api import ChunkResult, ImportContext, Rows
 from services.training.backfill_rows import cell, index_batches, moment, refuse
 from services.training.completion import close_errors, decide_outcomes
 from services.training.models import Batch, BatchSession, Enrolment

@@ -22,10 +22,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.audit import audit_row, record_audits
 from pena.clock import business_date
 from pena.ids import new_id
+from pena.import_runs import ChunkResult, ImportContext, Rows
 from pena.outbox import emit_rows, outbox_row
 from pena.problems import Problem
 from services.training import queries
-from services.training._import_api import ChunkResult, ImportContext, Rows
 from services.training.attendance import pick_session, session_in_future
 from services.training.backfill_rows import (
     Refusal,
@@ -37,6 +37,7 @@ from services.training.backfill_rows import (
     problem_errors,
     refuse,
     schema_errors,
+    uploader,
 )
 from services.training.enrolment import admit, check_override, enrolled_event, enrolment_audit_details
 from services.training.models import BatchSession, EntryPolicy
@@ -112,7 +113,7 @@ async def process_enrolments(session: AsyncSession, ctx: ImportContext, rows: Ro
         on = enrolled_on or today
         when = moment(on.isoformat(), tz) if enrolled_on else now
         try:
-            check_override(ctx.actor, command.override_reason)
+            check_override(uploader(ctx.actor), command.override_reason)
             admission = admit(
                 reach=index.reach,
                 batch=batch,

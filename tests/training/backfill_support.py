@@ -8,8 +8,8 @@ import io
 from typing import Any
 
 from pena.auth import ROLE_SCOPES, Principal
+from pena.import_runs import ChunkResult, ImportContext, ImportKind
 from pena.runtime import Runtime
-from services.training._import_api import ChunkResult, ImportContext, ImportKind
 from tests.support import in_service
 
 CENTRE = "BBPPKS-PADANG"

@@ -5,7 +5,7 @@ Batches scheduled through the API keep batch_ref NULL (NULLs never collide). POS
 refuses the same module twice on one date, so existing sessions satisfy the new unique constraint.
 
 Revision ID: trai_backfill_01
-Revises: trai_bulk_01
+Revises: trai_runs_01
 Create Date: 2026-11-30 11:10:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "trai_backfill_01"
-down_revision: str | None = "trai_bulk_01"
+down_revision: str | None = "trai_runs_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
