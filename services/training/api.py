@@ -60,11 +60,13 @@ RegionPrefix = Annotated[
 centres = APIRouter(prefix="/v1/training-centres", tags=["training centres"])
 batches = APIRouter(prefix="/v1/batches", tags=["training batches"])
 
-# the backfill imports (services/training/backfill.py), before /{batch_id}/...: POST /imports/attendance must
-# not be taken for the attendance of a batch "imports". POST /v1/batches/imports/<kind>, GET
-# /v1/batches/imports/templates/<kind>, GET /v1/batches/imports/{import_id} and /imports/{import_id}/errors
+# the backfill imports (services/training/backfill.py): POST /v1/batches/imports/<kind>, GET
+# /v1/batches/imports/templates/<kind>, GET /v1/batches/imports/{import_id} and .../errors. A router of
+# their own, included before `batches` (app.py), so POST /imports/attendance is never taken for the
+# attendance of a batch "imports"; its short tag keeps the kernel's operation ids under 40 characters
+imports = APIRouter(prefix="/v1/batches", tags=["imports"])
 import_routes(
-    batches, kinds=backfill.KINDS, session_type=Session, writer=Writer, viewer=Uploader, reference=ReferenceReader
+    imports, kinds=backfill.KINDS, session_type=Session, writer=Writer, viewer=Uploader, reference=ReferenceReader
 )
 
 

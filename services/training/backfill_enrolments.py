@@ -45,7 +45,12 @@ from services.training.reference import ATTENDANCE_STATUSES
 from services.training.schemas import EnrolmentCreate
 
 # the column a refused rule points at when the single path's Problem names no field
-_PROBLEM_COLUMNS = {"enrolment_closed": "batch_ref", "batch_full": "batch_ref", "no_entry_policy": "enrolled_on"}
+_PROBLEM_COLUMNS = {
+    "override_not_allowed": "override_reason",
+    "enrolment_closed": "batch_ref",
+    "batch_full": "batch_ref",
+    "no_entry_policy": "enrolled_on",
+}
 
 
 def policy_on(policies: list[EntryPolicy], on: date) -> EntryPolicy | None:
@@ -92,20 +97,16 @@ async def process_enrolments(session: AsyncSession, ctx: ImportContext, rows: Ro
     for number, row in rows:
         batch = index.batch(row)
         command = _enrolment_command(row)
+        errors: Refusal = (batch if isinstance(batch, list) else []) + (command if isinstance(command, list) else [])
         try:
             enrolled_on = a_date(row, "enrolled_on")
         except ValueError:
-            refuse(result, number, [("enrolled_on", "date_from_datetime_parsing")])
-            continue
-        if isinstance(batch, list) or isinstance(command, list):
-            refuse(
-                result,
-                number,
-                (batch if isinstance(batch, list) else []) + (command if isinstance(command, list) else []),
-            )
-            continue
+            enrolled_on = None
+            errors.append(("enrolled_on", "date_from_datetime_parsing"))
         if enrolled_on is not None and enrolled_on > today:
-            refuse(result, number, [("enrolled_on", "not_in_future")])
+            errors.append(("enrolled_on", "not_in_future"))
+        if errors or isinstance(batch, list) or isinstance(command, list):
+            refuse(result, number, errors)
             continue
         if (batch.id, command.participant_id) in enrolled:
             result.duplicates += 1  # enrolled before (a re-uploaded file, or twice in this one)

@@ -101,7 +101,7 @@ async def test_refused_rows_name_the_field_and_the_rule(runtime, api, auth) -> N
     await register(runtime, "p-old", birth_year=1940)
     await register(runtime, "p-far", region_code="3171011001")
     async with api(runtime) as client:
-        await create_centre(client, auth("admin"), CENTRE)
+        centre_id = await create_centre(client, auth("admin"), CENTRE)
     batches = await process(
         runtime,
         backfill.BATCHES,
@@ -163,6 +163,15 @@ async def test_refused_rows_name_the_field_and_the_rule(runtime, api, auth) -> N
         7: [("enrolled_on", "not_in_future")],
         9: [("batch_ref", "batch_full")],  # capacity 2: p-1 and p-old (admin override) took the seats
     }
+    own_operator = actor("centre_operator", unit=centre_id, sub="op-1")
+    overriding = await process(
+        runtime,
+        backfill.ENROLMENTS,
+        "centre_code,batch_ref,participant_id,exit_agreement,override_reason\n"
+        f"{CENTRE},B-1,p-far,yes,Lives here since 2022 says the village head\n",
+        own_operator,
+    )
+    assert overriding.refused == {1: [("override_reason", "override_not_allowed")]}  # an admin's only
     operator = actor("centre_operator", unit="someone-elses-centre", sub="op-9")
     foreign = await process(
         runtime,
