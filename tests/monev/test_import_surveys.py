@@ -16,14 +16,16 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from pena.auth import Principal
+from pena.contracts.monev import MonevIndicators
 from pena.import_runs import ChunkResult, ImportContext
 from pena.imports import XLSX_MEDIA_TYPE
 from pena.tables import scheduled_jobs
-from services.monev import survey_imports
+from services.monev import measures, survey_imports
 from services.monev.models import MonevSurvey
 from tests.monev.conftest import World
 from tests.monev.support import WIB, announce_completions, completion, in_monev, register, scheduler, tasks
-from tests.support import audit_rows, outbox_events
+from tests.monev.test_mentoring import Graduated, announce, decided, graduated  # noqa: F401 (a fixture)
+from tests.support import audit_rows, outbox_data, outbox_events
 
 ADMIN = Principal(subject="admin-1", client_id="pena-admin", roles=frozenset({"admin"}), scopes=frozenset(), unit=None)
 
@@ -60,7 +62,7 @@ def row(**cells: str) -> dict[Any, Any]:
     return base
 
 
-async def process(world: World, rows: list[dict[Any, Any]], actor: Principal = ADMIN) -> ChunkResult:
+async def process(world: World | Graduated, rows: list[dict[Any, Any]], actor: Principal = ADMIN) -> ChunkResult:
     ctx = ImportContext(import_id="imp-1", actor=actor, settings=world.runtime.settings, clock=world.clock)
     numbered = list(enumerate(rows, start=1))
     return await in_monev(world.runtime, lambda session: survey_imports.process_chunk(session, ctx, numbered))
@@ -179,6 +181,32 @@ async def test_rows_out_of_the_uploaders_reach_or_not_yet_due_are_refused(world:
     assert (early.created, early.refused) == (1, {})
     [event] = await outbox_events(world.runtime, "monev", "monev.completed")
     assert event["data"]["early"] is True
+
+
+async def test_a_mentoring_visit_in_a_file_takes_the_mentoring_path(graduated: Graduated) -> None:  # noqa: F811
+    await announce(graduated, decided())  # mentoring visits P6M and P12M after the graduation
+    graduated.clock.set(datetime(2026, 9, 21, 9, 0, tzinfo=WIB))
+    await scheduler(graduated.runtime).drain()
+    visit = {"kind": "mentoring", "visit_date": "2026-09-21", "assistance_still_received": "PKH"}
+    outcome = await process(
+        graduated,
+        [row(**visit, wave="P6M"), row(**visit, wave=""), row(**visit, wave="P12M")],
+        actor=facilitator("fac-1"),
+    )
+    assert outcome.created == 1
+    assert outcome.refused == {
+        2: [("participant_id", "task_ambiguous")],  # two mentoring visits: the row must say which
+        3: [("participant_id", "task_not_due")],
+    }
+    completed = (await outbox_data(graduated.runtime, "monev", "monev.completed"))[-1]
+    six = next(t for t in await tasks(graduated.runtime) if t.wave == "P6M")
+    # what graduation's relapse check reads: the kind and the decision it follows
+    assert (completed["task_id"], completed["kind"], completed["decision_id"]) == (six.id, "mentoring", "d-1")
+    assert six.status == "done"
+    # after the exit decision PKH still received is dependence (formula 2026.2), as for one survey
+    indicators = MonevIndicators.model_validate(completed["indicators"])
+    after_exit = measures.compute(indicators, measures.Baseline(1_000_000, 4, exit_decided=True))
+    assert completed["measures"]["independence_index"] == after_exit.independence_index
 
 
 # ------------------------------------------------------------------ over HTTP, as background runs
