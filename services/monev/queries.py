@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, literal, or_, select, tuple_, update
+from sqlalchemy import Integer, String, and_, any_, bindparam, case, func, literal, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
@@ -362,35 +363,40 @@ async def erase_surveys(session: AsyncSession, participant_id: str, *, now: date
 # ------------------------------------------------------------------ survey imports (a chunk at a time)
 
 
-def _detached_tasks(rows: Any) -> list[MonevTask]:
-    """Tasks as plain objects outside the session: a chunk changes them in Python and writes them back
-    in one statement (an attached object would be flushed row by row)."""
-    return [MonevTask(**row._mapping) for row in rows]
+def _any(name: str, values: set[str]) -> Any:
+    """`= ANY(<one array parameter>)`: one bind for a chunk's thousands of ids, not one each."""
+    return any_(bindparam(name, sorted(values), type_=ARRAY(String)))
 
 
-async def tasks_named(session: AsyncSession, *, task_ids: set[str], participant_ids: set[str]) -> list[MonevTask]:
-    """The tasks with these ids and every task of these participants, read without locks: the rows of
-    an import find their task among them (then locked with `lock_tasks`)."""
+async def tasks_named(session: AsyncSession, *, task_ids: set[str], participant_ids: set[str]) -> list[Any]:
+    """What a row of an import finds its task by (id, participant, kind, wave, due time, status) and the
+    task's reach (assignee, region), for the tasks with these ids and every task of these participants;
+    read without locks (the tasks found are then locked with `lock_tasks`)."""
     if not task_ids and not participant_ids:
         return []
     table = MonevTask.__table__  # type: ignore[attr-defined]
-    query = select(table).where(or_(table.c.id.in_(task_ids), table.c.participant_id.in_(participant_ids)))
-    return _detached_tasks((await session.execute(query)).all())
+    columns = ("id", "participant_id", "kind", "wave", "due_at", "status", "assignee", "region_code")
+    query = select(*(table.c[c] for c in columns)).where(
+        or_(table.c.id == _any("ids", task_ids), table.c.participant_id == _any("participants", participant_ids))
+    )
+    return list((await session.execute(query)).all())
 
 
 async def lock_tasks(session: AsyncSession, task_ids: set[str]) -> list[MonevTask]:
-    """The tasks, locked for the transaction in id order (the caller locked their jobs first)."""
+    """The tasks, locked for the transaction in id order (the caller locked their jobs first), as plain
+    objects outside the session: a chunk changes them in Python and writes them back in one statement
+    (an attached object would be flushed row by row)."""
     if not task_ids:
         return []
     table = MonevTask.__table__  # type: ignore[attr-defined]
-    query = select(table).where(table.c.id.in_(task_ids)).order_by(table.c.id).with_for_update()
-    return _detached_tasks((await session.execute(query)).all())
+    query = select(table).where(table.c.id == _any("ids", task_ids)).order_by(table.c.id).with_for_update()
+    return [MonevTask(**row._mapping) for row in (await session.execute(query)).all()]
 
 
 async def baselines_of(session: AsyncSession, participant_ids: set[str]) -> dict[str, BaselineParticipant]:
     if not participant_ids:
         return {}
-    query = select(BaselineParticipant).where(col(BaselineParticipant.participant_id).in_(participant_ids))
+    query = select(BaselineParticipant).where(col(BaselineParticipant.participant_id) == _any("ids", participant_ids))
     return {b.participant_id: b for b in (await session.execute(query)).scalars().all()}
 
 

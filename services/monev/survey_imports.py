@@ -148,14 +148,12 @@ def _problem_errors(problem: Problem, locator: str) -> list[tuple[str, str]]:
     return [(locator, problem.type)]
 
 
-def due_month_of(task: MonevTask, tz: str) -> str:
+def due_month_of(task: Any, tz: str) -> str:
     """A task's due month as the file writes it (YYYY-MM on the business calendar)."""
     return business_date(task.due_at, tz).isoformat()[:7]
 
 
-def _find_task(
-    row: SurveyImportRow, named: dict[str, MonevTask], of_participant: dict[str, list[MonevTask]], tz: str
-) -> MonevTask | str:
+def _find_task(row: SurveyImportRow, named: dict[str, Any], of_participant: dict[str, list[Any]], tz: str) -> Any:
     """The row's task among those the uploader reaches, or the rule that refuses the row."""
     if row.task_id:
         task = named.get(row.task_id)
@@ -211,7 +209,7 @@ async def process_chunk(session: AsyncSession, ctx: ImportContext, rows: Rows) -
     )
     reachable = [t for t in candidates if reaches(reach, t)]
     named = {t.id: t for t in reachable}
-    of_participant: dict[str, list[MonevTask]] = {}
+    of_participant: dict[str, list[Any]] = {}
     for task in reachable:
         of_participant.setdefault(task.participant_id, []).append(task)
     located: list[tuple[int, SurveyImportRow, str]] = []
