@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, any_, bindparam, case, func, literal, or_, select, tuple_, update
+from sqlalchemy import Integer, String, and_, any_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.exc import IntegrityError
@@ -400,13 +400,18 @@ async def baselines_of(session: AsyncSession, participant_ids: set[str]) -> dict
     return {b.participant_id: b for b in (await session.execute(query)).scalars().all()}
 
 
-async def surveys_in_force(session: AsyncSession, tasks: list[MonevTask]) -> dict[str, MonevSurvey]:
-    """The survey version in force of each task that has one, by task id."""
-    pairs = [(t.id, t.submission_version) for t in tasks if t.submission_version > 0]
-    if not pairs:
+async def surveys_in_force(session: AsyncSession, tasks: list[MonevTask]) -> dict[str, dict[str, Any]]:
+    """The survey version in force of each task that has one (its column values), by task id."""
+    surveyed = [t for t in tasks if t.submission_version > 0]
+    if not surveyed:
         return {}
-    query = select(MonevSurvey).where(tuple_(col(MonevSurvey.task_id), col(MonevSurvey.version)).in_(pairs))
-    return {s.task_id: s for s in (await session.execute(query)).scalars().all()}
+    table = MonevSurvey.__table__  # type: ignore[attr-defined]
+    query = select(table).where(
+        table.c.task_id == _any("ids", {t.id for t in surveyed}),
+        table.c.version == MonevTask.__table__.c.submission_version,  # type: ignore[attr-defined]
+        MonevTask.__table__.c.id == table.c.task_id,  # type: ignore[attr-defined]
+    )
+    return {row["task_id"]: dict(row) for row in (await session.execute(query)).mappings().all()}
 
 
 async def insert_surveys(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -25,6 +25,7 @@ audit)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, ValidationError
@@ -39,7 +40,7 @@ from pena.outbox import emit_rows, outbox_row
 from pena.problems import Problem
 from pena.scheduler import cancel_jobs, lock_jobs
 from services.monev import queries, surveys
-from services.monev.models import MonevSurvey, MonevTask
+from services.monev.models import MonevTask
 from services.monev.scheduling import due_job_key, overdue_job_key
 from services.monev.schemas import SurveyCreate, TaskKind
 from services.monev.tasks import reaches
@@ -180,13 +181,13 @@ def _find_task(row: SurveyImportRow, named: dict[str, Any], of_participant: dict
     return found[0]
 
 
-def _same_visit(survey: MonevSurvey, data: SurveyCreate) -> bool:
+def _same_visit(survey: Mapping[str, Any], data: SurveyCreate) -> bool:
     """The row is the survey in force (a re-uploaded file): same visit date, respondent and indicators."""
     indicators = data.indicators().model_dump()
     return (
-        survey.visit_date == data.visit_date
-        and survey.respondent == data.respondent
-        and all(getattr(survey, name) == value for name, value in indicators.items())
+        survey["visit_date"] == data.visit_date
+        and survey["respondent"] == data.respondent
+        and all(survey[name] == value for name, value in indicators.items())
     )
 
 
@@ -254,12 +255,12 @@ async def process_chunk(session: AsyncSession, ctx: ImportContext, rows: Rows) -
             settings=ctx.settings,
             now=now,
         )
-        new_surveys.append(survey.model_dump())
+        new_surveys.append(survey)
         completed = surveys.completed_event(task, survey, indicators=indicators, result=result, now=now)
         events.append(outbox_row("monev.completed", completed, subject=task.participant_id, time=now)[1])
         audits.append(surveys.survey_audit(task, survey, actor=ctx.actor, details={"import_id": ctx.import_id}))
         # a later row of this chunk for the same task sees this version (a correction, or a duplicate)
-        task.submission_version = survey.version
+        task.submission_version = survey["version"]
         task.status = "done"
         task.done_at = task.done_at or now
         task.updated_at = now

@@ -3,6 +3,7 @@ new versions, monev.completed; and the history of a task's survey versions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -101,9 +102,10 @@ def new_survey(
     submitted_by: str,
     settings: Settings,
     now: datetime,
-) -> tuple[MonevSurvey, MonevIndicators, measures.MonevMeasures]:
-    """The next survey version of `task` with its measures against the baseline (not stored: the
-    caller adds it, or many of them at once)."""
+) -> tuple[dict[str, Any], MonevIndicators, measures.MonevMeasures]:
+    """The next survey version of `task` with its measures against the baseline, as the column values
+    of a `monev_surveys` row (not stored: the caller stores it, or many at once; plain values, as a
+    table model instance costs more to build than the rest of the survey)."""
     indicators = data.indicators()
     result = measures.compute(
         indicators,
@@ -116,35 +118,36 @@ def new_survey(
     )
     cipher = FieldCipher(settings.field_encryption_key)
     correcting = task.submission_version > 0
-    survey = MonevSurvey(
-        id=new_id(),
-        task_id=task.id,
-        version=task.submission_version + 1,
-        visit_date=data.visit_date,
-        respondent=data.respondent,
-        notes_encrypted=cipher.encrypt(data.notes) if data.notes else None,
-        early=early,
-        early_reason_encrypted=cipher.encrypt(data.early_reason) if early and data.early_reason else None,
-        correction_reason=data.correction_reason if correcting else None,
-        submitted_by=submitted_by,
-        submitted_at=now,
+    survey = {
+        "id": new_id(),
+        "task_id": task.id,
+        "version": task.submission_version + 1,
+        "visit_date": data.visit_date,
+        "respondent": data.respondent,
+        "notes_encrypted": cipher.encrypt(data.notes) if data.notes else None,
+        "early": early,
+        "early_reason_encrypted": cipher.encrypt(data.early_reason) if early and data.early_reason else None,
+        "correction_reason": data.correction_reason if correcting else None,
+        "submitted_by": submitted_by,
+        "submitted_at": now,
+        "erased_at": None,
         **indicators.model_dump(),
         **result.model_dump(),
-    )
+    }
     return survey, indicators, result
 
 
 def survey_audit(
-    task: MonevTask, survey: MonevSurvey, *, actor: Principal, details: dict[str, Any] | None = None
+    task: MonevTask, survey: Mapping[str, Any], *, actor: Principal, details: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The audit row of a survey version (submitted, or corrected from version 2 on)."""
+    """The audit row of a survey version (from `new_survey`): submitted, or corrected from version 2 on."""
     return audit_row(
         actor=actor,
-        action="monev.survey.corrected" if survey.version > 1 else "monev.survey.submitted",
+        action="monev.survey.corrected" if survey["version"] > 1 else "monev.survey.submitted",
         subject_type="monev_task",
         subject_id=task.id,
         purpose="monev follow-up",
-        details={"version": survey.version, "formula_version": survey.formula_version, "early": survey.early}
+        details={"version": survey["version"], "formula_version": survey["formula_version"], "early": survey["early"]}
         | (details or {}),
     )
 
@@ -159,9 +162,10 @@ async def submit_survey(
     early = check_submission(task, data, principal=principal, clock=clock, settings=settings)
     now = clock.now()
     known = await queries.baseline(session, task.participant_id)
-    survey, indicators, result = new_survey(
+    values, indicators, result = new_survey(
         task, data, early=early, baseline=known, submitted_by=principal.subject, settings=settings, now=now
     )
+    survey = MonevSurvey(**values)
     session.add(survey)
     task.submission_version = survey.version
     task.status = "done"
@@ -175,17 +179,17 @@ async def submit_survey(
     await emit(
         session,
         "monev.completed",
-        completed_event(task, survey, indicators=indicators, result=result, now=now),
+        completed_event(task, values, indicators=indicators, result=result, now=now),
         subject=task.participant_id,
         time=now,
     )
-    await record_audits(session, [survey_audit(task, survey, actor=principal)])
+    await record_audits(session, [survey_audit(task, values, actor=principal)])
     return task, survey
 
 
 def completed_event(
     task: MonevTask,
-    survey: MonevSurvey,
+    survey: Mapping[str, Any],
     *,
     indicators: MonevIndicators,
     result: measures.MonevMeasures,
@@ -199,9 +203,9 @@ def completed_event(
         business_field=task.business_field,
         region_code=task.region_code,
         wave=task.wave,
-        visit_date=survey.visit_date,
-        early=survey.early,
-        submission_version=survey.version,
+        visit_date=survey["visit_date"],
+        early=survey["early"],
+        submission_version=survey["version"],
         indicators=indicators,
         measures=result,
         completed_at=now,
