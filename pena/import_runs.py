@@ -52,7 +52,7 @@ class ChunkResult:
 @dataclass(frozen=True)
 class ImportContext:
     import_id: str
-    actor: Principal  # the uploader as at upload time: each row is checked against their reach
+    actor: Principal  # the uploader as at upload time (roles, scopes, unit): each row is checked against them
     settings: Settings
     clock: Clock
 
@@ -115,6 +115,7 @@ async def start_import(
         "requested_client": principal.client_id,
         "requested_roles": ",".join(sorted(principal.roles)),
         "requested_unit": principal.unit if isinstance(principal.unit, str) else None,
+        "requested_scopes": " ".join(sorted(principal.scopes)),
         "created_at": now,
         "updated_at": now,
         "finished_at": None,
@@ -148,7 +149,7 @@ def _uploader(run: Mapping[str, Any]) -> Principal:
         subject=run["requested_by"],
         client_id=run["requested_client"],
         roles=frozenset((run["requested_roles"] or "").split(",")) - {""},
-        scopes=frozenset(),
+        scopes=frozenset((run["requested_scopes"] or "").split()),  # a run stored without scopes may do nothing scoped
         unit=run["requested_unit"],
     )
 

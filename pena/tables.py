@@ -147,6 +147,7 @@ import_runs = Table(
     Column("requested_client", String(200), nullable=True),
     Column("requested_roles", String(200), nullable=True),
     Column("requested_unit", String(80), nullable=True),  # the uploader's reach, for each row
+    Column("requested_scopes", Text, nullable=True),  # the token's scopes, space-separated: what each row may do
     _ts("created_at"),
     _ts("updated_at"),
     _ts("finished_at", nullable=True),

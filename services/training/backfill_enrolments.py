@@ -37,7 +37,6 @@ from services.training.backfill_rows import (
     problem_errors,
     refuse,
     schema_errors,
-    uploader,
 )
 from services.training.enrolment import admit, check_override, enrolled_event, enrolment_audit_details
 from services.training.models import BatchSession, EntryPolicy
@@ -114,7 +113,7 @@ async def process_enrolments(session: AsyncSession, ctx: ImportContext, rows: Ro
         on = enrolled_on or today
         when = moment(on.isoformat(), tz) if enrolled_on else now
         try:
-            check_override(uploader(ctx.actor), command.override_reason)
+            check_override(ctx.actor, command.override_reason)
             admission = admit(
                 reach=index.reach,
                 batch=batch,

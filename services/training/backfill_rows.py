@@ -5,7 +5,7 @@ rules (never a value), and finding the batch a row refers to by its centre's cod
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.access import Reach, reach_of
-from pena.auth import ROLE_SCOPES, Principal
 from pena.import_runs import ChunkResult, ImportContext, Rows
 from pena.problems import Problem
 from services.training import queries
@@ -122,15 +121,6 @@ async def index_batches(session: AsyncSession, ctx: ImportContext, rows: Rows, *
     found = await queries.batches_by_refs(session, refs, for_update=for_update)
     index.batches = {(b.centre_id, b.batch_ref or ""): b for b in found}
     return index
-
-
-def uploader(actor: Principal) -> Principal:
-    """The uploader with their roles' scopes: the kernel rebuilds the actor of a background import from
-    the roles stored on the run, without scopes (pena.import_runs), and training:admin (an override)
-    is a scope. A token that narrowed its scopes explicitly is not narrowed here (see docs)."""
-    if actor.scopes:
-        return actor
-    return replace(actor, scopes=frozenset(s for role in actor.roles for s in ROLE_SCOPES.get(role, ())))
 
 
 def refuse(result: ChunkResult, row_number: int, errors: Refusal) -> None:

@@ -22,7 +22,7 @@ from pena.runtime import Runtime
 from services.training import backfill
 from services.training.app import definition as training
 from services.training.models import Attendance, Enrolment
-from tests.support import count_rows, in_service, outbox_data, outbox_names, participants_publisher, register
+from tests.support import bearer, count_rows, in_service, outbox_data, outbox_names, participants_publisher, register
 from tests.training.backfill_support import (
     ATTENDANCE_CSV,
     BATCHES_CSV,
@@ -274,3 +274,27 @@ async def test_a_restart_in_the_middle_of_an_import_loses_and_doubles_nothing(
     announced = await outbox_data(second, "training", "training.enrolled")
     assert sorted(e["participant_id"] for e in announced) == people  # each announced once
     assert await count_rows(second, "training", Attendance) == 0
+
+
+async def test_an_import_may_do_what_its_uploaders_token_may_and_no_more(runtime, api, auth) -> None:
+    """The run keeps the uploader's scopes (import_runs.requested_scopes): an admin token that narrowed
+    itself to training:read/write cannot override an entry rule in a file, the full admin token can."""
+    await register(runtime, "p-1", "p-2", "p-3")
+    admin = auth("admin")
+    narrowed = bearer(runtime.settings, "admin", sub="admin-narrow", scope="training:read training:write")
+    overriding = (
+        "centre_code,batch_ref,participant_id,exit_agreement,override_reason\n"
+        f"{CENTRE},PDG-2023-01,p-1,yes,Verified by the district office on paper\n"
+    ).encode()
+    async with api(runtime) as client:
+        await create_centre(client, admin, CENTRE)
+        for kind, text in FILES[:2]:
+            await upload(runtime, client, admin, kind, text.encode())
+        refused = await upload(runtime, client, narrowed, "enrolments", overriding)
+        assert counts(refused) == ("done", 1, 0, 0, 1)
+        errors = await client.get(f"/v1/batches/imports/{refused['id']}/errors", headers=narrowed)
+        assert list(csv.DictReader(io.StringIO(errors.text))) == [
+            {"row": "1", "field": "override_reason", "rule": "override_not_allowed"}
+        ]
+        accepted = await upload(runtime, client, admin, "enrolments", overriding)
+        assert counts(accepted) == ("done", 1, 1, 0, 0)

@@ -32,6 +32,7 @@ def _create_runs() -> None:
         sa.Column("requested_client", sa.String(length=200), nullable=True),
         sa.Column("requested_roles", sa.String(length=200), nullable=True),
         sa.Column("requested_unit", sa.String(length=80), nullable=True),
+        sa.Column("requested_scopes", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
