@@ -20,7 +20,10 @@ from pena.problems import install_problem_handlers
 from pena.runtime import Runtime
 
 
-def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI:
+def create_app(runtime: Runtime, *, title: str = "PENA platform API", api: bool = True) -> FastAPI:
+    """`api=False` (the `workers` role of `pena serve`): the operations routes only (health,
+    readiness, metrics, clock, dead letters), no service API, audit or schema routes."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -49,10 +52,11 @@ def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI
     traced = telemetry.instrument_app(app)
     app.add_middleware(RequestContextMiddleware, settings=runtime.settings, continue_traces=not traced)
     app.include_router(ops)
-    app.include_router(audit)  # every service's audit log (pena/http/audit.py)
-    app.include_router(schemas)  # the event schemas at their dataschema URLs (pena/http/schemas.py)
-    for svc in runtime.services.values():
-        for router in svc.definition.routers:
-            app.include_router(router)
+    if api:
+        app.include_router(audit)  # every service's audit log (pena/http/audit.py)
+        app.include_router(schemas)  # the event schemas at their dataschema URLs (pena/http/schemas.py)
+        for svc in runtime.services.values():
+            for router in svc.definition.routers:
+                app.include_router(router)
     document_the_wire(app)  # bearer scheme, problem+json answers, text/csv (pena/http/openapi.py)
     return app

@@ -7,7 +7,7 @@ from collections import Counter
 
 from fastapi.routing import APIRoute
 
-from composition.catalog import SERVICE_MODULES, build_app, load_definitions
+from composition.catalog import SERVE_ROLES, SERVICE_MODULES, build_app, load_definitions
 from pena.settings import Settings
 
 PREFIXES = {
@@ -41,3 +41,14 @@ def test_each_service_stays_under_its_own_prefixes() -> None:
             for route in router.routes:
                 assert isinstance(route, APIRoute)
                 assert route.path.startswith(PREFIXES[definition.name]), (definition.name, route.path)
+
+
+def test_serve_roles_split_the_api_from_the_background_loops() -> None:
+    """`pena serve <service> --role`: `all` (default) API + loops, `api` no loops, `workers` no API."""
+    settings = Settings(environment="test")
+    shapes = {}
+    for role in SERVE_ROLES:
+        app = build_app(["participants"], settings=settings, role=role)
+        paths = set(app.openapi()["paths"])
+        shapes[role] = (app.state.runtime.workers, "/v1/participants" in paths, "/readyz" in paths)
+    assert shapes == {"all": (True, True, True), "api": (False, True, True), "workers": (True, False, True)}
