@@ -28,6 +28,8 @@ ServeRole = Literal["all", "api", "workers"]
 SERVE_ROLES: tuple[ServeRole, ...] = ("all", "api", "workers")
 # `pena serve <service> --role workers` (operations routes only) listens 1000 above the service's port
 WORKERS_PORT_OFFSET = 1000
+# its relay's gathering time unless PENA_RELAY_GATHER_SECONDS says otherwise (docs/benchmarks.md)
+WORKERS_RELAY_GATHER_SECONDS = 0.05
 
 
 def load_definitions(names: list[str] | None = None) -> list[ServiceDefinition]:
@@ -56,5 +58,9 @@ def build_app(
     title = "PENA platform API" if len(definitions) > 1 else f"PENA {definitions[0].name} API"
     if role == "workers":
         title += " (workers)"
+        if "relay_gather_seconds" not in settings.model_fields_set:
+            # the relay alone in its process would run one claim-publish-mark cycle per commit (about a
+            # millisecond of CPU each); gathering lets one cycle carry the commits of 50 ms
+            settings = settings.model_copy(update={"relay_gather_seconds": WORKERS_RELAY_GATHER_SECONDS})
     runtime = Runtime(settings, definitions, migrate_on_start=migrate_on_start, workers=role != "api")
     return create_app(runtime, title=title, api=role != "workers")

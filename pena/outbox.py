@@ -127,6 +127,7 @@ class OutboxRelay:
         idle_poll_seconds: float = 5.0,
         retry_seconds: float = 1.0,
         destination: str | None = None,
+        gather_seconds: float = 0.0,
     ) -> None:
         self.db = db
         self.destination = destination or service  # the topic, named in the relay's send spans
@@ -135,6 +136,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
         self.retry_seconds = retry_seconds
+        self.gather_seconds = gather_seconds
         self._wake = asyncio.Event()
 
     async def run_once(self) -> int:
@@ -191,6 +193,8 @@ class OutboxRelay:
                 if published == self.batch_size:
                     continue  # more waiting
                 await wait_any(stop, self._wake, self.idle_poll_seconds)
+                if self.gather_seconds and self._wake.is_set():  # woken by a commit: let more commit
+                    await _sleep_or_stop(stop, self.gather_seconds)
         finally:
             listener.cancel()
 

@@ -234,3 +234,38 @@ async def test_replaying_a_dead_letter_after_a_fix_applies_it_once(make_runtime,
     assert list(first.values()) == ["processed"]
     assert second == {}
     assert await effects_of(con) == [("p-later-fixed", 3, "fixed")]
+
+
+class CountingPublisher:
+    """The runtime's publisher, counting the batches (claim-publish-mark cycles) handed to it."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.batches: list[int] = []
+
+    async def publish(self, messages) -> None:
+        self.batches.append(len(messages))
+        await self.inner.publish(messages)
+
+
+async def test_a_gathering_relay_publishes_several_commits_in_one_cycle(make_runtime, settings) -> None:
+    """relay_gather_seconds (`pena serve --role workers`): woken by a commit, the relay waits before
+    claiming, so the rows of the commits that follow go out in the same cycle; none is lost."""
+    runtime, pub, con = await start(make_runtime, settings, "inprocess")
+    counting = CountingPublisher(runtime.publisher)
+    relay = OutboxRelay(pub.db, counting, service="training", gather_seconds=0.5, idle_poll_seconds=30)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # the relay found nothing and listens
+        for i in range(5):  # five commits 50 ms apart, all within the gathering time
+            async with pub.db.transaction() as s:
+                await probe.create_thing(s, f"p{i}", i)
+            await asyncio.sleep(0.05)
+        effects = await wait_effects(con, 5)
+    finally:
+        stop.set()
+        await task
+    assert sorted(seq for _, seq, _ in effects) == list(range(5))
+    assert sum(counting.batches) == 5
+    assert len(counting.batches) <= 2, counting.batches  # one cycle (two if the first commit raced the LISTEN)
