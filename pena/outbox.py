@@ -1,7 +1,9 @@
 """Transactional outbox: a state change and the event announcing it commit together.
 
 `emit()` inserts the envelope in the caller's transaction; the outbox table's trigger queues a NOTIFY
-(delivered only on commit, so a rolled-back change wakes nobody and publishes nothing). The relay claims unpublished
+(delivered only on commit, so a rolled-back change wakes nobody and publishes nothing; of concurrent
+writers only one notifies: pena.tables.OUTBOX_NOTIFY_SQL, and the relay claims again shortly after
+each batch it publishes). The relay claims unpublished
 rows with FOR UPDATE SKIP LOCKED (several relays may run), publishes them, then marks them published.
 A crash between publishing and marking publishes again: consumers dedupe by event id (inbox).
 """
@@ -31,6 +33,9 @@ from pena.tables import OUTBOX_CHANNEL, outbox
 
 log = logging.getLogger("pena.outbox")
 NOTIFY_CHANNEL = OUTBOX_CHANNEL
+# after publishing a batch smaller than batch_size, the relay claims again this much later (or after
+# relay_gather_seconds, when longer) instead of waiting for a notification
+BUSY_POLL_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,12 @@ class OutboxRelay:
                     continue
                 if published == self.batch_size:
                     continue  # more waiting
+                if published:
+                    # rows came: writers that committed beside the one that notified did not notify
+                    # (pena.tables.OUTBOX_NOTIFY_SQL), so claim again shortly; only a claim that finds
+                    # nothing waits for a notification
+                    await _sleep_or_stop(stop, max(self.gather_seconds, BUSY_POLL_SECONDS))
+                    continue
                 await wait_any(stop, self._wake, self.idle_poll_seconds)
                 if self.gather_seconds and self._wake.is_set():  # woken by a commit: let more commit
                     await _sleep_or_stop(stop, self.gather_seconds)
