@@ -76,7 +76,7 @@ def outbox_row(
     contract = BY_NAME[name]
     if not isinstance(payload, contract.payload):
         raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
-    attributes = {
+    attributes: dict[str, Any] = {
         "id": new_event_id(),
         "source": service_source(contract.service),
         "type": contract.type,
