@@ -45,10 +45,10 @@ WARMUP_SECONDS = 3.0
 SETTLE_SECONDS = 1.0  # between runs: the service's relay publishes what the run left in the outbox
 HEADROOM_NOISE = 0.10  # the bare rate may move this much (median per-round ratio) and still "hold"
 SIDES = ("service", "bare", "bare 2x")
-# the service as a deployment would run it for throughput: `pena serve participants --role api` (the
-# one uvicorn worker answering requests, as the bare app's one) beside `--role workers` (outbox relay,
-# consumers, scheduler); BENCH_SERVE_SPLIT=0 runs everything in one process (`pena serve`'s default)
-SPLIT = os.environ.get("BENCH_SERVE_SPLIT", "1") != "0"
+# `pena serve participants` as it starts by default: API, relay, consumers and scheduler in one process.
+# BENCH_SERVE_SPLIT=1 runs it as `--role api` (the one uvicorn worker answering, as the bare app's one)
+# beside `--role workers`; on these two shared cores that measured slower (docs/benchmarks.md, perfreg)
+SPLIT = os.environ.get("BENCH_SERVE_SPLIT", "0") == "1"
 SERVICE_SHAPE = (
     "participants API process (--role api) + workers process (--role workers)"
     if SPLIT
