@@ -51,12 +51,16 @@ def create_app(runtime: Runtime, *, title: str = "PENA platform API", api: bool 
     # tracing on: the OpenTelemetry ASGI middleware (outermost) makes each request's server span
     traced = telemetry.instrument_app(app)
     app.add_middleware(RequestContextMiddleware, settings=runtime.settings, continue_traces=not traced)
+    if api:
+        # the services' routes first: FastAPI matches a request against the routes in order (every
+        # included router's, twice for the one that matches), so the API's requests skip the
+        # operations routes; no path is shared, so which route answers does not change
+        for svc in runtime.services.values():
+            for router in svc.definition.routers:
+                app.include_router(router)
     app.include_router(ops)
     if api:
         app.include_router(audit)  # every service's audit log (pena/http/audit.py)
         app.include_router(schemas)  # the event schemas at their dataschema URLs (pena/http/schemas.py)
-        for svc in runtime.services.values():
-            for router in svc.definition.routers:
-                app.include_router(router)
     document_the_wire(app)  # bearer scheme, problem+json answers, text/csv (pena/http/openapi.py)
     return app
