@@ -171,7 +171,7 @@ async def run(full: bool) -> Result:
             "server process CPU per request": f"service {statistics.median(cpu_ms['service']):.2f} ms"
             + (f" (with its workers process {statistics.median(all_cpu_ms):.2f} ms)" if SPLIT else "")
             + f", bare {statistics.median(cpu_ms['bare']):.2f} ms (median of rounds; PostgreSQL's and wrk's "
-            "not counted; the workers' CPU during the run: the relay may finish publishing after it)",
+            "not counted" + ("; the workers' CPU during the run: the relay may finish after it)" if SPLIT else ")"),
             "service RSS idle / after load": f"{idle:.0f} / {loaded:.0f} MiB (bare app loaded {bare_rss:.0f} MiB)",
             "rate limiter": f"PENA_RATE_LIMIT_PER_MINUTE={RATE_LIMIT_PER_MINUTE:,} per client (one token here); "
             "answers other than 201: 0",
