@@ -137,7 +137,7 @@ class OutboxRelay:
         *,
         service: str,
         batch_size: int = 500,
-        idle_poll_seconds: float = 5.0,
+        idle_poll_seconds: float = 1.0,
         retry_seconds: float = 1.0,
         destination: str | None = None,
         gather_seconds: float = 0.0,
