@@ -3,7 +3,10 @@ on `pena serve participants` while wrk sends the registration load (as bench.reg
 Writes py-spy's raw (collapsed stacks) file and prints the inclusive share of the samples for the
 frames named in docs/benchmarks.md ("Where the time goes"), plus the top self frames.
 
-    python -m bench.profile_registration [--seconds 20] [--rate 200] [--native] [--out reg.txt]
+    python -m bench.profile_registration [--seconds 20] [--rate 200] [--native] [--split] [--out reg.txt]
+
+--split: the service as `--role api` + `--role workers` (as bench.registration runs it); the API
+process is profiled.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from bench.common import bench_settings, delete_topics, drop_databases, new_namespace
 from bench.people import regencies
 from bench.registration import CONNECTIONS, THREADS, WARMUP_SECONDS
-from bench.server import service, wrk
+from bench.server import served, wrk
 from pena.auth import issue_dev_token
 
 # label -> substrings of a frame ("function (file:line)"); a sample counts once per label
@@ -66,13 +69,14 @@ def shares(raw: Path) -> tuple[int, dict[str, float], list[tuple[str, float]]]:
     )
 
 
-async def run(seconds: float, rate: int, native: bool, out: Path) -> None:
+async def run(seconds: float, rate: int, native: bool, out: Path, split: bool = False) -> None:
     py_spy = shutil.which("py-spy") or str(Path(__import__("sys").executable).parent / "py-spy")
     settings = bench_settings(new_namespace())
     token = issue_dev_token(settings, role="admin", ttl_seconds=3600)
     codes = regencies()
     try:
-        with service(settings, "participants") as (proc, url):
+        with served(settings, "participants", split=split) as svc:
+            proc, url = svc.api, svc.url
             await wrk(
                 url,
                 threads=THREADS,
@@ -132,8 +136,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--native", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("reg-profile.txt"))
+    parser.add_argument("--split", action="store_true", help="API and workers processes; profile the API")
     args = parser.parse_args()
-    asyncio.run(run(args.seconds, args.rate, args.native, args.out))
+    asyncio.run(run(args.seconds, args.rate, args.native, args.out, args.split))
 
 
 if __name__ == "__main__":

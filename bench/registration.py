@@ -32,7 +32,7 @@ from bench.common import (
     new_namespace,
 )
 from bench.people import regencies
-from bench.server import RATE_LIMIT_PER_MINUTE, WrkRun, bare_app, cpu_seconds, rss_mib, service, wrk
+from bench.server import RATE_LIMIT_PER_MINUTE, WrkRun, bare_app, cpu_of, cpu_seconds, rss_mib, served, wrk
 from pena.auth import issue_dev_token
 from pena.db import ensure_database
 
@@ -45,6 +45,15 @@ WARMUP_SECONDS = 3.0
 SETTLE_SECONDS = 1.0  # between runs: the service's relay publishes what the run left in the outbox
 HEADROOM_NOISE = 0.10  # the bare rate may move this much (median per-round ratio) and still "hold"
 SIDES = ("service", "bare", "bare 2x")
+# `pena serve participants` as it starts by default: API, relay, consumers and scheduler in one process.
+# BENCH_SERVE_SPLIT=1 runs it as `--role api` (the one uvicorn worker answering, as the bare app's one)
+# beside `--role workers`; on these two shared cores that measured slower (docs/benchmarks.md, perfreg)
+SPLIT = os.environ.get("BENCH_SERVE_SPLIT", "0") == "1"
+SERVICE_SHAPE = (
+    "participants API process (--role api) + workers process (--role workers)"
+    if SPLIT
+    else "participants service in one process (API, relay, consumers, scheduler)"
+)
 
 
 def _line(runs: list[WrkRun]) -> str:
@@ -89,6 +98,7 @@ async def run(full: bool) -> Result:
     await ensure_database(settings.service_database_url("bare"))
     runs: dict[str, list[WrkRun]] = {side: [] for side in SIDES}
     cpu_ms: dict[str, list[float]] = {side: [] for side in SIDES}  # server process CPU per request
+    all_cpu_ms: list[float] = []  # the service's processes together (the API's and the workers')
     round_ratios: list[float] = []
     headroom: list[float] = []
     first = 0  # each wrk run numbers its registrations from its own block (no NIK repeats on a side)
@@ -112,7 +122,8 @@ async def run(full: bool) -> Result:
         return result
 
     try:
-        with service(settings, "participants") as (proc, url), bare_app(settings) as (bare_proc, bare_url):
+        with served(settings, "participants", split=SPLIT) as svc, bare_app(settings) as (bare_proc, bare_url):
+            proc, url = svc.api, svc.url
             await asyncio.sleep(2)  # let startup work (topics, region load) settle before reading memory
             idle = rss_mib(proc.pid)
             targets = {"service": (url, 1), "bare": (bare_url, 1), "bare 2x": (bare_url, 2)}
@@ -125,8 +136,11 @@ async def run(full: bool) -> Result:
                 for side in order:
                     await asyncio.sleep(SETTLE_SECONDS)
                     before = cpu_seconds(pids[side])
+                    before_all = cpu_of(svc.processes)
                     result = await drive(*targets[side], seconds)
                     cpu_ms[side].append((cpu_seconds(pids[side]) - before) * 1000 / result.requests)
+                    if side == "service":  # the workers' share: the relay publishing what the run wrote
+                        all_cpu_ms.append((cpu_of(svc.processes) - before_all) * 1000 / result.requests)
                     runs[side].append(result)
                     rates[side] = result.rate
                 round_ratios.append(rates["service"] / rates["bare"])
@@ -149,13 +163,15 @@ async def run(full: bool) -> Result:
         name="registration",
         size=f"wrk, {rounds} rounds x {seconds:g}s per side, alternating, after {WARMUP_SECONDS:g}s warm-up; "
         f"{THREADS} threads / {CONNECTIONS} connections (2x side: {2 * THREADS} / {2 * CONNECTIONS}); "
-        "1 uvicorn worker each",
+        "1 uvicorn worker each" + (" (the service's background loops in a second process)" if SPLIT else ""),
         figures={
             "bare FastAPI + asyncpg (baseline)": _line(runs["bare"]),
             f"bare, generator 2x ({2 * THREADS} t / {2 * CONNECTIONS} c)": _line(runs["bare 2x"]),
-            "participants service": _line(runs["service"]),
-            "server process CPU per request": f"service {statistics.median(cpu_ms['service']):.2f} ms, "
-            f"bare {statistics.median(cpu_ms['bare']):.2f} ms (median of rounds; PostgreSQL's and wrk's not counted)",
+            SERVICE_SHAPE: _line(runs["service"]),
+            "server process CPU per request": f"service {statistics.median(cpu_ms['service']):.2f} ms"
+            + (f" (with its workers process {statistics.median(all_cpu_ms):.2f} ms)" if SPLIT else "")
+            + f", bare {statistics.median(cpu_ms['bare']):.2f} ms (median of rounds; PostgreSQL's and wrk's "
+            "not counted" + ("; the workers' CPU during the run: the relay may finish after it)" if SPLIT else ")"),
             "service RSS idle / after load": f"{idle:.0f} / {loaded:.0f} MiB (bare app loaded {bare_rss:.0f} MiB)",
             "rate limiter": f"PENA_RATE_LIMIT_PER_MINUTE={RATE_LIMIT_PER_MINUTE:,} per client (one token here); "
             "answers other than 201: 0",

@@ -110,23 +110,69 @@ def _process(
 
 @contextmanager
 def service(
-    settings: Settings, name: str, *, source: Path | None = None, env: dict[str, str] | None = None
+    settings: Settings,
+    name: str,
+    *,
+    source: Path | None = None,
+    env: dict[str, str] | None = None,
+    role: str = "all",
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """One PENA service as ops run it (`python -m composition.cli serve <name>` on Kafka: API, relay,
     consumers, scheduler in one process), yielded once `/readyz` answers 200. `source`: another
     checkout of the code to run instead of this one (one from before the CLI moved to composition/
-    runs `pena.cli`); `env`: variables over the benchmark's own (bench.registration_ab compares two)."""
+    runs `pena.cli`); `env`: variables over the benchmark's own (bench.registration_ab compares two);
+    `role`: `pena serve --role` (`api` or `workers`: one of the two processes of a split service,
+    see `split_service`; `all`, the default, passes no --role, so older checkouts run too)."""
     port = free_port()
     module = "composition.cli"
     if source is not None and not (source / "composition" / "cli.py").exists():
         module = "pena.cli"
     cmd = [sys.executable, "-m", module, "serve", name, "--port", str(port)]
+    if role != "all":
+        cmd += ["--role", role]
     environ = _service_env(settings) | (env or {})
     if source is not None:  # ahead of the editable install of this checkout on sys.path
         environ["PYTHONPATH"] = str(source)
         environ.setdefault("PENA_HOME", str(pena_home()))  # this checkout's dev keys (tokens verify)
     with _process(cmd, environ, port, "/readyz", cwd=source) as proc:
         yield proc, f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class Served:
+    """A service under load: the process answering HTTP, and every process of the service (the API
+    process alone, or the API and its workers process when split), whose CPU the benchmark counts."""
+
+    api: subprocess.Popen[bytes]
+    url: str
+    processes: list[subprocess.Popen[bytes]]
+
+
+@contextmanager
+def served(
+    settings: Settings,
+    name: str,
+    *,
+    split: bool,
+    source: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[Served]:
+    """The service in one process (`pena serve <name>`, split=False), or split (`--role workers`
+    started first: it migrates, creates the topics and runs the relay, consumers and scheduler; then
+    `--role api`, the HTTP API alone: still one uvicorn worker answering requests)."""
+    if not split:
+        with service(settings, name, source=source, env=env) as (proc, url):
+            yield Served(proc, url, [proc])
+        return
+    with (
+        service(settings, name, source=source, env=env, role="workers") as (workers, _),
+        service(settings, name, source=source, env=env, role="api") as (api, url),
+    ):
+        yield Served(api, url, [api, workers])
+
+
+def cpu_of(processes: list[subprocess.Popen[bytes]]) -> float:
+    return sum(cpu_seconds(p.pid) for p in processes)
 
 
 @contextmanager

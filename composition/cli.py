@@ -19,7 +19,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-from composition.catalog import DEFAULT_PORTS, SERVICE_MODULES, build_app, load_definitions
+from composition.catalog import (
+    DEFAULT_PORTS,
+    SERVE_ROLES,
+    SERVICE_MODULES,
+    WORKERS_PORT_OFFSET,
+    build_app,
+    load_definitions,
+)
 from pena.settings import Settings
 
 EXIT_OK = 0
@@ -269,8 +276,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     _database_answers(settings.service_database_url(args.service))
     configure_logging(settings.log_level, settings.log_json)
-    app = build_app([args.service], settings=settings, migrate_on_start=not args.no_migrate)
-    uvicorn.run(app, host=args.host, port=args.port or DEFAULT_PORTS[args.service], log_config=None, access_log=False)
+    app = build_app([args.service], settings=settings, migrate_on_start=not args.no_migrate, role=args.role)
+    port = args.port or DEFAULT_PORTS[args.service] + (WORKERS_PORT_OFFSET if args.role == "workers" else 0)
+    uvicorn.run(app, host=args.host, port=port, log_config=None, access_log=False)
     return EXIT_OK
 
 
@@ -472,7 +480,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("serve", "one service with its relay, consumers and scheduler on Kafka")
     p.add_argument("service", choices=list(SERVICE_MODULES), help="the service to run: %(choices)s")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
-    p.add_argument("--port", type=int, help="port to listen on (default: the service's, 8001-8004)")
+    p.add_argument(
+        "--port", type=int, help="port to listen on (default: the service's, 8001-8004; --role workers: 9001-9004)"
+    )
+    p.add_argument(
+        "--role",
+        choices=SERVE_ROLES,
+        default="all",
+        help="all (default): the HTTP API, outbox relay, Kafka consumers and scheduler in one process; "
+        "api: the HTTP API only; workers: relay, consumers and scheduler only, with /healthz, /readyz and "
+        "/metrics (run one api and one workers process of a service together)",
+    )
     p.add_argument(
         "--no-migrate",
         action="store_true",

@@ -42,6 +42,7 @@ from pena.settings import Settings
 # database; replicas start together, so one of them does each step while the others wait
 SCHEMA_LOCK = 727274  # one schema writer (create_all, or Alembic's upgrade) per database at a time
 SQL_OBJECTS_LOCK = 727275  # one installer of the audit and outbox triggers at a time
+# 727276: pena.tables.OUTBOX_NOTIFY_LOCK (the outbox trigger's one notifier among concurrent writers)
 SETTINGS_INFO = "pena_settings"
 
 

@@ -19,6 +19,7 @@ CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 # header marks a record as binary mode in the CloudEvents Kafka binding, and PENA's are structured)
 TYPE_HEADER = "pena-type"
 SOURCE_PREFIX = "/pena/"
+JSON_DATA = "application/json"  # the datacontenttype of every PENA event
 
 
 def service_source(service: str) -> str:
@@ -36,7 +37,7 @@ class CloudEvent(BaseModel):
     type: str = Field(min_length=1)
     subject: str | None = None
     time: datetime
-    datacontenttype: str = "application/json"
+    datacontenttype: str = JSON_DATA
     dataschema: str | None = None
     # extensions (CloudEvents allows lower-case alphanumeric attribute names)
     correlationid: str | None = None

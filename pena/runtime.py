@@ -89,6 +89,7 @@ class Runtime:
                 service=d.name,
                 batch_size=s.relay_batch_size,
                 idle_poll_seconds=s.relay_idle_poll_seconds,
+                gather_seconds=s.relay_gather_seconds,
                 destination=s.topic(d.name),
             )
             if d.handlers:

@@ -123,7 +123,11 @@ class Settings(BaseSettings):
     # records fetched per poll: a run of events with a batch handler is applied in one transaction
     consumer_fetch_max_records: int = Field(default=500, ge=1, le=10_000)
     relay_batch_size: int = 500
-    relay_idle_poll_seconds: float = 5.0  # safety net under LISTEN/NOTIFY wake-ups
+    relay_idle_poll_seconds: float = 1.0  # safety net under LISTEN/NOTIFY wake-ups (pena.tables.OUTBOX_NOTIFY_SQL)
+    # after a wake-up, wait this long before claiming, so one claim-publish-mark cycle carries the rows
+    # of several commits (0: claim at once); a relay in its own process (`pena serve --role workers`)
+    # otherwise runs one cycle per registration, as nothing else delays it
+    relay_gather_seconds: float = Field(default=0.0, ge=0, le=1)
     scheduler_poll_seconds: float = 1.0
 
     # Auth: tokens are verified against a JWKS URL (production) or the local dev key pair.

@@ -166,11 +166,22 @@ import_errors = Table(
 
 OUTBOX_CHANNEL = "pena_outbox"
 
-# A statement that writes outbox rows queues a NOTIFY for the relay (delivered on commit, once per
-# transaction: PostgreSQL folds identical notifications), so emitters need no extra round trip for it.
+# A statement that writes outbox rows wakes the relay with a NOTIFY (delivered on commit; PostgreSQL
+# folds identical notifications of one transaction), so emitters need no extra round trip for it.
+# PostgreSQL serialises the commits of notifying transactions (a database-wide lock held through the
+# commit's WAL flush): with a NOTIFY in every registration, concurrent registrations committed one by
+# one (docs/benchmarks.md, 2026-11-30 perfreg). So of the transactions writing outbox rows at the same
+# time, only the one holding OUTBOX_NOTIFY_LOCK (taken without waiting, released at its commit)
+# notifies; the others commit while it is held and are picked up by the relay, which claims again
+# shortly after every batch it publishes (pena.outbox.OutboxRelay.run) and polls at
+# relay_idle_poll_seconds besides.
+OUTBOX_NOTIFY_LOCK = 727276  # advisory-lock key (pena.db lists the kernel's others)
 OUTBOX_NOTIFY_SQL = f"""
 CREATE OR REPLACE FUNCTION pena_outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM pg_notify('{OUTBOX_CHANNEL}', ''); RETURN NULL; END $$;
+BEGIN
+  IF pg_try_advisory_xact_lock({OUTBOX_NOTIFY_LOCK}) THEN PERFORM pg_notify('{OUTBOX_CHANNEL}', ''); END IF;
+  RETURN NULL;
+END $$;
 DROP TRIGGER IF EXISTS outbox_notify ON outbox;
 CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
 FOR EACH STATEMENT EXECUTE FUNCTION pena_outbox_notify();

@@ -20,7 +20,10 @@ from pena.problems import install_problem_handlers
 from pena.runtime import Runtime
 
 
-def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI:
+def create_app(runtime: Runtime, *, title: str = "PENA platform API", api: bool = True) -> FastAPI:
+    """`api=False` (the `workers` role of `pena serve`): the operations routes only (health,
+    readiness, metrics, clock, dead letters), no service API, audit or schema routes."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -48,11 +51,16 @@ def create_app(runtime: Runtime, *, title: str = "PENA platform API") -> FastAPI
     # tracing on: the OpenTelemetry ASGI middleware (outermost) makes each request's server span
     traced = telemetry.instrument_app(app)
     app.add_middleware(RequestContextMiddleware, settings=runtime.settings, continue_traces=not traced)
+    if api:
+        # the services' routes first: FastAPI matches a request against the routes in order (every
+        # included router's, twice for the one that matches), so the API's requests skip the
+        # operations routes; no path is shared, so which route answers does not change
+        for svc in runtime.services.values():
+            for router in svc.definition.routers:
+                app.include_router(router)
     app.include_router(ops)
-    app.include_router(audit)  # every service's audit log (pena/http/audit.py)
-    app.include_router(schemas)  # the event schemas at their dataschema URLs (pena/http/schemas.py)
-    for svc in runtime.services.values():
-        for router in svc.definition.routers:
-            app.include_router(router)
+    if api:
+        app.include_router(audit)  # every service's audit log (pena/http/audit.py)
+        app.include_router(schemas)  # the event schemas at their dataschema URLs (pena/http/schemas.py)
     document_the_wire(app)  # bearer scheme, problem+json answers, text/csv (pena/http/openapi.py)
     return app

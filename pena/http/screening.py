@@ -32,7 +32,13 @@ def _nul_paths(value: Any, path: str = "") -> list[str]:
 async def refuse_nul_characters(request: Request) -> None:
     """PostgreSQL text cannot hold U+0000: a value carrying it is refused at the door with its place
     named (422), instead of failing deep in a use case as a database error."""
-    places = [("query", k) for k, v in request.query_params.multi_items() if NUL in k or NUL in v]
+    query = request.scope.get("query_string", b"")
+    # U+0000 reaches a query value only percent-encoded (%00) or raw: parse the query only then
+    places = (
+        [("query", k) for k, v in request.query_params.multi_items() if NUL in k or NUL in v]
+        if b"%00" in query or b"\x00" in query
+        else []
+    )
     places += [("path", k) for k, v in request.path_params.items() if isinstance(v, str) and NUL in v]
     if request.headers.get("content-type", "").startswith("application/json"):
         body = await request.body()  # cached: the route reads the same bytes

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from pena import failpoints
 from pena.kafka import connection_options, ensure_topics
 from pena.outbox import OutboxRelay
-from pena.tables import dead_letters, inbox, outbox
+from pena.tables import OUTBOX_CHANNEL, dead_letters, inbox, outbox
 from tests.kernel import probe
 from tests.support import eventually, read_topic
 
@@ -234,3 +234,83 @@ async def test_replaying_a_dead_letter_after_a_fix_applies_it_once(make_runtime,
     assert list(first.values()) == ["processed"]
     assert second == {}
     assert await effects_of(con) == [("p-later-fixed", 3, "fixed")]
+
+
+class CountingPublisher:
+    """The runtime's publisher, counting the batches (claim-publish-mark cycles) handed to it."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.batches: list[int] = []
+
+    async def publish(self, messages) -> None:
+        self.batches.append(len(messages))
+        await self.inner.publish(messages)
+
+
+async def test_a_gathering_relay_publishes_several_commits_in_one_cycle(make_runtime, settings) -> None:
+    """relay_gather_seconds (`pena serve --role workers`): woken by a commit, the relay waits before
+    claiming, so the rows of the commits that follow go out in the same cycle; none is lost."""
+    runtime, pub, con = await start(make_runtime, settings, "inprocess")
+    counting = CountingPublisher(runtime.publisher)
+    relay = OutboxRelay(pub.db, counting, service="training", gather_seconds=0.5, idle_poll_seconds=30)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.5)  # the relay found nothing and listens
+        for i in range(5):  # five commits 50 ms apart, all within the gathering time
+            async with pub.db.transaction() as s:
+                await probe.create_thing(s, f"p{i}", i)
+            await asyncio.sleep(0.05)
+        effects = await wait_effects(con, 5)
+    finally:
+        stop.set()
+        await task
+    assert sorted(seq for _, seq, _ in effects) == list(range(5))
+    assert sum(counting.batches) == 5
+    assert len(counting.batches) <= 2, counting.batches  # one cycle (two if the first commit raced the LISTEN)
+
+
+async def test_of_concurrent_outbox_writers_one_notifies_and_the_relay_still_publishes_all(
+    make_runtime, settings
+) -> None:
+    """PostgreSQL serialises the commits of notifying transactions, so the outbox trigger notifies only
+    from the one writer holding OUTBOX_NOTIFY_LOCK at the time (pena.tables.OUTBOX_NOTIFY_SQL); a
+    writer committing beside it stays silent. The relay still publishes every row: the silent writer's
+    with the notifying one's, or at its next claim (it claims again shortly after each batch), or, for
+    a straggler committing long after, at its idle poll: later, never lost."""
+    runtime, pub, con = await start(make_runtime, settings, "inprocess")
+    heard: list[str] = []
+    listener = await pub.db.raw_connection()
+    await listener.add_listener(OUTBOX_CHANNEL, lambda *args: heard.append(args[2]))
+    try:
+        async with pub.db.transaction() as first, pub.db.transaction() as second:  # both open at once
+            await probe.create_thing(first, "p-first", 1)
+            await probe.create_thing(second, "p-second", 2)
+        await asyncio.sleep(0.3)
+        assert len(heard) == 1  # the first notified; the second, committing beside it, did not
+        async with pub.db.transaction() as alone:
+            await probe.create_thing(alone, "p-alone", 3)
+        await asyncio.sleep(0.3)
+        assert len(heard) == 2  # a writer on its own notifies
+    finally:
+        await listener.close()
+
+    relay = OutboxRelay(pub.db, runtime.publisher, service="training", idle_poll_seconds=1.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await wait_effects(con, 3)  # what was there when it started
+        loud, quiet = pub.db.transaction(), pub.db.transaction()
+        await probe.create_thing(await loud.__aenter__(), "p-loud", 4)  # holds the lock: notifies
+        await probe.create_thing(await quiet.__aenter__(), "p-quiet", 5)  # silent
+        await loud.__aexit__(None, None, None)
+        await wait_effects(con, 4)  # the relay woke, published the loud row, claimed again: nothing
+        await quiet.__aexit__(None, None, None)  # the straggler commits, silently
+        started = asyncio.get_running_loop().time()
+        effects = await wait_effects(con, 5)
+        assert asyncio.get_running_loop().time() - started < 1.0 + 2.0  # its idle poll, not lost
+    finally:
+        stop.set()
+        await task
+    assert sorted(seq for _, seq, _ in effects) == [1, 2, 3, 4, 5]

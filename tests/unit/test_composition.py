@@ -7,7 +7,7 @@ from collections import Counter
 
 from fastapi.routing import APIRoute
 
-from composition.catalog import SERVICE_MODULES, build_app, load_definitions
+from composition.catalog import SERVE_ROLES, SERVICE_MODULES, WORKERS_RELAY_GATHER_SECONDS, build_app, load_definitions
 from pena.settings import Settings
 
 PREFIXES = {
@@ -41,3 +41,28 @@ def test_each_service_stays_under_its_own_prefixes() -> None:
             for route in router.routes:
                 assert isinstance(route, APIRoute)
                 assert route.path.startswith(PREFIXES[definition.name]), (definition.name, route.path)
+
+
+def test_serve_roles_split_the_api_from_the_background_loops() -> None:
+    """`pena serve <service> --role`: `all` (default) API + loops, `api` no loops, `workers` no API."""
+    settings = Settings(environment="test")
+    shapes = {}
+    for role in SERVE_ROLES:
+        app = build_app(["participants"], settings=settings, role=role)
+        paths = set(app.openapi()["paths"])
+        relay = app.state.runtime.services["participants"].relay
+        shapes[role] = (
+            app.state.runtime.workers,
+            "/v1/participants" in paths,
+            "/readyz" in paths,
+            relay.gather_seconds,
+        )
+    assert shapes == {
+        "all": (True, True, True, 0.0),
+        "api": (False, True, True, 0.0),
+        "workers": (True, False, True, WORKERS_RELAY_GATHER_SECONDS),  # alone in its process, the relay gathers
+    }
+    explicit = build_app(
+        ["participants"], settings=Settings(environment="test", relay_gather_seconds=0), role="workers"
+    )
+    assert explicit.state.runtime.services["participants"].relay.gather_seconds == 0
