@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena import failpoints, metrics, telemetry
 from pena.contracts import BY_NAME
 from pena.db import Database, insert_rows
-from pena.envelope import CloudEvent, make_event, service_source
+from pena.envelope import CloudEvent, event_documents, make_event, service_source
 from pena.notify import listen, wait_any
 from pena.tables import OUTBOX_CHANNEL, outbox
 
@@ -79,6 +80,26 @@ def outbox_row(
         "envelope": event.model_dump(mode="json", exclude_none=True),
     }
     return event, row
+
+
+def outbox_rows(name: str, events: Sequence[tuple[BaseModel, str | None, datetime]]) -> list[dict[str, Any]]:
+    """`outbox_row` for many events of one kind, (payload, subject, time) each, keyed by subject: the
+    payloads checked against the contract as there, the envelopes built as plain documents
+    (`pena.envelope.event_documents`, the same JSON as the CloudEvent model's)."""
+    contract = BY_NAME[name]
+    for payload, _, _ in events:
+        if not isinstance(payload, contract.payload):
+            raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
+    documents = event_documents(
+        event_type=contract.type,
+        source=service_source(contract.service),
+        dataschema=contract.dataschema,
+        events=((subject, time, payload.model_dump(mode="json")) for payload, subject, time in events),
+    )
+    return [
+        {"event_id": document["id"], "event_name": name, "message_key": subject, "envelope": document}
+        for document, (_, subject, _) in zip(documents, events, strict=True)
+    ]
 
 
 async def emit_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

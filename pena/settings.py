@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     relay_batch_size: int = 500
     relay_idle_poll_seconds: float = 5.0  # safety net under LISTEN/NOTIFY wake-ups
     scheduler_poll_seconds: float = 1.0
+    # worker processes for the CPU-bound rows of a bulk import chunk (pena.parallel); 0 or 1: in the
+    # service process itself
+    worker_processes: int = Field(default=2, ge=0, le=32)
 
     # Auth: tokens are verified against a JWKS URL (production) or the local dev key pair.
     jwt_issuer: str = DEV_ISSUER

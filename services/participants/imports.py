@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena import imports as bulk
+from pena import parallel
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
@@ -25,7 +26,13 @@ from pena.scheduler import Job, schedule_job, wake_schedulers
 from pena.settings import Settings, get_settings
 from services.participants import queries
 from services.participants.models import ImportJob
-from services.participants.registration import register_many
+from services.participants.registration import (
+    Preparation,
+    Prepared,
+    preparation_for,
+    prepare_registration,
+    register_prepared,
+)
 from services.participants.schemas import ParticipantCreate
 from services.participants.views import cipher_for
 
@@ -131,6 +138,43 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
     return [(".".join(str(p) for p in e["loc"][:1]) or "row", str(e["type"])) for e in exc.errors()]
 
 
+Refusals = dict[int, list[tuple[str, str]]]  # row number -> [(field, rule)]
+
+
+def process_rows(rows: list[tuple[int, dict[Any, Any]]], preparation: Preparation) -> tuple[Refusals, list[Prepared]]:
+    """The per-row work of a chunk, without the database: each row read into the request model (the
+    API's validation), then the registration rules, keyed tokens and encryption
+    (`prepare_registration`). Pure and picklable both ways: runs in a worker process (pena.parallel)."""
+    refused: Refusals = {}
+    prepared: list[Prepared] = []
+    for row_number, row in rows:
+        try:
+            data = ParticipantCreate.model_validate(_row_model(row))
+        except ValidationError as exc:
+            refused[row_number] = _pydantic_errors(exc)
+            continue
+        ready = prepare_registration(row_number, data, preparation)
+        if isinstance(ready, list):
+            refused[row_number] = [(e["field"], e["rule"]) for e in ready]
+        else:
+            prepared.append(ready)
+    return refused, prepared
+
+
+async def prepare_rows(
+    rows: list[tuple[int, dict[Any, Any]]], preparation: Preparation
+) -> tuple[Refusals, list[Prepared]]:
+    """`process_rows` over the chunk, split across the worker processes (in this process when the
+    chunk is small or no workers are configured); results in row order."""
+    parts = await parallel.map_parts(process_rows, rows, preparation, workers=preparation.settings.worker_processes)
+    refused: Refusals = {}
+    prepared: list[Prepared] = []
+    for part_refused, part_prepared in parts:
+        refused.update(part_refused)
+        prepared.extend(part_prepared)
+    return refused, prepared
+
+
 async def run_import_chunk(session: AsyncSession, job: Job, clock: Clock) -> None:
     settings = job.settings or get_settings()
     record = await queries.import_job(session, str(job.payload["import_id"]), for_update=True)
@@ -147,19 +191,12 @@ async def run_import_chunk(session: AsyncSession, job: Job, clock: Clock) -> Non
         unit=record.requested_unit,
     )
     record.status = "running"
-    refused: dict[int, list[tuple[str, str]]] = {}  # row number -> (field, rule)
-    valid: list[tuple[int, ParticipantCreate]] = []
-    for offset, row in enumerate(chunk.rows):
-        row_number = chunk.first_row + offset  # data rows from 1; the header is not counted
-        try:
-            valid.append((row_number, ParticipantCreate.model_validate(_row_model(row))))
-        except ValidationError as exc:
-            refused[row_number] = _pydantic_errors(exc)
-    outcome = await register_many(
-        session, actor=actor, settings=settings, clock=clock, items=[data for _, data in valid], purpose="bulk import"
-    )
-    for index, errors in outcome.errors.items():
-        refused[valid[index][0]] = [(e["field"], e["rule"]) for e in errors]
+    preparation = await preparation_for(session, actor=actor, settings=settings, clock=clock)
+    rows = [(chunk.first_row + offset, row) for offset, row in enumerate(chunk.rows)]  # data rows from 1
+    refused, prepared = await prepare_rows(rows, preparation)
+    outcome = await register_prepared(session, preparation=preparation, prepared=prepared, purpose="bulk import")
+    for row_number, errors in outcome.errors.items():
+        refused[row_number] = [(e["field"], e["rule"]) for e in errors]
     record.created_rows += outcome.created
     record.duplicate_rows += outcome.duplicates
     record.error_rows += len(refused)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
+from pena import parallel
 from pena.auth import Principal
 from pena.crypto import nik_token
 from pena.imports import XLSX_MEDIA_TYPE
@@ -61,9 +62,23 @@ async def _import(registry, content: bytes, headers: dict[str, str] | None = Non
     return progress.json()
 
 
-@pytest.mark.parametrize("chunk_rows", [imports.CHUNK_ROWS, 2])
-async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeypatch, chunk_rows) -> None:
+@pytest.mark.parametrize(
+    ("chunk_rows", "in_workers"), [(imports.CHUNK_ROWS, False), (2, False), (imports.CHUNK_ROWS, True)]
+)
+async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeypatch, chunk_rows, in_workers) -> None:
     monkeypatch.setattr(imports, "CHUNK_ROWS", chunk_rows)  # 2: four chunks, row 5 repeats row 2 of chunk 1
+    if in_workers:  # the chunk's rows prepared in the worker processes, in parts of 2 or 3 rows
+        assert registry.runtime.settings.worker_processes == 2
+        monkeypatch.setattr(parallel, "MIN_PART", 2)
+        calls: list[int] = []
+        real_map_parts = parallel.map_parts
+
+        async def counted(fn, items, arg, *, workers):
+            parts = await real_map_parts(fn, items, arg, workers=workers)
+            calls.append(len(parts))
+            return parts
+
+        monkeypatch.setattr(parallel, "map_parts", counted)
     job = await _import(registry, CSV)
     assert job["status"] == "done"
     assert job["finished_at"]
@@ -82,6 +97,8 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeyp
     assert WOMAN_NIK not in errors.text
     listed = await registry.client.get("/v1/participants?programme=BPNT", headers=registry.admin)
     assert [p["full_name"] for p in listed.json()["items"]] == ["Budi Santoso"]
+    if in_workers:
+        assert calls == [2]  # one chunk of 7 rows, in two parts
 
 
 def _xlsx(csv_content: bytes) -> bytes:

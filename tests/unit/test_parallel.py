@@ -1,0 +1,66 @@
+"""pena.parallel: parts in order, the worker processes really used for large inputs, small ones here;
+pena.envelope.event_documents: the same JSON as the CloudEvent model's."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from pena import parallel
+from pena.context import correlation_id_var
+from pena.envelope import event_documents, make_event
+
+
+def squares_with_pid(part: list[int], offset: int) -> tuple[int, list[int]]:
+    return os.getpid(), [n * n + offset for n in part]
+
+
+def test_split_keeps_order_and_sizes() -> None:
+    assert parallel.split(list(range(7)), 2) == [[0, 1, 2, 3], [4, 5, 6]]
+    assert parallel.split([1], 4) == [[1]]
+    assert [len(p) for p in parallel.split(list(range(10)), 3)] == [4, 3, 3]
+
+
+async def test_small_inputs_run_in_this_process() -> None:
+    parts = await parallel.map_parts(squares_with_pid, [1, 2, 3], 1, workers=2)
+    assert parts == [(os.getpid(), [2, 5, 10])]
+
+
+async def test_large_inputs_run_in_worker_processes_in_order() -> None:
+    items = list(range(2 * parallel.MIN_PART + 1))
+    try:
+        parts = await parallel.map_parts(squares_with_pid, items, 3, workers=2)
+    finally:
+        parallel.shutdown()
+    assert len(parts) == 2
+    assert os.getpid() not in {pid for pid, _ in parts}
+    assert [n for _, values in parts for n in values] == [n * n + 3 for n in items]
+    one_worker = await parallel.map_parts(squares_with_pid, items, 3, workers=1)
+    assert one_worker == [(os.getpid(), [n * n + 3 for n in items])]
+
+
+def test_event_documents_are_the_models_json() -> None:
+    time = datetime(2026, 11, 30, 10, 15, 1, 123456, tzinfo=UTC)
+    data = {"participant_id": "p-1", "household_id": None, "assistance_programmes": ["PKH"]}
+    token = correlation_id_var.set("corr-1")
+    try:
+        for subject in ("p-1", None):
+            model = make_event(
+                event_type="pena.participants.participant.registered.v1",
+                source="/pena/participants",
+                subject=subject,
+                time=time,
+                data=data,
+                dataschema="urn:x",
+            ).model_dump(mode="json", exclude_none=True)
+            (document,) = event_documents(
+                event_type="pena.participants.participant.registered.v1",
+                source="/pena/participants",
+                dataschema="urn:x",
+                events=[(subject, time, data)],
+            )
+            assert document["id"] != model["id"]
+            assert {**document, "id": model["id"]} == model
+            assert document["correlationid"] == "corr-1"
+    finally:
+        correlation_id_var.reset(token)
