@@ -3,7 +3,8 @@
 scheduler processes the file in chunks of 5,000 rows, one transaction each, set-based: validation,
 encryption, duplicate checks, then one INSERT per table for participants, history, audit and one
 participant.registered outbox event per row) against raw PostgreSQL COPY of the same rows into a
-bare table, in the same run; and the service's peak resident memory (VmHWM) over the run.
+bare table, in the same run; the service's peak resident memory (VmHWM) over the run, its worker
+processes' (pena.parallel, PENA_WORKER_PROCESSES) and the CPU time of both.
 
 Issue 16 target: at most 5x the COPY time at 100,000 rows (floor 10x); 1,000,000 rows streamed with the
 service's peak RSS under 300 MiB (reported).
@@ -14,6 +15,7 @@ service's peak RSS under 300 MiB (reported).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import os
 import tempfile
@@ -35,7 +37,7 @@ from bench.common import (
     new_namespace,
 )
 from bench.people import participants, to_csv
-from bench.server import service
+from bench.server import cpu_seconds, service
 from pena.auth import issue_dev_token
 from pena.db import ensure_database
 
@@ -73,6 +75,15 @@ def peak_rss_mib(pid: int) -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def children(pid: int) -> list[int]:
+    """The process's child processes (the import's worker processes, pena.parallel)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
 
 
 def _csv_file(count: int, directory: str) -> Path:
@@ -119,9 +130,14 @@ async def run(full: bool) -> Result:
             copy_s = await _copy(asyncpg_dsn(settings, "bare"), path)
             with service(settings, "participants") as (process, url):
                 idle_mib = peak_rss_mib(process.pid)
+                cpu_before = cpu_seconds(process.pid)
                 with path.open("rb") as upload:
                     import_s, counts = await _import(url, upload, token, count)
                 peak_mib = peak_rss_mib(process.pid)
+                service_cpu = cpu_seconds(process.pid) - cpu_before
+                workers = children(process.pid)  # kept by the service until it stops: their whole life counts
+                workers_cpu = sum(cpu_seconds(pid) for pid in workers)
+                workers_mib = [peak_rss_mib(pid) for pid in workers]
         finally:
             await drop_databases(settings, ["participants", "bare"])
             await delete_topics(settings)
@@ -135,6 +151,13 @@ async def run(full: bool) -> Result:
             "import API, POST to done": f"{import_s:.1f}s = {count / import_s:,.0f} rows/s ({counts})",
             "time ratio import/COPY": f"{ratio:.1f}",
             "service peak RSS (VmHWM)": f"{peak_mib:.0f} MiB (after start-up {idle_mib:.0f} MiB; issue: < 300 MiB)",
+            "worker processes, peak RSS": f"{len(workers)}: "
+            + (", ".join(f"{m:.0f}" for m in workers_mib) or "-")
+            + " MiB",
+            "CPU: service process / its workers": (
+                f"{service_cpu:.1f}s / {workers_cpu:.1f}s = {(service_cpu + workers_cpu) / count * 1e6:.0f} us per row"
+                " (PostgreSQL's not counted)"
+            ),
         },
         ratio=ratio,
         target="<= 5",

@@ -94,6 +94,8 @@ async def create_import(
         cipher=cipher_for(settings.field_encryption_key),
     )
     job.total_rows = stored.total_rows
+    if stored.total_rows >= 2 * parallel.MIN_PART:  # the workers start while the upload commits
+        parallel.warm_up(__name__, workers=settings.worker_processes)
     session.add(job)
     await session.flush()
     await schedule_job(session, kind=JOB_KIND, key=f"{JOB_KIND}:{job.id}:0", due_at=now, payload={"import_id": job.id})
