@@ -1,5 +1,5 @@
 """Kernel tables every service database carries: outbox, inbox, dead letters, scheduled jobs,
-audit log, idempotency keys and the chunks of uploads being imported. SQLAlchemy Core on their own
+audit log, idempotency keys, the chunks of uploads being imported and the import runs. SQLAlchemy Core on their own
 metadata, created beside each service's own tables (services keep theirs on their own SQLModel registry)."""
 
 from __future__ import annotations
@@ -127,6 +127,40 @@ import_chunks = Table(
     Column("first_row", Integer, nullable=False),
     Column("row_count", Integer, nullable=False),
     Column("content_enc", Text, nullable=False),
+)
+
+# A bulk import (pena.import_runs): who asked, with which reach, and how far it got. Its refused
+# fields are in import_errors: row, field and rule, never a value.
+import_runs = Table(
+    "import_runs",
+    KERNEL_METADATA,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(60), nullable=False),
+    Column("status", String(12), nullable=False),  # queued, running, done
+    Column("filename", String(200), nullable=True),
+    Column("total_rows", Integer, nullable=False, server_default="0"),
+    Column("processed_rows", Integer, nullable=False, server_default="0"),
+    Column("created_rows", Integer, nullable=False, server_default="0"),
+    Column("duplicate_rows", Integer, nullable=False, server_default="0"),
+    Column("error_rows", Integer, nullable=False, server_default="0"),
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_client", String(200), nullable=True),
+    Column("requested_roles", String(200), nullable=True),
+    Column("requested_unit", String(80), nullable=True),  # the uploader's reach, for each row
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("finished_at", nullable=True),
+)
+
+import_errors = Table(
+    "import_errors",
+    KERNEL_METADATA,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("import_id", String(40), nullable=False),
+    Column("row_number", Integer, nullable=False),
+    Column("field", String(60), nullable=False),
+    Column("rule", String(60), nullable=False),
+    Index("import_errors_run_row", "import_id", "row_number"),
 )
 
 OUTBOX_CHANNEL = "pena_outbox"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BeforeValidator
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,23 +13,21 @@ from pena.access import policy
 from pena.access import region_prefix as plain_prefix
 from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, get_runtime, session_dependency
+from pena.http.imports import import_routes
 from pena.http.openapi import CsvResponse
 from pena.http.tabular import XLSX_MEDIA_TYPE, Column, tabular_response
-from pena.idempotency import IdempotencyKey, idempotent
-from pena.imports import file_sha256
+from pena.idempotency import IdempotencyKey
 from pena.pagination import Page, Paging
 from pena.problems import problem_response
 from pena.settings import Settings
 from services.participants import changes, erasure, exports, households, imports, reads, regions, registration, status
 from services.participants.etag import etag, version_etag
-from services.participants.models import ImportJob, Participant
+from services.participants.models import Participant
 from services.participants.schemas import (
-    IMPORT_CSV_EXAMPLE,
     BusinessField,
     ChangeRead,
     ErasureCommand,
     HouseholdRead,
-    ImportRead,
     LookupCommand,
     ParticipantCreate,
     ParticipantRead,
@@ -218,57 +215,10 @@ async def list_regions(
 
 # ------------------------------------------------------------------ bulk import
 
-
-def _import_read(job: ImportJob) -> dict[str, Any]:
-    return ImportRead.model_validate(job, from_attributes=True).model_dump(mode="json")
-
-
-@router.post(
-    "/imports",
-    status_code=202,
-    response_model=ImportRead,
-    summary="Bulk registration from a CSV or XLSX (background job)",
-    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"example": {"file": IMPORT_CSV_EXAMPLE}}}}},
+# POST /imports, GET /imports/templates/participants, GET /imports/{id} and /imports/{id}/errors
+import_routes(
+    router, kinds=imports.KINDS, session_type=Session, writer=Writer, viewer=Uploader, reference=ReferenceReader
 )
-async def start_import(
-    session: Session,
-    settings: SettingsDep,
-    clock: ClockDep,
-    principal: Writer,
-    file: Annotated[UploadFile, File(description="UTF-8 CSV or XLSX (first sheet) with a header row")],
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    async def effect() -> tuple[int, dict[str, Any], dict[str, str]]:
-        job = await imports.create_import(
-            session, principal=principal, settings=settings, clock=clock, filename=file.filename, file=file.file
-        )
-        return 202, _import_read(job), {"Location": f"/v1/participants/imports/{job.id}"}
-
-    fingerprint = {"sha256": await asyncio.to_thread(file_sha256, file.file)}
-    return await idempotent(
-        session,
-        principal=principal,
-        key=idempotency_key,
-        scope="participants.import",
-        body=fingerprint,
-        effect=effect,
-    )
-
-
-@router.get("/imports/{import_id}", response_model=ImportRead, summary="Progress and counts of an import")
-async def get_import(import_id: str, session: Session, principal: Uploader) -> ImportRead:
-    job = await imports.load_import(session, principal=principal, import_id=import_id)
-    return ImportRead.model_validate(job, from_attributes=True)
-
-
-@router.get(
-    "/imports/{import_id}/errors",
-    summary="Refused fields of an import as CSV (row, field, rule; no values)",
-    response_class=CsvResponse,
-)
-async def get_import_errors(import_id: str, session: Session, principal: Uploader) -> Response:
-    body = await imports.import_errors_csv(session, principal=principal, import_id=import_id)
-    return Response(body, media_type="text/csv; charset=utf-8")
 
 
 # ------------------------------------------------------------------ one participant

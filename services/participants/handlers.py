@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.consumer import Delivery
 from pena.contracts import GraduationDecided
+from pena.import_runs import IMPORT_JOB, chunk_job
 from services.participants import imports, status
 from services.participants.regions import load_regions_if_empty
 
@@ -20,5 +21,5 @@ async def on_graduation_decided(session: AsyncSession, delivery: Delivery) -> No
 
 
 HANDLERS = {"graduation.decided": on_graduation_decided}
-JOBS = {imports.JOB_KIND: imports.run_import_chunk}  # one chunk of a bulk import per job
+JOBS = {IMPORT_JOB: chunk_job(imports.KINDS)}  # one chunk of a bulk import per job (pena.import_runs)
 STARTUP = [load_regions_if_empty]  # the Kemendagri region codes, loaded into an empty database

@@ -123,39 +123,3 @@ class Region(ParticipantsBase, table=True):
     name: str = Field(max_length=120)
     level: str = Field(max_length=12)  # province, regency, district, village
     version: str = Field(max_length=40)
-
-
-class ImportJob(ParticipantsBase, table=True):
-    """A bulk registration from a file. Its rows wait, encrypted, in the kernel's import_chunks until
-    each chunk is processed (pena.imports)."""
-
-    __tablename__ = "participant_imports"
-
-    id: str = Field(primary_key=True, max_length=40)
-    status: str = Field(max_length=12)  # queued, running, done
-    filename: str | None = Field(default=None, max_length=200)
-    total_rows: int = 0
-    processed_rows: int = 0
-    created_rows: int = 0
-    duplicate_rows: int = 0  # NIK already registered (e.g. the same file uploaded again)
-    error_rows: int = 0
-    requested_by: str = Field(max_length=200)
-    requested_client: str | None = Field(default=None, max_length=200)
-    requested_roles: str | None = Field(default=None, max_length=200)
-    requested_unit: str | None = Field(default=None, max_length=80)  # the uploader's reach, for each row
-    created_at: datetime = _moment()
-    updated_at: datetime = _moment()
-    finished_at: datetime | None = _moment(nullable=True)
-
-
-class ImportRowError(ParticipantsBase, table=True):
-    """One refused field of one CSV row: row number, field and rule. No value is stored."""
-
-    __tablename__ = "participant_import_errors"
-    __table_args__ = (Index("participant_import_errors_job_row", "import_id", "row_number"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    import_id: str = Field(max_length=40)
-    row_number: int
-    field: str = Field(max_length=60)
-    rule: str = Field(max_length=60)

@@ -19,8 +19,6 @@ from pena.db import insert_rows, insert_unless_conflict, raw_placeholders, raw_v
 from pena.tables import audit_log, outbox
 from services.participants.models import (
     Household,
-    ImportJob,
-    ImportRowError,
     Participant,
     ParticipantChange,
     Region,
@@ -359,22 +357,6 @@ async def list_regions(session: AsyncSession, *, prefix: str | None, limit: int)
     return list((await session.execute(statement.order_by(col(Region.code)).limit(limit))).scalars().all())
 
 
-async def import_job(session: AsyncSession, import_id: str, *, for_update: bool = False) -> ImportJob | None:
-    statement = select(ImportJob).where(col(ImportJob.id) == import_id)
-    if for_update:
-        statement = statement.with_for_update()
-    return (await session.execute(statement)).scalars().first()
-
-
-async def import_errors(session: AsyncSession, import_id: str) -> list[ImportRowError]:
-    statement = (
-        select(ImportRowError)
-        .where(col(ImportRowError.import_id) == import_id)
-        .order_by(col(ImportRowError.row_number), col(ImportRowError.id))
-    )
-    return list((await session.execute(statement)).scalars().all())
-
-
 # ------------------------------------------------------------------ bulk registration (the import)
 
 
@@ -403,10 +385,6 @@ async def insert_new_participants(session: AsyncSession, rows: list[dict[str, An
 
 async def insert_changes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     await insert_rows(session, ParticipantChange.__table__, rows)  # type: ignore[attr-defined]
-
-
-async def insert_import_errors(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await insert_rows(session, ImportRowError.__table__, rows)  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------ households (KPM)

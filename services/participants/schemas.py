@@ -310,37 +310,6 @@ class ChangeRead(BaseModel):
     at: datetime
 
 
-class ImportRead(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "2d4f6a8c-1e3b-4d5f-8a9c-0b2d4f6a8c1e",
-                    "status": "done",
-                    "filename": "peserta-padang-oktober.csv",
-                    "total_rows": 120,
-                    "processed_rows": 120,
-                    "created_rows": 116,
-                    "duplicate_rows": 3,
-                    "error_rows": 1,
-                    "created_at": "2026-10-02T02:00:00Z",
-                    "finished_at": "2026-10-02T02:00:41Z",
-                }
-            ]
-        }
-    )
-    id: str
-    status: str
-    filename: str | None
-    total_rows: int
-    processed_rows: int
-    created_rows: int
-    duplicate_rows: int
-    error_rows: int
-    created_at: datetime
-    finished_at: datetime | None
-
-
 class RegionRead(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -353,14 +322,3 @@ class RegionRead(BaseModel):
     name: str
     level: str
     version: str
-
-
-# the CSV of POST /v1/participants/imports (the `file` part): a header row, then one participant per line
-IMPORT_CSV_EXAMPLE = (
-    "nik,kk_number,full_name,birth_date,sex,region_code,business_field,assistance_programmes,"
-    "consent_purpose,consent_given_on,consent_recorded_by\n"
-    "1371015205900001,1371012001150003,Siti Rahmawati,1990-05-12,F,1371011001,fashion_menjahit,PKH,"
-    "PENA programme participation and follow-up,2026-10-01,fac-padang-01\n"
-    "1371010301850002,1371012001150003,Budi Santoso,1985-01-03,M,1371011001,kuliner,PKH;BPNT,"
-    "PENA programme participation and follow-up,2026-10-01,fac-padang-01\n"
-)

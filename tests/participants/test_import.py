@@ -4,6 +4,7 @@ import asyncio
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -47,14 +48,15 @@ ROWS = [row + CONSENT for row in ROWS] + [
 CSV = (HEADER + "\n".join(ROWS) + "\n").encode()
 
 
-async def _import(registry, content: bytes, headers: dict[str, str] | None = None) -> dict:
+async def _import(registry, content: bytes, headers: dict[str, str] | None = None, files_name: str = "kpm.csv") -> dict:
     headers = headers or registry.admin
     started = await registry.client.post(
-        "/v1/participants/imports", files={"file": ("kpm.csv", content, "text/csv")}, headers=headers
+        "/v1/participants/imports", files={"file": (files_name, content)}, headers=headers
     )
     assert started.status_code == 202, started.text
     assert started.json()["status"] == "queued"
-    assert started.json()["total_rows"] == content.count(b"\n") - 1
+    if files_name.endswith(".csv"):
+        assert started.json()["total_rows"] == content.count(b"\n") - 1
     scheduler = registry.runtime.service("participants").scheduler
     assert scheduler is not None
     await scheduler.drain()
@@ -66,8 +68,9 @@ async def _import(registry, content: bytes, headers: dict[str, str] | None = Non
     ("chunk_rows", "in_workers"), [(imports.CHUNK_ROWS, False), (2, False), (imports.CHUNK_ROWS, True)]
 )
 async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeypatch, chunk_rows, in_workers) -> None:
-    monkeypatch.setattr(imports, "CHUNK_ROWS", chunk_rows)  # 2: four chunks, row 5 repeats row 2 of chunk 1
-    if in_workers:  # the chunk's rows prepared in the worker processes, in parts of 2 or 3 rows
+    # 2: four chunks, row 5 repeats row 2 of chunk 1
+    monkeypatch.setattr(imports.REGISTRATIONS, "layout", replace(imports.REGISTRATIONS.layout, chunk_rows=chunk_rows))
+    if in_workers:  # the chunk's rows prepared in the worker processes, in parts of 3 and 4 rows
         assert registry.runtime.settings.worker_processes == 2
         monkeypatch.setattr(parallel, "MIN_PART", 2)
         calls: list[int] = []
@@ -153,7 +156,7 @@ async def test_an_xlsx_workbook_imports_like_the_csv(registry) -> None:
 
 
 async def test_processed_chunks_leave_nothing_of_the_upload(registry, monkeypatch) -> None:
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(imports.REGISTRATIONS, "layout", replace(imports.REGISTRATIONS.layout, chunk_rows=2))
     started = await registry.client.post(
         "/v1/participants/imports", files={"file": ("kpm.csv", CSV, "text/csv")}, headers=registry.admin
     )
@@ -371,3 +374,18 @@ async def test_an_import_registers_only_rows_in_the_uploaders_reach(registry, au
     assert errors.text.splitlines()[1:] == ["1,region_code,outside_reach"]
     listed = await registry.client.get("/v1/participants", headers=registry.admin)
     assert [p["region_code"] for p in listed.json()["items"]] == ["1375011001"]
+
+
+@pytest.mark.parametrize("accept", ["text/csv", XLSX_MEDIA_TYPE])
+async def test_the_published_template_is_accepted_back(registry, accept) -> None:
+    template = await registry.client.get(
+        "/v1/participants/imports/templates/participants", headers={**registry.admin, "Accept": accept}
+    )
+    assert template.status_code == 200, template.text
+    assert template.headers["content-type"].startswith(accept)
+    if accept == "text/csv":
+        header = next(csv.reader(io.StringIO(template.text)))
+        assert header == list(imports.REGISTRATIONS.columns)  # every column the import accepts, required first
+    name = "template.xlsx" if accept == XLSX_MEDIA_TYPE else "template.csv"
+    job = await _import(registry, template.content, files_name=name)
+    assert (job["kind"], job["created_rows"], job["error_rows"]) == ("participants", 1, 0), job
