@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena import failpoints, metrics, telemetry
 from pena.contracts import BY_NAME
-from pena.db import Database, insert_rows
+from pena.db import Database, copy_rows
 from pena.envelope import CloudEvent, event_documents, make_event, service_source
 from pena.notify import listen, wait_any
 from pena.tables import OUTBOX_CHANNEL, outbox
@@ -104,10 +104,10 @@ def outbox_rows(name: str, events: Sequence[tuple[BaseModel, str | None, datetim
 
 async def emit_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Writes outbox rows (from `outbox_row`) in one statement inside the caller's transaction (the
-    table's trigger wakes the relay: OUTBOX_NOTIFY_SQL)."""
+    table's trigger wakes the relay: OUTBOX_NOTIFY_SQL); a large batch through COPY (`copy_rows`)."""
     if not rows:
         return
-    await insert_rows(session, outbox, rows)
+    await copy_rows(session, outbox, rows)
 
 
 async def emit(

@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
+from pena import db as db_module
 from pena import parallel
 from pena.auth import Principal
 from pena.crypto import nik_token
+from pena.envelope import CloudEvent
 from pena.imports import XLSX_MEDIA_TYPE
 from pena.tables import audit_log, import_chunks
 from services.participants import imports
@@ -229,7 +231,12 @@ async def _all(registry, statement) -> list:
         return list((await session.execute(statement)).all())
 
 
-async def test_each_created_participant_gets_history_audit_and_one_registered_event(registry) -> None:
+@pytest.mark.parametrize("through_copy", [False, True])
+async def test_each_created_participant_gets_history_audit_and_one_registered_event(
+    registry, monkeypatch, through_copy
+) -> None:
+    if through_copy:  # history, audit and outbox rows through COPY, as chunks of 500 rows or more write them
+        monkeypatch.setattr(db_module, "COPY_MIN_ROWS", 1)
     single = await registry.client.post(
         "/v1/participants", json=woman(nik="1371015205900003", full_name="Dewi Lestari"), headers=registry.admin
     )
@@ -257,6 +264,10 @@ async def test_each_created_participant_gets_history_audit_and_one_registered_ev
     assert sorted(e["subject"] for e in imported) == sorted(created)  # exactly one each
     api_event = next(e for e in events if e["subject"] == single.json()["id"])
     assert all(set(e["data"]) == set(api_event["data"]) for e in imported)  # the payload register() emits
+    # the envelopes are the CloudEvent model's JSON, with the API event's attributes (but its request's ids)
+    assert all(CloudEvent.model_validate(e).model_dump(mode="json", exclude_none=True) == e for e in imported)
+    context = {"correlationid", "causationid", "traceparent"}
+    assert all(set(e) - context == set(api_event) - context for e in imported)
     budi = next(e["data"] for e in imported if e["data"]["nik_token"] == nik_token(MAN_NIK, "dev-only-not-a-secret"))
     assert budi == {
         "participant_id": budi["participant_id"],
