@@ -9,7 +9,9 @@ core from a second process; the database work stays in the caller's transaction.
 `fn(part, arg)` must be a module-level function whose arguments and result pickle (plain data, frozen
 dataclasses, pydantic settings): it runs in a fresh interpreter ("spawn": no fork of a process that
 holds threads, sockets and an event loop), which imports `fn`'s module once. With `workers` below 2,
-or too few items to be worth the trip, `fn` runs here, in one part."""
+or too few items to be worth the trip, `fn` runs here, in one part. A worker that dies (killed, out
+of memory) fails the call with BrokenProcessPool (a chunk job is retried) and the next call starts a
+fresh pool."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import multiprocessing
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -92,4 +95,16 @@ async def map_parts(fn: Callable[[list[T], A], R], items: list[T], arg: A, *, wo
     executor = pool(workers)
     loop = asyncio.get_running_loop()
     parts = split(items, min(workers, len(items) // MIN_PART))
-    return list(await asyncio.gather(*(loop.run_in_executor(executor, fn, list(part), arg) for part in parts)))
+    try:
+        return list(await asyncio.gather(*(loop.run_in_executor(executor, fn, list(part), arg) for part in parts)))
+    except BrokenProcessPool:
+        _discard(executor)  # a worker died (killed, out of memory): the next call starts a fresh pool
+        raise
+
+
+def _discard(executor: ProcessPoolExecutor) -> None:
+    global _pool
+    with _lock:
+        if _pool is executor:
+            _pool = None
+    executor.shutdown(wait=False, cancel_futures=True)

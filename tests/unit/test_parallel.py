@@ -3,8 +3,13 @@ pena.envelope.event_documents: the same JSON as the CloudEvent model's."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
+
+import pytest
 
 from pena import parallel
 from pena.context import correlation_id_var
@@ -37,6 +42,22 @@ async def test_large_inputs_run_in_worker_processes_in_order() -> None:
     assert [n for _, values in parts for n in values] == [n * n + 3 for n in items]
     one_worker = await parallel.map_parts(squares_with_pid, items, 3, workers=1)
     assert one_worker == [(os.getpid(), [n * n + 3 for n in items])]
+
+
+async def test_a_dead_worker_fails_the_call_and_the_next_call_gets_a_fresh_pool() -> None:
+    items = list(range(2 * parallel.MIN_PART))
+    try:
+        first = await parallel.map_parts(squares_with_pid, items, 0, workers=2)
+        os.kill(first[0][0], signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):  # noqa: PT012 - until the pool has noticed the death
+            for _ in range(50):
+                await parallel.map_parts(squares_with_pid, items, 0, workers=2)
+                await asyncio.sleep(0.1)
+        again = await parallel.map_parts(squares_with_pid, items, 0, workers=2)
+        assert [n for _, values in again for n in values] == [n * n for n in items]
+        assert first[0][0] not in {pid for pid, _ in again}
+    finally:
+        parallel.shutdown()
 
 
 def test_event_documents_are_the_models_json() -> None:
