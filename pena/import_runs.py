@@ -55,6 +55,9 @@ class ImportContext:
     actor: Principal  # the uploader as at upload time: each row is checked against their reach
     settings: Settings
     clock: Clock
+    # worker processes the chunk may spread its rows over (pena.parallel.map_parts): the service's
+    # PENA_WORKER_PROCESSES for a kind that `uses_workers` in a run of WORKERS_MIN_ROWS rows or more, else 0
+    workers: int = 0
 
 
 ProcessChunk = Callable[[AsyncSession, ImportContext, Rows], Awaitable[ChunkResult]]
@@ -83,6 +86,16 @@ class ImportKind:
         return self.layout.required + self.layout.optional
 
 
+WORKERS_MIN_ROWS = 50_000
+"""Smaller runs stay in the service process: starting two worker interpreters (~1-1.5 s of CPU each,
+they import the service) costs more than they save on a few chunks (bench.bulk_import, 2026-11-30:
+10,000 rows took longer with them, 100,000 rows used 20-35 % less of the service process's CPU)."""
+
+
+def _workers(kind: ImportKind, settings: Settings, total_rows: int) -> int:
+    return settings.worker_processes if kind.uses_workers and total_rows >= WORKERS_MIN_ROWS else 0
+
+
 def _cipher(settings: Settings) -> FieldCipher:
     return FieldCipher(settings.field_encryption_key)
 
@@ -104,7 +117,7 @@ async def start_import(
     stored = await imports.store_upload(
         session, import_id=import_id, file=file, filename=filename, layout=kind.layout, cipher=_cipher(settings)
     )
-    if kind.uses_workers and stored.total_rows >= 2 * parallel.MIN_PART:
+    if _workers(kind, settings, stored.total_rows):
         parallel.warm_up(kind.process.__module__, workers=settings.worker_processes)
     run = {
         "id": import_id,
@@ -173,7 +186,13 @@ def chunk_job(kinds: Sequence[ImportKind]) -> JobHandler:
         chunk = await imports.next_chunk(session, run["id"], _cipher(settings))
         if chunk is None:  # every chunk processed (a redelivered job)
             return
-        context = ImportContext(import_id=run["id"], actor=_uploader(run), settings=settings, clock=clock)
+        context = ImportContext(
+            import_id=run["id"],
+            actor=_uploader(run),
+            settings=settings,
+            clock=clock,
+            workers=_workers(kind, settings, run["total_rows"]),
+        )
         rows = [(chunk.first_row + offset, row) for offset, row in enumerate(chunk.rows)]
         result = await kind.process(session, context, rows)
         await insert_rows(

@@ -134,7 +134,7 @@ async def register_rows(session: AsyncSession, context: ImportContext, rows: Row
     registration (`process_rows`, its parts in the worker processes when the chunk is large enough),
     the valid ones registered set-based (`register_prepared`) as the uploader."""
     preparation = await preparation_for(session, actor=context.actor, settings=context.settings, clock=context.clock)
-    workers = context.settings.worker_processes
+    workers = context.workers  # large imports only (pena.import_runs.WORKERS_MIN_ROWS)
     refused: Refusals = {}
     prepared: list[Prepared] = []
     for part_refused, part_prepared in await parallel.map_parts(process_rows, rows, preparation, workers=workers):

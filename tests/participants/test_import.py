@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from sqlmodel import col
 
 from pena import db as db_module
-from pena import parallel
+from pena import import_runs, parallel
 from pena.auth import Principal
 from pena.crypto import nik_token
 from pena.envelope import CloudEvent
@@ -75,6 +75,7 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeyp
     if in_workers:  # the chunk's rows prepared in the worker processes, in parts of 3 and 4 rows
         assert registry.runtime.settings.worker_processes == 2
         monkeypatch.setattr(parallel, "MIN_PART", 2)
+        monkeypatch.setattr(import_runs, "WORKERS_MIN_ROWS", 7)
         calls: list[int] = []
         real_map_parts = parallel.map_parts
 
