@@ -19,7 +19,9 @@ import asyncio
 import atexit
 import importlib
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -41,6 +43,19 @@ def _warm(module: str) -> None:
     importlib.import_module(module)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """A worker's initializer: a daemon thread ends the worker once its parent is gone. A parent
+    killed with SIGKILL runs no shutdown, and an idle worker waiting on the task queue would otherwise
+    live on, orphaned, holding its memory."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="pena-parallel-parent-watch", daemon=True).start()
+
+
 def pool(workers: int) -> ProcessPoolExecutor:
     """The process's pool of `workers` worker processes, started on first use (a different size
     replaces it)."""
@@ -49,7 +64,12 @@ def pool(workers: int) -> ProcessPoolExecutor:
         if _pool is None or _pool_workers != workers:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
             _pool_workers = workers
         return _pool
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import time
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -58,6 +62,47 @@ async def test_a_dead_worker_fails_the_call_and_the_next_call_gets_a_fresh_pool(
         assert first[0][0] not in {pid for pid, _ in again}
     finally:
         parallel.shutdown()
+
+
+PARENT = """
+import time
+from pena import parallel
+
+if __name__ == "__main__":
+    parallel.warm_up("pena.crypto", workers=2)
+    print("up", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_workers_end_when_their_parent_is_killed(tmp_path) -> None:
+    """A service killed with SIGKILL runs no shutdown: its idle workers must not live on, orphaned."""
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == b"up"
+        workers: list[int] = []
+        for _ in range(100):  # both workers spawned
+            children = [
+                int(pid)
+                for task in Path(f"/proc/{parent.pid}/task").iterdir()
+                for pid in (task / "children").read_text().split()
+            ]
+            workers = [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            if len(workers) == 2:
+                break
+            time.sleep(0.1)
+        assert len(workers) == 2
+    finally:
+        parent.kill()
+        parent.wait()
+    for _ in range(100):
+        if not any(Path(f"/proc/{pid}").exists() for pid in workers):
+            break
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
 
 def test_event_documents_are_the_models_json() -> None:
