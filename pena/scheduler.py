@@ -88,9 +88,16 @@ async def lock_jobs(session: AsyncSession, keys: list[str]) -> None:
 
 async def cancel_job(session: AsyncSession, key: str, now: datetime) -> None:
     """Marks a pending job done without running it (e.g. the survey arrived before the overdue time)."""
+    await cancel_jobs(session, [key], now)
+
+
+async def cancel_jobs(session: AsyncSession, keys: list[str], now: datetime) -> None:
+    """`cancel_job` for many keys in one statement (a chunk of imported surveys)."""
+    if not keys:
+        return
     await session.execute(
         update(scheduled_jobs)
-        .where(and_(scheduled_jobs.c.job_key == key, scheduled_jobs.c.done_at.is_(None)))
+        .where(and_(scheduled_jobs.c.job_key.in_(keys), scheduled_jobs.c.done_at.is_(None)))
         .values(done_at=now, last_error="cancelled")
     )
 

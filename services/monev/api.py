@@ -14,10 +14,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.access import policy
 from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
+from pena.http.imports import import_routes
 from pena.http.tabular import TABULAR_RESPONSES, tabular_response, wanted_format
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
-from services.monev import assignment, summary, surveys, tasks, views
+from services.monev import assignment, summary, survey_imports, surveys, tasks, views
 from services.monev.schemas import (
     AssignmentCommand,
     FacilitatorRegionCreate,
@@ -38,6 +39,10 @@ TaskSubmitter = Annotated[Principal, policy("monev:submit", "assigned")]
 SummaryReader = Annotated[Principal, policy("monev:read", "region")]
 # coverage of every region and reassignment across them: programme administration, national reach
 Assigner = Annotated[Principal, policy("monev:assign", "national")]
+# survey results in bulk: the facilitator (their own tasks) or an admin, as one survey; a run is seen by
+# its uploader and admins; the template holds no record
+Importer = Annotated[Principal, policy("monev:submit", "assigned")]
+TemplateReader = Annotated[Principal, policy("monev:submit", "none")]
 RegionPrefix = Annotated[str | None, Query(pattern=r"^\d{2,10}$", description="Kemendagri code prefix")]
 
 router = APIRouter(prefix="/v1/monev", tags=["monev"])
@@ -210,3 +215,16 @@ async def read_summary(
         rows=[summary.export_row(g) for g in answer.groups],
         min_cell_size=settings.min_cell_size,
     )
+
+
+# ------------------------------------------------------------------ survey results in bulk (backfill)
+
+# POST /imports/surveys, GET /imports/templates/surveys, GET /imports/{id} and /imports/{id}/errors
+import_routes(
+    router,
+    kinds=survey_imports.KINDS,
+    session_type=Session,
+    writer=Importer,
+    viewer=Importer,
+    reference=TemplateReader,
+)

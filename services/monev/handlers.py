@@ -14,8 +14,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena.clock import Clock
 from pena.consumer import Delivery
 from pena.contracts import GraduationDecided, ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
+from pena.import_runs import IMPORT_JOB, chunk_job
 from pena.scheduler import Job
-from services.monev import baselines, erasure, mentoring, scheduling
+from services.monev import baselines, erasure, mentoring, scheduling, survey_imports
 from services.monev.settings import get_monev_settings
 
 
@@ -127,5 +128,9 @@ BATCH_HANDLERS = {
     "participant.registered": on_participants_facts,
     "participant.updated": on_participants_facts,
 }
-JOBS = {scheduling.DUE_JOB: due_job, scheduling.OVERDUE_JOB: overdue_job}
+JOBS = {
+    scheduling.DUE_JOB: due_job,
+    scheduling.OVERDUE_JOB: overdue_job,
+    IMPORT_JOB: chunk_job(survey_imports.KINDS),  # one chunk of a survey import per job (pena.import_runs)
+}
 BATCH_JOBS = {scheduling.DUE_JOB: due_jobs, scheduling.OVERDUE_JOB: overdue_jobs}

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, literal, or_, select, update
+from sqlalchemy import Integer, String, and_, any_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
@@ -357,3 +358,66 @@ async def erase_surveys(session: AsyncSession, participant_id: str, *, now: date
     )
     result = await session.execute(statement)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ survey imports (a chunk at a time)
+
+
+def _any(name: str, values: set[str]) -> Any:
+    """`= ANY(<one array parameter>)`: one bind for a chunk's thousands of ids, not one each."""
+    return any_(bindparam(name, sorted(values), type_=ARRAY(String)))
+
+
+async def tasks_named(session: AsyncSession, *, task_ids: set[str], participant_ids: set[str]) -> list[Any]:
+    """What a row of an import finds its task by (id, participant, kind, wave, due time, status) and the
+    task's reach (assignee, region), for the tasks with these ids and every task of these participants;
+    read without locks (the tasks found are then locked with `lock_tasks`)."""
+    if not task_ids and not participant_ids:
+        return []
+    table = MonevTask.__table__  # type: ignore[attr-defined]
+    columns = ("id", "participant_id", "kind", "wave", "due_at", "status", "assignee", "region_code")
+    query = select(*(table.c[c] for c in columns)).where(
+        or_(table.c.id == _any("ids", task_ids), table.c.participant_id == _any("participants", participant_ids))
+    )
+    return list((await session.execute(query)).all())
+
+
+async def lock_tasks(session: AsyncSession, task_ids: set[str]) -> list[MonevTask]:
+    """The tasks, locked for the transaction in id order (the caller locked their jobs first), as plain
+    objects outside the session: a chunk changes them in Python and writes them back in one statement
+    (an attached object would be flushed row by row)."""
+    if not task_ids:
+        return []
+    table = MonevTask.__table__  # type: ignore[attr-defined]
+    query = select(table).where(table.c.id == _any("ids", task_ids)).order_by(table.c.id).with_for_update()
+    return [MonevTask(**row._mapping) for row in (await session.execute(query)).all()]
+
+
+async def baselines_of(session: AsyncSession, participant_ids: set[str]) -> dict[str, BaselineParticipant]:
+    if not participant_ids:
+        return {}
+    query = select(BaselineParticipant).where(col(BaselineParticipant.participant_id) == _any("ids", participant_ids))
+    return {b.participant_id: b for b in (await session.execute(query)).scalars().all()}
+
+
+async def surveys_in_force(session: AsyncSession, tasks: list[MonevTask]) -> dict[str, dict[str, Any]]:
+    """The survey version in force of each task that has one (its column values), by task id."""
+    surveyed = [t for t in tasks if t.submission_version > 0]
+    if not surveyed:
+        return {}
+    table = MonevSurvey.__table__  # type: ignore[attr-defined]
+    query = select(table).where(
+        table.c.task_id == _any("ids", {t.id for t in surveyed}),
+        table.c.version == MonevTask.__table__.c.submission_version,  # type: ignore[attr-defined]
+        MonevTask.__table__.c.id == table.c.task_id,  # type: ignore[attr-defined]
+    )
+    return {row["task_id"]: dict(row) for row in (await session.execute(query)).mappings().all()}
+
+
+async def insert_surveys(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await insert_rows(session, MonevSurvey.__table__, rows)  # type: ignore[attr-defined]
+
+
+async def complete_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Writes (id, status, submission_version, done_at, updated_at) of surveyed tasks, one statement."""
+    await update_rows(session, MonevTask.__table__, rows, key="id")  # type: ignore[attr-defined]

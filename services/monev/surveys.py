@@ -3,12 +3,13 @@ new versions, monev.completed; and the history of a task's survey versions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.audit import record_audit
+from pena.audit import audit_row, record_audit, record_audits
 from pena.auth import Principal
 from pena.clock import Clock, business_date, business_today
 from pena.contracts import MonevCompleted
@@ -21,7 +22,7 @@ from pena.problems import Problem, field_error
 from pena.scheduler import cancel_job, lock_jobs
 from pena.settings import Settings
 from services.monev import measures, queries, views
-from services.monev.models import MonevSurvey, MonevTask
+from services.monev.models import BaselineParticipant, MonevSurvey, MonevTask
 from services.monev.scheduling import due_job_key, overdue_job_key
 from services.monev.schemas import SurveyCreate, SurveyRead, TaskRead
 from services.monev.tasks import load_task
@@ -56,16 +57,14 @@ def visit_is_early(visit_date: date, early_reason: str | None, task: MonevTask, 
     return True
 
 
-async def submit_survey(
-    session: AsyncSession, *, principal: Principal, clock: Clock, settings: Settings, task_id: str, data: SurveyCreate
-) -> tuple[MonevTask, MonevSurvey]:
-    principal.require("monev:submit")
-    # the due/overdue jobs also update this task: lock them first, in the scheduler's order
-    await lock_jobs(session, [due_job_key(task_id), overdue_job_key(task_id)])
-    task = await load_task(session, principal=principal, task_id=task_id, for_update=True)
+def check_submission(
+    task: MonevTask, data: SurveyCreate, *, principal: Principal, clock: Clock, settings: Settings
+) -> bool:
+    """The rules every survey of `task` meets, on every path (one survey over HTTP, a row of an
+    import): the assigned facilitator or an admin, a task not cancelled and due, the visit date, the
+    early-visit rule, a correction reason for a second survey. Raises the Problem; returns `early`."""
     if not principal.is_admin and task.assignee != principal.subject:
         raise Problem(403, "Forbidden", "only the assigned facilitator may submit this survey", type_="not_assignee")
-    now = clock.now()
     if task.status == "cancelled":
         raise Problem(
             409,
@@ -73,7 +72,7 @@ async def submit_survey(
             f"the task was cancelled ({task.cancel_reason}): no survey is taken",
             type_="task_cancelled",
         )
-    if task.due_at > now:
+    if task.due_at > clock.now():
         raise Problem(
             409,
             "Conflict",
@@ -83,8 +82,7 @@ async def submit_survey(
         )
     _validate_visit(data.visit_date, task, clock=clock, settings=settings)
     early = visit_is_early(data.visit_date, data.early_reason, task, settings=settings)
-    correcting = task.submission_version > 0
-    if correcting and not data.correction_reason:
+    if task.submission_version > 0 and not data.correction_reason:
         raise Problem(
             409,
             "Conflict",
@@ -92,39 +90,84 @@ async def submit_survey(
             type_="correction_reason_required",
             submission_version=task.submission_version,
         )
+    return early
+
+
+def new_survey(
+    task: MonevTask,
+    data: SurveyCreate,
+    *,
+    early: bool,
+    baseline: BaselineParticipant | None,
+    submitted_by: str,
+    settings: Settings,
+    now: datetime,
+) -> tuple[dict[str, Any], MonevIndicators, measures.MonevMeasures]:
+    """The next survey version of `task` with its measures against the baseline, as the column values
+    of a `monev_surveys` row (not stored: the caller stores it, or many at once; plain values, as a
+    table model instance costs more to build than the rest of the survey)."""
     indicators = data.indicators()
-    known = await queries.baseline(session, task.participant_id)
     result = measures.compute(
         indicators,
         measures.Baseline(
-            monthly_income=known.baseline_monthly_income if known else None,
-            household_size=known.household_size if known else None,
+            monthly_income=baseline.baseline_monthly_income if baseline else None,
+            household_size=baseline.household_size if baseline else None,
             # follow-up waves come before the graduation (exit) decision; mentoring visits after it
             exit_decided=task.kind == "mentoring",
         ),
     )
-    version = task.submission_version + 1
-    survey = MonevSurvey(
-        id=new_id(),
-        task_id=task.id,
-        version=version,
-        visit_date=data.visit_date,
-        respondent=data.respondent,
-        notes_encrypted=FieldCipher(settings.field_encryption_key).encrypt(data.notes) if data.notes else None,
-        early=early,
-        early_reason_encrypted=(
-            FieldCipher(settings.field_encryption_key).encrypt(data.early_reason)
-            if early and data.early_reason
-            else None
-        ),
-        correction_reason=data.correction_reason if correcting else None,
-        submitted_by=principal.subject,
-        submitted_at=now,
+    cipher = FieldCipher(settings.field_encryption_key)
+    correcting = task.submission_version > 0
+    survey = {
+        "id": new_id(),
+        "task_id": task.id,
+        "version": task.submission_version + 1,
+        "visit_date": data.visit_date,
+        "respondent": data.respondent,
+        "notes_encrypted": cipher.encrypt(data.notes) if data.notes else None,
+        "early": early,
+        "early_reason_encrypted": cipher.encrypt(data.early_reason) if early and data.early_reason else None,
+        "correction_reason": data.correction_reason if correcting else None,
+        "submitted_by": submitted_by,
+        "submitted_at": now,
+        "erased_at": None,
         **indicators.model_dump(),
         **result.model_dump(),
+    }
+    return survey, indicators, result
+
+
+def survey_audit(
+    task: MonevTask, survey: Mapping[str, Any], *, actor: Principal, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The audit row of a survey version (from `new_survey`): submitted, or corrected from version 2 on."""
+    return audit_row(
+        actor=actor,
+        action="monev.survey.corrected" if survey["version"] > 1 else "monev.survey.submitted",
+        subject_type="monev_task",
+        subject_id=task.id,
+        purpose="monev follow-up",
+        details={"version": survey["version"], "formula_version": survey["formula_version"], "early": survey["early"]}
+        | (details or {}),
     )
+
+
+async def submit_survey(
+    session: AsyncSession, *, principal: Principal, clock: Clock, settings: Settings, task_id: str, data: SurveyCreate
+) -> tuple[MonevTask, MonevSurvey]:
+    principal.require("monev:submit")
+    # the due/overdue jobs also update this task: lock them first, in the scheduler's order
+    await lock_jobs(session, [due_job_key(task_id), overdue_job_key(task_id)])
+    task = await load_task(session, principal=principal, task_id=task_id, for_update=True)
+    early = check_submission(task, data, principal=principal, clock=clock, settings=settings)
+    now = clock.now()
+    known = await queries.baseline(session, task.participant_id)
+    values, indicators, result = new_survey(
+        task, data, early=early, baseline=known, submitted_by=principal.subject, settings=settings, now=now
+    )
+    survey = MonevSurvey(**values)
     session.add(survey)
-    task.submission_version = version
+    task.submission_version = survey.version
     task.status = "done"
     task.done_at = task.done_at or now
     task.updated_at = now
@@ -136,25 +179,17 @@ async def submit_survey(
     await emit(
         session,
         "monev.completed",
-        _completed_event(task, survey, indicators=indicators, result=result, now=now),
+        completed_event(task, values, indicators=indicators, result=result, now=now),
         subject=task.participant_id,
         time=now,
     )
-    await record_audit(
-        session,
-        actor=principal,
-        action="monev.survey.corrected" if correcting else "monev.survey.submitted",
-        subject_type="monev_task",
-        subject_id=task.id,
-        purpose="monev follow-up",
-        details={"version": version, "formula_version": result.formula_version, "early": early},
-    )
+    await record_audits(session, [survey_audit(task, values, actor=principal)])
     return task, survey
 
 
-def _completed_event(
+def completed_event(
     task: MonevTask,
-    survey: MonevSurvey,
+    survey: Mapping[str, Any],
     *,
     indicators: MonevIndicators,
     result: measures.MonevMeasures,
@@ -168,9 +203,9 @@ def _completed_event(
         business_field=task.business_field,
         region_code=task.region_code,
         wave=task.wave,
-        visit_date=survey.visit_date,
-        early=survey.early,
-        submission_version=survey.version,
+        visit_date=survey["visit_date"],
+        early=survey["early"],
+        submission_version=survey["version"],
         indicators=indicators,
         measures=result,
         completed_at=now,

@@ -7,6 +7,7 @@ out of reach is answered exactly like a missing one (404), a list holds only rea
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,7 +22,17 @@ from services.monev.models import MonevTask
 from services.monev.schemas import TaskFilter, TaskRead, TaskSummaryRead
 
 
-def reaches(reach: Reach, task: MonevTask) -> bool:
+class Placed(Protocol):
+    """What reach is decided on: a task, or the few columns of one read for an import."""
+
+    @property
+    def assignee(self) -> str | None: ...
+
+    @property
+    def region_code(self) -> str: ...
+
+
+def reaches(reach: Reach, task: Placed) -> bool:
     return covers_assigned(reach, assignee=task.assignee, region_code=task.region_code)
 
 

@@ -14,10 +14,11 @@ from pena.access import policy
 from pena.access import region_prefix as plain_prefix
 from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, session_dependency
+from pena.http.imports import import_routes
 from pena.http.tabular import TABULAR_RESPONSES, tabular_response, wanted_format
 from pena.idempotency import IdempotencyKey, idempotent
 from pena.pagination import Page, Paging
-from services.training import reference, service
+from services.training import backfill, reference, service
 from services.training.models import Enrolment
 from services.training.roster import EXPORT_COLUMNS
 from services.training.schemas import (
@@ -47,6 +48,8 @@ Reader = Annotated[Principal, policy("training:read", "centre")]
 Writer = Annotated[Principal, policy("training:write", "centre")]
 Admin = Annotated[Principal, policy("training:admin", "national")]
 ReferenceReader = Annotated[Principal, policy("training:read", "none")]  # not object-scoped
+# an import run is seen by whoever started it (and admins); its rows were checked against their reach
+Uploader = Annotated[Principal, policy("training:write", "assigned")]
 # a code prefix, dotted (13.71) or plain (1371), filtered in plain digits (the kernel's normaliser)
 RegionPrefix = Annotated[
     str | None,
@@ -56,6 +59,15 @@ RegionPrefix = Annotated[
 
 centres = APIRouter(prefix="/v1/training-centres", tags=["training centres"])
 batches = APIRouter(prefix="/v1/batches", tags=["training batches"])
+
+# the backfill imports (services/training/backfill.py): POST /v1/batches/imports/<kind>, GET
+# /v1/batches/imports/templates/<kind>, GET /v1/batches/imports/{import_id} and .../errors. A router of
+# their own, included before `batches` (app.py), so POST /imports/attendance is never taken for the
+# attendance of a batch "imports"; its short tag keeps the kernel's operation ids under 40 characters
+imports = APIRouter(prefix="/v1/batches", tags=["imports"])
+import_routes(
+    imports, kinds=backfill.KINDS, session_type=Session, writer=Writer, viewer=Uploader, reference=ReferenceReader
+)
 
 
 def _enrolment_read(enrolment: Enrolment) -> EnrolmentRead:

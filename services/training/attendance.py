@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.access import reach_of
@@ -10,27 +12,32 @@ from pena.auth import Principal
 from pena.clock import Clock
 from pena.problems import Problem, field_error
 from services.training import queries
-from services.training.models import Batch, BatchSession
+from services.training.models import BatchSession
 from services.training.reference import ATTENDANCE_STATUSES
 from services.training.schemas import AttendanceCommand, AttendanceRead
 from services.training.visibility import load_batch
 
 
-async def _resolve_session(session: AsyncSession, *, batch: Batch, data: AttendanceCommand) -> BatchSession:
-    sessions = await queries.sessions_of(session, batch.id)
-    if data.session_id:
-        match = [s for s in sessions if s.id == data.session_id]
+def pick_session(sessions: list[BatchSession], *, session_id: str | None, session_date: date | None) -> BatchSession:
+    """The session an attendance record names, by id or by date (the API's and the import's rule)."""
+    if session_id:
+        match = [s for s in sessions if s.id == session_id]
         if not match:
             raise field_error("session_id", "session_of_batch", "no session with this id in the batch")
         return match[0]
-    if data.session_date is None:
+    if session_date is None:
         raise field_error("session_id", "required", "give session_id or session_date")
-    match = [s for s in sessions if s.session_date == data.session_date]
+    match = [s for s in sessions if s.session_date == session_date]
     if not match:
         raise field_error("session_date", "session_of_batch", "the batch has no session on this date")
     if len(match) > 1:
         raise field_error("session_id", "required_when_ambiguous", "several sessions on this date: give session_id")
     return match[0]
+
+
+def session_in_future(day: date, now: datetime) -> bool:
+    """Attendance of a session after today (by the service clock) cannot be recorded."""
+    return day > now.date()
 
 
 async def record_attendance(
@@ -45,9 +52,10 @@ async def record_attendance(
             f"attendance is recorded while a batch runs; this one is {batch.status}",
             type_="attendance_closed",
         )
-    target = await _resolve_session(session, batch=batch, data=data)
+    sessions = await queries.sessions_of(session, batch.id)
+    target = pick_session(sessions, session_id=data.session_id, session_date=data.session_date)
     now = clock.now()
-    if target.session_date > now.date():
+    if session_in_future(target.session_date, now):
         raise field_error("session_date", "not_in_future", "attendance of a future session cannot be recorded")
     enrolled = {e.participant_id for e in await queries.enrolments_of(session, batch.id, status="enrolled")}
     present = set(data.present)

@@ -17,30 +17,68 @@ from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.problems import Problem, field_error
 from pena.reference.taxonomy import business_field_errors
 from services.training import queries
-from services.training.models import Batch, BatchSession
+from services.training.models import Batch, BatchSession, TrainingCentre
 from services.training.outcomes import drop_all_enrolled
 from services.training.reference import BUSINESS_FIELDS, METHODS, MODULES, TRANSITIONS
 from services.training.schemas import BatchCreate, BatchRead, BatchSummaryRead, SessionRead
 from services.training.visibility import load_batch, load_centre, reachable_centres
 
+RuleError = tuple[str, str, str]  # (field, rule, message)
 
-def _validate_batch(data: BatchCreate) -> None:
+
+def session_errors(*, start: date, end: date, modules: list[str], day: date, module: str) -> list[RuleError]:
+    """The rules one session of a batch meets (POST /v1/batches and the sessions import)."""
+    errors: list[RuleError] = []
+    if not start <= day <= end:
+        errors.append(("date", "within_batch_dates", "session date must be within start..end"))
+    if module not in modules:
+        errors.append(("module", "one_of_batch_modules", "session module must be a batch module"))
+    return errors
+
+
+def batch_errors(data: BatchCreate) -> list[RuleError]:
+    """Every rule a batch (with its sessions) fails, beyond its schema, in the order the API reports them."""
     if errors := business_field_errors(data.business_field):  # the kernel taxonomy's one rule
-        raise field_error(errors[0]["field"], errors[0]["rule"], errors[0]["message"])
+        return [(errors[0]["field"], errors[0]["rule"], errors[0]["message"])]
     for i, module in enumerate(data.modules):
         if module not in MODULES:
-            raise field_error(f"modules.{i}", "one_of", f"module must be one of {', '.join(MODULES)}")
+            return [(f"modules.{i}", "one_of", f"module must be one of {', '.join(MODULES)}")]
     if data.end_date < data.start_date:
-        raise field_error("end_date", "on_or_after_start_date", "end_date must not be before start_date")
+        return [("end_date", "on_or_after_start_date", "end_date must not be before start_date")]
     seen: set[tuple[date, str]] = set()
     for i, s in enumerate(data.sessions):
-        if not data.start_date <= s.date <= data.end_date:
-            raise field_error(f"sessions.{i}.date", "within_batch_dates", "session date must be within start..end")
-        if s.module not in data.modules:
-            raise field_error(f"sessions.{i}.module", "one_of_batch_modules", "session module must be a batch module")
+        found = session_errors(
+            start=data.start_date, end=data.end_date, modules=data.modules, day=s.date, module=s.module
+        )
+        if found:
+            field, rule, message = found[0]
+            return [(f"sessions.{i}.{field}", rule, message)]
         if (s.date, s.module) in seen:
-            raise field_error(f"sessions.{i}", "unique", "the same module twice on one date")
+            return [(f"sessions.{i}", "unique", "the same module twice on one date")]
         seen.add((s.date, s.module))
+    return []
+
+
+def _validate_batch(data: BatchCreate) -> None:
+    if errors := batch_errors(data):
+        raise field_error(*errors[0])
+
+
+def scheduled_event(batch: Batch, centre: TrainingCentre) -> BatchScheduled:
+    """training.batch_scheduled of a new batch (the API's and the import's)."""
+    return BatchScheduled(
+        batch_id=batch.id,
+        centre_id=batch.centre_id,
+        business_field=batch.business_field,
+        method=batch.method,
+        start_date=batch.start_date,
+        end_date=batch.end_date,
+        region_code=batch.region_code,
+        capacity=batch.capacity,
+        centre_name=centre.name,
+        method_name=METHODS.get(batch.method),
+        business_field_name=BUSINESS_FIELDS[batch.business_field][0],
+    )
 
 
 async def create_batch(session: AsyncSession, *, principal: Principal, clock: Clock, data: BatchCreate) -> Batch:
@@ -69,25 +107,7 @@ async def create_batch(session: AsyncSession, *, principal: Principal, clock: Cl
     for s in data.sessions:
         session.add(BatchSession(id=new_id(), batch_id=batch.id, session_date=s.date, module=s.module))
     await session.flush()
-    await emit(
-        session,
-        "training.batch_scheduled",
-        BatchScheduled(
-            batch_id=batch.id,
-            centre_id=batch.centre_id,
-            business_field=batch.business_field,
-            method=batch.method,
-            start_date=batch.start_date,
-            end_date=batch.end_date,
-            region_code=batch.region_code,
-            capacity=batch.capacity,
-            centre_name=centre.name,
-            method_name=METHODS.get(batch.method),
-            business_field_name=BUSINESS_FIELDS[batch.business_field][0],
-        ),
-        subject=batch.id,
-        time=now,
-    )
+    await emit(session, "training.batch_scheduled", scheduled_event(batch, centre), subject=batch.id, time=now)
     await record_audit(
         session,
         actor=principal,

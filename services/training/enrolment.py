@@ -5,6 +5,8 @@ under concurrency) and withdrawal."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +22,7 @@ from pena.outbox import emit
 from pena.problems import Problem, field_error, not_found
 from services.training import queries
 from services.training.entry_rules import entry_rules_problem, failed_rules, no_policy_problem
-from services.training.models import Enrolment, TrainingCentre
+from services.training.models import Batch, EligibleParticipant, Enrolment, EntryPolicy, TrainingCentre
 from services.training.outcomes import emit_dropped, set_outcome
 from services.training.reference import ENROLLABLE_PARTICIPANT_STATUSES, ENROLMENT_OPEN_STATUSES
 from services.training.visibility import load_batch
@@ -51,7 +53,7 @@ def _participant_unknown(participant_id: str) -> Problem:
     )
 
 
-def _check_override(principal: Principal, override_reason: str | None) -> None:
+def check_override(principal: Principal, override_reason: str | None) -> None:
     if override_reason is None:
         return
     if not principal.has("training:admin"):
@@ -68,26 +70,32 @@ def _check_override(principal: Principal, override_reason: str | None) -> None:
         )
 
 
-async def enrol(
-    session: AsyncSession,
+@dataclass(frozen=True)
+class Admission:
+    """A participant admitted to a batch: whether the centre serves them, the policy checked and the
+    entry rules an admin overrode."""
+
+    served: bool
+    policy: EntryPolicy
+    overridden: list[str]
+
+
+def admit(
     *,
-    principal: Principal,
-    clock: Clock,
-    batch_id: str,
+    reach: Reach,
+    batch: Batch,
+    centre: TrainingCentre | None,
+    known: EligibleParticipant | None,
     participant_id: str,
-    override_reason: str | None = None,
-    exit_agreement: bool = False,
-    business_timezone: str,
-) -> Enrolment:
-    """Enrols a participant of the regions the batch's centre serves who meets the entry rules of the
-    policy in force; an admin may enrol one from elsewhere, or one failing entry rules, with an
-    `override_reason` (audited with the rules overridden). Whether an id outside the caller's sight
-    exists, and its status, is never told: see `_participant_unknown`."""
-    _check_override(principal, override_reason)
-    now = clock.now()
-    reach = reach_of(principal)
-    # the row lock makes concurrent enrolments in one batch take turns: the seat count cannot overshoot
-    batch = await load_batch(session, reach=reach, batch_id=batch_id, for_update=True)
+    override_reason: str | None,
+    exit_agreement: bool,
+    policy: EntryPolicy | None,
+    on: date,
+    existing: Enrolment | None,
+    seats_taken: int,
+) -> Admission:
+    """The enrolment rules, in the order the API reports them (one place for the single enrolment and
+    the enrolments import): raises the Problem of the first rule refused."""
     if batch.status not in ENROLMENT_OPEN_STATUSES:
         raise Problem(
             409,
@@ -95,8 +103,6 @@ async def enrol(
             f"enrolment needs a batch that is open or running; this one is {batch.status}",
             type_="enrolment_closed",
         )
-    centre = await queries.centre_by_id(session, batch.centre_id)
-    known = await queries.eligibility(session, participant_id)
     served = known is not None and centre is not None and centre_serves(centre, known.region_code)
     # who may see a participant here: national reach, or the centre's own regions
     if known is None or not (served or reach.is_national):
@@ -116,15 +122,11 @@ async def enrol(
             "required_out_of_region",
             "the participant lives outside the regions this centre serves: an admin enrols them only with a reason",
         )
-    on = business_date(now, business_timezone)
-    entry_policy = await queries.entry_policy_in_force(session, on)
-    if entry_policy is None:
+    if policy is None:
         raise no_policy_problem(on)
-    failed = failed_rules(entry_policy, known, exit_agreement=exit_agreement, on=on)
+    failed = failed_rules(policy, known, exit_agreement=exit_agreement, on=on)
     if failed and override_reason is None:
-        raise entry_rules_problem(entry_policy, failed, participant_id)
-    overridden = list(dict.fromkeys(e["rule"] for e in failed))
-    existing = await queries.enrolment(session, batch.id, participant_id)
+        raise entry_rules_problem(policy, failed, participant_id)
     if existing is not None:
         raise Problem(
             409,
@@ -133,17 +135,75 @@ async def enrol(
             type_="already_enrolled",
             existing_id=existing.id,
         )
-    if await queries.enrolled_count(session, batch.id) >= batch.capacity:
+    if seats_taken >= batch.capacity:
         raise Problem(409, "Conflict", f"the batch is full ({batch.capacity} seats)", type_="batch_full")
+    return Admission(served=served, policy=policy, overridden=list(dict.fromkeys(e["rule"] for e in failed)))
+
+
+def enrolment_audit_details(
+    batch: Batch, centre: TrainingCentre | None, admission: Admission, override_reason: str | None
+) -> dict[str, Any]:
+    details: dict[str, Any] = {"batch_id": batch.id, "policy_version": admission.policy.version}
+    if not admission.served:  # the admin's override, with its reason
+        details |= {
+            "out_of_region": True,
+            "override_reason": override_reason,
+            "centre_region": centre.region_code if centre else None,
+        }
+    if admission.overridden:  # the admin enrolled despite failed entry rules: which, and why
+        details |= {"entry_rules_overridden": admission.overridden, "override_reason": override_reason}
+    return details
+
+
+def enrolled_event(batch: Batch, participant_id: str, when: datetime) -> TrainingEnrolled:
+    return TrainingEnrolled(
+        participant_id=participant_id, batch_id=batch.id, centre_id=batch.centre_id, enrolled_at=when
+    )
+
+
+async def enrol(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    clock: Clock,
+    batch_id: str,
+    participant_id: str,
+    override_reason: str | None = None,
+    exit_agreement: bool = False,
+    business_timezone: str,
+) -> Enrolment:
+    """Enrols a participant of the regions the batch's centre serves who meets the entry rules of the
+    policy in force; an admin may enrol one from elsewhere, or one failing entry rules, with an
+    `override_reason` (audited with the rules overridden). Whether an id outside the caller's sight
+    exists, and its status, is never told: see `_participant_unknown`."""
+    check_override(principal, override_reason)
+    now = clock.now()
+    reach = reach_of(principal)
+    # the row lock makes concurrent enrolments in one batch take turns: the seat count cannot overshoot
+    batch = await load_batch(session, reach=reach, batch_id=batch_id, for_update=True)
+    on = business_date(now, business_timezone)
+    admission = admit(
+        reach=reach,
+        batch=batch,
+        centre=(centre := await queries.centre_by_id(session, batch.centre_id)),
+        known=await queries.eligibility(session, participant_id),
+        participant_id=participant_id,
+        override_reason=override_reason,
+        exit_agreement=exit_agreement,
+        policy=await queries.entry_policy_in_force(session, on),
+        on=on,
+        existing=await queries.enrolment(session, batch.id, participant_id),
+        seats_taken=await queries.enrolled_count(session, batch.id),
+    )
     enrolment = Enrolment(
         id=new_id(),
         batch_id=batch.id,
         participant_id=participant_id,
         status="enrolled",
         enrolled_at=now,
-        policy_version=entry_policy.version,
+        policy_version=admission.policy.version,
         exit_agreement=exit_agreement,
-        overridden_rules=overridden,
+        overridden_rules=admission.overridden,
     )
     try:
         async with session.begin_nested():
@@ -151,29 +211,15 @@ async def enrol(
             await session.flush()
     except IntegrityError as exc:  # the unique constraint is the last word on double enrolment
         raise Problem(409, "Conflict", "the participant is already enrolled", type_="already_enrolled") from exc
-    await emit(
-        session,
-        "training.enrolled",
-        TrainingEnrolled(participant_id=participant_id, batch_id=batch.id, centre_id=batch.centre_id, enrolled_at=now),
-        subject=participant_id,
-        time=now,
-    )
-    details: dict[str, Any] = {"batch_id": batch.id, "policy_version": entry_policy.version}
-    if not served:  # the admin's override, with its reason
-        details |= {
-            "out_of_region": True,
-            "override_reason": override_reason,
-            "centre_region": centre.region_code if centre else None,
-        }
-    if overridden:  # the admin enrolled despite failed entry rules: which, and why
-        details |= {"entry_rules_overridden": overridden, "override_reason": override_reason}
+    event = enrolled_event(batch, participant_id, now)
+    await emit(session, "training.enrolled", event, subject=participant_id, time=now)
     await record_audit(
         session,
         actor=principal,
         action="training.enrolment.created",
         subject_type="participant",
         subject_id=participant_id,
-        details=details,
+        details=enrolment_audit_details(batch, centre, admission, override_reason),
     )
     return enrolment
 

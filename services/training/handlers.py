@@ -11,7 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.consumer import Delivery
 from pena.contracts import ParticipantRegistered, ParticipantStatusChanged, ParticipantUpdated
-from services.training import queries
+from pena.import_runs import IMPORT_JOB, chunk_job
+from services.training import backfill, queries
 
 ParticipantEvent = ParticipantRegistered | ParticipantUpdated | ParticipantStatusChanged
 
@@ -55,3 +56,4 @@ HANDLERS = {
     "participant.status_changed": on_participant_status_changed,
 }
 BATCH_HANDLERS = dict.fromkeys(HANDLERS, on_participant_events)
+JOBS = {IMPORT_JOB: chunk_job(backfill.KINDS)}  # one chunk of a backfill import per job (pena.import_runs)

@@ -35,11 +35,16 @@ class Batch(TrainingBase, table=True):
         CheckConstraint("end_date >= start_date", name="batches_dates_ordered"),
         CheckConstraint("min_attendance_rate > 0 AND min_attendance_rate <= 1", name="batches_rule_range"),
         Index("batches_start_id", "start_date", "id"),
+        # a backfill file's batch reference, unique within its centre: re-uploading a file finds its batches
+        UniqueConstraint("centre_id", "batch_ref", name="batches_centre_batch_ref"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
     centre_id: str = Field(foreign_key="training_centres.id", index=True, max_length=40)
     name: str | None = Field(default=None, max_length=200)
+    # set by the backfill import (services/training/backfill): the client's reference for the batch;
+    # batches scheduled through the API have none
+    batch_ref: str | None = Field(default=None, max_length=60)
     business_field: str = Field(max_length=40, index=True)
     method: str = Field(max_length=40)
     modules: list[str] = Field(default_factory=list, sa_type=JSONB)
@@ -57,6 +62,8 @@ class Batch(TrainingBase, table=True):
 
 class BatchSession(TrainingBase, table=True):
     __tablename__ = "batch_sessions"
+    # one module once a day per batch (the rule POST /v1/batches checks; a re-imported session is a duplicate)
+    __table_args__ = (UniqueConstraint("batch_id", "session_date", "module", name="batch_sessions_batch_date_module"),)
 
     id: str = Field(primary_key=True, max_length=40)
     batch_id: str = Field(foreign_key="batches.id", index=True, max_length=40)

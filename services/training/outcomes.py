@@ -4,11 +4,12 @@ training.dropped announcement; shared by withdrawal, cancellation and closing.""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.contracts import TrainingDropped
-from pena.outbox import emit
+from pena.outbox import emit_rows, outbox_row
 from services.training import queries
 from services.training.models import Batch, Enrolment
 
@@ -27,11 +28,9 @@ def set_outcome(
     enrolment.attendance_rate = attendance_rate(attended, total)
 
 
-async def emit_dropped(
-    session: AsyncSession, *, batch: Batch, enrolment: Enrolment, reason: str, when: datetime
-) -> None:
-    await emit(
-        session,
+def dropped_row(batch: Batch, enrolment: Enrolment, *, reason: str, when: datetime) -> dict[str, Any]:
+    """The outbox row of training.dropped for an enrolment whose outcome is set."""
+    _, row = outbox_row(
         "training.dropped",
         TrainingDropped(
             participant_id=enrolment.participant_id,
@@ -44,6 +43,13 @@ async def emit_dropped(
         subject=enrolment.participant_id,
         time=when,
     )
+    return row
+
+
+async def emit_dropped(
+    session: AsyncSession, *, batch: Batch, enrolment: Enrolment, reason: str, when: datetime
+) -> None:
+    await emit_rows(session, [dropped_row(batch, enrolment, reason=reason, when=when)])
 
 
 async def drop_all_enrolled(session: AsyncSession, *, batch: Batch, reason: str, when: datetime) -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import and_, delete, func, insert, or_, select, tuple_
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pena.db import insert_rows, update_rows
 from pena.readmodel import upsert_many_if_newer
 from services.training.models import (
     Attendance,
@@ -187,3 +188,142 @@ async def upsert_eligible_participants(session: AsyncSession, rows: list[dict[st
     columns its event carries (a status change has no region)."""
     table = EligibleParticipant.__table__  # type: ignore[attr-defined]
     await upsert_many_if_newer(session, table, rows, key="participant_id")
+
+
+# ------------------------------------------------------------------ backfill imports (set-based, one statement each)
+
+
+def _detached(model: Any, rows: Any) -> list[Any]:
+    """Plain model objects from selected rows, not attached to the session: the import changes them in
+    memory and writes them back set-based (update_rows), never row by row through the ORM."""
+    return [model(**row._mapping) for row in rows]
+
+
+async def centres_by_codes(session: AsyncSession, codes: set[str]) -> list[TrainingCentre]:
+    if not codes:
+        return []
+    query = select(*TrainingCentre.__table__.c).where(col(TrainingCentre.code).in_(sorted(codes)))  # type: ignore[attr-defined]
+    return _detached(TrainingCentre, (await session.execute(query)).all())
+
+
+async def batches_by_refs(
+    session: AsyncSession, refs: set[tuple[str, str]], *, for_update: bool = False
+) -> list[Batch]:
+    """The batches of (centre id, batch_ref) pairs; locked in a fixed order when `for_update` (enrolment,
+    attendance and closing of one batch take turns, as on the single-record paths)."""
+    if not refs:
+        return []
+    query = (
+        select(*Batch.__table__.c)  # type: ignore[attr-defined]
+        .where(tuple_(col(Batch.centre_id), col(Batch.batch_ref)).in_(sorted(refs)))
+        .order_by(col(Batch.id))
+    )
+    if for_update:
+        query = query.with_for_update()
+    return _detached(Batch, (await session.execute(query)).all())
+
+
+async def insert_batches(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Inserts the batches whose (centre, batch_ref) is new; returns the ids inserted."""
+    table = Batch.__table__  # type: ignore[attr-defined]
+    return set(await insert_rows(session, table, rows, skip_conflicts=True, returning="id"))
+
+
+async def insert_sessions(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Inserts the sessions whose (batch, date, module) is new; returns the ids inserted."""
+    table = BatchSession.__table__  # type: ignore[attr-defined]
+    return set(await insert_rows(session, table, rows, skip_conflicts=True, returning="id"))
+
+
+async def sessions_of_batches(session: AsyncSession, batch_ids: set[str]) -> list[BatchSession]:
+    if not batch_ids:
+        return []
+    query = (
+        select(*BatchSession.__table__.c)  # type: ignore[attr-defined]
+        .where(col(BatchSession.batch_id).in_(sorted(batch_ids)))
+        .order_by(col(BatchSession.session_date), col(BatchSession.module), col(BatchSession.id))
+    )
+    return _detached(BatchSession, (await session.execute(query)).all())
+
+
+async def mark_attendance_recorded(session: AsyncSession, session_ids: list[str], when: Any) -> None:
+    table = BatchSession.__table__  # type: ignore[attr-defined]
+    await update_rows(session, table, [{"id": i, "attendance_recorded_at": when} for i in session_ids], key="id")
+
+
+async def eligibilities(session: AsyncSession, participant_ids: set[str]) -> list[EligibleParticipant]:
+    if not participant_ids:
+        return []
+    query = select(*EligibleParticipant.__table__.c).where(  # type: ignore[attr-defined]
+        col(EligibleParticipant.participant_id).in_(sorted(participant_ids))
+    )
+    return _detached(EligibleParticipant, (await session.execute(query)).all())
+
+
+async def enrolments_of_batches(
+    session: AsyncSession, batch_ids: set[str], *, status: str | None = None
+) -> list[Enrolment]:
+    if not batch_ids:
+        return []
+    query = select(*Enrolment.__table__.c).where(col(Enrolment.batch_id).in_(sorted(batch_ids)))  # type: ignore[attr-defined]
+    if status:
+        query = query.where(col(Enrolment.status) == status)
+    query = query.order_by(col(Enrolment.enrolled_at), col(Enrolment.participant_id))
+    return _detached(Enrolment, (await session.execute(query)).all())
+
+
+async def insert_enrolments(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    table = Enrolment.__table__  # type: ignore[attr-defined]
+    return set(await insert_rows(session, table, rows, skip_conflicts=True, returning="id"))
+
+
+async def update_enrolment_outcomes(session: AsyncSession, enrolments: list[Enrolment]) -> None:
+    table = Enrolment.__table__  # type: ignore[attr-defined]
+    columns = ("id", "status", "outcome_reason", "outcome_at", "sessions_attended", "attendance_rate")
+    await update_rows(
+        session, table, [{c: getattr(e, c) for c in columns} for e in enrolments], key="id", where="status = 'enrolled'"
+    )
+
+
+async def close_batches(session: AsyncSession, batches: list[Batch]) -> None:
+    table = Batch.__table__  # type: ignore[attr-defined]
+    rows = [
+        {"id": b.id, "status": b.status, "completed_at": b.completed_at, "updated_at": b.updated_at} for b in batches
+    ]
+    await update_rows(session, table, rows, key="id", where="status = 'running'")
+
+
+async def attendance_in_sessions(session: AsyncSession, session_ids: set[str]) -> set[tuple[str, str]]:
+    """(session id, participant id) of everyone recorded present in these sessions."""
+    if not session_ids:
+        return set()
+    query = select(col(Attendance.session_id), col(Attendance.participant_id)).where(
+        col(Attendance.session_id).in_(sorted(session_ids))
+    )
+    return {(row[0], row[1]) for row in (await session.execute(query)).all()}
+
+
+async def insert_attendance(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await insert_rows(session, Attendance.__table__, rows, skip_conflicts=True)  # type: ignore[attr-defined]
+
+
+async def delete_attendance(session: AsyncSession, pairs: list[tuple[str, str]]) -> None:
+    if pairs:
+        await session.execute(
+            delete(Attendance).where(tuple_(col(Attendance.session_id), col(Attendance.participant_id)).in_(pairs))
+        )
+
+
+async def attended_counts_of_batches(session: AsyncSession, batch_ids: set[str]) -> dict[str, dict[str, int]]:
+    """batch id -> participant id -> sessions attended."""
+    if not batch_ids:
+        return {}
+    query = (
+        select(col(Attendance.batch_id), col(Attendance.participant_id), func.count())
+        .where(col(Attendance.batch_id).in_(sorted(batch_ids)))
+        .group_by(col(Attendance.batch_id), col(Attendance.participant_id))
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for batch_id, participant_id, count in (await session.execute(query)).all():
+        counts.setdefault(batch_id, {})[participant_id] = int(count)
+    return counts

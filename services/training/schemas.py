@@ -182,6 +182,7 @@ class BatchRead(BaseModel):
     id: str
     centre_id: str
     name: str | None
+    batch_ref: str | None = Field(default=None, description="the backfill file's reference, for imported batches")
     business_field: str
     method: str
     modules: list[str]
@@ -221,6 +222,7 @@ class BatchSummaryRead(BaseModel):
     id: str
     centre_id: str
     name: str | None
+    batch_ref: str | None = None
     business_field: str
     method: str
     start_date: date

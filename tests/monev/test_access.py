@@ -393,11 +393,15 @@ async def test_every_monev_route_declares_its_access_policy(make_runtime) -> Non
     # the kernel's own /v1/ops routes are the kernel's to declare
     assert [r for r in undeclared_routes(app) if not r.split(" ")[-1].startswith("/v1/ops/")] == []
     monev_routes = {k: v for k, v in route_policies(app).items() if " /v1/monev/" in k}
-    assert len(monev_routes) == 9
+    assert len(monev_routes) == 13  # 9 of its own, 4 of the survey import (pena.http.imports)
     assert monev_routes["GET /v1/monev/tasks/{task_id}"] == Policy("monev:read", "assigned")
     assert monev_routes["POST /v1/monev/tasks/{task_id}/survey"] == Policy("monev:submit", "assigned")
     assert monev_routes["GET /v1/monev/summary"] == Policy("monev:read", "region")
     assert monev_routes["POST /v1/monev/facilitators"] == Policy("monev:assign", "national")
+    # survey results in bulk: as one survey (a facilitator's rows reach only their tasks); a run is its uploader's
+    assert monev_routes["POST /v1/monev/imports/surveys"] == Policy("monev:submit", "assigned")
+    assert monev_routes["GET /v1/monev/imports/{import_id}"] == Policy("monev:submit", "assigned")
+    assert monev_routes["GET /v1/monev/imports/templates/surveys"] == Policy("monev:submit", "none")
 
 
 async def test_notes_stay_out_of_lists_audit_rows_and_the_idempotency_store(make_runtime, api, auth) -> None:
