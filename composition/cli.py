@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -278,6 +279,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_json)
     app = build_app([args.service], settings=settings, migrate_on_start=not args.no_migrate, role=args.role)
     port = args.port or DEFAULT_PORTS[args.service] + (WORKERS_PORT_OFFSET if args.role == "workers" else 0)
+    # what is loaded now (modules, models, the app) lives as long as the process: out of the cycle
+    # collector's sight, so the full collections a bulk import's or a burst's allocations trigger
+    # traverse only what was made since (bench.bulk_import: ~15 % less service CPU per row)
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=args.host, port=port, log_config=None, access_log=False)
     return EXIT_OK
 

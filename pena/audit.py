@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.auth import Principal
 from pena.context import correlation_id_var, request_id_var
-from pena.db import insert_rows
+from pena.db import copy_rows
 from pena.pagination import Page, PageRequest, keyset_page, read_cursor
 from pena.queries import AuditFilter, audit_entries
 from pena.tables import audit_log
@@ -47,9 +47,10 @@ def audit_row(
 
 
 async def record_audits(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Writes audit entries (from `audit_row`) in one statement inside the caller's transaction."""
+    """Writes audit entries (from `audit_row`) in one statement inside the caller's transaction; a
+    large batch through COPY (`pena.db.copy_rows`)."""
     if rows:
-        await insert_rows(session, audit_log, rows)
+        await copy_rows(session, audit_log, rows)
 
 
 async def record_audit(

@@ -23,7 +23,7 @@ from typing import IO, Any
 from sqlalchemy import insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena import imports
+from pena import imports, parallel
 from pena.audit import record_audit
 from pena.auth import Principal
 from pena.clock import Clock
@@ -55,6 +55,9 @@ class ImportContext:
     actor: Principal  # the uploader as at upload time (roles, scopes, unit): each row is checked against them
     settings: Settings
     clock: Clock
+    # worker processes the chunk may spread its rows over (pena.parallel.map_parts): the service's
+    # PENA_WORKER_PROCESSES for a kind that `uses_workers` in a run of WORKERS_MIN_ROWS rows or more, else 0
+    workers: int = 0
 
 
 ProcessChunk = Callable[[AsyncSession, ImportContext, Rows], Awaitable[ChunkResult]]
@@ -74,10 +77,23 @@ class ImportKind:
     description: str
     audit_action: str  # the audit action of the upload, e.g. "participant.import"
     audit_subject: str = "import"
+    # the chunk processor spreads its rows over worker processes (pena.parallel): an upload large
+    # enough for them starts them (importing the processor's module) while it is stored
+    uses_workers: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
         return self.layout.required + self.layout.optional
+
+
+WORKERS_MIN_ROWS = 50_000
+"""Smaller runs stay in the service process: starting two worker interpreters (~1-1.5 s of CPU each,
+they import the service) costs more than they save on a few chunks (bench.bulk_import, 2026-11-30:
+10,000 rows took longer with them, 100,000 rows used 20-35 % less of the service process's CPU)."""
+
+
+def _workers(kind: ImportKind, settings: Settings, total_rows: int) -> int:
+    return settings.worker_processes if kind.uses_workers and total_rows >= WORKERS_MIN_ROWS else 0
 
 
 def _cipher(settings: Settings) -> FieldCipher:
@@ -101,6 +117,8 @@ async def start_import(
     stored = await imports.store_upload(
         session, import_id=import_id, file=file, filename=filename, layout=kind.layout, cipher=_cipher(settings)
     )
+    if _workers(kind, settings, stored.total_rows):
+        parallel.warm_up(kind.process.__module__, workers=settings.worker_processes)
     run = {
         "id": import_id,
         "kind": kind.name,
@@ -169,7 +187,13 @@ def chunk_job(kinds: Sequence[ImportKind]) -> JobHandler:
         chunk = await imports.next_chunk(session, run["id"], _cipher(settings))
         if chunk is None:  # every chunk processed (a redelivered job)
             return
-        context = ImportContext(import_id=run["id"], actor=_uploader(run), settings=settings, clock=clock)
+        context = ImportContext(
+            import_id=run["id"],
+            actor=_uploader(run),
+            settings=settings,
+            clock=clock,
+            workers=_workers(kind, settings, run["total_rows"]),
+        )
         rows = [(chunk.first_row + offset, row) for offset, row in enumerate(chunk.rows)]
         result = await kind.process(session, context, rows)
         await insert_rows(

@@ -14,20 +14,19 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
 from sqlalchemy import func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena import failpoints, metrics, telemetry
-from pena.context import current_causation_id, current_correlation_id, current_traceparent
 from pena.contracts import BY_NAME
-from pena.db import Database, insert_rows
-from pena.envelope import JSON_DATA, CloudEvent, new_event_id, service_source
+from pena.db import Database, copy_rows
+from pena.envelope import CloudEvent, event_documents, service_source
 from pena.notify import listen, wait_any
 from pena.tables import OUTBOX_CHANNEL, outbox
 
@@ -76,30 +75,43 @@ def outbox_row(
     contract = BY_NAME[name]
     if not isinstance(payload, contract.payload):
         raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
-    attributes: dict[str, Any] = {
-        "id": new_event_id(),
-        "source": service_source(contract.service),
-        "type": contract.type,
-        "subject": subject,
-        "dataschema": contract.dataschema,
-        "correlationid": current_correlation_id(),
-        "causationid": current_causation_id(),
-        "traceparent": current_traceparent(),
-    }
-    data = payload.model_dump(mode="json")
-    event = CloudEvent.model_construct(time=time, data=data, **attributes)
-    envelope = {"specversion": "1.0", **attributes, "time": to_jsonable_python(time), "datacontenttype": JSON_DATA}
-    envelope = {k: v for k, v in envelope.items() if v is not None} | {"data": data}
-    row = {"event_id": attributes["id"], "event_name": name, "message_key": key or subject, "envelope": envelope}
+    [envelope] = event_documents(
+        event_type=contract.type,
+        source=service_source(contract.service),
+        dataschema=contract.dataschema,
+        events=[(subject, time, payload.model_dump(mode="json"))],
+    )
+    event = CloudEvent.model_construct(**{**envelope, "time": time})
+    row = {"event_id": envelope["id"], "event_name": name, "message_key": key or subject, "envelope": envelope}
     return event, row
+
+
+def outbox_rows(name: str, events: Sequence[tuple[BaseModel, str | None, datetime]]) -> list[dict[str, Any]]:
+    """`outbox_row` for many events of one kind, (payload, subject, time) each, keyed by subject: the
+    payloads checked against the contract as there, the envelopes built as plain documents
+    (`pena.envelope.event_documents`, the same JSON as the CloudEvent model's)."""
+    contract = BY_NAME[name]
+    for payload, _, _ in events:
+        if not isinstance(payload, contract.payload):
+            raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
+    documents = event_documents(
+        event_type=contract.type,
+        source=service_source(contract.service),
+        dataschema=contract.dataschema,
+        events=((subject, time, payload.model_dump(mode="json")) for payload, subject, time in events),
+    )
+    return [
+        {"event_id": document["id"], "event_name": name, "message_key": subject, "envelope": document}
+        for document, (_, subject, _) in zip(documents, events, strict=True)
+    ]
 
 
 async def emit_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Writes outbox rows (from `outbox_row`) in one statement inside the caller's transaction (the
-    table's trigger wakes the relay: OUTBOX_NOTIFY_SQL)."""
+    table's trigger wakes the relay: OUTBOX_NOTIFY_SQL); a large batch through COPY (`copy_rows`)."""
     if not rows:
         return
-    await insert_rows(session, outbox, rows)
+    await copy_rows(session, outbox, rows)
 
 
 async def emit(

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # otherwise runs one cycle per registration, as nothing else delays it
     relay_gather_seconds: float = Field(default=0.0, ge=0, le=1)
     scheduler_poll_seconds: float = 1.0
+    # worker processes for the CPU-bound rows of a bulk import chunk (pena.parallel); 0 or 1: in the
+    # service process itself
+    worker_processes: int = Field(default=2, ge=0, le=32)
 
     # Auth: tokens are verified against a JWKS URL (production) or the local dev key pair.
     jwt_issuer: str = DEV_ISSUER

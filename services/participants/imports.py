@@ -4,9 +4,10 @@ chunks; each chunk is one transaction (a kernel job) that registers its valid ro
 records refused fields (row number, field, rule: never a value), deletes the chunk and schedules the
 next. Re-uploading a file creates no duplicates: a NIK already registered counts as a duplicate row.
 
-A chunk is registered set-based (`register_many`): every row validated in Python with the same
-rules as a single registration, one lookup of the chunk's NIK tokens and possible duplicates, then
-one INSERT per table (participants, history, audit, outbox) and one NOTIFY for the relay."""
+A chunk is registered set-based: every row validated in Python with the same rules as a single
+registration, tokenised and encrypted (`process_rows`, spread over worker processes: pena.parallel),
+then one lookup of the chunk's NIK tokens and possible duplicates, one INSERT per table
+(participants, history, audit, outbox) and one NOTIFY for the relay (`register_prepared`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,15 @@ from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena import imports as bulk
+from pena import parallel
 from pena.import_runs import ChunkResult, ImportContext, ImportKind, Rows
-from services.participants.registration import register_many
+from services.participants.registration import (
+    Preparation,
+    Prepared,
+    preparation_for,
+    prepare_registration,
+    register_prepared,
+)
 from services.participants.schemas import ParticipantCreate
 
 MAX_ROWS = 1_000_000
@@ -98,26 +106,43 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
     return [(".".join(str(p) for p in e["loc"][:1]) or "row", str(e["type"])) for e in exc.errors()]
 
 
-async def register_rows(session: AsyncSession, context: ImportContext, rows: Rows) -> ChunkResult:
-    """One chunk of a bulk registration: every row validated with the same rules as a single
-    registration, the valid ones registered set-based (`register_many`) as the uploader."""
-    refused: dict[int, list[tuple[str, str]]] = {}  # row number -> (field, rule)
-    valid: list[tuple[int, ParticipantCreate]] = []
+Refusals = dict[int, list[tuple[str, str]]]  # row number -> [(field, rule)]
+
+
+def process_rows(rows: Rows, preparation: Preparation) -> tuple[Refusals, list[Prepared]]:
+    """The per-row work of a chunk, without the database: each row read into the request model (the
+    API's validation), then the registration rules, keyed tokens and encryption
+    (`prepare_registration`). Pure and picklable both ways: runs in a worker process (pena.parallel)."""
+    refused: Refusals = {}
+    prepared: list[Prepared] = []
     for row_number, row in rows:
         try:
-            valid.append((row_number, ParticipantCreate.model_validate(_row_model(row))))
+            data = ParticipantCreate.model_validate(_row_model(row))
         except ValidationError as exc:
             refused[row_number] = _pydantic_errors(exc)
-    outcome = await register_many(
-        session,
-        actor=context.actor,
-        settings=context.settings,
-        clock=context.clock,
-        items=[data for _, data in valid],
-        purpose="bulk import",
-    )
-    for index, errors in outcome.errors.items():
-        refused[valid[index][0]] = [(e["field"], e["rule"]) for e in errors]
+            continue
+        ready = prepare_registration(row_number, data, preparation)
+        if isinstance(ready, list):
+            refused[row_number] = [(e["field"], e["rule"]) for e in ready]
+        else:
+            prepared.append(ready)
+    return refused, prepared
+
+
+async def register_rows(session: AsyncSession, context: ImportContext, rows: Rows) -> ChunkResult:
+    """One chunk of a bulk registration: every row validated with the same rules as a single
+    registration (`process_rows`, its parts in the worker processes when the chunk is large enough),
+    the valid ones registered set-based (`register_prepared`) as the uploader."""
+    preparation = await preparation_for(session, actor=context.actor, settings=context.settings, clock=context.clock)
+    workers = context.workers  # large imports only (pena.import_runs.WORKERS_MIN_ROWS)
+    refused: Refusals = {}
+    prepared: list[Prepared] = []
+    for part_refused, part_prepared in await parallel.map_parts(process_rows, rows, preparation, workers=workers):
+        refused.update(part_refused)
+        prepared.extend(part_prepared)
+    outcome = await register_prepared(session, preparation=preparation, prepared=prepared, purpose="bulk import")
+    for row_number, errors in outcome.errors.items():
+        refused[row_number] = [(e["field"], e["rule"]) for e in errors]
     return ChunkResult(created=outcome.created, duplicates=outcome.duplicates, refused=refused)
 
 
@@ -130,5 +155,6 @@ REGISTRATIONS = ImportKind(
     description="Bulk registration",
     audit_action="participant.import",
     audit_subject="participant_import",
+    uses_workers=True,
 )
 KINDS = [REGISTRATIONS]

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.db import insert_rows, insert_unless_conflict, raw_placeholders, raw_values
+from pena.db import copy_rows, insert_rows, insert_unless_conflict, raw_placeholders, raw_values
 from pena.tables import audit_log, outbox
 from services.participants.models import (
     Household,
@@ -384,7 +384,7 @@ async def insert_new_participants(session: AsyncSession, rows: list[dict[str, An
 
 
 async def insert_changes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await insert_rows(session, ParticipantChange.__table__, rows)  # type: ignore[attr-defined]
+    await copy_rows(session, ParticipantChange.__table__, rows)  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------ households (KPM)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,7 +23,7 @@ from pena.crypto import nik_token
 from pena.db import Database
 from pena.idempotency import claim_key, store_response
 from pena.ids import new_id
-from pena.outbox import emit_rows, outbox_row
+from pena.outbox import emit_rows, outbox_row, outbox_rows
 from pena.problems import field_error
 from pena.settings import Settings
 from services.participants import households, queries, reads
@@ -119,15 +119,20 @@ def registration_audit(values: Mapping[str, Any], *, actor: Principal | None, pu
     )
 
 
-def registration_event(values: Mapping[str, Any], *, income: int | None) -> dict[str, Any]:
-    """The participant.registered outbox row: pseudonymous token and coarse facts, no identity data."""
-    payload = ParticipantRegistered(
+def registration_payload(values: Mapping[str, Any], *, income: int | None) -> ParticipantRegistered:
+    """participant.registered: pseudonymous token and coarse facts, no identity data."""
+    return ParticipantRegistered(
         participant_id=values["id"],
         version=values["version"],
         nik_token=values["nik_token"],
         registered_at=values["created_at"],
         **facts_of(values, income),
     )
+
+
+def registration_event(values: Mapping[str, Any], *, income: int | None) -> dict[str, Any]:
+    """The participant.registered outbox row."""
+    payload = registration_payload(values, income=income)
     return outbox_row("participant.registered", payload, subject=values["id"], time=values["created_at"])[1]
 
 
@@ -298,6 +303,58 @@ class BulkOutcome:
     errors: dict[int, list[Error]] = dataclasses.field(default_factory=dict)  # input index -> refusals
 
 
+@dataclass(frozen=True)
+class Preparation:
+    """What preparing registrations needs besides their input (`prepare_registration`): no session,
+    no context variables, picklable, so a worker process (pena.parallel) can do the per-row work."""
+
+    settings: Settings
+    actor: Principal | None
+    known: frozenset[str]
+    today: date
+    now: datetime
+
+
+# a registration ready to be stored: (input index or row number, NIK token, identity hash, column
+# values without household and possible duplicate, plain income): a tuple, cheap to send between processes
+Prepared = tuple[int, str, str, dict[str, Any], int | None]
+
+
+def prepare_registration(index: int, data: ParticipantCreate, preparation: Preparation) -> Prepared | list[Error]:
+    """The database-free part of a registration: the creation rules and the writer's reach (the
+    refusals, as `register` makes them), else the keyed tokens and the encrypted column values."""
+    errors = creation_errors(data, known=preparation.known, today=preparation.today)
+    if outside_reach(preparation.actor, data):
+        errors.append({"field": "region_code", "rule": "outside_reach", "message": OUTSIDE_REACH})
+    if errors:
+        return errors
+    settings = preparation.settings
+    token = nik_token(data.nik, settings.nik_hmac_key)
+    identity = identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key)
+    values = participant_values(
+        data,
+        settings=settings,
+        token=token,
+        identity=identity,
+        twin_id=None,
+        actor=preparation.actor,
+        now=preparation.now,
+    )
+    return index, token, identity, values, data.baseline_monthly_income
+
+
+async def preparation_for(
+    session: AsyncSession, *, actor: Principal | None, settings: Settings, clock: Clock
+) -> Preparation:
+    return Preparation(
+        settings=settings,
+        actor=actor,
+        known=await known_regions(session),
+        today=business_today(clock, settings.business_timezone),
+        now=clock.now(),
+    )
+
+
 async def register_many(
     session: AsyncSession,
     *,
@@ -310,54 +367,64 @@ async def register_many(
     """register() for many participants at once (the bulk import): the same validation, duplicate
     rules, rows, history, audit and events, but one lookup per kind and one INSERT per table.
     A NIK already registered, or repeated in `items` (the first occurrence counts), is a duplicate."""
+    preparation = await preparation_for(session, actor=actor, settings=settings, clock=clock)
     outcome = BulkOutcome()
-    known = await known_regions(session)
-    today = business_today(clock, settings.business_timezone)
-    candidates: dict[str, tuple[ParticipantCreate, str]] = {}  # NIK token -> (data, identity hash)
-    index_of: dict[str, int] = {}  # NIK token -> index in items
+    ready: list[Prepared] = []
     for index, data in enumerate(items):
-        errors = creation_errors(data, known=known, today=today)
-        if outside_reach(actor, data):
-            errors.append({"field": "region_code", "rule": "outside_reach", "message": OUTSIDE_REACH})
-        if errors:
-            outcome.errors[index] = errors
-            continue
-        token = nik_token(data.nik, settings.nik_hmac_key)
-        if token in candidates:
+        prepared = prepare_registration(index, data, preparation)
+        if isinstance(prepared, list):
+            outcome.errors[index] = prepared
+        else:
+            ready.append(prepared)
+    return await register_prepared(session, preparation=preparation, prepared=ready, purpose=purpose, outcome=outcome)
+
+
+async def register_prepared(
+    session: AsyncSession,
+    *,
+    preparation: Preparation,
+    prepared: list[Prepared],
+    purpose: str,
+    outcome: BulkOutcome | None = None,
+) -> BulkOutcome:
+    """The database part of `register_many` for registrations prepared (`prepare_registration`, in
+    input order, possibly in worker processes): duplicates, possible duplicates, the households and
+    their limit, then one INSERT per table. Refusals go into `outcome.errors` under the prepared index."""
+    outcome = outcome or BulkOutcome()
+    actor, now = preparation.actor, preparation.now
+    candidates: dict[str, Prepared] = {}  # NIK token -> the first row with it
+    for row in prepared:
+        if row[1] in candidates:
             outcome.duplicates += 1
-            continue
-        candidates[token] = (data, identity_hash(data.full_name, data.birth_date, settings.nik_hmac_key))
-        index_of[token] = index
+        else:
+            candidates[row[1]] = row
     taken = await queries.existing_nik_tokens(session, list(candidates))
     outcome.duplicates += len(taken)
-    fresh = [(token, data, identity) for token, (data, identity) in candidates.items() if token not in taken]
+    fresh = [row for token, row in candidates.items() if token not in taken]
     # possible duplicates: the oldest stored participant with the same name and birth date and
     # another NIK, else an earlier row of this batch (as if the rows had been registered one by one)
-    holders = await queries.identity_holders(session, list({identity for _, _, identity in fresh}))
-    now = clock.now()
+    holders = await queries.identity_holders(session, list({identity for _, _, identity, _, _ in fresh}))
     # the families of the chunk, locked until commit; a row whose family is full (counting the rows
     # before it) is refused like an invalid one, with the rule household_limit on kk_number
-    families = {token: kk_token(data.kk_number, settings.nik_hmac_key) for token, data, _ in fresh}
-    family_ids = await households.claim(session, list(families.values()), now)
+    family_ids = await households.claim(session, [values["kk_token"] for _, _, _, values, _ in fresh], now)
     in_programme = await households.active_tokens(session, list(family_ids.values()))
     allowed = households.limit()
     rows: list[tuple[dict[str, Any], int | None]] = []
-    for token, data, identity in fresh:
-        household_id = family_ids[families[token]]
+    for index, token, identity, values, income in fresh:
+        household_id = family_ids[values["kk_token"]]
         members = in_programme.setdefault(household_id, set())
         if token not in members and len(members) >= allowed:
-            outcome.errors[index_of[token]] = [
+            outcome.errors[index] = [
                 {"field": "kk_number", "rule": households.LIMIT_RULE, "message": households.limit_message(allowed)}
             ]
             continue
         members.add(token)
         twin_id = next((pid for other, pid in holders.get(identity, ()) if other != token), None)
-        values = participant_values(
-            data, settings=settings, token=token, identity=identity, twin_id=twin_id, actor=actor, now=now
-        )
+        values["possible_duplicate_of"] = twin_id
+        values["flagged"] = twin_id is not None
         values["household_id"] = household_id
         holders.setdefault(identity, []).append((token, values["id"]))
-        rows.append((values, data.baseline_monthly_income))
+        rows.append((values, income))
     inserted = await queries.insert_new_participants(session, [values for values, _ in rows])
     # a registration of the same NIK that committed since the lookup (or is committing) wins the
     # unique index: ON CONFLICT DO NOTHING leaves this row out, and it counts as a duplicate (a later
@@ -367,5 +434,8 @@ async def register_many(
     outcome.created = len(created)
     await queries.insert_changes(session, [registration_change(values) for values, _ in created])
     await record_audits(session, [registration_audit(values, actor=actor, purpose=purpose) for values, _ in created])
-    await emit_rows(session, [registration_event(values, income=income) for values, income in created])
+    events = [
+        (registration_payload(values, income=income), values["id"], values["created_at"]) for values, income in created
+    ]
+    await emit_rows(session, outbox_rows("participant.registered", events))
     return outcome

@@ -10,7 +10,16 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
-from pena.db import Database, create_schema, drop_database, ensure_database, insert_rows, insert_unless_conflict
+from pena import db as db_module
+from pena.db import (
+    Database,
+    copy_rows,
+    create_schema,
+    drop_database,
+    ensure_database,
+    insert_rows,
+    insert_unless_conflict,
+)
 
 meta = MetaData()
 keyed = Table("keyed", meta, Column("id", Integer, primary_key=True), Column("key", String(20), unique=True))
@@ -121,6 +130,59 @@ async def test_insert_rows_keeps_json_values_whole_and_stays_in_the_transaction(
             (6, "e", ["z"], at),
         ]
     finally:
+        await db.dispose()
+        await drop_database(url)
+
+
+async def test_copy_rows_stores_what_insert_rows_stores_in_the_transaction(settings, monkeypatch) -> None:
+    """COPY (from COPY_MIN_ROWS rows) keeps JSON lists, dicts and JSON null as insert_rows does, writes in
+    the caller's transaction (gone after a rollback), and fires the table's statement trigger."""
+    url = settings.service_database_url("kernelcopy")
+    await ensure_database(url)
+    db = Database(url, null_pool=True)
+    at = datetime(2026, 1, 31, 17, 30, tzinfo=UTC)
+    monkeypatch.setattr(db_module, "COPY_MIN_ROWS", 3)
+    rows = [
+        {"id": 1, "name": "a", "tags": ["x", "y"], "at": at},
+        {"id": 2, "name": "b", "tags": {"k": [1, 2], "s": "é"}, "at": None},
+        {"id": 3, "name": "c", "tags": [], "at": at},
+        {"id": 4, "name": "d", "tags": None, "at": at},
+    ]
+    listener = await db.raw_connection()
+    heard: list[str] = []
+    try:
+        await create_schema(db, meta)
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "CREATE OR REPLACE FUNCTION copy_test_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " BEGIN PERFORM pg_notify('copy_test', ''); RETURN NULL; END $$;"
+            )
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER copy_test AFTER INSERT ON documents"
+                " FOR EACH STATEMENT EXECUTE FUNCTION copy_test_notify()"
+            )
+        await listener.add_listener("copy_test", lambda *args: heard.append(args[2]))
+        with pytest.raises(RuntimeError):  # noqa: PT012 - the raise inside the transaction is the point
+            async with db.transaction() as session:
+                await copy_rows(session, documents, rows)
+                raise RuntimeError("rolled back")
+        async with db.transaction() as session:
+            await copy_rows(session, documents, rows[:2])  # below the minimum: insert_rows
+            await copy_rows(session, documents, rows[2:] + [{"id": 5, "name": "e", "tags": ["z"], "at": at}])
+        async with db.transaction() as session:
+            stored = (await session.execute(select(documents).order_by(documents.c.id))).all()
+            kinds = (
+                await session.execute(select(func.jsonb_typeof(documents.c.tags)).order_by(documents.c.id))
+            ).scalars()
+            assert list(kinds) == ["array", "object", "array", "null", "array"]
+        assert [tuple(r) for r in stored] == [*(tuple(r.values()) for r in rows), (5, "e", ["z"], at)]
+        for _ in range(50):
+            if heard:
+                break
+            await asyncio.sleep(0.05)
+        assert heard == ["copy_test"]  # one NOTIFY per transaction (deduplicated), the rolled back one none
+    finally:
+        await listener.close()
         await db.dispose()
         await drop_database(url)
 

@@ -11,8 +11,11 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
+from pena import db as db_module
+from pena import import_runs, parallel
 from pena.auth import Principal
 from pena.crypto import nik_token
+from pena.envelope import CloudEvent
 from pena.imports import XLSX_MEDIA_TYPE
 from pena.tables import audit_log, import_chunks
 from services.participants import imports
@@ -63,10 +66,25 @@ async def _import(registry, content: bytes, headers: dict[str, str] | None = Non
     return progress.json()
 
 
-@pytest.mark.parametrize("chunk_rows", [imports.CHUNK_ROWS, 2])
-async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeypatch, chunk_rows) -> None:
+@pytest.mark.parametrize(
+    ("chunk_rows", "in_workers"), [(imports.CHUNK_ROWS, False), (2, False), (imports.CHUNK_ROWS, True)]
+)
+async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeypatch, chunk_rows, in_workers) -> None:
     # 2: four chunks, row 5 repeats row 2 of chunk 1
     monkeypatch.setattr(imports.REGISTRATIONS, "layout", replace(imports.REGISTRATIONS.layout, chunk_rows=chunk_rows))
+    if in_workers:  # the chunk's rows prepared in the worker processes, in parts of 3 and 4 rows
+        assert registry.runtime.settings.worker_processes == 2
+        monkeypatch.setattr(parallel, "MIN_PART", 2)
+        monkeypatch.setattr(import_runs, "WORKERS_MIN_ROWS", 7)
+        calls: list[int] = []
+        real_map_parts = parallel.map_parts
+
+        async def counted(fn, items, arg, *, workers):
+            parts = await real_map_parts(fn, items, arg, workers=workers)
+            calls.append(len(parts))
+            return parts
+
+        monkeypatch.setattr(parallel, "map_parts", counted)
     job = await _import(registry, CSV)
     assert job["status"] == "done"
     assert job["finished_at"]
@@ -85,6 +103,8 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeyp
     assert WOMAN_NIK not in errors.text
     listed = await registry.client.get("/v1/participants?programme=BPNT", headers=registry.admin)
     assert [p["full_name"] for p in listed.json()["items"]] == ["Budi Santoso"]
+    if in_workers:
+        assert calls == [2]  # one chunk of 7 rows, in two parts
 
 
 def _xlsx(csv_content: bytes) -> bytes:
@@ -212,7 +232,12 @@ async def _all(registry, statement) -> list:
         return list((await session.execute(statement)).all())
 
 
-async def test_each_created_participant_gets_history_audit_and_one_registered_event(registry) -> None:
+@pytest.mark.parametrize("through_copy", [False, True])
+async def test_each_created_participant_gets_history_audit_and_one_registered_event(
+    registry, monkeypatch, through_copy
+) -> None:
+    if through_copy:  # history, audit and outbox rows through COPY, as chunks of 500 rows or more write them
+        monkeypatch.setattr(db_module, "COPY_MIN_ROWS", 1)
     single = await registry.client.post(
         "/v1/participants", json=woman(nik="1371015205900003", full_name="Dewi Lestari"), headers=registry.admin
     )
@@ -240,6 +265,10 @@ async def test_each_created_participant_gets_history_audit_and_one_registered_ev
     assert sorted(e["subject"] for e in imported) == sorted(created)  # exactly one each
     api_event = next(e for e in events if e["subject"] == single.json()["id"])
     assert all(set(e["data"]) == set(api_event["data"]) for e in imported)  # the payload register() emits
+    # the envelopes are the CloudEvent model's JSON, with the API event's attributes (but its request's ids)
+    assert all(CloudEvent.model_validate(e).model_dump(mode="json", exclude_none=True) == e for e in imported)
+    context = {"correlationid", "causationid", "traceparent"}
+    assert all(set(e) - context == set(api_event) - context for e in imported)
     budi = next(e["data"] for e in imported if e["data"]["nik_token"] == nik_token(MAN_NIK, "dev-only-not-a-secret"))
     assert budi == {
         "participant_id": budi["participant_id"],
