@@ -81,6 +81,25 @@ def outbox_row(
     return event, row
 
 
+def envelope_template(name: str, *, time: datetime) -> dict[str, Any]:
+    """The envelope (outbox form) that every `name` event written now shares, built by `make_event` like
+    any other: source, type, dataschema, time and the current context's correlation, causation and trace
+    ids, without the per-event `id`, `subject` and `data`. For a set-based writer storing many events
+    in one SQL statement (monev's due tasks): it adds those three per row (`template || jsonb_build_object
+    ('id', ..., 'subject', ..., 'data', ...)`), so the envelope is still made here, once per statement,
+    and only the payload is written in SQL (tests validate such stored events against their contract)."""
+    contract = BY_NAME[name]
+    event = make_event(
+        event_type=contract.type,
+        source=service_source(contract.service),
+        subject=None,
+        time=time,
+        data={},
+        dataschema=contract.dataschema,
+    )
+    return event.model_dump(mode="json", exclude_none=True, exclude={"id", "subject", "data"})
+
+
 async def emit_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Writes outbox rows (from `outbox_row`) in one statement inside the caller's transaction (the
     table's trigger wakes the relay: OUTBOX_NOTIFY_SQL)."""
