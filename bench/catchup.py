@@ -22,8 +22,9 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
+from bench.bare_consumer import Records, bare_connection, consume
 from bench.common import (
     REPORTED,
     Ratio,
@@ -37,7 +38,6 @@ from bench.common import (
 )
 from pena.clock import SystemClock
 from pena.contracts import BY_NAME, ParticipantRegistered
-from pena.db import ensure_database
 from pena.definition import ServiceDefinition
 from pena.envelope import CONTENT_TYPE, make_event
 from pena.kafka import connection_options, ensure_topics
@@ -104,47 +104,30 @@ async def _produce(settings: Settings, count: int) -> None:
 
 async def _bare(settings: Settings, expected: int) -> float:
     """Parse, upsert the read-model row and the inbox row per fetched batch, commit offsets."""
-    await ensure_database(settings.service_database_url("bare"))
-    conn = await asyncpg.connect(asyncpg_dsn(settings, "bare"))
+    conn = await bare_connection(settings)
     await conn.execute(BARE_TABLES)
-    consumer = AIOKafkaConsumer(
-        settings.topic("participants"),
-        **connection_options(settings),
-        group_id=f"{settings.topic_namespace}.bare",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        max_poll_records=500,
-    )
-    await consumer.start()
+
+    async def write(records: Records) -> None:
+        events = [json.loads(r.value or b"{}") for r in records]
+        now = datetime.now(UTC)
+        async with conn.transaction():
+            await conn.executemany(
+                "INSERT INTO b_inbox (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                [(e["id"], e["type"]) for e in events],
+            )
+            await conn.executemany(
+                BARE_UPSERT,
+                [
+                    (d["participant_id"], d["version"], d["status"], d["region_code"], now)
+                    for d in (e["data"] for e in events)
+                ],
+            )
+
     try:
-        stored, started = 0, None
-        while stored < expected:
-            batches = await consumer.getmany(timeout_ms=500, max_records=500)
-            if started is None and consumer.assignment():
-                started = time.perf_counter()
-            events = [json.loads(r.value or b"{}") for records in batches.values() for r in records]
-            if not events:
-                continue
-            now = datetime.now(UTC)
-            async with conn.transaction():
-                await conn.executemany(
-                    "INSERT INTO b_inbox (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    [(e["id"], e["type"]) for e in events],
-                )
-                await conn.executemany(
-                    BARE_UPSERT,
-                    [
-                        (d["participant_id"], d["version"], d["status"], d["region_code"], now)
-                        for d in (e["data"] for e in events)
-                    ],
-                )
-            await consumer.commit()
-            stored += len(events)
-        assert started is not None
-        return time.perf_counter() - started
+        return await consume(
+            settings, service="participants", group="bare", expected=expected, max_records=500, write=write
+        )
     finally:
-        await consumer.stop()
         await conn.close()
 
 

@@ -23,8 +23,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
+from bench.bare_consumer import Records, bare_connection, consume
 from bench.common import (
     Result,
     asyncpg_dsn,
@@ -37,7 +38,6 @@ from bench.common import (
 )
 from pena.clock import SystemClock
 from pena.contracts import BY_NAME, TrainingCompleted
-from pena.db import ensure_database
 from pena.envelope import CONTENT_TYPE, make_event
 from pena.kafka import connection_options, ensure_topics
 from pena.outbox import emit
@@ -177,61 +177,41 @@ async def _bare(settings: Settings, expected: int, *, mode: str = "batched") -> 
     "same_rows": the same rows monev writes (inbox, task, job, outbox, audit), executemany per table
     in one transaction per fetched batch (the issue's "bare consumer that does the same inserts");
     "per_event": each task row in its own transaction (separates the cost of batching)."""
-    dsn = asyncpg_dsn(settings, "bare")
-    await ensure_database(settings.service_database_url("bare"))
-    conn = await asyncpg.connect(dsn)
+    conn = await bare_connection(settings)
     table = {"batched": "tasks", "same_rows": "tasks_same", "per_event": "tasks_single"}[mode]
     await conn.execute(BARE_TABLE.replace("tasks", table))
     await conn.execute(BARE_SAME_ROWS)
     insert = f"INSERT INTO {table} VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING"  # noqa: S608 (fixed names)
-    consumer = AIOKafkaConsumer(
-        settings.topic("training"),
-        **connection_options(settings),
-        group_id=f"{settings.topic_namespace}.{table}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        max_poll_records=200,
-    )
-    await consumer.start()
+
+    async def write(records: Records) -> None:
+        rows = [_same_rows(record.value) for record in records]
+        if mode == "per_event":
+            for row in rows:
+                await conn.execute(insert, *row[1])  # autocommit: one transaction per event
+        elif mode == "batched":
+            await conn.executemany(insert, [row[1] for row in rows])
+        else:
+            async with conn.transaction():
+                await conn.executemany(
+                    "INSERT INTO b_inbox VALUES ($1,$2) ON CONFLICT DO NOTHING", [r[0] for r in rows]
+                )
+                await conn.executemany(insert, [r[1] for r in rows])
+                await conn.executemany(
+                    "INSERT INTO b_jobs (kind, job_key, due_at, payload) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING",
+                    [r[2] for r in rows],
+                )
+                await conn.executemany(
+                    "INSERT INTO b_outbox (event_id, event_name, message_key, envelope) VALUES ($1,$2,$3,$4)",
+                    [r[3] for r in rows],
+                )
+                await conn.executemany(
+                    "INSERT INTO b_audit (action, subject_id, correlation_id, details) VALUES ($1,$2,$3,$4)",
+                    [r[4] for r in rows],
+                )
+
     try:
-        stored, started = 0, None
-        while stored < expected:
-            batches = await consumer.getmany(timeout_ms=500, max_records=200)
-            if started is None and consumer.assignment():
-                started = time.perf_counter()
-            rows = [_same_rows(record.value) for records in batches.values() for record in records]
-            if rows and mode == "per_event":
-                for row in rows:
-                    await conn.execute(insert, *row[1])  # autocommit: one transaction per event
-            elif rows and mode == "batched":
-                await conn.executemany(insert, [row[1] for row in rows])
-            elif rows:
-                async with conn.transaction():
-                    await conn.executemany(
-                        "INSERT INTO b_inbox VALUES ($1,$2) ON CONFLICT DO NOTHING", [r[0] for r in rows]
-                    )
-                    await conn.executemany(insert, [r[1] for r in rows])
-                    await conn.executemany(
-                        "INSERT INTO b_jobs (kind, job_key, due_at, payload) VALUES ($1,$2,$3,$4)"
-                        " ON CONFLICT DO NOTHING",
-                        [r[2] for r in rows],
-                    )
-                    await conn.executemany(
-                        "INSERT INTO b_outbox (event_id, event_name, message_key, envelope) VALUES ($1,$2,$3,$4)",
-                        [r[3] for r in rows],
-                    )
-                    await conn.executemany(
-                        "INSERT INTO b_audit (action, subject_id, correlation_id, details) VALUES ($1,$2,$3,$4)",
-                        [r[4] for r in rows],
-                    )
-            if rows:
-                await consumer.commit()
-                stored += len(rows)
-        assert started is not None
-        return time.perf_counter() - started
+        return await consume(settings, service="training", group=table, expected=expected, max_records=200, write=write)
     finally:
-        await consumer.stop()
         await conn.close()
 
 

@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena import failpoints, metrics, telemetry
 from pena.contracts import BY_NAME
 from pena.db import Database, insert_rows
-from pena.envelope import CloudEvent, make_event, service_source
+from pena.envelope import CloudEvent, make_envelope, service_source
 from pena.notify import listen, wait_any
 from pena.tables import OUTBOX_CHANNEL, outbox
 
@@ -58,13 +58,22 @@ class Publisher(Protocol):
 def outbox_row(
     name: str, payload: BaseModel, *, subject: str | None, time: datetime, key: str | None = None
 ) -> tuple[CloudEvent, dict[str, Any]]:
-    """The event and its outbox row, built in the current event/request context (correlation and
-    causation ids are read now). The Kafka key defaults to the subject (the participant id), so one
-    family's events stay in order on one partition."""
+    """The event and its outbox row (`event_row`), built in the current event/request context."""
+    row = event_row(name, payload, subject=subject, time=time, key=key)
+    return CloudEvent.model_validate(row["envelope"]), row
+
+
+def event_row(
+    name: str, payload: BaseModel, *, subject: str | None, time: datetime, key: str | None = None
+) -> dict[str, Any]:
+    """The outbox row of an event, built in the current event/request context (correlation and
+    causation ids are read now), for `emit_rows`; no CloudEvent model is made (batch writers make
+    thousands). The Kafka key defaults to the subject (the participant id), so one family's events
+    stay in order on one partition."""
     contract = BY_NAME[name]
     if not isinstance(payload, contract.payload):
         raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
-    event = make_event(
+    envelope = make_envelope(
         event_type=contract.type,
         source=service_source(contract.service),
         subject=subject,
@@ -72,24 +81,18 @@ def outbox_row(
         data=payload.model_dump(mode="json"),
         dataschema=contract.dataschema,
     )
-    row = {
-        "event_id": event.id,
-        "event_name": name,
-        "message_key": key or subject,
-        "envelope": event.model_dump(mode="json", exclude_none=True),
-    }
-    return event, row
+    return {"event_id": envelope["id"], "event_name": name, "message_key": key or subject, "envelope": envelope}
 
 
 def envelope_template(name: str, *, time: datetime) -> dict[str, Any]:
-    """The envelope (outbox form) that every `name` event written now shares, built by `make_event` like
+    """The envelope (outbox form) that every `name` event written now shares, built by `make_envelope` like
     any other: source, type, dataschema, time and the current context's correlation, causation and trace
     ids, without the per-event `id`, `subject` and `data`. For a set-based writer storing many events
     in one SQL statement (monev's due tasks): it adds those three per row (`template || jsonb_build_object
     ('id', ..., 'subject', ..., 'data', ...)`), so the envelope is still made here, once per statement,
     and only the payload is written in SQL (tests validate such stored events against their contract)."""
     contract = BY_NAME[name]
-    event = make_event(
+    envelope = make_envelope(
         event_type=contract.type,
         source=service_source(contract.service),
         subject=None,
@@ -97,11 +100,11 @@ def envelope_template(name: str, *, time: datetime) -> dict[str, Any]:
         data={},
         dataschema=contract.dataschema,
     )
-    return event.model_dump(mode="json", exclude_none=True, exclude={"id", "subject", "data"})
+    return {key: value for key, value in envelope.items() if key not in ("id", "subject", "data")}
 
 
 async def emit_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Writes outbox rows (from `outbox_row`) in one statement inside the caller's transaction (the
+    """Writes outbox rows (from `event_row`) in one statement inside the caller's transaction (the
     table's trigger wakes the relay: OUTBOX_NOTIFY_SQL)."""
     if not rows:
         return

@@ -16,7 +16,7 @@ from pena.clock import Clock, business_time
 from pena.contracts import MonevOverdue, MonevScheduled, TrainingCompleted
 from pena.durations import add_duration, parse_duration
 from pena.ids import new_id
-from pena.outbox import emit_rows, envelope_template, outbox_row
+from pena.outbox import emit_rows, envelope_template, event_row
 from pena.scheduler import cancel_job, job_row, lock_jobs, schedule_jobs
 from pena.settings import Settings
 from services.monev import queries
@@ -163,7 +163,7 @@ async def announce_created(
                 due_at=task["due_at"],
                 kind=task["kind"],
             )
-            events.append(outbox_row("monev.scheduled", scheduled, subject=task["participant_id"], time=now)[1])
+            events.append(event_row("monev.scheduled", scheduled, subject=task["participant_id"], time=now))
             audits.append(
                 audit_row(
                     actor=None,
@@ -231,7 +231,7 @@ async def announce_overdue(session: AsyncSession, *, task_ids: list[str], clock:
             overdue_at=task.overdue_at,
             kind=task.kind,
         )
-        events.append(outbox_row("monev.overdue", overdue, subject=task.participant_id, time=now)[1])
+        events.append(event_row("monev.overdue", overdue, subject=task.participant_id, time=now))
         audits.append(_status_audit("monev.task.overdue", task.id, task.wave))
     await emit_rows(session, events)
     await record_audits(session, audits)

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
-from datetime import UTC, date, datetime
+import uuid
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
 
 from pena.clock import ManualClock
-from pena.consumer import PoisonEvent, parse_event, validate_payload
-from pena.contracts import BY_NAME, CONTRACTS
+from pena.consumer import PoisonEvent, event_context, parse_event, validate_payload
+from pena.contracts import BY_NAME, CONTRACTS, MonevScheduled
 from pena.crypto import FieldCipher, mask_nik, nik_token
 from pena.durations import add_duration, parse_duration
-from pena.envelope import make_event
+from pena.envelope import CloudEvent, make_event
+from pena.ids import new_id
 from pena.logging_setup import configure_logging, redact
+from pena.outbox import outbox_row
 from pena.settings import Settings
+
+WIB = timezone(timedelta(hours=7))
 
 
 @pytest.mark.parametrize(
@@ -81,6 +87,57 @@ def test_envelope_round_trip_and_validation() -> None:
     bad = event.model_copy(update={"data": {"participant_id": "p"}})
     with pytest.raises(PoisonEvent, match="invalid training.dropped payload"):
         validate_payload(bad)
+
+
+@pytest.mark.parametrize("subject", ["p-1", None])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 3, 4, 5, 6, 7, 89, tzinfo=UTC),
+        datetime(2026, 3, 4, 12, tzinfo=WIB),
+    ],
+)
+@pytest.mark.parametrize("in_context", [False, True])
+def test_outbox_rows_hold_exactly_the_cloud_event_models_dump(subject, moment, in_context) -> None:
+    """`outbox_row` builds the stored envelope without a model per event (`make_envelope`): it must be
+    exactly what the CloudEvent model gives (`model_dump(mode="json", exclude_none=True)`), with and
+    without a subject, context ids and a traceparent, and the returned event must equal it."""
+    payload = MonevScheduled(
+        task_id="t-1",
+        participant_id="p-1",
+        batch_id="b-1",
+        wave="P3M",
+        training_completed_at=moment,
+        due_at=moment,
+        kind="follow_up",
+    )
+    context = CloudEvent(
+        id="cause",
+        source="/pena/training",
+        type="t",
+        time=moment,
+        correlationid="corr",
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+    with event_context(context) if in_context else contextlib.nullcontext():
+        event, row = outbox_row("monev.scheduled", payload, subject=subject, time=moment, key="k")
+    model = CloudEvent.model_validate(row["envelope"])
+    assert row["envelope"] == model.model_dump(mode="json", exclude_none=True)
+    assert list(row["envelope"]) == list(model.model_dump(mode="json", exclude_none=True))
+    assert event == model
+    assert (row["event_id"], row["event_name"], row["message_key"]) == (model.id, "monev.scheduled", "k")
+    assert validate_payload(model) == payload
+    expected_context = ("corr", "cause", context.traceparent) if in_context else (None, None, None)
+    assert (model.correlationid, model.causationid, model.traceparent) == expected_context
+
+
+def test_new_ids_are_random_version_4_uuids_in_canonical_form() -> None:
+    ids = {new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
 
 
 def test_log_lines_never_show_a_16_digit_number() -> None:
