@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena import failpoints, metrics, telemetry
 from pena.contracts import BY_NAME
 from pena.db import Database, insert_rows
-from pena.envelope import CloudEvent, make_envelope, service_source
+from pena.envelope import CloudEvent, make_envelope, make_event, service_source
 from pena.notify import listen, wait_any
 from pena.tables import OUTBOX_CHANNEL, outbox
 
@@ -58,9 +58,44 @@ class Publisher(Protocol):
 def outbox_row(
     name: str, payload: BaseModel, *, subject: str | None, time: datetime, key: str | None = None
 ) -> tuple[CloudEvent, dict[str, Any]]:
-    """The event and its outbox row (`event_row`), built in the current event/request context."""
-    row = event_row(name, payload, subject=subject, time=time, key=key)
-    return CloudEvent.model_validate(row["envelope"]), row
+    """The event and its outbox row, built in the current event/request context (correlation and
+    causation ids are read now). The Kafka key defaults to the subject (the participant id), so one
+    family's events stay in order on one partition."""
+    contract = BY_NAME[name]
+    if not isinstance(payload, contract.payload):
+        raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
+    event = make_event(
+        event_type=contract.type,
+        source=service_source(contract.service),
+        subject=subject,
+        time=time,
+        data=payload.model_dump(mode="json"),
+        dataschema=contract.dataschema,
+    )
+    row = {
+        "event_id": event.id,
+        "event_name": name,
+        "message_key": key or subject,
+        "envelope": event.model_dump(mode="json", exclude_none=True),
+    }
+    return event, row
+
+
+async def emit_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Writes outbox rows (from `outbox_row`) in one statement inside the caller's transaction (the
+    table's trigger wakes the relay: OUTBOX_NOTIFY_SQL)."""
+    if not rows:
+        return
+    await insert_rows(session, outbox, rows)
+
+
+async def emit(
+    session: AsyncSession, name: str, payload: BaseModel, *, subject: str | None, time: datetime, key: str | None = None
+) -> CloudEvent:
+    """Writes one event into the outbox inside the caller's transaction."""
+    event, row = outbox_row(name, payload, subject=subject, time=time, key=key)
+    await emit_rows(session, [row])
+    return event
 
 
 def event_row(
@@ -85,9 +120,9 @@ def event_row(
 
 
 def envelope_template(name: str, *, time: datetime) -> dict[str, Any]:
-    """The envelope (outbox form) that every `name` event written now shares, built by `make_envelope` like
-    any other: source, type, dataschema, time and the current context's correlation, causation and trace
-    ids, without the per-event `id`, `subject` and `data`. For a set-based writer storing many events
+    """The envelope (outbox form) that every `name` event written now shares, built by `make_envelope`
+    like any other: source, type, dataschema, time and the current context's correlation, causation and
+    trace ids, without the per-event `id`, `subject` and `data`. For a set-based writer storing many events
     in one SQL statement (monev's due tasks): it adds those three per row (`template || jsonb_build_object
     ('id', ..., 'subject', ..., 'data', ...)`), so the envelope is still made here, once per statement,
     and only the payload is written in SQL (tests validate such stored events against their contract)."""
@@ -101,23 +136,6 @@ def envelope_template(name: str, *, time: datetime) -> dict[str, Any]:
         dataschema=contract.dataschema,
     )
     return {key: value for key, value in envelope.items() if key not in ("id", "subject", "data")}
-
-
-async def emit_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Writes outbox rows (from `event_row`) in one statement inside the caller's transaction (the
-    table's trigger wakes the relay: OUTBOX_NOTIFY_SQL)."""
-    if not rows:
-        return
-    await insert_rows(session, outbox, rows)
-
-
-async def emit(
-    session: AsyncSession, name: str, payload: BaseModel, *, subject: str | None, time: datetime, key: str | None = None
-) -> CloudEvent:
-    """Writes one event into the outbox inside the caller's transaction."""
-    event, row = outbox_row(name, payload, subject=subject, time=time, key=key)
-    await emit_rows(session, [row])
-    return event
 
 
 async def forget_published(session: AsyncSession, subject: str) -> int:

@@ -19,7 +19,7 @@ from pena.durations import add_duration, parse_duration
 from pena.envelope import CloudEvent, make_event
 from pena.ids import new_id
 from pena.logging_setup import configure_logging, redact
-from pena.outbox import outbox_row
+from pena.outbox import event_row, outbox_row
 from pena.settings import Settings
 
 WIB = timezone(timedelta(hours=7))
@@ -100,7 +100,7 @@ def test_envelope_round_trip_and_validation() -> None:
 )
 @pytest.mark.parametrize("in_context", [False, True])
 def test_outbox_rows_hold_exactly_the_cloud_event_models_dump(subject, moment, in_context) -> None:
-    """`outbox_row` builds the stored envelope without a model per event (`make_envelope`): it must be
+    """`event_row` builds the stored envelope without a model per event (`make_envelope`): it must be
     exactly what the CloudEvent model gives (`model_dump(mode="json", exclude_none=True)`), with and
     without a subject, context ids and a traceparent, and the returned event must equal it."""
     payload = MonevScheduled(
@@ -122,6 +122,14 @@ def test_outbox_rows_hold_exactly_the_cloud_event_models_dump(subject, moment, i
     )
     with event_context(context) if in_context else contextlib.nullcontext():
         event, row = outbox_row("monev.scheduled", payload, subject=subject, time=moment, key="k")
+        batch_row = event_row("monev.scheduled", payload, subject=subject, time=moment, key="k")
+    batch_model = CloudEvent.model_validate(batch_row["envelope"])
+    assert batch_row["envelope"] == batch_model.model_dump(mode="json", exclude_none=True)
+    assert list(batch_row["envelope"]) == list(batch_model.model_dump(mode="json", exclude_none=True))
+    assert batch_row["event_id"] == batch_model.id != row["event_id"]
+    assert {k: v for k, v in batch_row["envelope"].items() if k != "id"} == {
+        k: v for k, v in row["envelope"].items() if k != "id"
+    }
     model = CloudEvent.model_validate(row["envelope"])
     assert row["envelope"] == model.model_dump(mode="json", exclude_none=True)
     assert list(row["envelope"]) == list(model.model_dump(mode="json", exclude_none=True))
