@@ -191,3 +191,15 @@ def test_nik_token_mask_and_field_cipher() -> None:
     assert nik not in sealed
     assert cipher.decrypt(sealed) == nik
     assert cipher.encrypt(nik) != sealed  # fresh nonce per value
+
+
+def test_the_first_consumer_of_a_process_freezes_the_start_up_heap_once() -> None:
+    import gc
+
+    from pena import kafka
+
+    kafka.settle_heap()
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    kafka.settle_heap()  # once per process: a second consumer changes nothing
+    assert gc.get_freeze_count() == frozen
