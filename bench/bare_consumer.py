@@ -33,10 +33,12 @@ async def consume(
     expected: int,
     max_records: int,
     write: Callable[[Records], Awaitable[None]],
-) -> float:
+) -> tuple[float, float]:
     """Consumes `service`'s topic from the start in consumer group `<namespace>.<group>`: `write`
     gets each fetched batch (all partitions together), then the offsets are committed. Returns the
-    seconds from partition assignment until `expected` records were written and committed."""
+    seconds from partition assignment until `expected` records were written and committed, and this
+    process's CPU seconds over the same span (`time.process_time`: steadier than rates on a shared
+    machine)."""
     consumer = AIOKafkaConsumer(
         settings.topic(service),
         **connection_options(settings),
@@ -48,11 +50,11 @@ async def consume(
     )
     await consumer.start()
     try:
-        stored, started = 0, None
+        stored, started, cpu = 0, None, 0.0
         while stored < expected:
             batches = await consumer.getmany(timeout_ms=500, max_records=max_records)
             if started is None and consumer.assignment():
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
             records = [record for records in batches.values() for record in records]
             if not records:
                 continue
@@ -60,6 +62,6 @@ async def consume(
             await consumer.commit()
             stored += len(records)
         assert started is not None
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
     finally:
         await consumer.stop()
