@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -37,6 +38,7 @@ def overdue_job_key(task_id: str) -> str:
     return f"{OVERDUE_JOB}:{task_id}"
 
 
+@lru_cache(maxsize=4096)  # a batch's participants complete together: one computation per batch and wave
 def due_time(completed_at: datetime, wave: str, business_timezone: str) -> datetime:
     """Calendar months are counted on the business calendar (WIB by default), so a completion on the
     evening of 30 November local time is due at the end of February, not on 1 March."""
