@@ -22,8 +22,9 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
+from bench.bare_consumer import Records, bare_connection, consume
 from bench.common import (
     REPORTED,
     Ratio,
@@ -37,7 +38,6 @@ from bench.common import (
 )
 from pena.clock import SystemClock
 from pena.contracts import BY_NAME, ParticipantRegistered
-from pena.db import ensure_database
 from pena.definition import ServiceDefinition
 from pena.envelope import CONTENT_TYPE, make_event
 from pena.kafka import connection_options, ensure_topics
@@ -102,55 +102,41 @@ async def _produce(settings: Settings, count: int) -> None:
         await producer.stop()
 
 
-async def _bare(settings: Settings, expected: int) -> float:
+async def _bare(settings: Settings, expected: int) -> tuple[float, float]:
     """Parse, upsert the read-model row and the inbox row per fetched batch, commit offsets."""
-    await ensure_database(settings.service_database_url("bare"))
-    conn = await asyncpg.connect(asyncpg_dsn(settings, "bare"))
+    conn = await bare_connection(settings)
     await conn.execute(BARE_TABLES)
-    consumer = AIOKafkaConsumer(
-        settings.topic("participants"),
-        **connection_options(settings),
-        group_id=f"{settings.topic_namespace}.bare",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        max_poll_records=500,
-    )
-    await consumer.start()
+
+    async def write(records: Records) -> None:
+        events = [json.loads(r.value or b"{}") for r in records]
+        now = datetime.now(UTC)
+        async with conn.transaction():
+            await conn.executemany(
+                "INSERT INTO b_inbox (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                [(e["id"], e["type"]) for e in events],
+            )
+            await conn.executemany(
+                BARE_UPSERT,
+                [
+                    (d["participant_id"], d["version"], d["status"], d["region_code"], now)
+                    for d in (e["data"] for e in events)
+                ],
+            )
+
     try:
-        stored, started = 0, None
-        while stored < expected:
-            batches = await consumer.getmany(timeout_ms=500, max_records=500)
-            if started is None and consumer.assignment():
-                started = time.perf_counter()
-            events = [json.loads(r.value or b"{}") for records in batches.values() for r in records]
-            if not events:
-                continue
-            now = datetime.now(UTC)
-            async with conn.transaction():
-                await conn.executemany(
-                    "INSERT INTO b_inbox (event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    [(e["id"], e["type"]) for e in events],
-                )
-                await conn.executemany(
-                    BARE_UPSERT,
-                    [
-                        (d["participant_id"], d["version"], d["status"], d["region_code"], now)
-                        for d in (e["data"] for e in events)
-                    ],
-                )
-            await consumer.commit()
-            stored += len(events)
-        assert started is not None
-        return time.perf_counter() - started
+        return await consume(
+            settings, service="participants", group="bare", expected=expected, max_records=500, write=write
+        )
     finally:
-        await consumer.stop()
         await conn.close()
 
 
-async def _service(settings: Settings, definition: ServiceDefinition, expected: int, *, batched: bool = True) -> float:
+async def _service(
+    settings: Settings, definition: ServiceDefinition, expected: int, *, batched: bool = True
+) -> tuple[float, float]:
     """One consumer alone from the start of the topic: seconds from assignment to its inbox holding
-    every event."""
+    every event, and this process's CPU seconds over them (the consumer's, beside a count query
+    every 0.1 s)."""
     runtime = Runtime(settings, [definition], clock=SystemClock(), bus="kafka", workers=False)
     await runtime.start()  # migrates (and seeds graduation); only the consumer below runs
     svc = runtime.service(definition.name)
@@ -163,13 +149,13 @@ async def _service(settings: Settings, definition: ServiceDefinition, expected: 
     task = asyncio.create_task(svc.consumer.run(stop))
     try:
         await svc.consumer.assigned.wait()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         deadline = time.monotonic() + 3600
         while (n := await conn.fetchval("SELECT count(*) FROM inbox")) < expected:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{definition.name}: only {n} of {expected} events")
             await asyncio.sleep(0.1)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
@@ -181,7 +167,7 @@ async def run(full: bool) -> Result:
     count = 20_000 if full else 5_000
     ns = new_namespace()
     services = {"training": training, "monev": monev, "graduation": graduation}
-    seconds: dict[str, float] = {}
+    seconds: dict[str, tuple[float, float]] = {}  # wall and CPU seconds
     try:
         settings = bench_settings(ns)
         await ensure_topics(settings, ["participants", "training", "monev", "graduation"])
@@ -199,12 +185,18 @@ async def run(full: bool) -> Result:
         await drop_databases(bench_settings(ns + "s"), ["training"])
         await delete_topics(settings)
         await delete_topics(bench_settings(ns + "s"))
-    rates = {name: count / s for name, s in seconds.items()}
+    rates = {name: count / s for name, (s, _) in seconds.items()}
+    cpu = {name: c / count * 1e6 for name, (_, c) in seconds.items()}  # us per event
     slowest = min(services, key=lambda n: rates[n])
-    figures = {"bare aiokafka, inbox + upsert, executemany (baseline)": f"{rates['bare']:,.0f} events/s"}
+    figures = {
+        "bare aiokafka, inbox + upsert, executemany (baseline)": (
+            f"{rates['bare']:,.0f} events/s (this process's CPU {cpu['bare']:.0f} us per event)"
+        )
+    }
     figures |= {
         (f"{name} consumer" if name in services else "training, batch handlers off (a transaction per event)"): (
-            f"{rates[name]:,.0f} events/s ({seconds[name]:.1f}s), {rates[name] / rates['bare']:.2f} of bare"
+            f"{rates[name]:,.0f} events/s ({seconds[name][0]:.1f}s; CPU {cpu[name]:.0f} us per event),"
+            f" {rates[name] / rates['bare']:.2f} of bare"
         )
         for name in [*services, "training one by one"]
     }

@@ -23,8 +23,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
+from bench.bare_consumer import Records, bare_connection, consume
 from bench.common import (
     Result,
     asyncpg_dsn,
@@ -37,7 +38,6 @@ from bench.common import (
 )
 from pena.clock import SystemClock
 from pena.contracts import BY_NAME, TrainingCompleted
-from pena.db import ensure_database
 from pena.envelope import CONTENT_TYPE, make_event
 from pena.kafka import connection_options, ensure_topics
 from pena.outbox import emit
@@ -171,67 +171,48 @@ def _same_rows(record_value: bytes | None) -> tuple[tuple, tuple, tuple, tuple, 
     )
 
 
-async def _bare(settings: Settings, expected: int, *, mode: str = "batched") -> float:
+async def _bare(settings: Settings, expected: int, *, mode: str = "batched") -> tuple[float, float]:
     """A baseline consumer: parse, insert, commit offsets, with none of the kernel's code.
     mode "batched": executemany the task rows of each fetched batch (the cheapest possible consumer);
     "same_rows": the same rows monev writes (inbox, task, job, outbox, audit), executemany per table
     in one transaction per fetched batch (the issue's "bare consumer that does the same inserts");
-    "per_event": each task row in its own transaction (separates the cost of batching)."""
-    dsn = asyncpg_dsn(settings, "bare")
-    await ensure_database(settings.service_database_url("bare"))
-    conn = await asyncpg.connect(dsn)
+    "per_event": each task row in its own transaction (separates the cost of batching). Returns
+    seconds and this process's CPU seconds."""
+    conn = await bare_connection(settings)
     table = {"batched": "tasks", "same_rows": "tasks_same", "per_event": "tasks_single"}[mode]
     await conn.execute(BARE_TABLE.replace("tasks", table))
     await conn.execute(BARE_SAME_ROWS)
     insert = f"INSERT INTO {table} VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT DO NOTHING"  # noqa: S608 (fixed names)
-    consumer = AIOKafkaConsumer(
-        settings.topic("training"),
-        **connection_options(settings),
-        group_id=f"{settings.topic_namespace}.{table}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        max_poll_records=200,
-    )
-    await consumer.start()
+
+    async def write(records: Records) -> None:
+        rows = [_same_rows(record.value) for record in records]
+        if mode == "per_event":
+            for row in rows:
+                await conn.execute(insert, *row[1])  # autocommit: one transaction per event
+        elif mode == "batched":
+            await conn.executemany(insert, [row[1] for row in rows])
+        else:
+            async with conn.transaction():
+                await conn.executemany(
+                    "INSERT INTO b_inbox VALUES ($1,$2) ON CONFLICT DO NOTHING", [r[0] for r in rows]
+                )
+                await conn.executemany(insert, [r[1] for r in rows])
+                await conn.executemany(
+                    "INSERT INTO b_jobs (kind, job_key, due_at, payload) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING",
+                    [r[2] for r in rows],
+                )
+                await conn.executemany(
+                    "INSERT INTO b_outbox (event_id, event_name, message_key, envelope) VALUES ($1,$2,$3,$4)",
+                    [r[3] for r in rows],
+                )
+                await conn.executemany(
+                    "INSERT INTO b_audit (action, subject_id, correlation_id, details) VALUES ($1,$2,$3,$4)",
+                    [r[4] for r in rows],
+                )
+
     try:
-        stored, started = 0, None
-        while stored < expected:
-            batches = await consumer.getmany(timeout_ms=500, max_records=200)
-            if started is None and consumer.assignment():
-                started = time.perf_counter()
-            rows = [_same_rows(record.value) for records in batches.values() for record in records]
-            if rows and mode == "per_event":
-                for row in rows:
-                    await conn.execute(insert, *row[1])  # autocommit: one transaction per event
-            elif rows and mode == "batched":
-                await conn.executemany(insert, [row[1] for row in rows])
-            elif rows:
-                async with conn.transaction():
-                    await conn.executemany(
-                        "INSERT INTO b_inbox VALUES ($1,$2) ON CONFLICT DO NOTHING", [r[0] for r in rows]
-                    )
-                    await conn.executemany(insert, [r[1] for r in rows])
-                    await conn.executemany(
-                        "INSERT INTO b_jobs (kind, job_key, due_at, payload) VALUES ($1,$2,$3,$4)"
-                        " ON CONFLICT DO NOTHING",
-                        [r[2] for r in rows],
-                    )
-                    await conn.executemany(
-                        "INSERT INTO b_outbox (event_id, event_name, message_key, envelope) VALUES ($1,$2,$3,$4)",
-                        [r[3] for r in rows],
-                    )
-                    await conn.executemany(
-                        "INSERT INTO b_audit (action, subject_id, correlation_id, details) VALUES ($1,$2,$3,$4)",
-                        [r[4] for r in rows],
-                    )
-            if rows:
-                await consumer.commit()
-                stored += len(rows)
-        assert started is not None
-        return time.perf_counter() - started
+        return await consume(settings, service="training", group=table, expected=expected, max_records=200, write=write)
     finally:
-        await consumer.stop()
         await conn.close()
 
 
@@ -277,8 +258,9 @@ async def _through_the_relay(
 
 async def _pena(
     settings: Settings, expected: int, lag_events: int
-) -> tuple[float, list[float], tuple[list[float], float], float]:
-    """monev's own consumer: returns (seconds to store the backlog, lag samples in ms of events produced
+) -> tuple[tuple[float, float], list[float], tuple[list[float], float], float]:
+    """monev's own consumer: returns ((seconds to store the backlog, this process's CPU seconds over
+    them: the consumer's, beside a count query every 0.2 s), lag samples in ms of events produced
     straight to the topic, those of events committed through training's outbox and relay with the
     rate achieved there, the rate achieved by the straight producer)."""
     runtime = Runtime(settings, [monev], clock=SystemClock(), bus="kafka", workers=False)
@@ -290,16 +272,16 @@ async def _pena(
     task = asyncio.create_task(svc.consumer.run(stop))
     try:
         await svc.consumer.assigned.wait()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await _wait_rows(conn, "SELECT count(*) FROM monev_tasks", expected, timeout=3600)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         # paced phase: new events at half the measured rate; lag = task written - event time
         rate = max(1.0, expected / seconds / 2)
         ids = [f"lag-{i}" for i in range(lag_events)]
         produced_rate = await _produce(settings, ids, rate=rate)
         await _wait_rows(conn, "SELECT count(*) FROM monev_tasks", expected + lag_events, timeout=600)
         relayed = await _through_the_relay(settings, conn, expected + lag_events, lag_events, rate)
-        return seconds, await _lags(conn, "lag-"), relayed, produced_rate
+        return (seconds, cpu), await _lags(conn, "lag-"), relayed, produced_rate
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
@@ -314,28 +296,39 @@ async def run(full: bool) -> Result:
     try:
         await ensure_topics(settings, ["training", "participants", "monev", "graduation"])  # all monev consumes
         await _produce(settings, [f"p{i}" for i in range(count)])
-        bare_s = await _bare(settings, count)
-        same_s = await _bare(settings, count, mode="same_rows")
-        single_s = await _bare(settings, count, mode="per_event")
-        pena_s, lags, (relayed, relayed_rate), paced = await _pena(settings, count, lag_events)
+        bare_s, bare_cpu = await _bare(settings, count)
+        same_s, same_cpu = await _bare(settings, count, mode="same_rows")
+        single_s, _ = await _bare(settings, count, mode="per_event")
+        (pena_s, pena_cpu), lags, (relayed, relayed_rate), paced = await _pena(settings, count, lag_events)
     finally:
         await drop_databases(settings, ["monev", "training", "bare"])
         await delete_topics(settings)
     same_rate, pena_rate = count / same_s, count / pena_s
     lag = f"{percentile(lags, 50):.0f} ms / {percentile(lags, 99):.0f} ms"
     relayed_lag = f"{percentile(relayed, 50):.0f} ms / {percentile(relayed, 99):.0f} ms"
+
+    def cpu(seconds: float) -> str:
+        return f"this process's CPU {seconds / count * 1e6:.0f} us per event"
+
     return Result(
         name="pipeline",
         size=f"{count:,} training.completed events, 3 partitions; lag phase {lag_events:,} events",
         figures={
-            "bare aiokafka, task rows only, executemany": f"{count / bare_s:,.0f} events/s ({bare_s:.1f}s)",
-            "bare aiokafka, the same rows, executemany (baseline)": f"{same_rate:,.0f} events/s ({same_s:.1f}s)",
+            "bare aiokafka, task rows only, executemany": (
+                f"{count / bare_s:,.0f} events/s ({bare_s:.1f}s; {cpu(bare_cpu)})"
+            ),
+            "bare aiokafka, the same rows, executemany (baseline)": (
+                f"{same_rate:,.0f} events/s ({same_s:.1f}s; {cpu(same_cpu)})"
+            ),
             "bare, one INSERT transaction per event": f"{count / single_s:,.0f} events/s ({single_s:.1f}s)",
-            "monev consumer (inbox, task, job, outbox, audit)": f"{pena_rate:,.0f} events/s ({pena_s:.1f}s)",
+            "monev consumer (inbox, task, job, outbox, audit)": (
+                f"{pena_rate:,.0f} events/s ({pena_s:.1f}s; {cpu(pena_cpu)})"
+            ),
             f"lag at {paced:,.0f} events/s, p50 / p99": lag,
             f"lag from training's commit, via its relay, at {relayed_rate:,.0f}/s": relayed_lag,
             "rate ratio monev/bare same rows": f"{pena_rate / same_rate:.3f}",
             "rate ratio monev/bare task rows only": f"{pena_rate * bare_s / count:.3f}",
+            "CPU per event, bare same rows / monev": f"{same_cpu / pena_cpu:.3f}",
         },
         ratio=pena_rate / same_rate,
         target=">= 0.7",  # issue 16 item 5 (issue 13 had asked 0.5)

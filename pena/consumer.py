@@ -119,7 +119,18 @@ def origin_service(settings: Settings, origin: str) -> str | None:
     if head == INPROCESS_ORIGIN:
         service = rest.partition("/")[0]
         return service if service in SERVICES else None
-    return next((service for service in SERVICES if settings.topic(service) == head), None)
+    return _topic_services(settings).get(head)
+
+
+_TOPIC_SERVICES: dict[str, dict[str, str]] = {}
+
+
+def _topic_services(settings: Settings) -> dict[str, str]:
+    """Topic -> owning service, per topic namespace (looked up for every consumed event)."""
+    found = _TOPIC_SERVICES.get(settings.topic_namespace)
+    if found is None:
+        found = _TOPIC_SERVICES[settings.topic_namespace] = {settings.topic(service): service for service in SERVICES}
+    return found
 
 
 def check_provenance(settings: Settings, event: CloudEvent, origin: str) -> None:

@@ -187,17 +187,43 @@ def _replace_dead_connections(engine: AsyncEngine) -> None:
 
 
 @lru_cache(maxsize=256)
-def _unnest_insert(table: Table, columns: tuple[str, ...], skip_conflicts: bool, returning: str | None) -> TextClause:
+def _unnest_insert(
+    table: Table, columns: tuple[str, ...], skip_conflicts: bool, returning: str | None, same: frozenset[str]
+) -> TextClause:
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    casts = ", ".join(f"CAST(:c{i} AS {table.c[c].type.compile(dialect)}[])" for i, c in enumerate(columns))
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({casts})"  # noqa: S608 (table metadata)
+    varying = [c for c in columns if c not in same]
+    casts = ", ".join(f"CAST(:c{columns.index(c)} AS {table.c[c].type.compile(dialect)}[])" for c in varying)
+    values = ", ".join(
+        f"CAST(:c{i} AS {table.c[c].type.compile(dialect)})" if c in same else f"u.{c}" for i, c in enumerate(columns)
+    )
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)})"  # noqa: S608 (table metadata)
+        f" SELECT {values} FROM unnest({casts}) AS u({', '.join(varying)})"
+    )
     if skip_conflicts:
         sql += " ON CONFLICT DO NOTHING"
     if returning:
         sql += f" RETURNING {returning}"
     # dimensions=1: one element per row, also when it is a JSON list (taken for a nested array otherwise)
-    arrays = [postgresql.ARRAY(table.c[c].type, dimensions=1) for c in columns]
-    return text(sql).bindparams(*(bindparam(f"c{i}", type_=array) for i, array in enumerate(arrays)))
+    binds = [
+        bindparam(f"c{i}", type_=table.c[c].type if c in same else postgresql.ARRAY(table.c[c].type, dimensions=1))
+        for i, c in enumerate(columns)
+    ]
+    return text(sql).bindparams(*binds)
+
+
+def _same_in_every_row(table: Table, columns: tuple[str, ...], values: list[list[Any]]) -> frozenset[str]:
+    """The columns (JSON ones aside) holding one value in every row: sent once as a scalar rather than
+    as an array of copies (the consumers' and the scheduler's batches repeat the consumer name, the
+    event type, the status, the actor...; asyncpg encodes each array element). One column at least
+    stays an array (it gives the row count)."""
+    rows = len(values[0])
+    same = [
+        c
+        for c, kind, column in zip(columns, _json_columns(table, columns), values, strict=True)
+        if kind is None and column.count(column[0]) == rows
+    ]
+    return frozenset(same if len(same) < len(columns) else same[1:])
 
 
 async def insert_rows(
@@ -209,14 +235,17 @@ async def insert_rows(
     returning: str | None = None,
 ) -> list[Any]:
     """Inserts many rows (same keys each) in one statement and one round trip: one array parameter
-    per column, unnested by PostgreSQL. Much cheaper than per-row parameters for the batches the
-    consumers and imports write. `skip_conflicts` drops rows that meet a unique constraint (also
-    repeats within `rows`); `returning` names one column to return for the rows inserted."""
+    per column, unnested by PostgreSQL (a column with one value in every row: that value, once). Much
+    cheaper than per-row parameters for the batches the consumers and imports write. `skip_conflicts`
+    drops rows that meet a unique constraint (also repeats within `rows`); `returning` names one
+    column to return for the rows inserted."""
     if not rows:
         return []
     columns = tuple(rows[0])
-    statement = _unnest_insert(table, columns, skip_conflicts, returning)
-    params = {f"c{i}": [row[c] for row in rows] for i, c in enumerate(columns)}
+    values = [[row[c] for row in rows] for c in columns]
+    same = _same_in_every_row(table, columns, values)
+    statement = _unnest_insert(table, columns, skip_conflicts, returning, same)
+    params = {f"c{i}": values[i][0] if c in same else values[i] for i, c in enumerate(columns)}
     result = await session.execute(statement, params)
     return list(result.scalars()) if returning else []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import ssl
@@ -202,6 +203,23 @@ async def ensure_topics(settings: Settings, services: list[str], *, timeout: flo
             await admin.close()
 
 
+_heap_settled = False
+
+
+def settle_heap() -> None:
+    """Once per process (`pena serve` before uvicorn starts; elsewhere when the first consumer starts): what exists by then (modules, settings,
+    contracts, the app, the runtime) lives as long as the process, so it is collected once and then
+    frozen out of the cyclic garbage collector's way (`gc.freeze`). A consumer allocates many
+    short-lived objects per event (envelopes, payloads, row dicts), which triggers frequent
+    collections; the oldest generation's no longer walk the whole start-up heap (monev's consumer:
+    CPU per event 87 against 115 us, A/B rounds in one process; docs/benchmarks.md)."""
+    global _heap_settled
+    if not _heap_settled:
+        _heap_settled = True
+        gc.collect()
+        gc.freeze()
+
+
 class KafkaConsumerRunner:
     """Consumes the topics of the services a subscriber listens to, one consumer group per service.
 
@@ -236,6 +254,7 @@ class KafkaConsumerRunner:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        settle_heap()
         while not stop.is_set():
             consumer: AIOKafkaConsumer | None = None
             try:

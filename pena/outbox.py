@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pena import failpoints, metrics, telemetry
 from pena.contracts import BY_NAME
 from pena.db import Database, copy_rows
-from pena.envelope import CloudEvent, event_documents, service_source
+from pena.envelope import CloudEvent, make_envelope, service_source
 from pena.notify import listen, wait_any
 from pena.tables import OUTBOX_CHANNEL, outbox
 
@@ -64,46 +64,17 @@ class Publisher(Protocol):
 def outbox_row(
     name: str, payload: BaseModel, *, subject: str | None, time: datetime, key: str | None = None
 ) -> tuple[CloudEvent, dict[str, Any]]:
-    """The event and its outbox row, built in the current event/request context (correlation and
-    causation ids are read now). The Kafka key defaults to the subject (the participant id), so one
-    family's events stay in order on one partition.
-
-    The payload is already a validated contract model and the envelope's attributes are the kernel's
-    own, so the row's envelope is built as a dict in one pass (the JSON form `CloudEvent.model_dump(
-    mode="json", exclude_none=True)` gives, tests/kernel/test_outbox_rows.py) and the event beside it
-    without validating it again: one pydantic dump per event instead of a model built and dumped."""
-    contract = BY_NAME[name]
-    if not isinstance(payload, contract.payload):
-        raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
-    [envelope] = event_documents(
-        event_type=contract.type,
-        source=service_source(contract.service),
-        dataschema=contract.dataschema,
-        events=[(subject, time, payload.model_dump(mode="json"))],
-    )
-    event = CloudEvent.model_construct(**{**envelope, "time": time})
-    row = {"event_id": envelope["id"], "event_name": name, "message_key": key or subject, "envelope": envelope}
-    return event, row
+    """The event and its outbox row (`event_row`), built in the current event/request context. The
+    payload is already a validated contract model and the envelope's attributes are the kernel's own,
+    so the event beside the row is constructed, not validated again (tests/kernel/test_outbox_rows.py
+    checks the row's envelope is the CloudEvent model's JSON form and its data the contract's)."""
+    row = event_row(name, payload, subject=subject, time=time, key=key)
+    return CloudEvent.model_construct(**{**row["envelope"], "time": time}), row
 
 
 def outbox_rows(name: str, events: Sequence[tuple[BaseModel, str | None, datetime]]) -> list[dict[str, Any]]:
-    """`outbox_row` for many events of one kind, (payload, subject, time) each, keyed by subject: the
-    payloads checked against the contract as there, the envelopes built as plain documents
-    (`pena.envelope.event_documents`, the same JSON as the CloudEvent model's)."""
-    contract = BY_NAME[name]
-    for payload, _, _ in events:
-        if not isinstance(payload, contract.payload):
-            raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
-    documents = event_documents(
-        event_type=contract.type,
-        source=service_source(contract.service),
-        dataschema=contract.dataschema,
-        events=((subject, time, payload.model_dump(mode="json")) for payload, subject, time in events),
-    )
-    return [
-        {"event_id": document["id"], "event_name": name, "message_key": subject, "envelope": document}
-        for document, (_, subject, _) in zip(documents, events, strict=True)
-    ]
+    """`event_row` for many events of one kind, (payload, subject, time) each, keyed by subject."""
+    return [event_row(name, payload, subject=subject, time=time) for payload, subject, time in events]
 
 
 async def emit_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -121,6 +92,46 @@ async def emit(
     event, row = outbox_row(name, payload, subject=subject, time=time, key=key)
     await emit_rows(session, [row])
     return event
+
+
+def event_row(
+    name: str, payload: BaseModel, *, subject: str | None, time: datetime, key: str | None = None
+) -> dict[str, Any]:
+    """The outbox row of an event, built in the current event/request context (correlation and
+    causation ids are read now), for `emit_rows`; no CloudEvent model is made (batch writers make
+    thousands). The Kafka key defaults to the subject (the participant id), so one family's events
+    stay in order on one partition."""
+    contract = BY_NAME[name]
+    if not isinstance(payload, contract.payload):
+        raise TypeError(f"{name} takes {contract.payload.__name__}, got {type(payload).__name__}")
+    envelope = make_envelope(
+        event_type=contract.type,
+        source=service_source(contract.service),
+        subject=subject,
+        time=time,
+        data=payload.model_dump(mode="json"),
+        dataschema=contract.dataschema,
+    )
+    return {"event_id": envelope["id"], "event_name": name, "message_key": key or subject, "envelope": envelope}
+
+
+def envelope_template(name: str, *, time: datetime) -> dict[str, Any]:
+    """The envelope (outbox form) that every `name` event written now shares, built by `make_envelope`
+    like any other: source, type, dataschema, time and the current context's correlation, causation and
+    trace ids, without the per-event `id`, `subject` and `data`. For a set-based writer storing many events
+    in one SQL statement (monev's due tasks): it adds those three per row (`template || jsonb_build_object
+    ('id', ..., 'subject', ..., 'data', ...)`), so the envelope is still made here, once per statement,
+    and only the payload is written in SQL (tests validate such stored events against their contract)."""
+    contract = BY_NAME[name]
+    envelope = make_envelope(
+        event_type=contract.type,
+        source=service_source(contract.service),
+        subject=None,
+        time=time,
+        data={},
+        dataschema=contract.dataschema,
+    )
+    return {key: value for key, value in envelope.items() if key not in ("id", "subject", "data")}
 
 
 async def forget_published(session: AsyncSession, subject: str) -> int:

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, any_, bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, select, text, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena import metrics
@@ -129,48 +128,53 @@ class Scheduler:
         """Claims and runs one batch of due jobs. Returns how many were claimed."""
         now = self.clock.now()
         async with self.db.transaction() as session:
+            # claimed and marked done in one statement (one row version per job, one round trip); a job
+            # that fails below is put back (done_at cleared), and a crash before the commit undoes both
+            claim = (
+                select(scheduled_jobs.c.id)
+                .where(
+                    scheduled_jobs.c.done_at.is_(None),
+                    scheduled_jobs.c.due_at <= now,
+                    scheduled_jobs.c.kind.in_(sorted(self.handlers.keys() | self.batch_handlers.keys())),
+                )
+                .order_by(scheduled_jobs.c.due_at)
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            )
             rows = (
                 await session.execute(
-                    select(scheduled_jobs)
-                    .where(
-                        scheduled_jobs.c.done_at.is_(None),
-                        scheduled_jobs.c.due_at <= now,
-                        scheduled_jobs.c.kind.in_(sorted(self.handlers.keys() | self.batch_handlers.keys())),
+                    update(scheduled_jobs)
+                    .where(scheduled_jobs.c.id.in_(claim.scalar_subquery()))
+                    .values(done_at=now, attempts=scheduled_jobs.c.attempts + 1)
+                    .returning(
+                        scheduled_jobs.c.id,
+                        scheduled_jobs.c.kind,
+                        scheduled_jobs.c.job_key,
+                        scheduled_jobs.c.due_at,
+                        scheduled_jobs.c.payload,
+                        scheduled_jobs.c.attempts,
                     )
-                    .order_by(scheduled_jobs.c.due_at)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
                 )
             ).all()
             by_kind: dict[str, list[Job]] = {}
-            for row in rows:
-                job = Job(row.id, row.kind, row.job_key, row.due_at, row.payload, row.attempts, self.settings)
-                by_kind.setdefault(job.kind, []).append(job)
-            done: list[int] = []
+            # in due order, as claimed (RETURNING gives no order)
+            for id_, kind, key, due_at, payload, attempts in sorted(rows, key=lambda r: (r[3], r[0])):
+                by_kind.setdefault(kind, []).append(Job(id_, kind, key, due_at, payload, attempts - 1, self.settings))
             failed: list[tuple[Job, str]] = []
             for kind, jobs in by_kind.items():
                 if kind in self.batch_handlers and await self._run_batch(session, kind, jobs):
-                    done += [job.id for job in jobs]
                     metrics.JOBS_RUN.labels(kind, "done").inc(len(jobs))
                     continue
                 for job in jobs:
                     error = await self._run_one(session, job)
-                    if error is None:
-                        done.append(job.id)
-                    else:
+                    if error is not None:
                         failed.append((job, error))
-            if done:
-                await session.execute(
-                    update(scheduled_jobs)
-                    .where(scheduled_jobs.c.id == any_(bindparam("done", done, type_=ARRAY(BigInteger))))
-                    .values(done_at=now, attempts=scheduled_jobs.c.attempts + 1)
-                )
             for job, error in failed:
                 backoff = self.retry_after * min(2**job.attempts, 64)
                 await session.execute(
                     update(scheduled_jobs)
                     .where(scheduled_jobs.c.id == job.id)
-                    .values(attempts=job.attempts + 1, last_error=error, due_at=now + backoff)
+                    .values(done_at=None, last_error=error, due_at=now + backoff)
                 )
         return len(rows)
 

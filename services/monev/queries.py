@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, any_, bindparam, case, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import DateTime, Integer, String, and_, any_, bindparam, case, func, literal, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
@@ -40,6 +40,94 @@ async def move_tasks(session: AsyncSession, rows: list[dict[str, Any]], *, from_
         raise ValueError(f"not an open status: {from_status!r}")
     returning = ("id", "participant_id", "wave", "kind", "due_at", "overdue_at")
     return await update_rows(session, table, rows, key="id", where=f"status = '{from_status}'", returning=returning)
+
+
+# the due pass in one statement (a CTE chain, as the issue's bare loop): the tasks still scheduled turn
+# due, and for each one moved its overdue job, its monev.due event and its audit row are written. The
+# envelope's constant part comes from the kernel (`pena.outbox.envelope_template`), the audit row's from
+# `pena.audit.audit_row`; only the per-task values are filled in here.
+_ANNOUNCE_DUE = text(
+    """
+WITH moved AS (
+    UPDATE monev_tasks t SET status = 'due', announced_at = :now, updated_at = :now, overdue_at = u.overdue_at
+    FROM unnest(CAST(:ids AS text[]), CAST(:overdue_at AS timestamptz[])) AS u(id, overdue_at)
+    WHERE t.id = u.id AND t.status = 'scheduled'
+    RETURNING t.id, t.participant_id, t.wave, t.kind, t.due_at, t.overdue_at
+), overdue_jobs AS (
+    INSERT INTO scheduled_jobs (kind, job_key, due_at, payload)
+    SELECT :job_kind, :job_key_prefix || id, overdue_at, jsonb_build_object('task_id', id) FROM moved
+    ON CONFLICT DO NOTHING
+), events AS (
+    SELECT moved.*, gen_random_uuid()::text AS event_id FROM moved
+), outbox_rows AS (
+    INSERT INTO outbox (event_id, event_name, message_key, envelope)
+    SELECT event_id, :event_name, participant_id, CAST(:envelope AS jsonb) || jsonb_build_object(
+        'id', event_id, 'subject', participant_id,
+        'data', jsonb_build_object('task_id', id, 'participant_id', participant_id, 'wave', wave, 'kind', kind,
+                                   'due_at', to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')))
+    FROM events
+), audits AS (
+    INSERT INTO audit_log (actor, client_id, roles, unit, action, subject_type, subject_id, purpose, outcome,
+                           request_id, correlation_id, details)
+    SELECT :actor, :client_id, :roles, :unit, :action, :subject_type, id, :purpose, :outcome,
+           :request_id, :correlation_id, jsonb_build_object('wave', wave)
+    FROM moved
+)
+SELECT id, due_at FROM moved
+"""
+).bindparams(
+    bindparam("ids", type_=ARRAY(String)),
+    bindparam("overdue_at", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("envelope", type_=JSONB),
+)
+
+
+async def announce_due_tasks(
+    session: AsyncSession,
+    overdue_at: dict[str, datetime],
+    *,
+    now: datetime,
+    job: dict[str, str],
+    event: tuple[str, dict[str, Any]],
+    audit: dict[str, Any],
+) -> list[tuple[str, datetime]]:
+    """The due pass of the tasks in `overdue_at` (task id -> its overdue time) still scheduled, in one
+    statement: status, times, overdue job (`job`: kind and key prefix), event (`event`: name and envelope
+    template) and audit row (`audit`: the `audit_row` of the pass, subject and details filled per task).
+    Returns (id, due_at) of each task moved; the others are left alone."""
+    audit_values = {k: v for k, v in audit.items() if k not in ("subject_id", "details")}
+    result = await session.execute(
+        _ANNOUNCE_DUE,
+        {
+            "ids": list(overdue_at),
+            "overdue_at": list(overdue_at.values()),
+            "now": now,
+            "job_kind": job["kind"],
+            "job_key_prefix": job["key_prefix"],
+            "event_name": event[0],
+            "envelope": event[1],
+            **audit_values,
+        },
+    )
+    return [(row[0], row[1]) for row in result.all()]
+
+
+async def set_overdue_times(session: AsyncSession, overdue_at: dict[str, datetime], *, job_key_prefix: str) -> None:
+    """Corrects the overdue time of due tasks and of their overdue jobs (a task announced before its
+    due time counts its grace period from the due time)."""
+    await session.execute(
+        text(
+            """
+WITH u AS (SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:overdue_at AS timestamptz[])) AS u(id, overdue_at)),
+tasks AS (UPDATE monev_tasks t SET overdue_at = u.overdue_at FROM u WHERE t.id = u.id AND t.status = 'due')
+UPDATE scheduled_jobs j SET due_at = u.overdue_at FROM u
+WHERE j.job_key = :job_key_prefix || u.id AND j.done_at IS NULL
+"""
+        ).bindparams(
+            bindparam("ids", type_=ARRAY(String)), bindparam("overdue_at", type_=ARRAY(DateTime(timezone=True)))
+        ),
+        {"ids": list(overdue_at), "overdue_at": list(overdue_at.values()), "job_key_prefix": job_key_prefix},
+    )
 
 
 async def insert_new_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:

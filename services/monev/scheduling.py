@@ -7,16 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.audit import audit_row, record_audits
 from pena.clock import Clock, business_time
-from pena.contracts import MonevDue, MonevOverdue, MonevScheduled, TrainingCompleted
+from pena.contracts import MonevOverdue, MonevScheduled, TrainingCompleted
 from pena.durations import add_duration, parse_duration
 from pena.ids import new_id
-from pena.outbox import emit_rows, outbox_row
+from pena.outbox import emit_rows, envelope_template, event_row
 from pena.scheduler import cancel_job, job_row, lock_jobs, schedule_jobs
 from pena.settings import Settings
 from services.monev import queries
@@ -37,6 +38,7 @@ def overdue_job_key(task_id: str) -> str:
     return f"{OVERDUE_JOB}:{task_id}"
 
 
+@lru_cache(maxsize=4096)  # a batch's participants complete together: one computation per batch and wave
 def due_time(completed_at: datetime, wave: str, business_timezone: str) -> datetime:
     """Calendar months are counted on the business calendar (WIB by default), so a completion on the
     evening of 30 November local time is due at the end of February, not on 1 March."""
@@ -163,7 +165,7 @@ async def announce_created(
                 due_at=task["due_at"],
                 kind=task["kind"],
             )
-            events.append(outbox_row("monev.scheduled", scheduled, subject=task["participant_id"], time=now)[1])
+            events.append(event_row("monev.scheduled", scheduled, subject=task["participant_id"], time=now))
             audits.append(
                 audit_row(
                     actor=None,
@@ -187,45 +189,32 @@ DueJob = tuple[str, str, str]  # (task id, grace period, business timezone) of a
 
 async def announce_due(session: AsyncSession, *, jobs: list[DueJob], clock: Clock) -> list[str]:
     """Job, set-based for many jobs: the tasks came due. Marks them, announces them (monev.due) and
-    schedules their overdue checks, with one statement per table for all of them. A task no longer
-    scheduled (survey submitted right at due time, or already announced) is left alone. Returns the
-    ids announced."""
+    schedules their overdue checks, in one statement for all of them (queries.announce_due_tasks). A
+    task no longer scheduled (survey submitted right at due time, or already announced) is left alone.
+    Returns the ids announced."""
     now = clock.now()
     grace_of = {task_id: (grace, timezone) for task_id, grace, timezone in jobs}
     # the grace period counts from the announcement (backfilled tasks, due long ago, come due now);
     # a task is never announced before its due time, so that is now (checked below on each task);
     # computed once per grace period and zone of the pass
     overdue_at = {terms: add_duration(business_time(now, terms[1]), terms[0]) for terms in set(grace_of.values())}
-    updates = [
-        {"id": task_id, "status": "due", "announced_at": now, "overdue_at": overdue_at[terms], "updated_at": now}
-        for task_id, terms in grace_of.items()
-    ]
-    tasks = await queries.move_tasks(session, updates, from_status="scheduled")
-    early = [task for task in tasks if task.due_at > now]  # a job run before its task's time: from due_at
-    if early:
-        fixed = {t.id: add_duration(business_time(t.due_at, grace_of[t.id][1]), grace_of[t.id][0]) for t in early}
-        await queries.move_tasks(session, [{"id": i, "overdue_at": at} for i, at in fixed.items()], from_status="due")
-        tasks = [task._replace(overdue_at=fixed[task.id]) if task.id in fixed else task for task in tasks]
-    overdue_jobs, events, audits = [], [], []
-    for task in tasks:
-        overdue_jobs.append(
-            job_row(
-                kind=OVERDUE_JOB, key=overdue_job_key(task.id), due_at=task.overdue_at, payload={"task_id": task.id}
-            )
-        )
-        due = MonevDue(
-            task_id=task.id,
-            participant_id=task.participant_id,
-            wave=task.wave,
-            due_at=task.due_at,
-            kind=task.kind,
-        )
-        events.append(outbox_row("monev.due", due, subject=task.participant_id, time=now)[1])
-        audits.append(_status_audit("monev.task.due", task.id, task.wave))
-    await schedule_jobs(session, overdue_jobs)
-    await emit_rows(session, events)
-    await record_audits(session, audits)
-    return [task.id for task in tasks]
+    moved = await queries.announce_due_tasks(
+        session,
+        {task_id: overdue_at[terms] for task_id, terms in grace_of.items()},
+        now=now,
+        job={"kind": OVERDUE_JOB, "key_prefix": overdue_job_key("")},
+        event=("monev.due", envelope_template("monev.due", time=now)),
+        audit=_status_audit("monev.task.due", None, ""),
+    )
+    # a job run before its task's time (it cannot happen today): the grace period counts from due_at
+    fixed = {
+        task_id: add_duration(business_time(due_at, grace_of[task_id][1]), grace_of[task_id][0])
+        for task_id, due_at in moved
+        if due_at > now
+    }
+    if fixed:
+        await queries.set_overdue_times(session, fixed, job_key_prefix=overdue_job_key(""))
+    return [task_id for task_id, _ in moved]
 
 
 async def announce_overdue(session: AsyncSession, *, task_ids: list[str], clock: Clock) -> list[str]:
@@ -244,14 +233,14 @@ async def announce_overdue(session: AsyncSession, *, task_ids: list[str], clock:
             overdue_at=task.overdue_at,
             kind=task.kind,
         )
-        events.append(outbox_row("monev.overdue", overdue, subject=task.participant_id, time=now)[1])
+        events.append(event_row("monev.overdue", overdue, subject=task.participant_id, time=now))
         audits.append(_status_audit("monev.task.overdue", task.id, task.wave))
     await emit_rows(session, events)
     await record_audits(session, audits)
     return [task.id for task in tasks]
 
 
-def _status_audit(action: str, task_id: str, wave: str) -> dict[str, Any]:
+def _status_audit(action: str, task_id: str | None, wave: str) -> dict[str, Any]:
     """The audit entry of a status the scheduler gave a task (no actor: the system)."""
     return audit_row(actor=None, action=action, subject_type="monev_task", subject_id=task_id, details={"wave": wave})
 

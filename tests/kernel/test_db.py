@@ -187,6 +187,38 @@ async def test_copy_rows_stores_what_insert_rows_stores_in_the_transaction(setti
         await drop_database(url)
 
 
+async def test_insert_rows_sends_a_value_shared_by_every_row_once_and_stores_it_in_each(settings) -> None:
+    """A column holding one value in every row (here `at`, then `at` and `name` NULL) goes as one
+    scalar instead of an array of copies; every row still gets it, and the JSON column stays per row."""
+    url = settings.service_database_url("kerneldbsame")
+    await ensure_database(url)
+    db = Database(url, null_pool=True)
+    at = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
+    try:
+        await create_schema(db, meta)
+        async with db.transaction() as session:
+            shared = [{"id": i, "name": f"n{i}", "tags": {"same": True}, "at": at} for i in range(1, 4)]
+            assert sorted(await insert_rows(session, documents, shared, returning="id")) == [1, 2, 3]
+            nulls = [{"id": i, "name": None, "tags": None, "at": None} for i in range(4, 6)]
+            assert sorted(await insert_rows(session, documents, nulls, returning="id")) == [4, 5]
+        async with db.transaction() as session:
+            stored = (await session.execute(select(documents).order_by(documents.c.id))).all()
+            kinds = list(
+                (await session.execute(select(func.jsonb_typeof(documents.c.tags)).order_by(documents.c.id))).scalars()
+            )
+        assert [tuple(r) for r in stored] == [
+            (1, "n1", {"same": True}, at),
+            (2, "n2", {"same": True}, at),
+            (3, "n3", {"same": True}, at),
+            (4, None, None, None),
+            (5, None, None, None),
+        ]
+        assert kinds == ["object", "object", "object", "null", "null"]  # JSON null, as before
+    finally:
+        await db.dispose()
+        await drop_database(url)
+
+
 async def test_concurrent_creation_of_one_database_creates_it_once_without_an_error(settings) -> None:
     """Migrate jobs and services starting together (compose, Kubernetes) race to create the database."""
     url = settings.service_database_url("racedb")

@@ -9,11 +9,14 @@ import json
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pena.clock import ManualClock
-from pena.consumer import deliver, deliver_records
-from pena.tables import audit_log, scheduled_jobs
+from pena.consumer import check_provenance, deliver, deliver_records, event_context, parse_event, validate_payload
+from pena.contracts import MonevDue
+from pena.envelope import CloudEvent
+from pena.outbox import outbox_row
+from pena.tables import audit_log, outbox, scheduled_jobs
 from services.monev.models import FacilitatorRegion
 from services.monev.settings import get_monev_settings
 from tests.monev.support import WIB, announce_completions, completion, in_monev, monev, register, scheduler, tasks
@@ -193,3 +196,78 @@ async def test_a_fetched_run_of_completions_is_scheduled_set_based_with_each_eve
     # a completion announced outside any request correlates with itself
     correlation = {e["data"]["participant_id"]: e.get("correlationid", e["id"]) for e in envelopes[:4]}
     assert all(corr == correlation[by_task[task_id].participant_id] for task_id, corr in audits)
+
+
+async def test_the_due_events_written_in_sql_are_the_contract_s_and_carry_the_pass_context(make_runtime) -> None:
+    """The due pass writes monev.due in one SQL statement (the envelope's constant part from the kernel's
+    `envelope_template`, id, subject and data per task in SQL): every stored event is a valid CloudEvent
+    from monev's topic whose payload validates against MonevDue, with the same attributes as an event
+    built by `outbox_row` in the same context, a fresh id each, the outbox row's id and key matching."""
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
+    runtime = await make_runtime([training_publisher, monev], clock=clock)
+    await announce_completions(
+        runtime, *(completion(f"p-{i}", datetime(2025, 11, 30, 10, 0, tzinfo=WIB)) for i in range(7))
+    )
+    clock.set(datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC))
+    with event_context(CloudEvent(id="cause-1", source="/pena/x", type="t", time=clock.now(), correlationid="corr-1")):
+        assert await scheduler(runtime).drain() == 7
+        reference = outbox_row(
+            "monev.due",
+            MonevDue(task_id="t", participant_id="p", wave="P3M", due_at=clock.now()),
+            subject="p",
+            time=clock.now(),
+        )[1]["envelope"]
+    by_task = {t.id: t for t in await tasks(runtime)}
+    async with runtime.service("monev").db.transaction() as session:
+        rows = (await session.execute(select(outbox).where(outbox.c.event_name == "monev.due"))).all()
+    assert len(rows) == 7
+    sub = runtime.service("monev").subscriber
+    origin = f"{runtime.settings.topic('monev')}/0/1"
+    for row in rows:
+        event = parse_event(json.dumps(row.envelope))
+        check_provenance(sub.settings, event, origin)
+        due = validate_payload(event)
+        assert isinstance(due, MonevDue)
+        task = by_task[due.task_id]
+        assert (due.participant_id, due.wave, due.kind, due.due_at) == (
+            task.participant_id,
+            "P3M",
+            "follow_up",
+            task.due_at,
+        )
+        assert row.event_id == event.id
+        assert row.message_key == event.subject == task.participant_id
+        assert set(row.envelope) == set(reference)
+        assert {k: v for k, v in row.envelope.items() if k not in ("id", "subject", "data")} == {
+            k: v for k, v in reference.items() if k not in ("id", "subject", "data")
+        }
+        assert (event.correlationid, event.causationid) == ("corr-1", "cause-1")
+    assert len({row.event_id for row in rows}) == 7
+    audits = await audit_rows(runtime, "monev", "monev.task.due")
+    assert sorted(a.subject_id for a in audits) == sorted(by_task)
+    assert {(a.actor, a.outcome, a.correlation_id) for a in audits} == {("system", "ok", "corr-1")}
+    assert all(a.details == {"wave": "P3M"} for a in audits)
+
+
+async def test_a_due_job_run_before_its_task_s_time_counts_the_grace_period_from_the_due_time(make_runtime) -> None:
+    """Cannot happen with the jobs monev schedules (a due job's time is its task's); if a job ever ran
+    early, the overdue time (task and overdue job) counts from the task's due time, not from now."""
+    clock = ManualClock(datetime(2026, 1, 5, tzinfo=UTC))
+    runtime = await make_runtime([training_publisher, monev], clock=clock)
+    await announce_completions(runtime, completion("p-early", datetime(2025, 11, 30, 10, 0, tzinfo=WIB)))
+    [task] = await tasks(runtime)
+    async with runtime.service("monev").db.transaction() as session:
+        await session.execute(
+            update(scheduled_jobs).where(scheduled_jobs.c.job_key == f"monev.due:{task.id}").values(due_at=clock.now())
+        )
+    assert await scheduler(runtime).drain() == 1
+    [task] = await tasks(runtime)
+    assert task.status == "due"
+    expected = datetime(2026, 3, 30, 10, 0, tzinfo=WIB)  # due 28 February 10:00 WIB + P30D
+    assert task.overdue_at == expected
+    async with runtime.service("monev").db.transaction() as session:
+        job = (
+            await session.execute(select(scheduled_jobs).where(scheduled_jobs.c.job_key == f"monev.overdue:{task.id}"))
+        ).one()
+    assert job.due_at == expected
+    assert job.done_at is None

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
-from datetime import UTC, date, datetime
+import uuid
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
 
 from pena.clock import ManualClock
-from pena.consumer import PoisonEvent, parse_event, validate_payload
-from pena.contracts import BY_NAME, CONTRACTS
+from pena.consumer import PoisonEvent, event_context, parse_event, validate_payload
+from pena.contracts import BY_NAME, CONTRACTS, MonevScheduled
 from pena.crypto import FieldCipher, mask_nik, nik_token
 from pena.durations import add_duration, parse_duration
-from pena.envelope import make_event
+from pena.envelope import CloudEvent, make_event
+from pena.ids import new_id
 from pena.logging_setup import configure_logging, redact
+from pena.outbox import event_row, outbox_row
 from pena.settings import Settings
+
+WIB = timezone(timedelta(hours=7))
 
 
 @pytest.mark.parametrize(
@@ -83,6 +89,65 @@ def test_envelope_round_trip_and_validation() -> None:
         validate_payload(bad)
 
 
+@pytest.mark.parametrize("subject", ["p-1", None])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 3, 4, 5, 6, 7, 89, tzinfo=UTC),
+        datetime(2026, 3, 4, 12, tzinfo=WIB),
+    ],
+)
+@pytest.mark.parametrize("in_context", [False, True])
+def test_outbox_rows_hold_exactly_the_cloud_event_models_dump(subject, moment, in_context) -> None:
+    """`event_row` builds the stored envelope without a model per event (`make_envelope`): it must be
+    exactly what the CloudEvent model gives (`model_dump(mode="json", exclude_none=True)`), with and
+    without a subject, context ids and a traceparent, and the returned event must equal it."""
+    payload = MonevScheduled(
+        task_id="t-1",
+        participant_id="p-1",
+        batch_id="b-1",
+        wave="P3M",
+        training_completed_at=moment,
+        due_at=moment,
+        kind="follow_up",
+    )
+    context = CloudEvent(
+        id="cause",
+        source="/pena/training",
+        type="t",
+        time=moment,
+        correlationid="corr",
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+    with event_context(context) if in_context else contextlib.nullcontext():
+        event, row = outbox_row("monev.scheduled", payload, subject=subject, time=moment, key="k")
+        batch_row = event_row("monev.scheduled", payload, subject=subject, time=moment, key="k")
+    batch_model = CloudEvent.model_validate(batch_row["envelope"])
+    assert batch_row["envelope"] == batch_model.model_dump(mode="json", exclude_none=True)
+    assert list(batch_row["envelope"]) == list(batch_model.model_dump(mode="json", exclude_none=True))
+    assert batch_row["event_id"] == batch_model.id != row["event_id"]
+    assert {k: v for k, v in batch_row["envelope"].items() if k != "id"} == {
+        k: v for k, v in row["envelope"].items() if k != "id"
+    }
+    model = CloudEvent.model_validate(row["envelope"])
+    assert row["envelope"] == model.model_dump(mode="json", exclude_none=True)
+    assert list(row["envelope"]) == list(model.model_dump(mode="json", exclude_none=True))
+    assert event == model
+    assert (row["event_id"], row["event_name"], row["message_key"]) == (model.id, "monev.scheduled", "k")
+    assert validate_payload(model) == payload
+    expected_context = ("corr", "cause", context.traceparent) if in_context else (None, None, None)
+    assert (model.correlationid, model.causationid, model.traceparent) == expected_context
+
+
+def test_new_ids_are_random_version_4_uuids_in_canonical_form() -> None:
+    ids = {new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+
+
 def test_log_lines_never_show_a_16_digit_number() -> None:
     assert redact({"a": "nik 1371014508900001 here", "b": ["3171234567890123"]}) == {
         "a": "nik [REDACTED-16] here",
@@ -126,3 +191,15 @@ def test_nik_token_mask_and_field_cipher() -> None:
     assert nik not in sealed
     assert cipher.decrypt(sealed) == nik
     assert cipher.encrypt(nik) != sealed  # fresh nonce per value
+
+
+def test_the_first_consumer_of_a_process_freezes_the_start_up_heap_once() -> None:
+    import gc
+
+    from pena import kafka
+
+    kafka.settle_heap()
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    kafka.settle_heap()  # once per process: a second consumer changes nothing
+    assert gc.get_freeze_count() == frozen

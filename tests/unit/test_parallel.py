@@ -1,5 +1,4 @@
-"""pena.parallel: parts in order, the worker processes really used for large inputs, small ones here;
-pena.envelope.event_documents: the same JSON as the CloudEvent model's."""
+"""pena.parallel: parts in order, the worker processes really used for large inputs, small ones here."""
 
 from __future__ import annotations
 
@@ -10,14 +9,11 @@ import subprocess
 import sys
 import time
 from concurrent.futures.process import BrokenProcessPool
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from pena import parallel
-from pena.context import correlation_id_var
-from pena.envelope import event_documents, make_event
 
 
 def squares_with_pid(part: list[int], offset: int) -> tuple[int, list[int]]:
@@ -103,30 +99,3 @@ def test_workers_end_when_their_parent_is_killed(tmp_path) -> None:
             break
         time.sleep(0.1)
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
-
-
-def test_event_documents_are_the_models_json() -> None:
-    time = datetime(2026, 11, 30, 10, 15, 1, 123456, tzinfo=UTC)
-    data = {"participant_id": "p-1", "household_id": None, "assistance_programmes": ["PKH"]}
-    token = correlation_id_var.set("corr-1")
-    try:
-        for subject in ("p-1", None):
-            model = make_event(
-                event_type="pena.participants.participant.registered.v1",
-                source="/pena/participants",
-                subject=subject,
-                time=time,
-                data=data,
-                dataschema="urn:x",
-            ).model_dump(mode="json", exclude_none=True)
-            (document,) = event_documents(
-                event_type="pena.participants.participant.registered.v1",
-                source="/pena/participants",
-                dataschema="urn:x",
-                events=[(subject, time, data)],
-            )
-            assert document["id"] != model["id"]
-            assert {**document, "id": model["id"]} == model
-            assert document["correlationid"] == "corr-1"
-    finally:
-        correlation_id_var.reset(token)
