@@ -207,12 +207,12 @@ _heap_settled = False
 
 
 def settle_heap() -> None:
-    """Once per process (`pena serve` before uvicorn starts; elsewhere when the first consumer starts): what exists by then (modules, settings,
-    contracts, the app, the runtime) lives as long as the process, so it is collected once and then
-    frozen out of the cyclic garbage collector's way (`gc.freeze`). A consumer allocates many
-    short-lived objects per event (envelopes, payloads, row dicts), which triggers frequent
-    collections; the oldest generation's no longer walk the whole start-up heap (monev's consumer:
-    CPU per event 87 against 115 us, A/B rounds in one process; docs/benchmarks.md)."""
+    """Once per process (`pena serve` before uvicorn starts; elsewhere when the first consumer starts):
+    what exists by then (modules, settings, contracts, the app, the runtime) lives as long as the
+    process, so it is collected once and then frozen out of the cyclic garbage collector's way
+    (`gc.freeze`). Consumers and imports allocate many short-lived objects per event or row, which
+    triggers frequent collections; the oldest generation's no longer walk the whole start-up heap
+    (monev's consumer: CPU per event 87 against 115 us; docs/benchmarks.md)."""
     global _heap_settled
     if not _heap_settled:
         _heap_settled = True
