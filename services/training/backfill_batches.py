@@ -27,7 +27,7 @@ from services.training.backfill_rows import (
     refuse,
     schema_errors,
 )
-from services.training.batches import batch_errors, scheduled_event, session_errors
+from services.training.batches import batch_errors, new_batch, scheduled_event, session_errors
 from services.training.models import Batch, TrainingCentre
 from services.training.schemas import BatchCreate, PlannedSession
 
@@ -79,24 +79,7 @@ async def process_batches(session: AsyncSession, ctx: ImportContext, rows: Rows)
         if errors or isinstance(data, list):
             refuse(result, number, errors)
             continue
-        batch = Batch(
-            id=new_id(),
-            centre_id=centre.id,
-            batch_ref=ref,
-            name=data.name,
-            business_field=data.business_field,
-            method=data.method,
-            modules=list(dict.fromkeys(data.modules)),
-            start_date=data.start_date,
-            end_date=data.end_date,
-            region_code=data.region_code,
-            capacity=data.capacity,
-            trainers=list(dict.fromkeys(data.trainers)),
-            min_attendance_rate=data.min_attendance_rate,
-            status=status,
-            created_at=now,
-            updated_at=now,
-        )
+        batch = new_batch(data, centre_id=centre.id, status=status, now=now, batch_ref=ref)
         new.append((batch, centre))
     inserted = await queries.insert_batches(session, [b.model_dump() for b, _ in new])
     created = [(b, c) for b, c in new if b.id in inserted]

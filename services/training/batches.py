@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -81,13 +81,12 @@ def scheduled_event(batch: Batch, centre: TrainingCentre) -> BatchScheduled:
     )
 
 
-async def create_batch(session: AsyncSession, *, principal: Principal, clock: Clock, data: BatchCreate) -> Batch:
-    centre = await load_centre(session, reach=reach_of(principal), centre_id=data.centre_id)
-    _validate_batch(data)
-    now = clock.now()
-    batch = Batch(
+def new_batch(data: BatchCreate, *, centre_id: str, status: str, now: datetime, batch_ref: str | None = None) -> Batch:
+    """A batch as the route and the backfill import store it (modules and trainers without repeats)."""
+    return Batch(
         id=new_id(),
-        centre_id=centre.id,
+        centre_id=centre_id,
+        batch_ref=batch_ref,
         name=data.name,
         business_field=data.business_field,
         method=data.method,
@@ -98,10 +97,17 @@ async def create_batch(session: AsyncSession, *, principal: Principal, clock: Cl
         capacity=data.capacity,
         trainers=list(dict.fromkeys(data.trainers)),
         min_attendance_rate=data.min_attendance_rate,
-        status="planned",
+        status=status,
         created_at=now,
         updated_at=now,
     )
+
+
+async def create_batch(session: AsyncSession, *, principal: Principal, clock: Clock, data: BatchCreate) -> Batch:
+    centre = await load_centre(session, reach=reach_of(principal), centre_id=data.centre_id)
+    _validate_batch(data)
+    now = clock.now()
+    batch = new_batch(data, centre_id=centre.id, status="planned", now=now)
     session.add(batch)
     await session.flush()
     for s in data.sessions:
