@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
@@ -68,7 +69,16 @@ async def cluster_settings(settings: Settings, secure_cluster: infra.KafkaCluste
 
 async def test_topics_are_created_over_sasl_ssl_replicated_three_with_two_in_sync(cluster_settings: Settings) -> None:
     topics = [cluster_settings.topic(s) for s in SERVICES]
-    partitions = await describe(cluster_settings, topics)
+
+    async def described() -> dict[str, list[dict[str, Any]]] | None:
+        # a topic just created reaches the metadata of the broker asked a moment later (seen: a topic
+        # listed with no partitions yet, 2026-11-30): wait for every partition to have its leader
+        found = await describe(cluster_settings, topics)
+        complete = all(len(found.get(t, [])) == cluster_settings.topic_partitions for t in topics)
+        return found if complete else None
+
+    partitions = await eventually(described, timeout=60, what="every topic's partitions in the metadata")
+    assert partitions is not None
     assert set(partitions) == set(topics)
     for topic in topics:
         assert len(partitions[topic]) == cluster_settings.topic_partitions
