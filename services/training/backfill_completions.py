@@ -16,9 +16,9 @@ from pena.audit import audit_row, record_audits
 from pena.import_runs import ChunkResult, ImportContext, Rows
 from pena.outbox import emit_rows
 from services.training import queries
-from services.training.backfill_rows import cell, index_batches, moment, refuse
-from services.training.completion import close_errors, decide_outcomes
-from services.training.models import Batch, BatchSession, Enrolment
+from services.training.backfill_rows import cell, index_batches, moment, refuse, sessions_by_batch
+from services.training.completion import close_errors, closed_audit_details, decide_outcomes
+from services.training.models import Batch, Enrolment
 
 
 async def process_completions(session: AsyncSession, ctx: ImportContext, rows: Rows) -> ChunkResult:
@@ -26,9 +26,7 @@ async def process_completions(session: AsyncSession, ctx: ImportContext, rows: R
     now = ctx.clock.now()
     index = await index_batches(session, ctx, rows, for_update=True)
     batch_ids = {b.id for b in index.batches.values()}
-    sessions: dict[str, list[BatchSession]] = {}
-    for s in await queries.sessions_of_batches(session, batch_ids):
-        sessions.setdefault(s.batch_id, []).append(s)
+    sessions = await sessions_by_batch(session, batch_ids)
     enrolled: dict[str, list[Enrolment]] = {}
     for e in await queries.enrolments_of_batches(session, batch_ids, status="enrolled"):
         enrolled.setdefault(e.batch_id, []).append(e)
@@ -74,13 +72,7 @@ async def process_completions(session: AsyncSession, ctx: ImportContext, rows: R
                 action="training.batch.closed",
                 subject_type="batch",
                 subject_id=batch.id,
-                details={
-                    "completed": completed,
-                    "dropped": dropped,
-                    "completed_at": when.isoformat(),
-                    "backdated": True,
-                    "import_id": ctx.import_id,
-                },
+                details=closed_audit_details(completed, dropped, when, backdated=True) | {"import_id": ctx.import_id},
             )
         )
         result.created += 1

@@ -37,6 +37,7 @@ from services.training.backfill_rows import (
     problem_errors,
     refuse,
     schema_errors,
+    sessions_by_batch,
 )
 from services.training.enrolment import admit, check_override, enrolled_event, enrolment_audit_details
 from services.training.models import BatchSession, EntryPolicy
@@ -186,9 +187,7 @@ async def process_attendance(session: AsyncSession, ctx: ImportContext, rows: Ro
     now = ctx.clock.now()
     index = await index_batches(session, ctx, rows, for_update=True)
     batch_ids = {b.id for b in index.batches.values()}
-    sessions: dict[str, list[BatchSession]] = {}
-    for s in await queries.sessions_of_batches(session, batch_ids):
-        sessions.setdefault(s.batch_id, []).append(s)
+    sessions = await sessions_by_batch(session, batch_ids)
     enrolled = {
         (e.batch_id, e.participant_id)
         for e in await queries.enrolments_of_batches(session, batch_ids, status="enrolled")

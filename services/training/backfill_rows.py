@@ -17,7 +17,7 @@ from pena.access import Reach, reach_of
 from pena.import_runs import ChunkResult, ImportContext, Rows
 from pena.problems import Problem
 from services.training import queries
-from services.training.models import Batch, TrainingCentre
+from services.training.models import Batch, BatchSession, TrainingCentre
 from services.training.visibility import centre_in_reach
 
 Refusal = list[tuple[str, str]]  # (field, rule)
@@ -121,6 +121,14 @@ async def index_batches(session: AsyncSession, ctx: ImportContext, rows: Rows, *
     found = await queries.batches_by_refs(session, refs, for_update=for_update)
     index.batches = {(b.centre_id, b.batch_ref or ""): b for b in found}
     return index
+
+
+async def sessions_by_batch(session: AsyncSession, batch_ids: set[str]) -> dict[str, list[BatchSession]]:
+    """The sessions of the chunk's batches, by batch (one statement)."""
+    found: dict[str, list[BatchSession]] = {}
+    for s in await queries.sessions_of_batches(session, batch_ids):
+        found.setdefault(s.batch_id, []).append(s)
+    return found
 
 
 def refuse(result: ChunkResult, row_number: int, errors: Refusal) -> None:

@@ -81,6 +81,11 @@ def decide_outcomes(
     return completed, dropped, rows
 
 
+def closed_audit_details(completed: int, dropped: int, when: datetime, *, backdated: bool) -> dict[str, Any]:
+    """The `training.batch.closed` audit row's details, for the route and the backfill alike."""
+    return {"completed": completed, "dropped": dropped, "completed_at": when.isoformat(), "backdated": backdated}
+
+
 def _close_result(batch: Batch, total: int, enrolments: list[Enrolment]) -> CloseResultRead:
     assert batch.completed_at is not None
     outcomes = [
@@ -146,11 +151,6 @@ async def close_batch(
         action="training.batch.closed",
         subject_type="batch",
         subject_id=batch.id,
-        details={
-            "completed": completed,
-            "dropped": dropped,
-            "completed_at": when.isoformat(),
-            "backdated": completed_at is not None,
-        },
+        details=closed_audit_details(completed, dropped, when, backdated=completed_at is not None),
     )
     return CloseOutcome(_close_result(batch, total, await queries.enrolments_of(session, batch.id)), True)
