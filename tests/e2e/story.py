@@ -102,6 +102,40 @@ def participants_csv(rows: list[dict[str, Any]]) -> bytes:
     return out.getvalue().encode()
 
 
+async def put_reference_year(
+    http: httpx.AsyncClient,
+    graduation_url: str,
+    headers: dict[str, str],
+    year: int,
+    *,
+    minimum_wage: int,
+    poverty_line: int,
+) -> None:
+    """The reference data the graduation policy reads for a visit in `year`: Kota Padang's UMK and the
+    poverty line (example figures)."""
+    r = await http.put(
+        graduation_url + "/v1/graduation/reference/minimum-wages",
+        headers=headers,
+        json=[
+            {
+                "level": "umk",
+                "region_code": "1371",
+                "year": year,
+                "amount": minimum_wage,
+                "source": "e2e example",
+                "is_example": True,
+            }
+        ],
+    )
+    assert r.status_code == 200, r.text
+    r = await http.put(
+        graduation_url + "/v1/graduation/reference/poverty-lines",
+        headers=headers,
+        json=[{"year": year, "amount": poverty_line, "source": "e2e example", "is_example": True}],
+    )
+    assert r.status_code == 200, r.text
+
+
 async def run_story(urls: dict[str, str], settings: Settings) -> dict[str, Any]:
     """Returns ids the caller may check further (e.g. the graduation.decided event on Kafka)."""
     t = tokens(settings)
@@ -113,27 +147,9 @@ async def run_story(urls: dict[str, str], settings: Settings) -> dict[str, Any]:
         # reference data the graduation policy needs for the year of the Monev visit
         visit_year = (datetime.now(UTC) + timedelta(days=95)).year
         for year in {visit_year, visit_year - 1}:
-            r = await http.put(
-                url("graduation", "/v1/graduation/reference/minimum-wages"),
-                headers=t.admin,
-                json=[
-                    {
-                        "level": "umk",
-                        "region_code": "1371",
-                        "year": year,
-                        "amount": 3_000_000,
-                        "source": "e2e example",
-                        "is_example": True,
-                    }
-                ],
+            await put_reference_year(
+                http, urls["graduation"], t.admin, year, minimum_wage=3_000_000, poverty_line=400_000
             )
-            assert r.status_code == 200, r.text
-            r = await http.put(
-                url("graduation", "/v1/graduation/reference/poverty-lines"),
-                headers=t.admin,
-                json=[{"year": year, "amount": 400_000, "source": "e2e example", "is_example": True}],
-            )
-            assert r.status_code == 200, r.text
 
         # 1. registration: one by the API, one by CSV import
         r = await http.post(url("participants", "/v1/participants"), headers=t.admin, json=participant_body(WOMAN))

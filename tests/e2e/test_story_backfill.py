@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.conftest import Deployment
-from tests.e2e.story import eventually, participant_body, tokens
+from tests.e2e.story import eventually, participant_body, put_reference_year, tokens
 from tests.e2e.test_story import settings_of
 
 WIDOW = {  # a family of Kota Padang, trained in 2023
@@ -33,27 +33,7 @@ async def test_a_2023_cohort_loaded_now_counts_on_its_visit_date(four_processes:
             return urls[service] + path
 
         # the 2023 reference data the graduation policy reads for a 2023 visit
-        r = await http.put(
-            url("graduation", "/v1/graduation/reference/minimum-wages"),
-            headers=t.admin,
-            json=[
-                {
-                    "level": "umk",
-                    "region_code": "1371",
-                    "year": 2023,
-                    "amount": 2_800_000,
-                    "source": "e2e example",
-                    "is_example": True,
-                }
-            ],
-        )
-        assert r.status_code == 200, r.text
-        r = await http.put(
-            url("graduation", "/v1/graduation/reference/poverty-lines"),
-            headers=t.admin,
-            json=[{"year": 2023, "amount": 380_000, "source": "e2e example", "is_example": True}],
-        )
-        assert r.status_code == 200, r.text
+        await put_reference_year(http, urls["graduation"], t.admin, 2023, minimum_wage=2_800_000, poverty_line=380_000)
 
         r = await http.post(url("participants", "/v1/participants"), headers=t.admin, json=participant_body(WIDOW))
         assert r.status_code == 201, r.text

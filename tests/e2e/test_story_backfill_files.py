@@ -15,7 +15,7 @@ import httpx
 
 from pena.imports import XLSX_MEDIA_TYPE
 from tests.e2e.conftest import Deployment
-from tests.e2e.story import MAN, eventually, participant_body, participants_csv, tokens
+from tests.e2e.story import MAN, eventually, participant_body, participants_csv, put_reference_year, tokens
 from tests.e2e.test_story import settings_of
 from tests.e2e.test_story_backfill import WIDOW
 
@@ -79,27 +79,7 @@ async def test_a_2023_cohort_loaded_by_files_counts_on_its_visit_dates(four_proc
                 raise AssertionError(f"{name}: {errors}")
             return run
 
-        for path, body in (
-            (
-                "/v1/graduation/reference/minimum-wages",
-                [
-                    {
-                        "level": "umk",
-                        "region_code": "1371",
-                        "year": 2023,
-                        "amount": 2_800_000,
-                        "source": "e2e example",
-                        "is_example": True,
-                    }
-                ],
-            ),
-            (
-                "/v1/graduation/reference/poverty-lines",
-                [{"year": 2023, "amount": 380_000, "source": "e2e example", "is_example": True}],
-            ),
-        ):
-            r = await http.put(url("graduation", path), headers=t.admin, json=body)
-            assert r.status_code == 200, r.text
+        await put_reference_year(http, urls["graduation"], t.admin, 2023, minimum_wage=2_800_000, poverty_line=380_000)
 
         # the families, by the participants import
         people = [WIDOW, MAN]
