@@ -24,9 +24,10 @@ def regencies() -> list[str]:
     return sorted(r["code"] for r in read_regions_csv(DEFAULT_REGIONS_CSV) if len(r["code"]) == 4)
 
 
-def participants(count: int, *, start: int = 0) -> list[dict[str, Any]]:
-    """`count` distinct valid participants; `start` offsets the sequence so two calls do not collide."""
-    known = regencies()
+def participants(count: int, *, start: int = 0, within: list[str] | None = None) -> list[dict[str, Any]]:
+    """`count` distinct valid participants; `start` offsets the sequence so two calls do not collide;
+    `within`: the regency codes they live in (default every known regency, in turn)."""
+    known = within or regencies()
     rows = []
     for i in range(start, start + count):
         regency = known[i % len(known)]
