@@ -196,7 +196,7 @@ def history(families: list[tuple[str, str]]) -> History:
     number = 0
     for regency, ids in sorted(by_regency.items()):
         for first in range(0, len(ids), SEATS):
-            start = date(2023, 1, 16) + timedelta(days=7 * (number % 40))  # Mondays of 2023 (the entry policy: 1 January)
+            start = date(2023, 1, 16) + timedelta(days=7 * (number % 40))  # Mondays from the policy (2023-01-01)
             days = [start + timedelta(days=d) for d in SESSION_DAYS]
             key = {"centre_code": centre_code(regency), "batch_ref": f"SB-2023-{number:05d}"}
             number += 1
