@@ -30,11 +30,16 @@ import asyncio
 import csv
 import io
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -294,6 +299,27 @@ async def copy_seconds(dsn: str, kind: Kind, rows: list[dict[str, str]]) -> floa
 
 # ------------------------------------------------------------------------------------ the services' side
 
+PROFILED = {k for k in os.environ.get("BENCH_BACKFILL_PYSPY", "").split(",") if k}
+
+
+async def start_py_spy(kind: Kind, pid: int) -> asyncio.subprocess.Process | None:
+    """BENCH_BACKFILL_PYSPY=attendance,surveys: py-spy (a sampling profiler) records the service
+    process during those kinds' imports, raw stacks to /tmp/backfill-<kind>.pyspy (not in `make bench`)."""
+    if kind.name not in PROFILED:
+        return None
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out = f"/tmp/backfill-{kind.name}.pyspy"
+    cmd = [py_spy, "record", "--pid", str(pid), "-r", "250", "-f", "raw", "-o", out, "--nonblocking"]
+    spy = await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    await asyncio.sleep(1)  # attached before the upload
+    return spy
+
+
+async def stop_py_spy(spy: asyncio.subprocess.Process | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        await spy.wait()
+
 
 async def scalar(dsn: str, sql: str) -> int:
     conn = await asyncpg.connect(dsn)
@@ -354,6 +380,7 @@ class Province:
         pid = self.pids[kind.service]
         cpu_before = cpu_seconds(pid)
         backends_before = await backend_cpu(self.dsn("bare"), self.database(kind.service))
+        spy = await start_py_spy(kind, pid)
         started = time.perf_counter()
         response = await client.post(kind.path, files={"file": (f"{kind.name}.csv", content, "text/csv")})
         if response.status_code != 202:
@@ -370,6 +397,7 @@ class Province:
         import_s = time.perf_counter() - started
         drained_s = await wait_for(f"{kind.service}'s outbox", lambda: self.outbox_drained(kind.service), every=0.05)
         service_cpu = cpu_seconds(pid) - cpu_before
+        await stop_py_spy(spy)
         backends = await backend_cpu(self.dsn("bare"), self.database(kind.service))
         database_cpu = sum(cpu - backends_before.get(p, 0.0) for p, cpu in backends.items())
         if run["error_rows"]:

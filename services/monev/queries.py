@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.db import insert_rows, update_rows
+from pena.db import detached, insert_rows, update_rows
 from pena.readmodel import upsert_many_if_newer
 from pena.reference.taxonomy import rolled_up
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
@@ -478,7 +478,7 @@ async def lock_tasks(session: AsyncSession, task_ids: set[str]) -> list[MonevTas
         return []
     table = MonevTask.__table__  # type: ignore[attr-defined]
     query = select(table).where(table.c.id == _any("ids", task_ids)).order_by(table.c.id).with_for_update()
-    return [MonevTask(**row._mapping) for row in (await session.execute(query)).all()]
+    return detached(MonevTask, (await session.execute(query)).all())
 
 
 async def baselines_of(session: AsyncSession, participant_ids: set[str]) -> dict[str, BaselineParticipant]:

@@ -195,15 +195,20 @@ async def process_attendance(session: AsyncSession, ctx: ImportContext, rows: Ro
     before = await queries.attendance_in_sessions(session, {s.id for found in sessions.values() for s in found})
     after = set(before)
     touched: dict[str, BatchSession] = {}
+    # a batch's ~8 sessions are named by thousands of rows: each (batch, date, module) looked up once
+    picked: dict[tuple[str, str | None, str | None], BatchSession | Refusal] = {}
     for number, row in rows:
         batch = index.batch(row)
         if isinstance(batch, list):
             refuse(result, number, batch)
             continue
-        target = _session_of(sessions.get(batch.id, []), row)
+        named = (batch.id, cell(row, "session_date"), cell(row, "module"))
+        target = picked.get(named)
+        if target is None:
+            target = picked[named] = _session_of(sessions.get(batch.id, []), row)
         participant_id = cell(row, "participant_id")
         present = flag(row, "present", default=True)
-        errors: Refusal = target if isinstance(target, list) else []
+        errors: Refusal = list(target) if isinstance(target, list) else []
         if participant_id is None:
             errors.append(("participant_id", "required"))
         if present is None:

@@ -84,6 +84,7 @@ class BatchIndex:
     reach: Reach
     centres: dict[str, TrainingCentre] = field(default_factory=dict)  # by code
     batches: dict[tuple[str, str], Batch] = field(default_factory=dict)  # by (centre id, batch_ref)
+    centres_by_id: dict[str, TrainingCentre] = field(default_factory=dict)
 
     def centre(self, row: dict[Any, Any]) -> TrainingCentre | Refusal:
         code = cell(row, "centre_code")
@@ -106,13 +107,14 @@ class BatchIndex:
         return [("batch_ref", "known_batch")] if found is None else found
 
     def centre_of(self, batch: Batch) -> TrainingCentre:
-        return next(c for c in self.centres.values() if c.id == batch.centre_id)
+        return self.centres_by_id[batch.centre_id]
 
 
 async def index_batches(session: AsyncSession, ctx: ImportContext, rows: Rows, *, for_update: bool) -> BatchIndex:
     index = BatchIndex(reach=reach_of(ctx.actor))
     codes = {code for _, row in rows if (code := cell(row, "centre_code"))}
     index.centres = {c.code: c for c in await queries.centres_by_codes(session, codes)}
+    index.centres_by_id = {c.id: c for c in index.centres.values()}
     refs = set()
     for _, row in rows:
         centre, ref = index.centres.get(cell(row, "centre_code") or ""), cell(row, "batch_ref")

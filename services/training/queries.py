@@ -10,7 +10,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, tuple_
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.db import insert_rows, update_rows
+from pena.db import detached, insert_rows, update_rows
 from pena.readmodel import upsert_many_if_newer
 from services.training.models import (
     Attendance,
@@ -193,17 +193,11 @@ async def upsert_eligible_participants(session: AsyncSession, rows: list[dict[st
 # ------------------------------------------------------------------ backfill imports (set-based, one statement each)
 
 
-def _detached(model: Any, rows: Any) -> list[Any]:
-    """Plain model objects from selected rows, not attached to the session: the import changes them in
-    memory and writes them back set-based (update_rows), never row by row through the ORM."""
-    return [model(**row._mapping) for row in rows]
-
-
 async def centres_by_codes(session: AsyncSession, codes: set[str]) -> list[TrainingCentre]:
     if not codes:
         return []
     query = select(*TrainingCentre.__table__.c).where(col(TrainingCentre.code).in_(sorted(codes)))  # type: ignore[attr-defined]
-    return _detached(TrainingCentre, (await session.execute(query)).all())
+    return detached(TrainingCentre, (await session.execute(query)).all())
 
 
 async def batches_by_refs(
@@ -220,7 +214,7 @@ async def batches_by_refs(
     )
     if for_update:
         query = query.with_for_update()
-    return _detached(Batch, (await session.execute(query)).all())
+    return detached(Batch, (await session.execute(query)).all())
 
 
 async def insert_batches(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
@@ -243,7 +237,7 @@ async def sessions_of_batches(session: AsyncSession, batch_ids: set[str]) -> lis
         .where(col(BatchSession.batch_id).in_(sorted(batch_ids)))
         .order_by(col(BatchSession.session_date), col(BatchSession.module), col(BatchSession.id))
     )
-    return _detached(BatchSession, (await session.execute(query)).all())
+    return detached(BatchSession, (await session.execute(query)).all())
 
 
 async def mark_attendance_recorded(session: AsyncSession, session_ids: list[str], when: Any) -> None:
@@ -257,7 +251,7 @@ async def eligibilities(session: AsyncSession, participant_ids: set[str]) -> lis
     query = select(*EligibleParticipant.__table__.c).where(  # type: ignore[attr-defined]
         col(EligibleParticipant.participant_id).in_(sorted(participant_ids))
     )
-    return _detached(EligibleParticipant, (await session.execute(query)).all())
+    return detached(EligibleParticipant, (await session.execute(query)).all())
 
 
 async def enrolments_of_batches(
@@ -269,7 +263,7 @@ async def enrolments_of_batches(
     if status:
         query = query.where(col(Enrolment.status) == status)
     query = query.order_by(col(Enrolment.enrolled_at), col(Enrolment.participant_id))
-    return _detached(Enrolment, (await session.execute(query)).all())
+    return detached(Enrolment, (await session.execute(query)).all())
 
 
 async def insert_enrolments(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:

@@ -6,19 +6,23 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, inspect, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
 
 from pena import db as db_module
 from pena.db import (
     Database,
     copy_rows,
     create_schema,
+    detached,
     drop_database,
     ensure_database,
     insert_rows,
     insert_unless_conflict,
+    update_rows,
 )
 
 meta = MetaData()
@@ -227,4 +231,62 @@ async def test_concurrent_creation_of_one_database_creates_it_once_without_an_er
         assert created.count(True) == 1
         assert created.count(False) == 7
     finally:
+        await drop_database(url)
+
+
+notes_registry = registry()
+
+
+class NotesBase(SQLModel, registry=notes_registry):
+    pass
+
+
+class Note(NotesBase, table=True):
+    __tablename__ = "notes"
+    id: str = Field(primary_key=True, max_length=10)
+    status: str = Field(max_length=10)
+    count: int = 0
+    at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+async def test_detached_objects_are_those_the_constructor_makes_and_stay_out_of_the_session(settings) -> None:
+    """`detached` builds from selected rows what `Note(**row)` builds (same values, same fields set),
+    not attached to the session: changing one writes nothing until `update_rows` writes it."""
+    url = settings.service_database_url("kerneldetached")
+    await ensure_database(url)
+    db = Database(url, null_pool=True)
+    at = datetime(2026, 1, 31, 17, 30, tzinfo=UTC)
+    table = Note.__table__  # type: ignore[attr-defined]
+    try:
+        await create_schema(db, notes_registry.metadata)
+        async with db.transaction() as session:
+            await insert_rows(
+                session,
+                table,
+                [
+                    {"id": "a", "status": "new", "count": 1, "at": at},
+                    {"id": "b", "status": "new", "count": 2, "at": None},
+                ],
+            )
+        async with db.transaction() as session:
+            rows = (await session.execute(select(table).order_by(table.c.id))).all()
+            notes = detached(Note, rows)
+            expected = [Note(**row._mapping) for row in rows]
+            assert [n.model_dump() for n in notes] == [e.model_dump() for e in expected]
+            assert [n.model_fields_set for n in notes] == [e.model_fields_set for e in expected]
+            assert all(inspect(n).transient and n not in session for n in notes)
+            notes[0].status, notes[0].count = "done", 5  # instrumented attributes still set
+            assert (notes[0].status, notes[0].count, notes[0].at) == ("done", 5, at)
+            await session.flush()
+            assert (await session.execute(select(table.c.status).where(table.c.id == "a"))).scalar_one() == "new"
+            await update_rows(
+                session, table, [{"id": n.id, "status": n.status, "count": n.count} for n in notes], key="id"
+            )
+        async with db.transaction() as session:
+            stored = (
+                await session.execute(select(table.c.id, table.c.status, table.c.count).order_by(table.c.id))
+            ).all()
+        assert [tuple(r) for r in stored] == [("a", "done", 5), ("b", "new", 2)]
+    finally:
+        await db.dispose()
         await drop_database(url)
