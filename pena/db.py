@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     TextClause,
+    any_,
     bindparam,
     event,
     exc,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
@@ -321,6 +323,13 @@ async def update_rows(
     params = {f"c{i}": [row[c] for row in rows] for i, c in enumerate(columns)}
     result = await session.execute(statement, params)
     return list(result.all()) if returning else []
+
+
+def any_of(name: str, values: Iterable[str]) -> Any:
+    """`column == any_of("ids", ids)`: `= ANY(<one text[] parameter>)`, one bind for a chunk's
+    thousands of ids. An expanding `IN` compiles and binds each value, and its statement text (so a
+    prepared statement) changes with their number."""
+    return any_(bindparam(name, sorted(values), type_=ARRAY(String)))
 
 
 def detached(model: type[M], rows: Iterable[Any]) -> list[M]:

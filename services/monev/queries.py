@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, and_, any_, bindparam, case, func, literal, or_, select, text, update
+from sqlalchemy import DateTime, Integer, String, and_, bindparam, case, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.db import detached, insert_rows, update_rows
+from pena.db import any_of, copy_rows, detached, insert_rows, update_rows
 from pena.readmodel import upsert_many_if_newer
 from pena.reference.taxonomy import rolled_up
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
@@ -453,7 +453,7 @@ async def erase_surveys(session: AsyncSession, participant_id: str, *, now: date
 
 def _any(name: str, values: set[str]) -> Any:
     """`= ANY(<one array parameter>)`: one bind for a chunk's thousands of ids, not one each."""
-    return any_(bindparam(name, sorted(values), type_=ARRAY(String)))
+    return any_of(name, values)
 
 
 async def tasks_named(session: AsyncSession, *, task_ids: set[str], participant_ids: set[str]) -> list[Any]:
@@ -503,7 +503,8 @@ async def surveys_in_force(session: AsyncSession, tasks: list[MonevTask]) -> dic
 
 
 async def insert_surveys(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await insert_rows(session, MonevSurvey.__table__, rows)  # type: ignore[attr-defined]
+    """New survey versions of locked tasks (nothing conflicts), through COPY for a chunk's rows."""
+    await copy_rows(session, MonevSurvey.__table__, rows)  # type: ignore[attr-defined]
 
 
 async def complete_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

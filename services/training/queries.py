@@ -10,7 +10,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, tuple_
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.db import detached, insert_rows, update_rows
+from pena.db import any_of, copy_rows, detached, insert_rows, update_rows
 from pena.readmodel import upsert_many_if_newer
 from services.training.models import (
     Attendance,
@@ -196,7 +196,7 @@ async def upsert_eligible_participants(session: AsyncSession, rows: list[dict[st
 async def centres_by_codes(session: AsyncSession, codes: set[str]) -> list[TrainingCentre]:
     if not codes:
         return []
-    query = select(*TrainingCentre.__table__.c).where(col(TrainingCentre.code).in_(sorted(codes)))  # type: ignore[attr-defined]
+    query = select(*TrainingCentre.__table__.c).where(col(TrainingCentre.code) == any_of("codes", codes))  # type: ignore[attr-defined]
     return detached(TrainingCentre, (await session.execute(query)).all())
 
 
@@ -234,7 +234,7 @@ async def sessions_of_batches(session: AsyncSession, batch_ids: set[str]) -> lis
         return []
     query = (
         select(*BatchSession.__table__.c)  # type: ignore[attr-defined]
-        .where(col(BatchSession.batch_id).in_(sorted(batch_ids)))
+        .where(col(BatchSession.batch_id) == any_of("ids", batch_ids))
         .order_by(col(BatchSession.session_date), col(BatchSession.module), col(BatchSession.id))
     )
     return detached(BatchSession, (await session.execute(query)).all())
@@ -249,7 +249,7 @@ async def eligibilities(session: AsyncSession, participant_ids: set[str]) -> lis
     if not participant_ids:
         return []
     query = select(*EligibleParticipant.__table__.c).where(  # type: ignore[attr-defined]
-        col(EligibleParticipant.participant_id).in_(sorted(participant_ids))
+        col(EligibleParticipant.participant_id) == any_of("ids", participant_ids)
     )
     return detached(EligibleParticipant, (await session.execute(query)).all())
 
@@ -259,7 +259,7 @@ async def enrolments_of_batches(
 ) -> list[Enrolment]:
     if not batch_ids:
         return []
-    query = select(*Enrolment.__table__.c).where(col(Enrolment.batch_id).in_(sorted(batch_ids)))  # type: ignore[attr-defined]
+    query = select(*Enrolment.__table__.c).where(col(Enrolment.batch_id) == any_of("ids", batch_ids))  # type: ignore[attr-defined]
     if status:
         query = query.where(col(Enrolment.status) == status)
     query = query.order_by(col(Enrolment.enrolled_at), col(Enrolment.participant_id))
@@ -292,13 +292,15 @@ async def attendance_in_sessions(session: AsyncSession, session_ids: set[str]) -
     if not session_ids:
         return set()
     query = select(col(Attendance.session_id), col(Attendance.participant_id)).where(
-        col(Attendance.session_id).in_(sorted(session_ids))
+        col(Attendance.session_id) == any_of("ids", session_ids)
     )
     return {(row[0], row[1]) for row in (await session.execute(query)).all()}
 
 
 async def insert_attendance(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await insert_rows(session, Attendance.__table__, rows, skip_conflicts=True)  # type: ignore[attr-defined]
+    """New attendance of sessions whose batches the caller locked (read after the lock: no one else adds
+    theirs meanwhile, so nothing conflicts), through COPY for a chunk's thousands of rows."""
+    await copy_rows(session, Attendance.__table__, rows)  # type: ignore[attr-defined]
 
 
 async def delete_attendance(session: AsyncSession, pairs: list[tuple[str, str]]) -> None:
@@ -314,7 +316,7 @@ async def attended_counts_of_batches(session: AsyncSession, batch_ids: set[str])
         return {}
     query = (
         select(col(Attendance.batch_id), col(Attendance.participant_id), func.count())
-        .where(col(Attendance.batch_id).in_(sorted(batch_ids)))
+        .where(col(Attendance.batch_id) == any_of("ids", batch_ids))
         .group_by(col(Attendance.batch_id), col(Attendance.participant_id))
     )
     counts: dict[str, dict[str, int]] = {}
