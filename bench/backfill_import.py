@@ -414,8 +414,11 @@ class Province:
 
 
 def _started(stack: ExitStack, settings: Settings) -> Iterator[tuple[str, Any, str]]:
+    """The services; BENCH_BACKFILL_SOURCE=<checkout> runs another checkout's code (an A/B of a change,
+    bench.server.service's `source`), the files and the measurement staying this one's."""
+    source = os.environ.get("BENCH_BACKFILL_SOURCE")
     for svc in SERVICES:
-        process, url = stack.enter_context(service(settings, svc))
+        process, url = stack.enter_context(service(settings, svc, source=Path(source) if source else None))
         yield svc, process, url
 
 

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bench import bulk_import, catchup, memory, pipeline, registration, scheduler
+from bench import backfill_import, bulk_import, catchup, memory, pipeline, registration, scheduler
 from bench.common import Result, machine
 from composition import infra
 
@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, Callable[[bool], Coroutine[Any, Any, Result]]] = {
     "catchup": catchup.run,
     "registration": registration.run,
     "bulk_import": bulk_import.run,
+    "backfill_import": backfill_import.run,
     "memory": memory.run,
 }
 
