@@ -213,3 +213,46 @@ async def test_refused_rows_name_the_field_and_the_rule(runtime, api, auth) -> N
         "training.enrolled",
         "training.enrolled",
     ]
+
+
+async def test_a_chunk_of_hundreds_of_attendance_rows_is_stored_once_and_counted_at_closing(runtime, api, auth) -> None:
+    """600 attendance rows in one chunk (written through COPY from 500 rows): every one stored, the
+    batch's closing counts them, and the same file again is all duplicates."""
+    people = [f"p-{n}" for n in range(50)]
+    days = [f"2023-04-{d:02d}" for d in (3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 17, 18)]
+    await register(runtime, *people)
+    async with api(runtime) as client:
+        await create_centre(client, auth("admin"), CENTRE)
+    key = f"{CENTRE},PDG-2023-09"
+    files = (
+        (
+            backfill.BATCHES,
+            "centre_code,batch_ref,business_field,method,start_date,end_date,region_code,capacity,status\n"
+            f"{key},fashion_menjahit,life_skill_training,2023-04-03,2023-04-18,1371011001,50,running\n",
+        ),
+        (
+            backfill.SESSIONS,
+            "centre_code,batch_ref,session_date,module\n" + "".join(f"{key},{d},technical_skills\n" for d in days),
+        ),
+        (
+            backfill.ENROLMENTS,
+            "centre_code,batch_ref,participant_id,exit_agreement,enrolled_on\n"
+            + "".join(f"{key},{p},yes,2023-03-27\n" for p in people),
+        ),
+    )
+    assert [counts(await process(runtime, kind, text)) for kind, text in files] == [(1, 0, 0), (12, 0, 0), (50, 0, 0)]
+    # everyone at every session but p-0, who missed three (9 of 12 = 0.75: dropped under the 0.8 rule)
+    attendance = "centre_code,batch_ref,participant_id,session_date,present\n" + "".join(
+        f"{key},{p},{d},{'no' if p == 'p-0' and n < 3 else 'yes'}\n" for p in people for n, d in enumerate(days)
+    )
+    assert counts(await process(runtime, backfill.ATTENDANCE, attendance)) == (597, 3, 0)
+    assert await count_rows(runtime, "training", Attendance) == 597
+    assert counts(await process(runtime, backfill.ATTENDANCE, attendance)) == (0, 600, 0)
+    assert await count_rows(runtime, "training", Attendance) == 597
+    closing = f"centre_code,batch_ref,completed_at\n{key},2023-04-19T10:00:00+07:00\n"
+    assert counts(await process(runtime, backfill.COMPLETIONS, closing)) == (1, 0, 0)
+    completed = await outbox_data(runtime, "training", "training.completed")
+    assert len(completed) == 49
+    assert {(c["sessions_attended"], c["sessions_total"]) for c in completed} == {(12, 12)}
+    [dropped] = await outbox_data(runtime, "training", "training.dropped")
+    assert (dropped["participant_id"], dropped["attendance_rate"]) == ("p-0", 0.75)
