@@ -141,7 +141,7 @@ SURVEYS = Kind(
     + [("business_status", "text"), ("business_field", "text"), ("monthly_revenue", "bigint")]
     + [("monthly_household_income", "bigint"), ("household_size", "int"), ("workers_employed", "int")]
     + [("business_assets", "bigint"), ("savings", "bigint"), ("welfare_self_assessment", "int")]
-    + [("voluntary_exit_statement", "bool")],
+    + [("assistance_still_received", "text"), ("voluntary_exit_statement", "bool"), ("notes", "text")],
     ("participant_id", "kind", "wave"),
 )
 
@@ -258,7 +258,9 @@ def survey_row(participant_id: str, visit: date) -> dict[str, str]:
         "business_assets": "7000000",
         "savings": "900000",
         "welfare_self_assessment": "4",
+        "assistance_still_received": "PKH",
         "voluntary_exit_statement": "ya",
+        "notes": "Usaha jahit berjalan",  # free text: stored encrypted
     }
 
 
