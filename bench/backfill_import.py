@@ -351,6 +351,7 @@ class Measured:
     service_cpu: float
     database_cpu: float
     drained_s: float  # from done until the service's outbox had published the import's events
+    peak_mib: float  # the service's peak RSS (VmHWM) so far, read after this kind
 
     @property
     def ratio(self) -> float:
@@ -412,7 +413,8 @@ class Province:
             f" ratio {import_s / copy_s:.0f}",
             flush=True,
         )
-        return Measured(kind, len(rows), copy_s, import_s, run, service_cpu, database_cpu, drained_s)
+        peak = peak_rss_mib(pid)
+        return Measured(kind, len(rows), copy_s, import_s, run, service_cpu, database_cpu, drained_s, peak)
 
 
 def _started(stack: ExitStack, settings: Settings) -> Iterator[tuple[str, Any, str]]:
@@ -511,7 +513,7 @@ def _result(
             f"{m.rows:,} rows: import {m.import_s:.2f}s = {m.rows / m.import_s:,.0f} rows/s;"
             f" COPY {m.copy_s * 1000:.0f} ms = {m.rows / m.copy_s:,.0f} rows/s; ratio {m.ratio:.0f};"
             f" CPU service {m.service_cpu * us:,.0f} us/row (events published {m.drained_s:.1f}s after done),"
-            f" PostgreSQL {m.database_cpu * us:,.0f} us/row"
+            f" PostgreSQL {m.database_cpu * us:,.0f} us/row; {m.kind.service} peak RSS so far {m.peak_mib:.0f} MiB"
         )
     figures["service peak RSS (VmHWM)"] = ", ".join(
         f"{svc} {peaks[svc]:.0f} MiB (after start-up {idle[svc]:.0f})" for svc in SERVICES
