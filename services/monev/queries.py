@@ -348,7 +348,9 @@ async def baseline(session: AsyncSession, participant_id: str) -> BaselinePartic
 async def baseline_regions(session: AsyncSession, participant_ids: set[str]) -> dict[str, str]:
     """Village codes the registry read model knows for these participants."""
     query = select(col(BaselineParticipant.participant_id), col(BaselineParticipant.region_code)).where(
-        col(BaselineParticipant.participant_id).in_(participant_ids), col(BaselineParticipant.region_code).is_not(None)
+        # one array parameter (one prepared statement whatever the count), not an expanding IN
+        col(BaselineParticipant.participant_id) == _any("ids", participant_ids),
+        col(BaselineParticipant.region_code).is_not(None),
     )
     return {row[0]: row[1] for row in (await session.execute(query)).all()}
 
