@@ -282,16 +282,47 @@ class _Batchable:
     payload: BaseModel
 
 
-async def deliver_records(
-    sub: Subscriber, records: Sequence[tuple[bytes | str | dict[str, Any], str]]
-) -> list[Outcome]:
+Record = tuple[bytes | str | dict[str, Any], str]
+"""A fetched record: its value and its origin (`<topic>/<partition>/<offset>`)."""
+
+
+async def deliver_records(sub: Subscriber, records: Sequence[Record]) -> list[Outcome]:
     """Delivers one partition's fetched records (raw, origin) in order. Consecutive events of a type
     with a batch handler are applied together in one transaction (their inbox rows and the handler's
     set-based writes); everything else goes one by one through `deliver`."""
+    return await _deliver_parsed(sub, _parsed(sub, records))
+
+
+async def deliver_fetch(sub: Subscriber, partitions: Sequence[Sequence[Record]]) -> list[list[Outcome]]:
+    """Delivers one fetch: each partition's records in order, outcomes per partition. When every
+    partition's records are one run of events sharing a batch handler (a backlog of one kind of event,
+    the common case under load), the whole fetch is applied in ONE transaction: its inbox rows and one
+    call of the batch handler with the partitions' deliveries one after the other (each partition's
+    order kept; partitions are independent, one family's events share a partition). Otherwise each
+    partition goes through `deliver_records`, side by side, one transaction per run each. Either way
+    the caller commits the offsets only after this returns, so a crash redelivers and the inbox skips
+    what was applied."""
+    parsed = [_parsed(sub, records) for records in partitions]
+    items = [item for part in parsed for _, _, item in part]
+    if len(parsed) > 1 and all(item is not None for item in items) and len(items) > 1:
+        handlers = {id(sub.batch_handlers[item.name]) for item in items if item is not None}
+        if len(handlers) == 1:
+            outcomes = iter(await _deliver_run(sub, [item for item in items if item is not None]))
+            return [[next(outcomes) for _ in part] for part in parsed]
+    return list(await asyncio.gather(*(_deliver_parsed(sub, part) for part in parsed)))
+
+
+Parsed = list[tuple[bytes | str | dict[str, Any], str, _Batchable | None]]
+
+
+def _parsed(sub: Subscriber, records: Sequence[Record]) -> Parsed:
+    return [(raw, origin, _batchable(sub, raw, origin)) for raw, origin in records]
+
+
+async def _deliver_parsed(sub: Subscriber, records: Parsed) -> list[Outcome]:
     outcomes: list[Outcome] = []
     run: list[_Batchable] = []
-    for raw, origin in records:
-        item = _batchable(sub, raw, origin)
+    for raw, origin, item in records:
         # a run goes on while the events share a batch handler (e.g. registered, updated, status_changed)
         if run and (item is None or sub.batch_handlers[item.name] is not sub.batch_handlers[run[0].name]):
             outcomes += await _deliver_run(sub, run)

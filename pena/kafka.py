@@ -18,7 +18,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsErr
 from aiokafka.helpers import create_ssl_context
 
 from pena import failpoints
-from pena.consumer import Subscriber, deliver_records
+from pena.consumer import Subscriber, deliver_fetch
 from pena.envelope import CONTENT_TYPE, TYPE_HEADER
 from pena.outbox import OutboxMessage
 from pena.settings import Settings, kafka_security_problems
@@ -223,10 +223,10 @@ def settle_heap() -> None:
 class KafkaConsumerRunner:
     """Consumes the topics of the services a subscriber listens to, one consumer group per service.
 
-    Offsets are committed only after the database transactions of a fetched partition batch, so a
-    crash anywhere redelivers and the inbox makes the redelivery harmless. Records of one partition
-    are handled in order (the partition key is the participant id); runs of events with a batch
-    handler are applied in one transaction each."""
+    Offsets are committed only after the database transactions of a fetch, so a crash anywhere
+    redelivers and the inbox makes the redelivery harmless. Records of one partition are handled in
+    order (the partition key is the participant id); runs of events with a batch handler are applied
+    in one transaction each, a fetch that is one such run in one transaction for all its partitions."""
 
     def __init__(
         self,
@@ -309,27 +309,31 @@ class KafkaConsumerRunner:
             batches = await consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_fetch_max_records)
             if consumer.assignment():
                 self.assigned.set()
-            # partitions are independent (one family's events share a partition): handled side by
-            # side, one database transaction each, so one partition's Python work overlaps another's
-            # database round trips; within a partition, records stay in order
-            await asyncio.gather(*(self._deliver_partition(consumer, tp, records) for tp, records in batches.items()))
+            if batches:
+                await self._deliver_fetch(consumer, batches)
 
-    async def _deliver_partition(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    async def _deliver_fetch(
+        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        self._in_flight[tp] = len(records)
+        """A fetch (every partition's records) through `deliver_fetch`: one transaction for all of it
+        when it is one run of batch-handled events, else each partition side by side (its Python work
+        overlapping another's round trips), records in order within a partition. The offsets are
+        committed after the database commits of the whole fetch, in one request; a crash before that
+        redelivers the fetch and the inbox skips what was already applied."""
+        self._in_flight.update({tp: len(records) for tp, records in batches.items()})
         try:
-            await deliver_records(self.sub, [(r.value or b"", f"{r.topic}/{r.partition}/{r.offset}") for r in records])
-            # after the database commits of the whole partition batch; a crash before this
-            # line redelivers the batch and the inbox skips what was already applied
+            origin = "{0.topic}/{0.partition}/{0.offset}".format
+            partitions = [[(r.value or b"", origin(r)) for r in rs] for rs in batches.values()]
+            await deliver_fetch(self.sub, partitions)
             failpoints.hit("consumer.before_offset_commit")
-            await self._commit(consumer, tp, records[-1].offset + 1)
+            await self._commit(consumer, {tp: records[-1].offset + 1 for tp, records in batches.items()})
         finally:
-            self._in_flight.pop(tp, None)
+            for tp in batches:
+                self._in_flight.pop(tp, None)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await consumer.commit({tp: offset})
+            await consumer.commit(offsets)
         except CommitFailedError:
             # partitions moved to another member mid-batch: it will redeliver; the inbox dedupes
             log.info("offset commit lost to a rebalance", extra={"consumer": self.sub.name})

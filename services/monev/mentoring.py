@@ -21,11 +21,10 @@ from pena.ids import new_id
 from pena.settings import Settings
 from services.monev import queries
 from services.monev.scheduling import (
-    AUTO_ASSIGNED,
     MENTORING,
     RegionAssigner,
-    announce_created,
     cancel_tasks,
+    create_tasks,
 )
 from services.monev.settings import MonevSettings
 
@@ -73,21 +72,11 @@ async def schedule_mentoring(
                 "decision_id": decision.decision_id,
                 "training_completed_at": origin.training_completed_at,
                 "due_at": add_duration(start, offset),
-                "status": "scheduled",
                 "assignee": assignee,
-                "assigned_by": AUTO_ASSIGNED if assignee else None,
-                "submission_version": 0,
-                "created_at": now,
-                "updated_at": now,
             }
         )
-    created = await queries.insert_new_tasks(session, rows)
-    await announce_created(
-        session,
-        [(row, in_context) for row in rows if row["id"] in created],
-        settings=settings,
-        monev_settings=monev_settings,
-        now=now,
+    created = await create_tasks(
+        session, [(row, in_context) for row in rows], settings=settings, monev_settings=monev_settings, now=now
     )
     return [row["id"] for row in rows if row["id"] in created]
 

@@ -130,11 +130,132 @@ WHERE j.job_key = :job_key_prefix || u.id AND j.done_at IS NULL
     )
 
 
-async def insert_new_tasks(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
-    """Inserts the tasks in one statement; a task that exists for (participant, batch, wave) meets
-    monev_tasks_participant_batch_wave and is skipped. Returns the ids inserted."""
-    table = MonevTask.__table__  # type: ignore[attr-defined]
-    return set(await insert_rows(session, table, rows, skip_conflicts=True, returning="id"))
+# new tasks with their due jobs, `monev.scheduled` events and audit rows in one statement (a CTE chain,
+# like the due pass): only the tasks inserted (not meeting a unique index: a redelivered completion or
+# decision) get the others. The envelope's constant part comes from the kernel (`envelope_template`),
+# the audit row's from `audit_row`; per task the event's own context (correlation, causation, trace) is
+# passed in, and its id (`gen_random_uuid()`), subject and data are filled in here.
+_TASK_COLUMNS = (
+    "id, participant_id, batch_id, centre_id, business_field, region_code, wave, kind, decision_id,"
+    " training_completed_at, due_at, assignee"
+)
+_CREATE_TASKS = text(
+    f"""
+WITH u AS (
+    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:participant_ids AS text[]), CAST(:batch_ids AS text[]),
+        CAST(:centre_ids AS text[]), CAST(:business_fields AS text[]), CAST(:region_codes AS text[]),
+        CAST(:waves AS text[]), CAST(:kinds AS text[]), CAST(:decision_ids AS text[]),
+        CAST(:completed_at AS timestamptz[]), CAST(:due_at AS timestamptz[]), CAST(:assignees AS text[]),
+        CAST(:correlation_ids AS text[]), CAST(:causation_ids AS text[]), CAST(:traceparents AS text[]))
+    AS u({_TASK_COLUMNS}, correlation_id, causation_id, traceparent)
+), created AS (
+    INSERT INTO monev_tasks ({_TASK_COLUMNS}, status, assigned_by, submission_version, created_at, updated_at)
+    SELECT {_TASK_COLUMNS}, 'scheduled', CASE WHEN assignee IS NOT NULL THEN :assigned_by END, 0, :now, :now
+    FROM u
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), new AS (
+    SELECT u.*, gen_random_uuid()::text AS event_id FROM created JOIN u USING (id)
+), jobs AS (
+    INSERT INTO scheduled_jobs (kind, job_key, due_at, payload)
+    SELECT :job_kind, :job_key_prefix || id, due_at, jsonb_build_object('task_id', id) || CAST(:job_payload AS jsonb)
+    FROM new
+    ON CONFLICT DO NOTHING
+), outbox_rows AS (
+    INSERT INTO outbox (event_id, event_name, message_key, envelope)
+    SELECT event_id, :event_name, participant_id, CAST(:envelope AS jsonb)
+        || jsonb_strip_nulls(jsonb_build_object(
+            'correlationid', correlation_id, 'causationid', causation_id, 'traceparent', traceparent))
+        || jsonb_build_object('id', event_id, 'subject', participant_id, 'data', jsonb_build_object(
+            'task_id', id, 'participant_id', participant_id, 'batch_id', batch_id, 'wave', wave,
+            'training_completed_at',
+            to_char(training_completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+            'due_at', to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'kind', kind))
+    FROM new
+), audits AS (
+    INSERT INTO audit_log (actor, client_id, roles, unit, action, subject_type, subject_id, purpose, outcome,
+                           request_id, correlation_id, details)
+    SELECT :actor, :client_id, :roles, :unit, :action, :subject_type, id, :purpose, :outcome, :request_id,
+           correlation_id, jsonb_build_object('wave', wave, 'kind', kind, 'auto_assigned', assignee IS NOT NULL)
+    FROM new
+)
+SELECT id FROM created
+"""  # noqa: S608 (fixed column names)
+).bindparams(
+    *(
+        bindparam(name, type_=ARRAY(String))
+        for name in (
+            "ids",
+            "participant_ids",
+            "batch_ids",
+            "centre_ids",
+            "business_fields",
+            "region_codes",
+            "waves",
+            "kinds",
+            "decision_ids",
+            "assignees",
+            "correlation_ids",
+            "causation_ids",
+            "traceparents",
+        )
+    ),
+    bindparam("completed_at", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("due_at", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("job_payload", type_=JSONB),
+    bindparam("envelope", type_=JSONB),
+)
+
+TaskContext = tuple[str | None, str | None, str | None]
+"""The context a task's event and audit row are written in: correlation, causation and trace ids."""
+
+
+async def create_tasks(
+    session: AsyncSession,
+    rows: list[dict[str, Any]],
+    contexts: list[TaskContext],
+    *,
+    now: datetime,
+    assigned_by: str,
+    job: dict[str, Any],
+    event: tuple[str, dict[str, Any]],
+    audit: dict[str, Any],
+) -> set[str]:
+    """Inserts the tasks (`rows`: the columns of `_TASK_COLUMNS` each; scheduled, version 0, created
+    `now`) in one statement; a task that exists for (participant, batch, wave) or (decision, wave)
+    meets its unique index and is skipped. For each task inserted, in the same statement: its due job
+    (`job`: kind, key prefix and the payload besides the task id), its event (`event`: name and
+    envelope template; context from `contexts`, one per row) and its audit row (`audit`: the `audit_row`
+    of the batch; correlation id from the task's context). Returns the ids inserted."""
+    if not rows:
+        return set()
+    audit_values = {k: v for k, v in audit.items() if k not in ("subject_id", "details", "correlation_id")}
+    params: dict[str, Any] = {
+        "ids": [r["id"] for r in rows],
+        "participant_ids": [r["participant_id"] for r in rows],
+        "batch_ids": [r["batch_id"] for r in rows],
+        "centre_ids": [r["centre_id"] for r in rows],
+        "business_fields": [r["business_field"] for r in rows],
+        "region_codes": [r["region_code"] for r in rows],
+        "waves": [r["wave"] for r in rows],
+        "kinds": [r["kind"] for r in rows],
+        "decision_ids": [r["decision_id"] for r in rows],
+        "completed_at": [r["training_completed_at"] for r in rows],
+        "due_at": [r["due_at"] for r in rows],
+        "assignees": [r["assignee"] for r in rows],
+        "correlation_ids": [c[0] for c in contexts],
+        "causation_ids": [c[1] for c in contexts],
+        "traceparents": [c[2] for c in contexts],
+        "now": now,
+        "assigned_by": assigned_by,
+        "job_kind": job["kind"],
+        "job_key_prefix": job["key_prefix"],
+        "job_payload": job["payload"],
+        "event_name": event[0],
+        "envelope": event[1],
+        **audit_values,
+    }
+    return set((await session.execute(_CREATE_TASKS, params)).scalars())
 
 
 async def latest_follow_up_task(session: AsyncSession, participant_id: str) -> MonevTask | None:
@@ -227,7 +348,9 @@ async def baseline(session: AsyncSession, participant_id: str) -> BaselinePartic
 async def baseline_regions(session: AsyncSession, participant_ids: set[str]) -> dict[str, str]:
     """Village codes the registry read model knows for these participants."""
     query = select(col(BaselineParticipant.participant_id), col(BaselineParticipant.region_code)).where(
-        col(BaselineParticipant.participant_id).in_(participant_ids), col(BaselineParticipant.region_code).is_not(None)
+        # one array parameter (one prepared statement whatever the count), not an expanding IN
+        col(BaselineParticipant.participant_id) == _any("ids", participant_ids),
+        col(BaselineParticipant.region_code).is_not(None),
     )
     return {row[0]: row[1] for row in (await session.execute(query)).all()}
 

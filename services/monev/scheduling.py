@@ -14,11 +14,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena.audit import audit_row, record_audits
 from pena.clock import Clock, business_time
-from pena.contracts import MonevOverdue, MonevScheduled, TrainingCompleted
+from pena.context import current_causation_id, current_correlation_id, current_traceparent
+from pena.contracts import MonevOverdue, TrainingCompleted
 from pena.durations import add_duration, parse_duration
 from pena.ids import new_id
 from pena.outbox import emit_rows, envelope_template, event_row
-from pena.scheduler import cancel_job, job_row, lock_jobs, schedule_jobs
+from pena.scheduler import cancel_job, lock_jobs
 from pena.settings import Settings
 from services.monev import queries
 from services.monev.settings import MonevSettings
@@ -110,18 +111,12 @@ async def schedule_follow_ups(
                     "decision_id": None,
                     "training_completed_at": completion.completed_at,
                     "due_at": due_time(completion.completed_at, wave, settings.business_timezone),
-                    "status": "scheduled",
                     "assignee": assignee,
-                    "assigned_by": AUTO_ASSIGNED if assignee else None,
-                    "submission_version": 0,
-                    "created_at": now,
-                    "updated_at": now,
                 },
             )
-    created = await queries.insert_new_tasks(session, [row for _, row in planned.values()])
-    await announce_created(
+    created = await create_tasks(
         session,
-        [(task, completions[index][1]) for task_id, (index, task) in planned.items() if task_id in created],
+        [(row, completions[index][1]) for index, row in planned.values()],
         settings=settings,
         monev_settings=monev_settings,
         now=now,
@@ -129,59 +124,44 @@ async def schedule_follow_ups(
     return [task_id for task_id in planned if task_id in created]
 
 
-async def announce_created(
+CONTEXT_KEYS = ("correlationid", "causationid", "traceparent")
+
+
+async def create_tasks(
     session: AsyncSession,
-    created: list[tuple[dict[str, Any], Callable[[], AbstractContextManager[None]]]],
+    tasks: list[tuple[dict[str, Any], Callable[[], AbstractContextManager[None]]]],
     *,
     settings: Settings,
     monev_settings: MonevSettings,
     now: datetime,
-) -> None:
-    """For each task just stored (follow-up or mentoring, the same machinery): its due job,
-    `monev.scheduled` and the audit row, written in the context of the event that created it."""
-    jobs, events, audits = [], [], []
-    for task, in_context in created:
-        task_id = task["id"]
+) -> set[str]:
+    """Stores new tasks (follow-up or mentoring, the same machinery) and, for each one stored (not
+    already there for its participant, batch and wave or its decision and wave), its due job,
+    `monev.scheduled` and the audit row, written in the context of the event that created it: one
+    statement for all of them (queries.create_tasks). Returns the ids of the tasks stored."""
+    contexts: list[queries.TaskContext] = []
+    last: tuple[Callable[[], AbstractContextManager[None]] | None, queries.TaskContext] = (None, (None, None, None))
+    for _, in_context in tasks:
+        if in_context is not last[0]:  # the waves of one completion share its context
+            with in_context():
+                last = (in_context, (current_correlation_id(), current_causation_id(), current_traceparent()))
+        contexts.append(last[1])
+    template = envelope_template("monev.scheduled", time=now)
+    return await queries.create_tasks(
+        session,
+        [task for task, _ in tasks],
+        contexts,
+        now=now,
+        assigned_by=AUTO_ASSIGNED,
         # the grace period and zone travel with the job: job handlers receive no settings
-        jobs.append(
-            job_row(
-                kind=DUE_JOB,
-                key=due_job_key(task_id),
-                due_at=task["due_at"],
-                payload={
-                    "task_id": task_id,
-                    "grace": monev_settings.monev_grace,
-                    "timezone": settings.business_timezone,
-                },
-            )
-        )
-        with in_context():
-            scheduled = MonevScheduled(
-                task_id=task_id,
-                participant_id=task["participant_id"],
-                batch_id=task["batch_id"],
-                wave=task["wave"],
-                training_completed_at=task["training_completed_at"],
-                due_at=task["due_at"],
-                kind=task["kind"],
-            )
-            events.append(event_row("monev.scheduled", scheduled, subject=task["participant_id"], time=now))
-            audits.append(
-                audit_row(
-                    actor=None,
-                    action="monev.task.scheduled",
-                    subject_type="monev_task",
-                    subject_id=task_id,
-                    details={
-                        "wave": task["wave"],
-                        "kind": task["kind"],
-                        "auto_assigned": task["assignee"] is not None,
-                    },
-                )
-            )
-    await schedule_jobs(session, jobs)
-    await emit_rows(session, events)
-    await record_audits(session, audits)
+        job={
+            "kind": DUE_JOB,
+            "key_prefix": due_job_key(""),
+            "payload": {"grace": monev_settings.monev_grace, "timezone": settings.business_timezone},
+        },
+        event=("monev.scheduled", {k: v for k, v in template.items() if k not in CONTEXT_KEYS}),
+        audit=audit_row(actor=None, action="monev.task.scheduled", subject_type="monev_task", subject_id=None),
+    )
 
 
 DueJob = tuple[str, str, str]  # (task id, grace period, business timezone) of a monev.due job

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from pena.consumer import Delivery, deliver_records
+from pena.consumer import Delivery, deliver_fetch, deliver_records
 from pena.contracts import BY_NAME
 from pena.envelope import make_event
 from pena.tables import dead_letters
@@ -97,3 +97,53 @@ async def test_a_forged_event_in_a_run_is_dead_lettered_alone_and_the_run_goes_o
         letters = (await s.execute(select(dead_letters))).all()
     assert [letter.error.split(":")[0] for letter in letters] == ["foreign_source"]
     assert letters[0].attempts == 0
+
+
+async def test_a_fetch_of_one_run_on_every_partition_is_one_batch_in_partition_order(make_runtime) -> None:
+    runtime, sub, sizes = await batch_consumer(make_runtime)
+    topic = sub.settings.topic("training")
+    e = {i: envelope(f"p{i}", i) for i in range(1, 8)}
+    fetch = [
+        [(e[1], f"{topic}/0/1"), (e[2], f"{topic}/0/2"), (e[1], f"{topic}/0/3")],
+        [(e[3], f"{topic}/1/1")],
+        [(e[4], f"{topic}/2/1"), (e[5], f"{topic}/2/2")],
+    ]
+    outcomes = await deliver_fetch(sub, fetch)
+    assert outcomes == [["processed", "processed", "duplicate"], ["processed"], ["processed", "processed"]]
+    assert sizes == [5]  # one transaction and one handler call for the whole fetch
+    con = runtime.service("probe")
+    assert [(p, s) for p, s, _ in await effects_of(con)] == [(f"p{i}", i) for i in range(1, 6)]
+
+    # redelivered with new records: only those are applied
+    again = await deliver_fetch(sub, [[(e[2], f"{topic}/0/2"), (e[6], f"{topic}/0/4")], [(e[3], f"{topic}/1/1")]])
+    assert again == [["duplicate", "processed"], ["duplicate"]]
+    assert sizes == [5, 1]
+    assert len(await effects_of(con)) == 6
+
+
+async def test_a_fetch_with_a_poison_record_goes_partition_by_partition(make_runtime) -> None:
+    runtime, sub, sizes = await batch_consumer(make_runtime)
+    topic = sub.settings.topic("training")
+    e = {i: envelope(f"p{i}", i) for i in range(1, 6)}
+    fetch = [
+        [(e[1], f"{topic}/0/1"), (b"{not json", f"{topic}/0/2"), (e[2], f"{topic}/0/3")],
+        [(e[3], f"{topic}/1/1"), (e[4], f"{topic}/1/2")],
+    ]
+    outcomes = await deliver_fetch(sub, fetch)
+    assert outcomes == [["processed", "dead_lettered", "processed"], ["processed", "processed"]]
+    assert sorted(sizes) == [2]  # partition 1's run; partition 0's single events went one by one
+    con = runtime.service("probe")
+    assert sorted((p, s) for p, s, _ in await effects_of(con)) == [(f"p{i}", i) for i in range(1, 5)]
+
+
+async def test_a_failing_fetch_batch_falls_back_to_one_by_one_across_partitions(make_runtime) -> None:
+    runtime, sub, sizes = await batch_consumer(make_runtime)
+    topic = sub.settings.topic("training")
+    good1, poison, good2 = envelope("g1", 1), envelope("bad", 2, batch_id="poison"), envelope("g2", 3)
+    outcomes = await deliver_fetch(
+        sub, [[(good1, f"{topic}/0/1"), (poison, f"{topic}/0/2")], [(good2, f"{topic}/1/1")]]
+    )
+    assert outcomes == [["processed", "dead_lettered"], ["processed"]]
+    assert sizes == [3]  # the fetch's batch attempt, rolled back; then one by one
+    con = runtime.service("probe")
+    assert [(p, s) for p, s, _ in await effects_of(con)] == [("g1", 1), ("g2", 3)]

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from pena.clock import ManualClock
 from pena.consumer import check_provenance, deliver, deliver_records, event_context, parse_event, validate_payload
-from pena.contracts import MonevDue
+from pena.contracts import MonevDue, MonevScheduled
 from pena.envelope import CloudEvent
 from pena.outbox import outbox_row
 from pena.tables import audit_log, outbox, scheduled_jobs
@@ -196,6 +196,76 @@ async def test_a_fetched_run_of_completions_is_scheduled_set_based_with_each_eve
     # a completion announced outside any request correlates with itself
     correlation = {e["data"]["participant_id"]: e.get("correlationid", e["id"]) for e in envelopes[:4]}
     assert all(corr == correlation[by_task[task_id].participant_id] for task_id, corr in audits)
+
+
+async def test_the_scheduled_events_written_in_sql_are_the_contract_s_in_each_completion_s_context(
+    make_runtime,
+) -> None:
+    """New tasks, their due jobs, monev.scheduled events and audit rows are written in one SQL statement
+    (queries.create_tasks: the envelope's constant part from `envelope_template`, the context ids per
+    task, id, subject and data in SQL): every stored event is a valid CloudEvent from monev's topic
+    whose payload validates against MonevScheduled and matches its task, with the same attributes as
+    an event built by `outbox_row` in its completion's context; the job and audit rows as before."""
+    clock = ManualClock(datetime(2026, 1, 5, 3, 4, 5, 678901, tzinfo=UTC))
+    runtime = await make_runtime([training_publisher, monev], clock=clock)
+    await announce_completions(
+        runtime,
+        *(completion(f"p-{i}", datetime(2025, 11, 30, 10, 0, i, i * 1001, tzinfo=WIB)) for i in range(5)),
+        drain=False,
+    )
+    envelopes = await outbox_events(runtime, "training", "training.completed")
+    sub = runtime.service("monev").subscriber
+    topic = runtime.settings.topic("training")
+    outcomes = await deliver_records(sub, [(json.dumps(e), f"{topic}/0/{i}") for i, e in enumerate(envelopes)])
+    assert outcomes == ["processed"] * 5
+    cause = {e["data"]["participant_id"]: CloudEvent.model_validate(e) for e in envelopes}
+    by_task = {t.id: t for t in await tasks(runtime)}
+    async with runtime.service("monev").db.transaction() as session:
+        rows = (await session.execute(select(outbox).where(outbox.c.event_name == "monev.scheduled"))).all()
+        jobs = {j.job_key: j for j in (await session.execute(select(scheduled_jobs))).all()}
+    assert len(rows) == len(by_task) == 5
+    origin = f"{runtime.settings.topic('monev')}/0/1"
+    for row in rows:
+        event = parse_event(json.dumps(row.envelope))
+        check_provenance(sub.settings, event, origin)
+        scheduled = validate_payload(event)
+        assert isinstance(scheduled, MonevScheduled)
+        task = by_task[scheduled.task_id]
+        assert (
+            scheduled.participant_id,
+            scheduled.batch_id,
+            scheduled.wave,
+            scheduled.kind,
+            scheduled.training_completed_at,
+            scheduled.due_at,
+        ) == (task.participant_id, task.batch_id, task.wave, task.kind, task.training_completed_at, task.due_at)
+        assert row.event_id == event.id
+        assert row.message_key == event.subject == task.participant_id
+        with event_context(cause[task.participant_id]):
+            reference = outbox_row("monev.scheduled", scheduled, subject=task.participant_id, time=clock.now())[1][
+                "envelope"
+            ]
+        assert set(row.envelope) == set(reference)
+        assert {k: v for k, v in row.envelope.items() if k not in ("id", "data")} == {
+            k: v for k, v in reference.items() if k not in ("id", "data")
+        }
+        assert event.causationid == cause[task.participant_id].id
+        job = jobs[f"monev.due:{task.id}"]
+        assert (job.kind, job.due_at, job.payload) == (
+            "monev.due",
+            task.due_at,
+            {"task_id": task.id, "grace": "P30D", "timezone": "Asia/Jakarta"},
+        )
+    assert len({row.event_id for row in rows}) == 5
+    audits = await audit_rows(runtime, "monev", "monev.task.scheduled")
+    assert sorted(a.subject_id for a in audits) == sorted(by_task)
+    for a in audits:
+        task = by_task[a.subject_id]
+        assert (a.actor, a.outcome, a.correlation_id) == ("system", "ok", cause[task.participant_id].id)
+        assert a.details == {"wave": "P3M", "kind": "follow_up", "auto_assigned": task.assignee is not None}
+    assert all(
+        t.status == "scheduled" and t.submission_version == 0 and t.created_at == clock.now() for t in by_task.values()
+    )
 
 
 async def test_the_due_events_written_in_sql_are_the_contract_s_and_carry_the_pass_context(make_runtime) -> None:
