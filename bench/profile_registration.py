@@ -4,6 +4,13 @@ Writes py-spy's raw (collapsed stacks) file and prints the inclusive share of th
 frames named in docs/benchmarks.md ("Where the time goes"), plus the top self frames.
 
     python -m bench.profile_registration [--seconds 20] [--rate 200] [--native] [--split] [--out reg.txt]
+                                         [--perf]
+
+py-spy samples wall-clock stacks: a process that is runnable but waits for a core (the two cores are
+shared with PostgreSQL and wrk) stays where it was, typically right after a socket write that woke
+PostgreSQL or wrk, so such frames are overstated. --perf profiles the same load with Linux `perf`
+instead (CPU time only, on-CPU samples): the share of the service's CPU in the kernel, in the Python
+interpreter and in each extension module, plus the process's user/system CPU per request from /proc.
 
 --split: the service as `--role api` + `--role workers` (as bench.registration runs it); the API
 process is profiled.
@@ -69,7 +76,33 @@ def shares(raw: Path) -> tuple[int, dict[str, float], list[tuple[str, float]]]:
     )
 
 
-async def run(seconds: float, rate: int, native: bool, out: Path, split: bool = False) -> None:
+def perf_shares(data: Path) -> list[tuple[str, float]]:
+    """`perf report` by shared object (the kernel, the interpreter, each extension module)."""
+    report = subprocess.run(
+        ["perf", "report", "-i", str(data), "--sort", "dso", "--stdio", "--percent-limit", "0.5"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = []
+    for line in report.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].endswith("%") and not line.startswith("#"):
+            found.append((" ".join(parts[1:]), float(parts[0].rstrip("%"))))
+    return found
+
+
+def user_system(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process so far (/proc/<pid>/stat)."""
+    import os
+
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+async def run(seconds: float, rate: int, native: bool, out: Path, split: bool = False, perf: bool = False) -> None:
     py_spy = shutil.which("py-spy") or str(Path(__import__("sys").executable).parent / "py-spy")
     settings = bench_settings(new_namespace())
     token = issue_dev_token(settings, role="admin", ttl_seconds=3600)
@@ -86,21 +119,27 @@ async def run(seconds: float, rate: int, native: bool, out: Path, split: bool = 
                 token=token,
                 regencies=codes,
             )
-            cmd = [
-                py_spy,
-                "record",
-                "--pid",
-                str(proc.pid),
-                "-d",
-                f"{seconds:g}",
-                "-r",
-                str(rate),
-                "-f",
-                "raw",
-                "-o",
-                str(out),
-                "--nonblocking",
-            ] + (["--native"] if native else [])
+            cmd = (
+                ["perf", "record", "-F", str(rate), "-p", str(proc.pid), "-o", str(out), "--", "sleep", f"{seconds:g}"]
+                if perf
+                else [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(proc.pid),
+                    "-d",
+                    f"{seconds:g}",
+                    "-r",
+                    str(rate),
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(out),
+                    "--nonblocking",
+                ]
+                + (["--native"] if native else [])
+            )
+            user0, system0 = user_system(proc.pid)
             spy = await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             load = await wrk(
                 url,
@@ -112,11 +151,22 @@ async def run(seconds: float, rate: int, native: bool, out: Path, split: bool = 
                 regencies=codes,
             )
             _, err = await spy.communicate()
+            user1, system1 = user_system(proc.pid)
             if spy.returncode != 0:
                 raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-1000:]}")
     finally:
         await drop_databases(settings, ["participants"])
         await delete_topics(settings)
+    if perf:
+        print(
+            f"service under wrk {THREADS} t / {CONNECTIONS} c: {load.rate:,.0f} req/s, p50 {load.p50_ms:.1f} ms; "
+            f"its CPU per request: user {(user1 - user0) * 1000 / load.requests:.2f} ms, "
+            f"system {(system1 - system0) * 1000 / load.requests:.2f} ms (perf data in {out})"
+        )
+        print("| shared object (perf, on-CPU samples) | share |\n|---|---|")
+        for dso, share in perf_shares(out):
+            print(f"| {dso} | {share:.1f} % |")
+        return
     total, table, top = shares(out)
     print(
         f"service under wrk {THREADS} t / {CONNECTIONS} c: {load.rate:,.0f} req/s, p50 {load.p50_ms:.1f} ms, "
@@ -137,8 +187,9 @@ def main() -> None:
     parser.add_argument("--native", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("reg-profile.txt"))
     parser.add_argument("--split", action="store_true", help="API and workers processes; profile the API")
+    parser.add_argument("--perf", action="store_true", help="Linux perf (CPU time) instead of py-spy")
     args = parser.parse_args()
-    asyncio.run(run(args.seconds, args.rate, args.native, args.out, args.split))
+    asyncio.run(run(args.seconds, args.rate, args.native, args.out, args.split, args.perf))
 
 
 if __name__ == "__main__":

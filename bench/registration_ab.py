@@ -1,7 +1,10 @@
 """A/B of the registration path: the participants service from two checkouts of the code (A, B), each
 in its own namespace (own database, own topics), next to the bare FastAPI + asyncpg app, all three
 driven by wrk as in bench.registration (same script, threads, connections), the order rotating every
-round. Prints each side's rate, p50/p99, its ratio to the bare app per round, and B/A per round.
+round. Prints each side's rate, p50/p99, its ratio to the bare app per round, B/A per round, and the
+CPU per request of each side's server processes and of its PostgreSQL backends (every backend
+connected to the side's database, read from /proc like the servers': PostgreSQL runs on the same
+two cores, so its work per request counts against the rate too).
 
     python -m bench.registration_ab [B_TREE] [--a A_TREE] [--b-env K=V ...] [--a-split] [--b-split]
                                     [--rounds 4] [--seconds 5]
@@ -17,16 +20,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 from pathlib import Path
 
-from bench.common import bench_settings, delete_topics, drop_databases, machine, new_namespace
+import asyncpg
+
+from bench.common import asyncpg_dsn, bench_settings, delete_topics, drop_databases, machine, new_namespace
 from bench.people import regencies
 from bench.registration import CONNECTIONS, SETTLE_SECONDS, THREADS, WARMUP_SECONDS
-from bench.server import WrkRun, bare_app, cpu_of, served, wrk
+from bench.server import WrkRun, bare_app, cpu_of, cpu_seconds, served, wrk
 from composition import infra
 from pena.auth import issue_dev_token
 from pena.db import ensure_database
+
+
+async def backends_cpu(admin: asyncpg.Connection, database: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to `database` (same machine: /proc)."""
+    found = {}
+    for row in await admin.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database):
+        with contextlib.suppress(OSError):
+            found[row["pid"]] = cpu_seconds(row["pid"])
+    return found
+
+
+def backends_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU the backends used between two readings (a backend that started between them: all of it)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 async def run(
@@ -40,6 +60,13 @@ async def run(
     runs: dict[str, list[WrkRun]] = {"A": [], "B": [], "bare": []}
     cpu: dict[str, list[float]] = {"A": [], "B": [], "bare": []}  # server CPU ms per request, per round
     api_cpu: dict[str, list[float]] = {"A": [], "B": []}  # the answering process's alone
+    db_cpu: dict[str, list[float]] = {"A": [], "B": [], "bare": []}  # PostgreSQL backends' ms per request
+    databases = {
+        "A": sa.service_database_url("participants").rsplit("/", 1)[1],
+        "B": sb.service_database_url("participants").rsplit("/", 1)[1],
+        "bare": sa.service_database_url("bare").rsplit("/", 1)[1],
+    }
+    admin = await asyncpg.connect(asyncpg_dsn(sa, "bare").rsplit("/", 1)[0] + "/postgres")
     first = 0
     try:
         with (
@@ -67,6 +94,7 @@ async def run(
                     await asyncio.sleep(SETTLE_SECONDS)
                     first += 10**9
                     before, before_api = cpu_of(procs[side]), cpu_of(answering[side])
+                    before_db = await backends_cpu(admin, databases[side])
                     r = await wrk(
                         urls[side],
                         threads=THREADS,
@@ -79,10 +107,13 @@ async def run(
                     if r.failed:
                         raise RuntimeError(f"{side}: {r.failed} answers were not 201: {r.statuses}")
                     runs[side].append(r)
+                    used_db = backends_delta(before_db, await backends_cpu(admin, databases[side]))
+                    db_cpu[side].append(used_db * 1000 / r.requests)
                     cpu[side].append((cpu_of(procs[side]) - before) * 1000 / r.requests)
                     if side in api_cpu:
                         api_cpu[side].append((cpu_of(answering[side]) - before_api) * 1000 / r.requests)
     finally:
+        await admin.close()
         await drop_databases(sa, ["participants", "bare"])
         await drop_databases(sb, ["participants"])
         await delete_topics(sa)
@@ -107,10 +138,23 @@ async def run(
             + ", ".join(f"{v:.2f}" for v in values)
             + f" ms (median {statistics.median(values):.2f})"
         )
+    for side, values in db_cpu.items():
+        print(
+            f"  {side:4s} PostgreSQL CPU per request "
+            + ", ".join(f"{v:.2f}" for v in values)
+            + f" ms (median {statistics.median(values):.2f}; its backends)"
+        )
+    for side in cpu:
+        total = [x + y for x, y in zip(cpu[side], db_cpu[side], strict=True)]
+        print(f"  {side:4s} server + PostgreSQL CPU per request, median {statistics.median(total):.2f} ms")
     for side, values in api_cpu.items():
         if split[side == "B"]:
             print(f"  {side:4s} of which the API process {statistics.median(values):.2f} ms (median)")
     print(f"  B/A CPU per request {statistics.median(cpu['B']) / statistics.median(cpu['A']):.2f} (medians)")
+    print(
+        f"  B/A PostgreSQL CPU per request {statistics.median(db_cpu['B']) / statistics.median(db_cpu['A']):.2f}"
+        " (medians)"
+    )
     ba = [x.rate / y.rate for x, y in zip(runs["B"], runs["A"], strict=True)]
     print("  B/A per round    " + ", ".join(f"{r:.2f}" for r in ba) + f" (median {statistics.median(ba):.2f})")
 

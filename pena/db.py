@@ -122,7 +122,8 @@ class Database:
         as the SQLAlchemy pool (connections open on demand), closed by `dispose()`. Statements through
         it are prepared once per connection (asyncpg's statement cache).
 
-        Only for single statements that leave no session state behind (no SET, LISTEN, advisory lock,
+        Only for single statements, or a `connection.transaction()` block (the outbox relay's claim held
+        across the publish), that leave no session state behind (no SET, LISTEN, session advisory lock,
         cursor or open transaction): a connection goes back to the pool without asyncpg's default reset
         query (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`, one more round trip
         per use); asyncpg still rolls back a transaction left open."""

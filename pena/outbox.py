@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pena import failpoints, metrics, telemetry
@@ -152,6 +153,17 @@ async def pending_count(session: AsyncSession) -> int:
     )
 
 
+# the relay's claim: the oldest unpublished rows no other relay holds, marked published in the same
+# statement (the mark commits with the transaction, after the publish: OutboxRelay.run_once)
+_CLAIM = """
+    UPDATE outbox SET published_at = now()
+    WHERE id IN (
+        SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, event_name, message_key, envelope::text AS envelope
+"""
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -176,29 +188,27 @@ class OutboxRelay:
         self._wake = asyncio.Event()
 
     async def run_once(self) -> int:
-        """Claims, publishes and marks one batch. Returns how many rows were published."""
-        async with self.db.transaction() as session:
-            rows = (
-                await session.execute(
-                    select(outbox.c.id, outbox.c.event_name, outbox.c.message_key, outbox.c.envelope)
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+        """Claims, publishes and marks one batch. Returns how many rows were published.
+
+        Claim and mark are one statement on the raw pool (`_CLAIM`: the rows are marked published and
+        locked in a transaction that commits only after the publisher returned; a failed publish, or
+        a crash before the commit, rolls the mark back and the rows go again), so a cycle is BEGIN,
+        one UPDATE ... RETURNING, COMMIT, without an ORM session."""
+        pool = await self.db.raw_pool()
+        async with pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(_CLAIM, self.batch_size)
             if not rows:
                 return 0
-            messages = [OutboxMessage(r.id, r.event_name, r.message_key, r.envelope, self.service) for r in rows]
+            messages = [
+                OutboxMessage(r["id"], r["event_name"], r["message_key"], json.loads(r["envelope"]), self.service)
+                for r in sorted(rows, key=lambda r: r["id"])  # RETURNING keeps no order
+            ]
             # tracing on: a send span per event, continuing the trace the event was written in
             with telemetry.sending(self.destination, [m.envelope for m in messages]) as traced:
                 if traced is not None:
                     messages = [dataclasses.replace(m, envelope=e) for m, e in zip(messages, traced, strict=True)]
                 await self.publisher.publish(messages)
             failpoints.hit("relay.after_publish")
-            await session.execute(
-                update(outbox).where(outbox.c.id.in_([m.row_id for m in messages])).values(published_at=func.now())
-            )
         metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(messages))
         return len(messages)
 

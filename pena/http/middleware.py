@@ -17,6 +17,7 @@ from pena.problems import Problem, problem_response
 from pena.settings import Settings
 
 access_log = logging.getLogger("pena.access")
+_READ_HEADERS = frozenset({b"x-request-id", b"x-correlation-id", b"traceparent", b"content-type", b"content-length"})
 
 
 class RequestContextMiddleware:
@@ -27,12 +28,16 @@ class RequestContextMiddleware:
         self.continue_traces = continue_traces  # False when the app's requests get server spans
         self.max_body = settings.max_body_bytes
         self.max_upload = settings.max_upload_bytes
+        self._series_cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        # only the headers read here are decoded
+        headers = {
+            name.decode(): v.decode() for k, v in scope.get("headers", ()) if (name := k.lower()) in _READ_HEADERS
+        }
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
         tokens = (
             request_id_var.set(request_id),
@@ -68,8 +73,9 @@ class RequestContextMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
-            metrics.HTTP_REQUESTS.labels(scope["method"], path, str(status_holder["status"])).inc()
-            metrics.HTTP_LATENCY.labels(scope["method"], path).observe(elapsed)
+            counted, timed = self._series(scope["method"], path, status_holder["status"])
+            counted.inc()
+            timed.observe(elapsed)
             if path not in ("/healthz", "/readyz", "/metrics"):
                 access_log.info(
                     "request",
@@ -84,6 +90,19 @@ class RequestContextMiddleware:
                 var.reset(token)
             if trace_token is not None:
                 passed_traceparent_var.reset(trace_token)
+
+    def _series(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """The request counter's and latency histogram's series of (method, route, status), looked up
+        once (prometheus_client's `labels()` takes a lock and builds the key on every call); routes are
+        templates (or "unmatched"), so the cache is as bounded as the metrics themselves."""
+        key = (method, route, status)
+        found = self._series_cache.get(key)
+        if found is None:
+            found = self._series_cache[key] = (
+                metrics.HTTP_REQUESTS.labels(method, route, str(status)),
+                metrics.HTTP_LATENCY.labels(method, route),
+            )
+        return found
 
     def _refuse_early(self, headers: dict[str, str], scope: Scope, cap: int) -> Any:
         length = headers.get("content-length")

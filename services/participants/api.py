@@ -14,6 +14,7 @@ from pena.access import region_prefix as plain_prefix
 from pena.auth import Principal
 from pena.http.deps import ClockDep, SettingsDep, get_runtime, session_dependency
 from pena.http.imports import import_routes
+from pena.http.lean import LeanRoute
 from pena.http.openapi import CsvResponse
 from pena.http.tabular import XLSX_MEDIA_TYPE, Column, tabular_response
 from pena.idempotency import IdempotencyKey
@@ -53,7 +54,9 @@ Uploader = Annotated[Principal, policy("participants:write", "assigned")]
 IfMatch = Annotated[str | None, Header(description="the ETag of the version you read")]
 Purpose = Annotated[str | None, Header(alias="X-Purpose", max_length=200, description="why the data is read (audited)")]
 
-router = APIRouter(prefix="/v1/participants", tags=["participants"])
+# LeanRoute: a valid registration skips FastAPI's dependency solver (pena/http/lean.py); every
+# route keeps its declared policy, OpenAPI document and errors
+router = APIRouter(prefix="/v1/participants", tags=["participants"], route_class=LeanRoute)
 
 
 def _read(participant: Participant, principal: Principal, settings: Settings) -> ParticipantRead:

@@ -6,12 +6,11 @@ KK = region (6) + registration date DDMMYY + family serial (4). Messages never r
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import unicodedata
 from datetime import date
 from typing import Any
 
+from pena.crypto import keyed_hex
 from services.participants.regions import province_known
 
 Error = dict[str, Any]
@@ -93,8 +92,8 @@ def normalised_name(name: str) -> str:
 def identity_hash(name: str, birth_date: date, key: str) -> str:
     """Keyed hash of name + birth date: finds possible duplicates without a readable index."""
     message = f"identity|{normalised_name(name)}|{birth_date.isoformat()}".encode()
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+    return keyed_hex(key, message)
 
 
 def kk_token(kk: str, key: str) -> str:
-    return hmac.new(key.encode(), f"kk|{kk}".encode(), hashlib.sha256).hexdigest()
+    return keyed_hex(key, f"kk|{kk}".encode())

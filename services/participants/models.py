@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Text
+from sqlalchemy import DateTime, Index, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
@@ -40,8 +40,11 @@ class Participant(ParticipantsBase, table=True):
         Index("participants_identity_hash", "identity_hash"),
         Index("participants_created_id", "created_at", "id"),
         Index("participants_region", "region_code", postgresql_ops={"region_code": "text_pattern_ops"}),
-        Index("participants_kk_token", "kk_token"),
         Index("participants_household", "household_id"),
+        # the admins' duplicate review (flagged = true, rare) in the list's order; the other filters
+        # (status, business field, decile, programme) have no index of their own: a page walks
+        # participants_created_id, or participants_region for a unit (part_indexes_01)
+        Index("participants_flagged_created", "created_at", "id", postgresql_where=text("flagged")),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -65,14 +68,14 @@ class Participant(ParticipantsBase, table=True):
     sex: str | None = Field(default=None, max_length=1)
     birth_year: int | None = None
     region_code: str = Field(max_length=10)
-    business_field: str | None = Field(default=None, max_length=40, index=True)
+    business_field: str | None = Field(default=None, max_length=40)
     assistance_programmes: list[str] = Field(default_factory=list, sa_type=JSONB)
-    dtsen_decile: int | None = Field(default=None, index=True)
+    dtsen_decile: int | None = Field(default=None)
     household_size: int | None = None
-    status: str = Field(max_length=12, index=True)
+    status: str = Field(max_length=12)
     version: int = 1
     possible_duplicate_of: str | None = Field(default=None, max_length=40)
-    flagged: bool = Field(default=False, index=True)
+    flagged: bool = Field(default=False)
     graduation_decided_at: datetime | None = _moment(nullable=True)  # newest decision applied
     created_by: str | None = Field(default=None, max_length=200)
     created_at: datetime = _moment()

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from pena.clock import ManualClock
 from pena.consumer import PoisonEvent, event_context, parse_event, validate_payload
 from pena.contracts import BY_NAME, CONTRACTS, MonevScheduled
-from pena.crypto import FieldCipher, mask_nik, nik_token
+from pena.crypto import FieldCipher, keyed_hex, mask_nik, nik_token
 from pena.durations import add_duration, parse_duration
 from pena.envelope import CloudEvent, make_event
 from pena.ids import new_id
@@ -191,6 +191,23 @@ def test_nik_token_mask_and_field_cipher() -> None:
     assert nik not in sealed
     assert cipher.decrypt(sealed) == nik
     assert cipher.encrypt(nik) != sealed  # fresh nonce per value
+
+
+def test_keyed_tokens_are_byte_identical_to_the_stored_ones() -> None:
+    """The tokens are computed with hmac.digest now; values stored by the former hmac.new(...).hexdigest()
+    (the literals below, computed with it) must still match, or lookups and the unique NIK index break."""
+    import hashlib
+    import hmac
+
+    from services.participants.identity import identity_hash, kk_token
+
+    assert nik_token(" 3271014501900001 ", "k1") == ("13da2325e892188c76132a8b1d52661bd17cce563551d1f40bdef3f67f2f13ba")
+    assert kk_token("3271010101100001", "k1") == "da770432dc14d0254721c35b55e7376ac5a88939aeb2db29f5a3f70e972cdde1"
+    assert identity_hash("Siti  Aminah", date(1990, 1, 5), "k1") == (
+        "6eeba29e85a4c1fd5abcd5c8b218f0935d1dddfd7c2d177ed786c23f279d0774"
+    )
+    for key, message in (("k1", b""), ("kunci rahasia", "NIK ✓".encode()), ("x" * 100, b"y" * 1000)):
+        assert keyed_hex(key, message) == hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
 def test_the_first_consumer_of_a_process_freezes_the_start_up_heap_once() -> None:
