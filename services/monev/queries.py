@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pena.db import any_of, copy_rows, detached, insert_rows, update_rows
+from pena.db import any_of, copy_rows, detached, update_rows
 from pena.readmodel import upsert_many_if_newer
 from pena.reference.taxonomy import rolled_up
 from services.monev.models import BaselineParticipant, FacilitatorRegion, MonevSurvey, MonevTask
