@@ -12,6 +12,7 @@ Issue 16 target: at most 5x the COPY time at 100,000 rows (floor 10x); 1,000,000
 service's peak RSS under 300 MiB (reported).
     python -m bench.bulk_import [--full]            10,000 rows (100,000 with --full)
     BENCH_IMPORT_ROWS=1000000 python -m bench.bulk_import
+    BENCH_BOUND_INDEXES=1 python -m bench.bulk_import   also the bound's cost per index (tables with > 2)
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ async def _import(base_url: str, content: bytes | IO[bytes], token: str, expecte
 
 async def run(full: bool) -> Result:
     count = int(os.environ.get("BENCH_IMPORT_ROWS") or (100_000 if full else 10_000))
+    per_index = os.environ.get("BENCH_BOUND_INDEXES") == "1"  # the bound's cost per index too (longer)
     settings = bench_settings(new_namespace())
     token = issue_dev_token(settings, role="admin", ttl_seconds=4 * 3600)
     await ensure_database(settings.service_database_url("bare"))
@@ -164,7 +166,7 @@ async def run(full: bool) -> Result:
                 backends = await backend_cpu(asyncpg_dsn(settings, "bare"), database)
                 database_cpu = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends.items())
             # the service stopped: PostgreSQL writes the same rows again, alone (bench.storage_bound)
-            copies = await storage_bound.measure(asyncpg_dsn(settings, "participants"))
+            copies = await storage_bound.measure(asyncpg_dsn(settings, "participants"), per_index=per_index)
         finally:
             await drop_databases(settings, ["participants", "bare"])
             await delete_topics(settings)
@@ -196,6 +198,11 @@ async def run(full: bool) -> Result:
                 f" {heap_s:.2f}s = {heap_s / copy_s:.1f}x); import / bound = {import_s / bound_s:.1f}"
             ),
             "storage lower bound per table": storage_bound.summary(copies),
+            **(
+                {"storage lower bound per index (BENCH_BOUND_INDEXES=1)": storage_bound.index_summary(copies)}
+                if per_index
+                else {}
+            ),
         },
         ratio=ratio,
         target="<= 5",

@@ -15,12 +15,13 @@ from __future__ import annotations
 import io
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
 SCHEMA = "storage_bound"
 HEAP = "storage_bound_heap"
+ONE_INDEX = "storage_bound_index"
 # in foreign-key order: what the participants import writes for its rows (import_chunks are written
 # and deleted again by the import's own machinery: not an effect)
 TABLES = ("households", "participants", "participant_changes", "audit_log", "outbox", "import_runs", "import_errors")
@@ -37,6 +38,8 @@ class TableCopy:
     seconds: float  # COPY into the full copy (indexes, constraints, foreign keys, triggers)
     heap_seconds: float  # COPY into the heap-only copy
     mib: float  # the full copy's size after the COPY, indexes included
+    # with `per_index`: each index's name and the COPY's time into a heap-only copy with that index alone
+    index_seconds: dict[str, float] = field(default_factory=dict)
 
 
 async def _columns(conn: asyncpg.Connection, table: str) -> list[str]:
@@ -80,9 +83,32 @@ async def _prepare(conn: asyncpg.Connection, tables: list[str]) -> dict[str, tup
     return triggers
 
 
-async def measure(dsn: str) -> list[TableCopy]:
+async def _per_index(conn: asyncpg.Connection, table: str, data: bytes, columns: list[str]) -> dict[str, float]:
+    """The COPY's time into a heap-only copy of `table` carrying one of its indexes, per index."""
+    found: dict[str, float] = {}
+    indexes = await conn.fetch(
+        "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i"
+        " JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass",
+        f"public.{table}",
+    )
+    for index in indexes:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {ONE_INDEX} CASCADE; CREATE SCHEMA {ONE_INDEX}")
+        await conn.execute(f"CREATE TABLE {ONE_INDEX}.{table} (LIKE public.{table} INCLUDING DEFAULTS)")
+        definition = re.sub(rf" ON (public\.)?{table} ", f" ON {ONE_INDEX}.{table} ", index["def"], count=1)
+        await conn.execute(definition.replace(f"INDEX {index['name']} ", f"INDEX {ONE_INDEX}_{index['name']} ", 1))
+        started = time.perf_counter()
+        await conn.copy_to_table(
+            table, source=io.BytesIO(data), schema_name=ONE_INDEX, columns=columns, format="binary"
+        )
+        found[index["name"]] = time.perf_counter() - started
+    await conn.execute(f"DROP SCHEMA IF EXISTS {ONE_INDEX} CASCADE")
+    return found
+
+
+async def measure(dsn: str, *, per_index: bool = False) -> list[TableCopy]:
     """Copies out what the import wrote, then times a binary COPY of each table into its scratch copy
-    (full, then heap-only). The scratch schemas are dropped at the end."""
+    (full, then heap-only; with `per_index`, also into a heap-only copy with one of its indexes, for
+    each index of a table that has more than two). The scratch schemas are dropped at the end."""
     conn = await asyncpg.connect(dsn)
     try:
         present = {
@@ -124,12 +150,18 @@ async def measure(dsn: str) -> list[TableCopy]:
                     seconds=timings[0],
                     heap_seconds=timings[1],
                     mib=size / 2**20,
+                    index_seconds=await _per_index(conn, table, data[table], columns)
+                    if per_index and indexes > 2
+                    else {},
                 )
             )
         return found
     finally:
         try:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; DROP SCHEMA IF EXISTS {HEAP} CASCADE")
+            await conn.execute(
+                f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; DROP SCHEMA IF EXISTS {HEAP} CASCADE;"
+                f" DROP SCHEMA IF EXISTS {ONE_INDEX} CASCADE"
+            )
         finally:
             await conn.close()
 
@@ -142,3 +174,12 @@ def summary(copies: list[TableCopy]) -> str:
         for c in sorted(copies, key=lambda c: -c.seconds)
     ]
     return "; ".join(parts)
+
+
+def index_summary(copies: list[TableCopy]) -> str:
+    """Per index (tables measured `per_index`), the costliest first: the COPY's time with that index
+    alone beyond the heap-only COPY."""
+    costs = [
+        (seconds - c.heap_seconds, f"{c.table}.{name}") for c in copies for name, seconds in c.index_seconds.items()
+    ]
+    return "; ".join(f"{name} +{cost:.2f}s" for cost, name in sorted(costs, reverse=True)) or "-"
