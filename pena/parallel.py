@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
@@ -117,7 +117,7 @@ async def map_parts(fn: Callable[[list[T], A], R], items: list[T], arg: A, *, wo
 
 async def iter_parts(
     fn: Callable[[list[T], A], R], items: list[T], arg: A, *, workers: int, per_worker: int = 1
-) -> AsyncIterator[R]:
+) -> AsyncGenerator[R, None]:
     """`map_parts`' results one at a time, in the items' order, each as soon as it is ready: `items`
     in up to `per_worker` parts per worker (at least MIN_PART items each), all sent at once, so the
     caller can work on part i (its database writes) while the workers compute the parts after it.
