@@ -166,7 +166,7 @@ async def run(full: bool) -> Result:
                 backends = await backend_cpu(asyncpg_dsn(settings, "bare"), database)
                 database_cpu = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends.items())
             # the service stopped: PostgreSQL writes the same rows again, alone (bench.storage_bound)
-            copies = await storage_bound.measure(asyncpg_dsn(settings, "participants"), per_index=per_index)
+            copies = await storage_bound.measure(asyncpg_dsn(settings, "participants"), tmp, per_index=per_index)
         finally:
             await drop_databases(settings, ["participants", "bare"])
             await delete_topics(settings)

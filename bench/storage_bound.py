@@ -12,10 +12,10 @@ the import wrote them (`published_at` NULL: the relay's later UPDATE is not the 
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 
@@ -83,7 +83,7 @@ async def _prepare(conn: asyncpg.Connection, tables: list[str]) -> dict[str, tup
     return triggers
 
 
-async def _per_index(conn: asyncpg.Connection, table: str, data: bytes, columns: list[str]) -> dict[str, float]:
+async def _per_index(conn: asyncpg.Connection, table: str, data: Path, columns: list[str]) -> dict[str, float]:
     """The COPY's time into a heap-only copy of `table` carrying one of its indexes, per index."""
     found: dict[str, float] = {}
     indexes = await conn.fetch(
@@ -97,18 +97,17 @@ async def _per_index(conn: asyncpg.Connection, table: str, data: bytes, columns:
         definition = re.sub(rf" ON (public\.)?{table} ", f" ON {ONE_INDEX}.{table} ", index["def"], count=1)
         await conn.execute(definition.replace(f"INDEX {index['name']} ", f"INDEX {ONE_INDEX}_{index['name']} ", 1))
         started = time.perf_counter()
-        await conn.copy_to_table(
-            table, source=io.BytesIO(data), schema_name=ONE_INDEX, columns=columns, format="binary"
-        )
+        await conn.copy_to_table(table, source=data, schema_name=ONE_INDEX, columns=columns, format="binary")
         found[index["name"]] = time.perf_counter() - started
     await conn.execute(f"DROP SCHEMA IF EXISTS {ONE_INDEX} CASCADE")
     return found
 
 
-async def measure(dsn: str, *, per_index: bool = False) -> list[TableCopy]:
+async def measure(dsn: str, directory: str, *, per_index: bool = False) -> list[TableCopy]:
     """Copies out what the import wrote, then times a binary COPY of each table into its scratch copy
     (full, then heap-only; with `per_index`, also into a heap-only copy with one of its indexes, for
-    each index of a table that has more than two). The scratch schemas are dropped at the end."""
+    each index of a table that has more than two). The rows wait in binary COPY files in `directory`
+    (1,000,000 rows' events do not fit in memory). The scratch schemas are dropped at the end."""
     conn = await asyncpg.connect(dsn)
     try:
         present = {
@@ -116,14 +115,13 @@ async def measure(dsn: str, *, per_index: bool = False) -> list[TableCopy]:
             for r in await conn.fetch("SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace")
         }
         tables = [t for t in TABLES if t in present]
-        data: dict[str, bytes] = {}
+        data: dict[str, Path] = {}
         for table in tables:
             columns = await _columns(conn, table)
             shown = ", ".join(UNPUBLISHED.get(table, {}).get(c, f'"{c}"') for c in columns)
-            out = io.BytesIO()
             query = f"SELECT {shown} FROM public.{table}"  # noqa: S608 (names from the catalogue and TABLES)
-            await conn.copy_from_query(query, output=out, format="binary")
-            data[table] = out.getvalue()
+            data[table] = Path(directory) / f"{table}.copy"
+            await conn.copy_from_query(query, output=data[table], format="binary")
         triggers = await _prepare(conn, tables)
         await conn.execute("CHECKPOINT")  # the import's dirty pages are not this COPY's to write
         found: list[TableCopy] = []
@@ -133,7 +131,7 @@ async def measure(dsn: str, *, per_index: bool = False) -> list[TableCopy]:
             for schema in (SCHEMA, HEAP):
                 started = time.perf_counter()
                 status = await conn.copy_to_table(
-                    table, source=io.BytesIO(data[table]), schema_name=schema, columns=columns, format="binary"
+                    table, source=data[table], schema_name=schema, columns=columns, format="binary"
                 )
                 timings.append(time.perf_counter() - started)
             size = await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", f"{SCHEMA}.{table}")
