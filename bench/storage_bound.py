@@ -38,7 +38,7 @@ class TableCopy:
     seconds: float  # COPY into the full copy (indexes, constraints, foreign keys, triggers)
     heap_seconds: float  # COPY into the heap-only copy
     mib: float  # the full copy's size after the COPY, indexes included
-    # with `per_index`: each index's name and the COPY's time into a heap-only copy with that index alone
+    # with `per_index`: each index's name and what it adds to a heap-only COPY (`_per_index`)
     index_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -84,7 +84,9 @@ async def _prepare(conn: asyncpg.Connection, tables: list[str]) -> dict[str, tup
 
 
 async def _per_index(conn: asyncpg.Connection, table: str, data: Path, columns: list[str]) -> dict[str, float]:
-    """The COPY's time into a heap-only copy of `table` carrying one of its indexes, per index."""
+    """Per index of `table`: the COPY's time into a heap-only copy carrying that index alone, less the
+    time of a COPY into a heap-only copy with no index made just before it (paired: on a shared
+    machine a COPY's time moves more between minutes than one index costs)."""
     found: dict[str, float] = {}
     indexes = await conn.fetch(
         "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i"
@@ -92,13 +94,19 @@ async def _per_index(conn: asyncpg.Connection, table: str, data: Path, columns: 
         f"public.{table}",
     )
     for index in indexes:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {ONE_INDEX} CASCADE; CREATE SCHEMA {ONE_INDEX}")
-        await conn.execute(f"CREATE TABLE {ONE_INDEX}.{table} (LIKE public.{table} INCLUDING DEFAULTS)")
-        definition = re.sub(rf" ON (public\.)?{table} ", f" ON {ONE_INDEX}.{table} ", index["def"], count=1)
-        await conn.execute(definition.replace(f"INDEX {index['name']} ", f"INDEX {ONE_INDEX}_{index['name']} ", 1))
-        started = time.perf_counter()
-        await conn.copy_to_table(table, source=data, schema_name=ONE_INDEX, columns=columns, format="binary")
-        found[index["name"]] = time.perf_counter() - started
+        timings = []
+        for with_index in (False, True):
+            await conn.execute(f"DROP SCHEMA IF EXISTS {ONE_INDEX} CASCADE; CREATE SCHEMA {ONE_INDEX}")
+            await conn.execute(f"CREATE TABLE {ONE_INDEX}.{table} (LIKE public.{table} INCLUDING DEFAULTS)")
+            if with_index:
+                definition = re.sub(rf" ON (public\.)?{table} ", f" ON {ONE_INDEX}.{table} ", index["def"], count=1)
+                await conn.execute(
+                    definition.replace(f"INDEX {index['name']} ", f"INDEX {ONE_INDEX}_{index['name']} ", 1)
+                )
+            started = time.perf_counter()
+            await conn.copy_to_table(table, source=data, schema_name=ONE_INDEX, columns=columns, format="binary")
+            timings.append(time.perf_counter() - started)
+        found[index["name"]] = timings[1] - timings[0]
     await conn.execute(f"DROP SCHEMA IF EXISTS {ONE_INDEX} CASCADE")
     return found
 
@@ -175,9 +183,6 @@ def summary(copies: list[TableCopy]) -> str:
 
 
 def index_summary(copies: list[TableCopy]) -> str:
-    """Per index (tables measured `per_index`), the costliest first: the COPY's time with that index
-    alone beyond the heap-only COPY."""
-    costs = [
-        (seconds - c.heap_seconds, f"{c.table}.{name}") for c in copies for name, seconds in c.index_seconds.items()
-    ]
+    """Per index (tables measured `per_index`), the costliest first: what it adds to a heap-only COPY."""
+    costs = [(cost, f"{c.table}.{name}") for c in copies for name, cost in c.index_seconds.items()]
     return "; ".join(f"{name} +{cost:.2f}s" for cost, name in sorted(costs, reverse=True)) or "-"
