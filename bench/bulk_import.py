@@ -4,12 +4,15 @@ scheduler processes the file in chunks of 5,000 rows, one transaction each, set-
 encryption, duplicate checks, then one INSERT per table for participants, history, audit and one
 participant.registered outbox event per row) against raw PostgreSQL COPY of the same rows into a
 bare table, in the same run; the service's peak resident memory (VmHWM) over the run, its worker
-processes' (pena.parallel, PENA_WORKER_PROCESSES) and the CPU time of both.
+processes' (pena.parallel, PENA_WORKER_PROCESSES) and the CPU time of both. After the import, the
+storage lower bound (bench.storage_bound): the rows the import wrote COPYed again into empty copies
+of its tables (same indexes, foreign keys, triggers), what PostgreSQL alone must do for the same effects.
 
 Issue 16 target: at most 5x the COPY time at 100,000 rows (floor 10x); 1,000,000 rows streamed with the
 service's peak RSS under 300 MiB (reported).
     python -m bench.bulk_import [--full]            10,000 rows (100,000 with --full)
     BENCH_IMPORT_ROWS=1000000 python -m bench.bulk_import
+    BENCH_BOUND_INDEXES=1 python -m bench.bulk_import   also the bound's cost per index (tables with > 2)
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ import asyncpg
 import httpx
 from sqlalchemy import make_url
 
+from bench import storage_bound
 from bench.common import (
+    Ratio,
     Result,
     asyncpg_dsn,
     bench_settings,
@@ -138,6 +143,7 @@ async def _import(base_url: str, content: bytes | IO[bytes], token: str, expecte
 
 async def run(full: bool) -> Result:
     count = int(os.environ.get("BENCH_IMPORT_ROWS") or (100_000 if full else 10_000))
+    per_index = os.environ.get("BENCH_BOUND_INDEXES") == "1"  # the bound's cost per index too (longer)
     settings = bench_settings(new_namespace())
     token = issue_dev_token(settings, role="admin", ttl_seconds=4 * 3600)
     await ensure_database(settings.service_database_url("bare"))
@@ -159,11 +165,15 @@ async def run(full: bool) -> Result:
                 workers_mib = [peak_rss_mib(pid) for pid in workers]
                 backends = await backend_cpu(asyncpg_dsn(settings, "bare"), database)
                 database_cpu = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends.items())
+            # the service stopped: PostgreSQL writes the same rows again, alone (bench.storage_bound)
+            copies = await storage_bound.measure(asyncpg_dsn(settings, "participants"), tmp, per_index=per_index)
         finally:
             await drop_databases(settings, ["participants", "bare"])
             await delete_topics(settings)
         size_mb = path.stat().st_size / 1e6
     ratio = import_s / copy_s
+    bound_s = sum(c.seconds for c in copies)
+    heap_s = sum(c.heap_seconds for c in copies)
     return Result(
         name="bulk_import",
         size=f"{count:,} rows, CSV {size_mb:.1f} MB",
@@ -183,10 +193,23 @@ async def run(full: bool) -> Result:
                 f"{database_cpu:.1f}s = {database_cpu / count * 1e6:.0f} us per row (connections open at the end;"
                 " WAL writer, checkpointer not counted)"
             ),
+            "storage lower bound (the rows it wrote, COPYed into empty copies of its tables)": (
+                f"{bound_s:.2f}s = {bound_s / copy_s:.1f}x the COPY (heap only, no index/trigger/FK:"
+                f" {heap_s:.2f}s = {heap_s / copy_s:.1f}x); import / bound = {import_s / bound_s:.1f}"
+            ),
+            "storage lower bound per table": storage_bound.summary(copies),
+            **(
+                {"storage lower bound per index (BENCH_BOUND_INDEXES=1)": storage_bound.index_summary(copies)}
+                if per_index
+                else {}
+            ),
         },
         ratio=ratio,
         target="<= 5",
         floor=10,
+        extra=[
+            Ratio("bulk_import storage bound", bound_s / copy_s, None, "PostgreSQL alone writing the same rows / COPY"),
+        ],
     )
 
 

@@ -97,6 +97,11 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
+        # a partition's batch up to 256 KiB (aiokafka's default 16 KiB holds about twelve 1.3 KB
+        # envelopes): the relay publishing a bulk import's events spends about half the CPU per
+        # event (docs/benchmarks.md, "Bulk import: ... perfimport2"); well under the broker's 1 MB
+        # message.max.bytes, and a cap, not a wait (linger_ms decides that)
+        max_batch_size=256 * 1024,
         request_timeout_ms=15000,
         retry_backoff_ms=200,
         client_id=f"{settings.topic_namespace}-producer",

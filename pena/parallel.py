@@ -5,6 +5,8 @@ import chunk (validation, HMAC tokens, AES-GCM, building the column values) can 
 core from a second process; the database work stays in the caller's transaction.
 
     parts = await map_parts(process_rows, rows, preparation, workers=settings.worker_processes)
+    async for part in iter_parts(process_rows, rows, preparation, workers=2, per_worker=2):
+        ...  # part i's database work while the workers compute the parts after it
 
 `fn(part, arg)` must be a module-level function whose arguments and result pickle (plain data, frozen
 dataclasses, pydantic settings): it runs in a fresh interpreter ("spawn": no fork of a process that
@@ -22,7 +24,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
@@ -110,16 +112,34 @@ async def map_parts(fn: Callable[[list[T], A], R], items: list[T], arg: A, *, wo
     """`fn` applied to contiguous parts of `items` (one per worker), in the worker processes at once;
     the results in the items' order. In this process, as one part, when `workers` < 2 or the items
     are fewer than MIN_PART per worker."""
+    return [result async for result in iter_parts(fn, items, arg, workers=workers)]
+
+
+async def iter_parts(
+    fn: Callable[[list[T], A], R], items: list[T], arg: A, *, workers: int, per_worker: int = 1
+) -> AsyncGenerator[R, None]:
+    """`map_parts`' results one at a time, in the items' order, each as soon as it is ready: `items`
+    in up to `per_worker` parts per worker (at least MIN_PART items each), all sent at once, so the
+    caller can work on part i (its database writes) while the workers compute the parts after it.
+    In this process, as one part, when `workers` < 2 or the items are fewer than MIN_PART per worker.
+    A caller that stops early should close the iterator (`contextlib.aclosing`): the parts not started
+    are cancelled."""
     if workers < 2 or len(items) < 2 * MIN_PART:
-        return [fn(items, arg)]
+        yield fn(items, arg)
+        return
     executor = pool(workers)
     loop = asyncio.get_running_loop()
-    parts = split(items, min(workers, len(items) // MIN_PART))
+    parts = split(items, min(workers * max(1, per_worker), len(items) // MIN_PART))
+    futures = [loop.run_in_executor(executor, fn, list(part), arg) for part in parts]
     try:
-        return list(await asyncio.gather(*(loop.run_in_executor(executor, fn, list(part), arg) for part in parts)))
+        for future in futures:
+            yield await future
     except BrokenProcessPool:
         _discard(executor)  # a worker died (killed, out of memory): the next call starts a fresh pool
         raise
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 def _discard(executor: ProcessPoolExecutor) -> None:

@@ -11,6 +11,7 @@ then one lookup of the chunk's NIK tokens and possible duplicates, one INSERT pe
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from pena import imports as bulk
 from pena import parallel
 from pena.import_runs import ChunkResult, ImportContext, ImportKind, Rows
 from services.participants.registration import (
+    BulkOutcome,
     Preparation,
     Prepared,
     preparation_for,
@@ -32,6 +34,9 @@ MAX_ROWS = 1_000_000
 # rows per transaction: large enough that the per-statement costs vanish, small enough that a chunk
 # (all its rows held in memory, its locks held) stays around a second or two
 CHUNK_ROWS = 5000
+# parts of a chunk per worker process (`register_rows`): the first part is registered while the
+# workers prepare the others (bench.bulk_import, docs/benchmarks.md "Bulk import: ... perfimport2")
+PARTS_PER_WORKER = 2
 REQUIRED_COLUMNS = ("nik", "kk_number", "full_name", "birth_date", "sex", "region_code")
 OPTIONAL_COLUMNS = (
     "business_field",
@@ -131,16 +136,21 @@ def process_rows(rows: Rows, preparation: Preparation) -> tuple[Refusals, list[P
 
 async def register_rows(session: AsyncSession, context: ImportContext, rows: Rows) -> ChunkResult:
     """One chunk of a bulk registration: every row validated with the same rules as a single
-    registration (`process_rows`, its parts in the worker processes when the chunk is large enough),
-    the valid ones registered set-based (`register_prepared`) as the uploader."""
+    registration (`process_rows`), the valid ones registered set-based (`register_prepared`) as the
+    uploader. With worker processes (large imports), the chunk goes to them in parts (two per
+    worker), and each part is registered, in row order, while the workers prepare the next ones: the
+    same outcome as the chunk in one piece (`BulkOutcome` carries the earlier parts' rows)."""
     preparation = await preparation_for(session, actor=context.actor, settings=context.settings, clock=context.clock)
     workers = context.workers  # large imports only (pena.import_runs.WORKERS_MIN_ROWS)
     refused: Refusals = {}
-    prepared: list[Prepared] = []
-    for part_refused, part_prepared in await parallel.map_parts(process_rows, rows, preparation, workers=workers):
-        refused.update(part_refused)
-        prepared.extend(part_prepared)
-    outcome = await register_prepared(session, preparation=preparation, prepared=prepared, purpose="bulk import")
+    outcome = BulkOutcome()
+    parts = parallel.iter_parts(process_rows, rows, preparation, workers=workers, per_worker=PARTS_PER_WORKER)
+    async with contextlib.aclosing(parts):
+        async for part_refused, part_prepared in parts:
+            refused.update(part_refused)
+            await register_prepared(
+                session, preparation=preparation, prepared=part_prepared, purpose="bulk import", outcome=outcome
+            )
     for row_number, errors in outcome.errors.items():
         refused[row_number] = [(e["field"], e["rule"]) for e in errors]
     return ChunkResult(created=outcome.created, duplicates=outcome.duplicates, refused=refused)

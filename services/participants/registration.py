@@ -301,6 +301,9 @@ class BulkOutcome:
     created: int = 0
     duplicates: int = 0
     errors: dict[int, list[Error]] = dataclasses.field(default_factory=dict)  # input index -> refusals
+    # identity hash -> [(NIK token, id)] of the rows registered by earlier `register_prepared` calls
+    # with this outcome (the parts of one import chunk), in row order: the possible duplicates they give
+    registered: dict[str, list[tuple[str, str]]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -404,6 +407,11 @@ async def register_prepared(
     # possible duplicates: the oldest stored participant with the same name and birth date and
     # another NIK, else an earlier row of this batch (as if the rows had been registered one by one)
     holders = await queries.identity_holders(session, list({identity for _, _, identity, _, _ in fresh}))
+    if outcome.registered:  # an earlier part's rows: after the older holders, in row order (not by id)
+        ours = {pid for found in outcome.registered.values() for _, pid in found}
+        for identity in {identity for _, _, identity, _, _ in fresh} & outcome.registered.keys():
+            older = [holder for holder in holders.get(identity, ()) if holder[1] not in ours]
+            holders[identity] = older + outcome.registered[identity]
     # the families of the chunk, locked until commit; a row whose family is full (counting the rows
     # before it) is refused like an invalid one, with the rule household_limit on kk_number
     family_ids = await households.claim(session, [values["kk_token"] for _, _, _, values, _ in fresh], now)
@@ -424,6 +432,7 @@ async def register_prepared(
         values["flagged"] = twin_id is not None
         values["household_id"] = household_id
         holders.setdefault(identity, []).append((token, values["id"]))
+        outcome.registered.setdefault(identity, []).append((token, values["id"]))
         rows.append((values, income))
     inserted = await queries.insert_new_participants(session, [values for values, _ in rows])
     # a registration of the same NIK that committed since the lookup (or is committing) wins the
@@ -431,7 +440,7 @@ async def register_prepared(
     # row flagged against the left-out one keeps that id in possible_duplicate_of: a review hint only)
     created = [(values, income) for values, income in rows if values["id"] in inserted]
     outcome.duplicates += len(rows) - len(created)
-    outcome.created = len(created)
+    outcome.created += len(created)
     await queries.insert_changes(session, [registration_change(values) for values, _ in created])
     await record_audits(session, [registration_audit(values, actor=actor, purpose=purpose) for values, _ in created])
     events = [

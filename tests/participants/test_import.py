@@ -72,19 +72,20 @@ async def _import(registry, content: bytes, headers: dict[str, str] | None = Non
 async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeypatch, chunk_rows, in_workers) -> None:
     # 2: four chunks, row 5 repeats row 2 of chunk 1
     monkeypatch.setattr(imports.REGISTRATIONS, "layout", replace(imports.REGISTRATIONS.layout, chunk_rows=chunk_rows))
-    if in_workers:  # the chunk's rows prepared in the worker processes, in parts of 3 and 4 rows
+    if in_workers:  # the chunk's rows prepared in the worker processes, in parts of 3, 2 and 2 rows
         assert registry.runtime.settings.worker_processes == 2
         monkeypatch.setattr(parallel, "MIN_PART", 2)
         monkeypatch.setattr(import_runs, "WORKERS_MIN_ROWS", 7)
         calls: list[int] = []
-        real_map_parts = parallel.map_parts
+        real_iter_parts = parallel.iter_parts
 
-        async def counted(fn, items, arg, *, workers):
-            parts = await real_map_parts(fn, items, arg, workers=workers)
-            calls.append(len(parts))
-            return parts
+        async def counted(fn, items, arg, *, workers, per_worker=1):
+            calls.append(0)
+            async for part in real_iter_parts(fn, items, arg, workers=workers, per_worker=per_worker):
+                calls[-1] += 1
+                yield part
 
-        monkeypatch.setattr(parallel, "map_parts", counted)
+        monkeypatch.setattr(parallel, "iter_parts", counted)
     job = await _import(registry, CSV)
     assert job["status"] == "done"
     assert job["finished_at"]
@@ -104,7 +105,7 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(registry, monkeyp
     listed = await registry.client.get("/v1/participants?programme=BPNT", headers=registry.admin)
     assert [p["full_name"] for p in listed.json()["items"]] == ["Budi Santoso"]
     if in_workers:
-        assert calls == [2]  # one chunk of 7 rows, in two parts
+        assert calls == [3]  # one chunk of 7 rows, in three parts: row 5 repeats row 2 of the first
 
 
 def _xlsx(csv_content: bytes) -> bytes:
@@ -293,7 +294,13 @@ async def test_each_created_participant_gets_history_audit_and_one_registered_ev
         assert secret not in dumped
 
 
-async def test_duplicates_against_the_registry_and_within_the_file_and_possible_twins(registry) -> None:
+@pytest.mark.parametrize("in_workers", [False, True])
+async def test_duplicates_against_the_registry_and_within_the_file_and_possible_twins(
+    registry, monkeypatch, in_workers
+) -> None:
+    if in_workers:  # the chunk in four parts registered one after the other: rows 1-2, 3-4, 5, 6
+        monkeypatch.setattr(parallel, "MIN_PART", 1)
+        monkeypatch.setattr(import_runs, "WORKERS_MIN_ROWS", 6)
     stored = await registry.client.post("/v1/participants", json=woman(), headers=registry.admin)
     assert stored.status_code == 201
     consent = "PENA programme participation,2026-10-01,fac-1"
@@ -306,9 +313,11 @@ async def test_duplicates_against_the_registry_and_within_the_file_and_possible_
         + f"1371015205900003,{family_of('1371015205900003')},SITI  Rahmawati,1990-05-12,F,1371011001,,,,{consent}\n"
         # same name and birth date as row 2 of this file, another NIK: a possible duplicate of row 2
         + f"1371010301850005,{family_of('1371010301850005')},Budi Santoso,1985-01-03,M,1371011001,,,,{consent}\n"
+        # and again: still of row 2, the first of them in the file (row 5 was stored in the same instant)
+        + f"1371010301850007,{family_of('1371010301850007')},Budi Santoso,1985-01-03,M,1371011001,,,,{consent}\n"
     ).encode()
     job = await _import(registry, content)
-    assert (job["created_rows"], job["duplicate_rows"], job["error_rows"]) == (3, 2, 0)
+    assert (job["created_rows"], job["duplicate_rows"], job["error_rows"]) == (4, 2, 0)
     rows = await _all(registry, select(Participant))
     by_token = {p.nik_token: p for (p,) in rows}
     key = registry.runtime.settings.nik_hmac_key
@@ -316,7 +325,8 @@ async def test_duplicates_against_the_registry_and_within_the_file_and_possible_
     assert not budi.flagged
     assert by_token[nik_token("1371015205900003", key)].possible_duplicate_of == stored.json()["id"]
     assert by_token[nik_token("1371010301850005", key)].possible_duplicate_of == budi.id
-    assert len(rows) == 4
+    assert by_token[nik_token("1371010301850007", key)].possible_duplicate_of == budi.id
+    assert len(rows) == 5
 
 
 async def test_a_registration_committing_during_a_chunk_makes_a_duplicate_not_a_failure(registry) -> None:
