@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -21,6 +22,21 @@ from services.monev.models import FacilitatorRegion
 from services.monev.settings import get_monev_settings
 from tests.monev.support import WIB, announce_completions, completion, in_monev, monev, register, scheduler, tasks
 from tests.support import audit_rows, mark_unpublished, outbox_events, participants_publisher, training_publisher
+
+
+async def stored_monev_events(runtime, name: str) -> list[tuple[Any, CloudEvent, Any]]:
+    """Every `name` event in monev's outbox as (row, its CloudEvent, its validated payload), each checked
+    as a consumer would check it (a CloudEvent from monev's topic, its payload against the contract)."""
+    async with runtime.service("monev").db.transaction() as session:
+        rows = (await session.execute(select(outbox).where(outbox.c.event_name == name))).all()
+    settings = runtime.service("monev").subscriber.settings
+    origin = f"{runtime.settings.topic('monev')}/0/1"
+    found = []
+    for row in rows:
+        event = parse_event(json.dumps(row.envelope))
+        check_provenance(settings, event, origin)
+        found.append((row, event, validate_payload(event)))
+    return found
 
 
 async def test_a_completion_delivered_three_times_creates_one_task(make_runtime) -> None:
@@ -221,14 +237,10 @@ async def test_the_scheduled_events_written_in_sql_are_the_contract_s_in_each_co
     cause = {e["data"]["participant_id"]: CloudEvent.model_validate(e) for e in envelopes}
     by_task = {t.id: t for t in await tasks(runtime)}
     async with runtime.service("monev").db.transaction() as session:
-        rows = (await session.execute(select(outbox).where(outbox.c.event_name == "monev.scheduled"))).all()
         jobs = {j.job_key: j for j in (await session.execute(select(scheduled_jobs))).all()}
-    assert len(rows) == len(by_task) == 5
-    origin = f"{runtime.settings.topic('monev')}/0/1"
-    for row in rows:
-        event = parse_event(json.dumps(row.envelope))
-        check_provenance(sub.settings, event, origin)
-        scheduled = validate_payload(event)
+    stored = await stored_monev_events(runtime, "monev.scheduled")
+    assert len(stored) == len(by_task) == 5
+    for row, event, scheduled in stored:
         assert isinstance(scheduled, MonevScheduled)
         task = by_task[scheduled.task_id]
         assert (
@@ -256,7 +268,7 @@ async def test_the_scheduled_events_written_in_sql_are_the_contract_s_in_each_co
             task.due_at,
             {"task_id": task.id, "grace": "P30D", "timezone": "Asia/Jakarta"},
         )
-    assert len({row.event_id for row in rows}) == 5
+    assert len({row.event_id for row, _, _ in stored}) == 5
     audits = await audit_rows(runtime, "monev", "monev.task.scheduled")
     assert sorted(a.subject_id for a in audits) == sorted(by_task)
     for a in audits:
@@ -288,15 +300,9 @@ async def test_the_due_events_written_in_sql_are_the_contract_s_and_carry_the_pa
             time=clock.now(),
         )[1]["envelope"]
     by_task = {t.id: t for t in await tasks(runtime)}
-    async with runtime.service("monev").db.transaction() as session:
-        rows = (await session.execute(select(outbox).where(outbox.c.event_name == "monev.due"))).all()
-    assert len(rows) == 7
-    sub = runtime.service("monev").subscriber
-    origin = f"{runtime.settings.topic('monev')}/0/1"
-    for row in rows:
-        event = parse_event(json.dumps(row.envelope))
-        check_provenance(sub.settings, event, origin)
-        due = validate_payload(event)
+    stored = await stored_monev_events(runtime, "monev.due")
+    assert len(stored) == 7
+    for row, event, due in stored:
         assert isinstance(due, MonevDue)
         task = by_task[due.task_id]
         assert (due.participant_id, due.wave, due.kind, due.due_at) == (
@@ -312,7 +318,7 @@ async def test_the_due_events_written_in_sql_are_the_contract_s_and_carry_the_pa
             k: v for k, v in reference.items() if k not in ("id", "subject", "data")
         }
         assert (event.correlationid, event.causationid) == ("corr-1", "cause-1")
-    assert len({row.event_id for row in rows}) == 7
+    assert len({row.event_id for row, _, _ in stored}) == 7
     audits = await audit_rows(runtime, "monev", "monev.task.due")
     assert sorted(a.subject_id for a in audits) == sorted(by_task)
     assert {(a.actor, a.outcome, a.correlation_id) for a in audits} == {("system", "ok", "corr-1")}
