@@ -304,11 +304,11 @@ async def deliver_fetch(sub: Subscriber, partitions: Sequence[Sequence[Record]])
     what was applied."""
     parsed = [_parsed(sub, records) for records in partitions]
     items = [item for part in parsed for _, _, item in part]
-    if len(parsed) > 1 and all(item is not None for item in items) and len(items) > 1:
-        handlers = {id(sub.batch_handlers[item.name]) for item in items if item is not None}
-        if len(handlers) == 1:
-            outcomes = iter(await _deliver_run(sub, [item for item in items if item is not None]))
-            return [[next(outcomes) for _ in part] for part in parsed]
+    batchable = [item for item in items if item is not None]
+    one_run = len(batchable) == len(items) > 1 and len({id(sub.batch_handlers[i.name]) for i in batchable}) == 1
+    if len(parsed) > 1 and one_run:
+        outcomes = iter(await _deliver_run(sub, batchable))
+        return [[next(outcomes) for _ in part] for part in parsed]
     return list(await asyncio.gather(*(_deliver_parsed(sub, part) for part in parsed)))
 
 

@@ -55,7 +55,7 @@ class ImportContext:
     actor: Principal  # the uploader as at upload time (roles, scopes, unit): each row is checked against them
     settings: Settings
     clock: Clock
-    # worker processes the chunk may spread its rows over (pena.parallel.map_parts): the service's
+    # worker processes the chunk may spread its rows over (pena.parallel.iter_parts): the service's
     # PENA_WORKER_PROCESSES for a kind that `uses_workers` in a run of WORKERS_MIN_ROWS rows or more, else 0
     workers: int = 0
 

@@ -4,8 +4,9 @@
 (delivered only on commit, so a rolled-back change wakes nobody and publishes nothing; of concurrent
 writers only one notifies: pena.tables.OUTBOX_NOTIFY_SQL, and the relay claims again shortly after
 each batch it publishes). The relay claims unpublished
-rows with FOR UPDATE SKIP LOCKED (several relays may run), publishes them, then marks them published.
-A crash between publishing and marking publishes again: consumers dedupe by event id (inbox).
+rows with FOR UPDATE SKIP LOCKED (several relays may run) and marks them published in the same
+statement, publishes them, then commits the mark. A crash or a failed publish before that commit
+publishes again: consumers dedupe by event id (inbox).
 """
 
 from __future__ import annotations

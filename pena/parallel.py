@@ -4,7 +4,6 @@ for the process's life. Python runs one thread of Python code at a time, so the 
 import chunk (validation, HMAC tokens, AES-GCM, building the column values) can only use a second
 core from a second process; the database work stays in the caller's transaction.
 
-    parts = await map_parts(process_rows, rows, preparation, workers=settings.worker_processes)
     async for part in iter_parts(process_rows, rows, preparation, workers=2, per_worker=2):
         ...  # part i's database work while the workers compute the parts after it
 
@@ -108,19 +107,13 @@ def split(items: Sequence[T], parts: int) -> list[Sequence[T]]:
     return slices
 
 
-async def map_parts(fn: Callable[[list[T], A], R], items: list[T], arg: A, *, workers: int) -> list[R]:
-    """`fn` applied to contiguous parts of `items` (one per worker), in the worker processes at once;
-    the results in the items' order. In this process, as one part, when `workers` < 2 or the items
-    are fewer than MIN_PART per worker."""
-    return [result async for result in iter_parts(fn, items, arg, workers=workers)]
-
-
 async def iter_parts(
     fn: Callable[[list[T], A], R], items: list[T], arg: A, *, workers: int, per_worker: int = 1
 ) -> AsyncGenerator[R, None]:
-    """`map_parts`' results one at a time, in the items' order, each as soon as it is ready: `items`
-    in up to `per_worker` parts per worker (at least MIN_PART items each), all sent at once, so the
-    caller can work on part i (its database writes) while the workers compute the parts after it.
+    """`fn` applied to contiguous parts of `items` in the worker processes, the results one at a time,
+    in the items' order, each as soon as it is ready: `items` in up to `per_worker` parts per worker
+    (at least MIN_PART items each), all sent at once, so the caller can work on part i (its database
+    writes) while the workers compute the parts after it.
     In this process, as one part, when `workers` < 2 or the items are fewer than MIN_PART per worker.
     A caller that stops early should close the iterator (`contextlib.aclosing`): the parts not started
     are cancelled."""

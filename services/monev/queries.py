@@ -42,12 +42,18 @@ async def move_tasks(session: AsyncSession, rows: list[dict[str, Any]], *, from_
     return await update_rows(session, table, rows, key="id", where=f"status = '{from_status}'", returning=returning)
 
 
+def _json_time(column: str) -> str:
+    """SQL writing a timestamptz `column` as an event's JSON time: ISO 8601 in UTC with microseconds,
+    e.g. "2026-03-01T12:00:30.000000Z" (the contracts read it back as the same instant)."""
+    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+
 # the due pass in one statement (a CTE chain, as the issue's bare loop): the tasks still scheduled turn
 # due, and for each one moved its overdue job, its monev.due event and its audit row are written. The
 # envelope's constant part comes from the kernel (`pena.outbox.envelope_template`), the audit row's from
 # `pena.audit.audit_row`; only the per-task values are filled in here.
 _ANNOUNCE_DUE = text(
-    """
+    f"""
 WITH moved AS (
     UPDATE monev_tasks t SET status = 'due', announced_at = :now, updated_at = :now, overdue_at = u.overdue_at
     FROM unnest(CAST(:ids AS text[]), CAST(:overdue_at AS timestamptz[])) AS u(id, overdue_at)
@@ -64,7 +70,7 @@ WITH moved AS (
     SELECT event_id, :event_name, participant_id, CAST(:envelope AS jsonb) || jsonb_build_object(
         'id', event_id, 'subject', participant_id,
         'data', jsonb_build_object('task_id', id, 'participant_id', participant_id, 'wave', wave, 'kind', kind,
-                                   'due_at', to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')))
+                                   'due_at', {_json_time("due_at")}))
     FROM events
 ), audits AS (
     INSERT INTO audit_log (actor, client_id, roles, unit, action, subject_type, subject_id, purpose, outcome,
@@ -74,7 +80,7 @@ WITH moved AS (
     FROM moved
 )
 SELECT id, due_at FROM moved
-"""
+"""  # noqa: S608 (a fixed SQL expression)
 ).bindparams(
     bindparam("ids", type_=ARRAY(String)),
     bindparam("overdue_at", type_=ARRAY(DateTime(timezone=True))),
@@ -169,8 +175,8 @@ WITH u AS (
         || jsonb_build_object('id', event_id, 'subject', participant_id, 'data', jsonb_build_object(
             'task_id', id, 'participant_id', participant_id, 'batch_id', batch_id, 'wave', wave,
             'training_completed_at',
-            to_char(training_completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-            'due_at', to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'kind', kind))
+            {_json_time("training_completed_at")},
+            'due_at', {_json_time("due_at")}, 'kind', kind))
     FROM new
 ), audits AS (
     INSERT INTO audit_log (actor, client_id, roles, unit, action, subject_type, subject_id, purpose, outcome,
@@ -349,7 +355,7 @@ async def baseline_regions(session: AsyncSession, participant_ids: set[str]) -> 
     """Village codes the registry read model knows for these participants."""
     query = select(col(BaselineParticipant.participant_id), col(BaselineParticipant.region_code)).where(
         # one array parameter (one prepared statement whatever the count), not an expanding IN
-        col(BaselineParticipant.participant_id) == _any("ids", participant_ids),
+        col(BaselineParticipant.participant_id) == any_of("ids", participant_ids),
         col(BaselineParticipant.region_code).is_not(None),
     )
     return {row[0]: row[1] for row in (await session.execute(query)).all()}
@@ -574,11 +580,6 @@ async def erase_surveys(session: AsyncSession, participant_id: str, *, now: date
 # ------------------------------------------------------------------ survey imports (a chunk at a time)
 
 
-def _any(name: str, values: set[str]) -> Any:
-    """`= ANY(<one array parameter>)`: one bind for a chunk's thousands of ids, not one each."""
-    return any_of(name, values)
-
-
 async def tasks_named(session: AsyncSession, *, task_ids: set[str], participant_ids: set[str]) -> list[Any]:
     """What a row of an import finds its task by (id, participant, kind, wave, due time, status) and the
     task's reach (assignee, region), for the tasks with these ids and every task of these participants;
@@ -588,7 +589,7 @@ async def tasks_named(session: AsyncSession, *, task_ids: set[str], participant_
     table = MonevTask.__table__  # type: ignore[attr-defined]
     columns = ("id", "participant_id", "kind", "wave", "due_at", "status", "assignee", "region_code")
     query = select(*(table.c[c] for c in columns)).where(
-        or_(table.c.id == _any("ids", task_ids), table.c.participant_id == _any("participants", participant_ids))
+        or_(table.c.id == any_of("ids", task_ids), table.c.participant_id == any_of("participants", participant_ids))
     )
     return list((await session.execute(query)).all())
 
@@ -600,14 +601,14 @@ async def lock_tasks(session: AsyncSession, task_ids: set[str]) -> list[MonevTas
     if not task_ids:
         return []
     table = MonevTask.__table__  # type: ignore[attr-defined]
-    query = select(table).where(table.c.id == _any("ids", task_ids)).order_by(table.c.id).with_for_update()
+    query = select(table).where(table.c.id == any_of("ids", task_ids)).order_by(table.c.id).with_for_update()
     return detached(MonevTask, (await session.execute(query)).all())
 
 
 async def baselines_of(session: AsyncSession, participant_ids: set[str]) -> dict[str, BaselineParticipant]:
     if not participant_ids:
         return {}
-    query = select(BaselineParticipant).where(col(BaselineParticipant.participant_id) == _any("ids", participant_ids))
+    query = select(BaselineParticipant).where(col(BaselineParticipant.participant_id) == any_of("ids", participant_ids))
     return {b.participant_id: b for b in (await session.execute(query)).scalars().all()}
 
 
@@ -618,7 +619,7 @@ async def surveys_in_force(session: AsyncSession, tasks: list[MonevTask]) -> dic
         return {}
     table = MonevSurvey.__table__  # type: ignore[attr-defined]
     query = select(table).where(
-        table.c.task_id == _any("ids", {t.id for t in surveyed}),
+        table.c.task_id == any_of("ids", {t.id for t in surveyed}),
         table.c.version == MonevTask.__table__.c.submission_version,  # type: ignore[attr-defined]
         MonevTask.__table__.c.id == table.c.task_id,  # type: ignore[attr-defined]
     )

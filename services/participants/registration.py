@@ -88,12 +88,17 @@ def participant_values(
         "household_size": data.household_size,
         "status": data.status,
         "version": 1,
-        "possible_duplicate_of": twin_id,
-        "flagged": twin_id is not None,
+        **possible_duplicate(twin_id),
         "created_by": actor_name(actor),
         "created_at": now,
         "updated_at": now,
     }
+
+
+def possible_duplicate(twin_id: str | None) -> dict[str, Any]:
+    """The columns naming a possible duplicate (another NIK, same name and birth date): a participant
+    is flagged for review exactly when it has one."""
+    return {"possible_duplicate_of": twin_id, "flagged": twin_id is not None}
 
 
 def registration_change(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -428,8 +433,7 @@ async def register_prepared(
             continue
         members.add(token)
         twin_id = next((pid for other, pid in holders.get(identity, ()) if other != token), None)
-        values["possible_duplicate_of"] = twin_id
-        values["flagged"] = twin_id is not None
+        values.update(possible_duplicate(twin_id))
         values["household_id"] = household_id
         holders.setdefault(identity, []).append((token, values["id"]))
         outcome.registered.setdefault(identity, []).append((token, values["id"]))

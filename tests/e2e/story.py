@@ -110,6 +110,7 @@ async def put_reference_year(
     *,
     minimum_wage: int,
     poverty_line: int,
+    source: str = "e2e example",
 ) -> None:
     """The reference data the graduation policy reads for a visit in `year`: Kota Padang's UMK and the
     poverty line (example figures)."""
@@ -122,7 +123,7 @@ async def put_reference_year(
                 "region_code": "1371",
                 "year": year,
                 "amount": minimum_wage,
-                "source": "e2e example",
+                "source": source,
                 "is_example": True,
             }
         ],
@@ -131,7 +132,7 @@ async def put_reference_year(
     r = await http.put(
         graduation_url + "/v1/graduation/reference/poverty-lines",
         headers=headers,
-        json=[{"year": year, "amount": poverty_line, "source": "e2e example", "is_example": True}],
+        json=[{"year": year, "amount": poverty_line, "source": source, "is_example": True}],
     )
     assert r.status_code == 200, r.text
 

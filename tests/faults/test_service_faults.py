@@ -28,6 +28,7 @@ from pena.db import drop_database
 from pena.envelope import CloudEvent, make_event
 from pena.kafka import ensure_topics
 from pena.settings import Settings
+from tests.e2e.story import put_reference_year
 from tests.faults.conftest import PrivateInfra
 from tests.faults.figures import Stopwatch, guard, report, scaled
 from tests.faults.service_harness import (
@@ -333,29 +334,16 @@ async def monev_db_tasks(procs: ServiceProcesses) -> list[dict[str, Any]]:
 
 async def put_reference(http: httpx.AsyncClient, procs: ServiceProcesses, years: set[int]) -> None:
     headers = admin_headers(procs.settings)
-    base = procs.url("graduation") + "/v1/graduation/reference"
     for year in sorted(years):
-        r = await http.put(
-            base + "/minimum-wages",
-            headers=headers,
-            json=[
-                {
-                    "level": "umk",
-                    "region_code": "1371",
-                    "year": year,
-                    "amount": 3_000_000,
-                    "source": "fault test",
-                    "is_example": True,
-                }
-            ],
+        await put_reference_year(
+            http,
+            procs.url("graduation"),
+            headers,
+            year,
+            minimum_wage=3_000_000,
+            poverty_line=400_000,
+            source="fault test",
         )
-        assert r.status_code == 200, r.text
-        r = await http.put(
-            base + "/poverty-lines",
-            headers=headers,
-            json=[{"year": year, "amount": 400_000, "source": "fault test", "is_example": True}],
-        )
-        assert r.status_code == 200, r.text
 
 
 async def due_tasks_and_visit_date(

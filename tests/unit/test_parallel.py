@@ -10,6 +10,7 @@ import sys
 import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,11 @@ def squares_with_pid(part: list[int], offset: int) -> tuple[int, list[int]]:
     return os.getpid(), [n * n + offset for n in part]
 
 
+async def map_parts(fn: Any, items: list[int], arg: int, *, workers: int) -> list[Any]:
+    """Every part's result of `parallel.iter_parts`, collected."""
+    return [result async for result in parallel.iter_parts(fn, items, arg, workers=workers)]
+
+
 def test_split_keeps_order_and_sizes() -> None:
     assert parallel.split(list(range(7)), 2) == [[0, 1, 2, 3], [4, 5, 6]]
     assert parallel.split([1], 4) == [[1]]
@@ -27,33 +33,33 @@ def test_split_keeps_order_and_sizes() -> None:
 
 
 async def test_small_inputs_run_in_this_process() -> None:
-    parts = await parallel.map_parts(squares_with_pid, [1, 2, 3], 1, workers=2)
+    parts = await map_parts(squares_with_pid, [1, 2, 3], 1, workers=2)
     assert parts == [(os.getpid(), [2, 5, 10])]
 
 
 async def test_large_inputs_run_in_worker_processes_in_order() -> None:
     items = list(range(2 * parallel.MIN_PART + 1))
     try:
-        parts = await parallel.map_parts(squares_with_pid, items, 3, workers=2)
+        parts = await map_parts(squares_with_pid, items, 3, workers=2)
     finally:
         parallel.shutdown()
     assert len(parts) == 2
     assert os.getpid() not in {pid for pid, _ in parts}
     assert [n for _, values in parts for n in values] == [n * n + 3 for n in items]
-    one_worker = await parallel.map_parts(squares_with_pid, items, 3, workers=1)
+    one_worker = await map_parts(squares_with_pid, items, 3, workers=1)
     assert one_worker == [(os.getpid(), [n * n + 3 for n in items])]
 
 
 async def test_a_dead_worker_fails_the_call_and_the_next_call_gets_a_fresh_pool() -> None:
     items = list(range(2 * parallel.MIN_PART))
     try:
-        first = await parallel.map_parts(squares_with_pid, items, 0, workers=2)
+        first = await map_parts(squares_with_pid, items, 0, workers=2)
         os.kill(first[0][0], signal.SIGKILL)
         with pytest.raises(BrokenProcessPool):  # noqa: PT012 - until the pool has noticed the death
             for _ in range(50):
-                await parallel.map_parts(squares_with_pid, items, 0, workers=2)
+                await map_parts(squares_with_pid, items, 0, workers=2)
                 await asyncio.sleep(0.1)
-        again = await parallel.map_parts(squares_with_pid, items, 0, workers=2)
+        again = await map_parts(squares_with_pid, items, 0, workers=2)
         assert [n for _, values in again for n in values] == [n * n for n in items]
         assert first[0][0] not in {pid for pid, _ in again}
     finally:
